@@ -1,0 +1,134 @@
+"""The ``Layer`` base class: the contract every layer, built-in or plugin, follows."""
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from layerkit._backend import core
+
+
+class Layer:
+    """Base class of all layers.
+
+    A layer maps a batch ``x`` of shape ``(n_samples, n_in)`` to an output of
+    shape ``(n_samples, n_out)``. It keeps no per-call state: ``backward``
+    receives the same ``x`` that ``forward`` saw (``Net`` keeps it in its
+    trace), so several forward passes may run before their backward passes.
+
+    To write a layer, subclass and define ``forward`` and ``backward``. A layer
+    with parameters lists their attribute names in ``param_names`` and its
+    ``backward`` stores the gradient of each as ``"d" + name`` (``dW``, ``db``);
+    ``step`` then works without further code.
+
+    Attributes
+    ----------
+    param_names : tuple of str
+        Names of the attributes that hold trainable arrays.
+    """
+
+    param_names: tuple[str, ...] = ()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Compute the output.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_samples, n_in)
+
+        Returns
+        -------
+        y : ndarray, shape (n_samples, n_out)
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define forward(x)")
+
+    def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        """Gradient of the input given the gradient of the output.
+
+        Stores the gradient of each parameter ``p`` as attribute ``d<p>``.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_samples, n_in)
+            The input that ``forward`` saw.
+        dy : ndarray, shape (n_samples, n_out)
+            Gradient of the loss with respect to the output.
+
+        Returns
+        -------
+        dx : ndarray, shape (n_samples, n_in)
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define backward(x, dy)")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    # ------------------------------------------------------------------ params
+    def params(self) -> dict[str, np.ndarray]:
+        """The trainable arrays by name, in ``param_names`` order."""
+        return {name: getattr(self, name) for name in self.param_names}
+
+    def grads(self) -> dict[str, np.ndarray]:
+        """The gradients stored by the last ``backward``, by parameter name.
+
+        Raises
+        ------
+        RuntimeError
+            If ``backward`` has not stored a gradient yet.
+        """
+        grads = {}
+        for name in self.param_names:
+            grad = getattr(self, "d" + name, None)
+            if grad is None:
+                raise RuntimeError(
+                    f"{self!r}: no gradient d{name} yet; call backward(x, dy) before step()"
+                )
+            grads[name] = grad
+        return grads
+
+    @property
+    def n_params(self) -> int:
+        """Number of trainable scalars."""
+        return int(sum(np.size(p) for p in self.params().values()))
+
+    def output_features(self, n_in: int | None) -> int | None:
+        """Width of the output for an input of width ``n_in`` (shape-preserving by default)."""
+        return n_in
+
+    def step(self, update: Any) -> None:
+        """Update the parameters from the stored gradients.
+
+        Parameters
+        ----------
+        update : float or optimizer
+            A float is a learning rate for plain gradient descent,
+            ``p -= update * dp`` in place. Any other object must provide
+            ``update_layer(layer)``, which receives this layer and applies its
+            own rule (see ``layerkit.optim``); the rule never lives here.
+        """
+        if not self.param_names:
+            return
+        if isinstance(update, numbers.Real) and not isinstance(update, bool):
+            rate = float(update)
+            for name, grad in self.grads().items():
+                param = getattr(self, name)
+                if (isinstance(param, np.ndarray) and isinstance(grad, np.ndarray)
+                        and param.dtype == grad.dtype and param.dtype.kind == "f"
+                        and param.flags.c_contiguous and grad.flags.c_contiguous
+                        and param.flags.writeable and param.shape == grad.shape
+                        and param.dtype.itemsize in (4, 8)):
+                    core.axpy(-rate, grad, param)
+                else:
+                    param -= rate * np.asarray(grad)
+            return
+        apply = getattr(update, "update_layer", None)
+        if apply is None:
+            raise TypeError(
+                f"{self!r}.step: expected a learning rate (float) or an optimizer with "
+                f"update_layer(layer), got {type(update).__name__}"
+            )
+        apply(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

@@ -1,0 +1,175 @@
+"""Loss functions: each returns the mean loss and its gradient with respect to its input.
+
+Every loss is an object with ``__call__(y, t) -> (loss, dy)`` and
+``accuracy(y, t)`` (``None`` for regression), and a function of the same name
+for direct use. ``get_loss`` turns a name into a loss object.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from layerkit._validation import check_batch, check_finite
+
+
+def _targets_like(y: np.ndarray, t: Any, who: str) -> np.ndarray:
+    target = np.asarray(t)
+    if target.dtype.kind not in "fiub":
+        raise TypeError(f"{who}: targets must be real numbers, got dtype {target.dtype}")
+    if target.ndim == 1 and y.ndim == 2 and y.shape[1] == 1:
+        target = target.reshape(-1, 1)
+    if target.shape != y.shape:
+        raise ValueError(f"{who}: targets must have the prediction's shape {y.shape}, got {target.shape}")
+    target = target.astype(y.dtype, copy=False)
+    check_finite(target, who, "targets")
+    return target
+
+
+def _predictions(y: Any, who: str) -> np.ndarray:
+    pred = check_batch(y, who, name="predictions")
+    if pred.shape[0] == 0:
+        raise ValueError(f"{who}: predictions are an empty batch (0 rows); the mean loss is undefined")
+    check_finite(pred, who, "predictions")
+    return pred
+
+
+class Loss:
+    """Base class: ``loss(y, t)`` returns ``(mean_loss, dloss/dy)``."""
+
+    name = "loss"
+
+    def __call__(self, y: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
+        raise NotImplementedError
+
+    def accuracy(self, y: np.ndarray, t: np.ndarray) -> float | None:
+        """Fraction of correct predictions, or ``None`` where the loss is not a classifier's."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class MeanSquaredError(Loss):
+    """``mean((y - t)**2)`` over all elements; gradient ``2 * (y - t) / y.size``.
+
+    Parameters of the call: ``y`` and ``t`` of shape (n_samples, n_outputs); a 1-D
+    ``t`` is accepted for a single output.
+    """
+
+    name = "mse"
+
+    def __call__(self, y, t):
+        y = _predictions(y, "mse")
+        t = _targets_like(y, t, "mse")
+        diff = y - t
+        return float(np.mean(diff * diff)), diff * (2.0 / diff.size)
+
+
+class BinaryCrossEntropy(Loss):
+    """``-mean(t*log(p) + (1-t)*log(1-p))`` on probabilities ``p`` in [0, 1].
+
+    Predictions are clipped to ``[eps, 1 - eps]`` (``eps`` is 1e-7 for float32
+    and 1e-12 for float64) inside the logarithms and the gradient, so a
+    confident prediction of exactly 0 or 1 gives a finite loss and gradient.
+    Targets may be any values in [0, 1] (soft labels).
+    """
+
+    name = "bce"
+
+    def __call__(self, p, t):
+        p = _predictions(p, "binary_cross_entropy")
+        t = _targets_like(p, t, "binary_cross_entropy")
+        if p.size and (p.min() < 0 or p.max() > 1):
+            raise ValueError(
+                "binary_cross_entropy: predictions must be probabilities in [0, 1], got values in "
+                f"[{p.min():.4g}, {p.max():.4g}] (end the net with Sigmoid, or use softmax_cross_entropy on logits)"
+            )
+        eps = 1e-7 if p.dtype == np.float32 else 1e-12
+        q = np.clip(p, eps, 1 - eps)
+        loss = -np.mean(t * np.log(q) + (1 - t) * np.log1p(-q))
+        grad = (q - t) / (q * (1 - q)) / p.size
+        return float(loss), grad.astype(p.dtype, copy=False)
+
+    def accuracy(self, p, t):
+        p = np.asarray(p)
+        t = np.asarray(t).reshape(p.shape)
+        return float(np.mean((p > 0.5) == (t > 0.5)))
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Cross-entropy of ``softmax(z)`` against targets, computed on the logits ``z``.
+
+    Targets are integer class labels of shape (n_samples,) or probability
+    rows (one-hot) of shape (n_samples, n_classes). The loss uses
+    log-sum-exp with the row maximum subtracted, so it never overflows; the
+    gradient is the fused ``(softmax(z) - t) / n_samples``. Do not put a
+    ``Softmax`` layer before it: it takes logits.
+    """
+
+    name = "softmax_cross_entropy"
+
+    def __call__(self, z, t):
+        who = "softmax_cross_entropy"
+        z = _predictions(z, who)
+        onehot = self._onehot(z, t, who)
+        shifted = z - z.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        total = exp.sum(axis=1, keepdims=True)
+        log_probs = shifted - np.log(total)
+        loss = -np.sum(onehot * log_probs) / z.shape[0]
+        grad = (exp / total - onehot) / z.shape[0]
+        return float(loss), grad.astype(z.dtype, copy=False)
+
+    @staticmethod
+    def _onehot(z: np.ndarray, t: Any, who: str) -> np.ndarray:
+        target = np.asarray(t)
+        n, k = z.shape
+        if target.ndim == 1:
+            if target.shape[0] != n:
+                raise ValueError(f"{who}: expected {n} labels, got {target.shape[0]}")
+            if target.dtype.kind == "f":
+                if not np.all(np.isfinite(target)) or not np.all(target == np.round(target)):
+                    raise ValueError(f"{who}: 1-D targets must be integer class labels")
+            elif target.dtype.kind not in "iu":
+                raise TypeError(f"{who}: 1-D targets must be integer class labels, got dtype {target.dtype}")
+            labels = target.astype(np.int64)
+            if labels.size and (labels.min() < 0 or labels.max() >= k):
+                raise ValueError(f"{who}: labels must be in [0, {k - 1}] for {k} logits, "
+                                 f"got range [{labels.min()}, {labels.max()}]")
+            onehot = np.zeros_like(z)
+            onehot[np.arange(n), labels] = 1
+            return onehot
+        return _targets_like(z, target, who)
+
+    def accuracy(self, z, t):
+        z = np.asarray(z)
+        t = np.asarray(t)
+        labels = t if t.ndim == 1 else t.argmax(axis=1)
+        return float(np.mean(z.argmax(axis=1) == labels))
+
+
+mean_squared_error = MeanSquaredError()
+binary_cross_entropy = BinaryCrossEntropy()
+softmax_cross_entropy = SoftmaxCrossEntropy()
+
+LOSSES: dict[str, Loss] = {
+    "mse": mean_squared_error,
+    "mean_squared_error": mean_squared_error,
+    "bce": binary_cross_entropy,
+    "binary_cross_entropy": binary_cross_entropy,
+    "softmax_cross_entropy": softmax_cross_entropy,
+    "cross_entropy": softmax_cross_entropy,
+}
+
+
+def get_loss(loss: str | Loss) -> Loss:
+    """A loss object from a name (``"mse"``, ``"bce"``, ``"softmax_cross_entropy"``) or a loss object."""
+    if isinstance(loss, str):
+        try:
+            return LOSSES[loss.lower()]
+        except KeyError:
+            raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}") from None
+    if callable(loss):
+        return loss
+    raise TypeError(f"loss must be a name or a callable returning (loss, grad), got {type(loss).__name__}")

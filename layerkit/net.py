@@ -1,0 +1,194 @@
+"""``Net``: a sequence of layers whose forward pass returns a trace for the backward pass."""
+from __future__ import annotations
+
+from typing import Any, Iterator, NamedTuple, Sequence, overload
+
+import numpy as np
+
+from layerkit.layers.base import Layer
+
+
+class TraceEntry(NamedTuple):
+    """What one layer saw during a forward pass."""
+
+    layer: Any
+    """The layer that ran."""
+    x: Any
+    """The input it received, shape (n_samples, n_in)."""
+
+
+class Trace(list):
+    """The record of one forward pass: a list of ``TraceEntry(layer, x)`` in order.
+
+    It unpacks like the course material's trace (``for layer, x in trace``) and
+    is the only place where a forward pass's inputs are kept, so a net can run
+    several forward passes before their backward passes.
+    """
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{entry.layer!r} <- {np.shape(entry.x)}" for entry in self)
+        return f"Trace([{shapes}])"
+
+
+def _check_layer(layer: Any, index: int) -> Any:
+    for method in ("forward", "backward"):
+        if not callable(getattr(layer, method, None)):
+            raise TypeError(
+                f"Net: item {index} must be a layer (a layerkit.Layer subclass, or an object with "
+                f"forward(x) and backward(x, dy)), got {type(layer).__name__} without {method}()"
+            )
+    return layer
+
+
+class Net:
+    """A feed-forward stack of layers.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        Applied in order. Any object with ``forward(x)`` and ``backward(x, dy)``
+        (and optionally ``step(update)``) is accepted; subclassing
+        ``layerkit.Layer`` is the usual way.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from layerkit import Net, Linear, ReLU, Sigmoid
+    >>> net = Net([Linear(4, 3, rng=0), ReLU(), Linear(3, 1, rng=1), Sigmoid()])
+    >>> y, trace = net.forward(np.ones((2, 4)))
+    >>> dx = net.backward(trace, np.ones_like(y))
+    >>> net.step(0.1)
+    """
+
+    def __init__(self, layers: Sequence[Layer]) -> None:
+        if isinstance(layers, (Layer, str, bytes)) or not hasattr(layers, "__iter__"):
+            raise TypeError(f"Net: layers must be a sequence of layers, got {type(layers).__name__}")
+        self.layers = [_check_layer(layer, i) for i, layer in enumerate(layers)]
+
+    # -------------------------------------------------------------- passes
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Trace]:
+        """Run every layer.
+
+        Parameters
+        ----------
+        x : array_like, shape (n_samples, n_in)
+
+        Returns
+        -------
+        y : ndarray, shape (n_samples, n_out)
+        trace : Trace
+            ``TraceEntry(layer, x)`` for each layer, in order: the input each
+            layer saw. Pass it to ``backward``.
+        """
+        trace = Trace()
+        for layer in self.layers:
+            trace.append(TraceEntry(layer, x))
+            x = layer.forward(x)
+        return x, trace
+
+    def backward(self, trace: Sequence[TraceEntry], dy: np.ndarray) -> np.ndarray:
+        """Walk ``trace`` in reverse, leaving each layer's parameter gradients set.
+
+        Parameters
+        ----------
+        trace : Trace
+            As returned by ``forward`` of this net.
+        dy : array_like, shape (n_samples, n_out)
+            Gradient of the loss with respect to the net's output.
+
+        Returns
+        -------
+        dx : ndarray, shape (n_samples, n_in)
+            Gradient with respect to the net's input.
+        """
+        self._check_trace(trace)
+        for layer, x in reversed(trace):
+            dy = layer.backward(x, dy)
+        return dy
+
+    def _check_trace(self, trace: Any) -> None:
+        if not isinstance(trace, (list, tuple)):
+            raise TypeError(f"Net.backward: trace must be the Trace returned by forward, got {type(trace).__name__}")
+        if len(trace) != len(self.layers) or any(
+            not isinstance(entry, tuple) or len(entry) != 2 or entry[0] is not layer
+            for entry, layer in zip(trace, self.layers)
+        ):
+            raise ValueError(
+                "Net.backward: trace does not come from this net's forward "
+                f"(expected {len(self.layers)} entries (layer, x) for its layers, got {len(trace)})"
+            )
+
+    def step(self, update: Any) -> None:
+        """Update every layer's parameters (see ``Layer.step``).
+
+        Parameters
+        ----------
+        update : float or optimizer
+            A learning rate for plain gradient descent, or an optimizer object.
+        """
+        for layer in self.layers:
+            step = getattr(layer, "step", None)
+            if step is not None:
+                step(update)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The output alone, shape (n_samples, n_out)."""
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    __call__ = predict
+
+    # -------------------------------------------------------------- introspection
+    @property
+    def n_params(self) -> int:
+        """Number of trainable scalars in all layers."""
+        return sum(_n_params(layer) for layer in self.layers)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the first layer that declares one (float64 if none does)."""
+        for layer in self.layers:
+            dtype = getattr(layer, "dtype", None)
+            if dtype is not None:
+                return np.dtype(dtype)
+        return np.dtype(np.float64)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    @overload
+    def __getitem__(self, index: int) -> Layer: ...
+    @overload
+    def __getitem__(self, index: slice) -> "Net": ...
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Net(self.layers[index])
+        return self.layers[index]
+
+    def __repr__(self) -> str:
+        return "Net([" + ", ".join(repr(layer) for layer in self.layers) + "])"
+
+    def __str__(self) -> str:
+        rows = []
+        width = None
+        for i, layer in enumerate(self.layers):
+            out = getattr(layer, "output_features", None)
+            width = out(width) if out is not None else None
+            rows.append((str(i), repr(layer), "?" if width is None else str(width), str(_n_params(layer))))
+        header = ("#", "layer", "out", "params")
+        widths = [max(len(r[c]) for r in rows + [header]) for c in range(4)]
+        line = lambda r: f"{r[0]:>{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}"
+        body = [line(header)] + [line(r) for r in rows]
+        body.append(f"total params: {self.n_params}")
+        return "\n".join(body)
+
+
+def _n_params(layer: Any) -> int:
+    if isinstance(layer, Layer):
+        return layer.n_params
+    return int(sum(np.size(getattr(layer, name)) for name in getattr(layer, "param_names", ())))
