@@ -3,6 +3,7 @@
 The public names, nothing else.
 """
 from layerkit._backend import core as _core  # fails with build instructions if unbuilt
+from layerkit import registry
 from layerkit.layers import Layer, Linear, ReLU, Sigmoid, Softmax
 from layerkit.losses import binary_cross_entropy, mean_squared_error, softmax_cross_entropy
 from layerkit.net import Net, Trace, TraceEntry
@@ -12,6 +13,7 @@ from layerkit.training import History, evaluate, fit
 __version__ = "0.1.0"
 
 __all__ = [
+    "registry",
     "Layer",
     "Linear",
     "ReLU",

@@ -26,9 +26,20 @@ class Layer:
     ----------
     param_names : tuple of str
         Names of the attributes that hold trainable arrays.
+    example_kwargs : dict
+        Small constructor arguments for automatic checks (gradient checks of
+        every registered layer); ``{}`` when the layer needs none.
+    example_input_shape : tuple of int
+        Shape ``(n_samples, n_in)`` of an input that fits ``example_kwargs``.
+    kinks : tuple of float
+        Input values where the layer is not differentiable (``ReLU``: ``(0.0,)``);
+        gradient checks keep their inputs away from them.
     """
 
     param_names: tuple[str, ...] = ()
+    example_kwargs: dict[str, Any] = {}
+    example_input_shape: tuple[int, int] = (5, 4)
+    kinks: tuple[float, ...] = ()
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Compute the output.

@@ -42,6 +42,8 @@ class Linear(Layer):
     """
 
     param_names = ("W", "b")
+    example_kwargs = {"n_in": 4, "n_out": 3, "rng": 0}
+    example_input_shape = (5, 4)
 
     def __init__(self, n_in: int, n_out: int, rng: Any = None, *, init: str = "xavier",
                  dtype: Any = np.float64) -> None:

@@ -9,5 +9,6 @@ class ReLU(KernelActivation):
     The gradient at exactly ``x == 0`` is taken as 0.
     """
 
+    kinks = (0.0,)
     _forward_kernel = staticmethod(core.relu_forward)
     _backward_kernel = staticmethod(core.relu_backward)
