@@ -1,0 +1,94 @@
+"""Losses: values, gradients against differences, stability, targets and bad input."""
+import numpy as np
+import pytest
+
+from layerkit import losses
+
+
+def numeric_grad(loss_fn, y, t, eps=1e-6):
+    grad = np.zeros_like(y)
+    for idx in np.ndindex(*y.shape):
+        plus, minus = y.copy(), y.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        grad[idx] = (loss_fn(plus, t)[0] - loss_fn(minus, t)[0]) / (2 * eps)
+    return grad
+
+
+def test_mse(rng):
+    y, t = rng.normal(size=(6, 2)), rng.normal(size=(6, 2))
+    value, grad = losses.mean_squared_error(y, t)
+    assert value == pytest.approx(np.mean((y - t) ** 2))
+    np.testing.assert_allclose(grad, numeric_grad(losses.mean_squared_error, y, t), rtol=1e-6)
+    assert losses.mean_squared_error.accuracy(y, t) is None
+
+
+def test_bce_value_and_gradient(rng):
+    p = rng.uniform(0.05, 0.95, size=(8, 1))
+    t = rng.integers(0, 2, size=8)
+    value, grad = losses.binary_cross_entropy(p, t)
+    tt = t.reshape(-1, 1)
+    assert value == pytest.approx(-np.mean(tt * np.log(p) + (1 - tt) * np.log(1 - p)))
+    np.testing.assert_allclose(grad, numeric_grad(losses.binary_cross_entropy, p, t), rtol=1e-5)
+    assert losses.binary_cross_entropy.accuracy(p, t) == np.mean((p[:, 0] > 0.5) == (t > 0.5))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_is_finite_for_confident_predictions(dtype):
+    p = np.array([[0.0], [1.0], [0.0], [1.0]], dtype=dtype)
+    t = np.array([0, 1, 1, 0])
+    with np.errstate(all="raise"):
+        value, grad = losses.binary_cross_entropy(p, t)
+    assert np.isfinite(value) and np.isfinite(grad).all()
+    assert value > 5  # the two wrong confident predictions cost a lot
+    assert grad.dtype == dtype
+    right, _ = losses.binary_cross_entropy(p[:2], t[:2])
+    assert 0 <= right < 1e-5
+
+
+def test_bce_refuses_logits():
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: predictions must be probabilities in \[0, 1\], got values in \[-2, 3\]"):
+        losses.binary_cross_entropy(np.array([[-2.0], [3.0]]), np.array([0, 1]))
+
+
+def test_softmax_cross_entropy_labels_and_onehot(rng):
+    z = rng.normal(size=(5, 3))
+    labels = rng.integers(0, 3, size=5)
+    onehot = np.eye(3)[labels]
+    value, grad = losses.softmax_cross_entropy(z, labels)
+    value2, grad2 = losses.softmax_cross_entropy(z, onehot)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    assert value == pytest.approx(-np.mean(np.log(p[np.arange(5), labels])))
+    assert value2 == pytest.approx(value)
+    np.testing.assert_allclose(grad, (p - onehot) / 5)
+    np.testing.assert_allclose(grad2, grad)
+    np.testing.assert_allclose(grad, numeric_grad(losses.softmax_cross_entropy, z, labels), rtol=1e-5, atol=1e-10)
+    assert losses.softmax_cross_entropy.accuracy(z, labels) == np.mean(z.argmax(1) == labels)
+
+
+def test_log_sum_exp_never_overflows():
+    z = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]])
+    with np.errstate(over="raise"):
+        value, grad = losses.softmax_cross_entropy(z, np.array([0, 2]))
+    assert np.isfinite(value) and np.isfinite(grad).all()
+    assert value == pytest.approx(np.log(3) / 2)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: losses.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 3])), ValueError, r"labels must be in \[0, 2\]"),
+    (lambda: losses.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 1, 2])), ValueError, "expected 2 labels, got 3"),
+    (lambda: losses.softmax_cross_entropy(np.zeros((2, 3)), np.array([0.5, 1])), ValueError, "integer class labels"),
+    (lambda: losses.mean_squared_error(np.zeros((2, 3)), np.zeros((3, 2))), ValueError, r"targets must have the prediction's shape \(2, 3\), got \(3, 2\)"),
+    (lambda: losses.mean_squared_error(np.zeros((0, 3)), np.zeros((0, 3))), ValueError, "empty batch"),
+    (lambda: losses.mean_squared_error(np.full((1, 1), np.nan), np.zeros((1, 1))), ValueError, "predictions contains 1 NaN"),
+    (lambda: losses.binary_cross_entropy(np.full((1, 1), 0.5), np.array([np.nan])), ValueError, "targets contains 1 NaN"),
+    (lambda: losses.get_loss("hinge"), ValueError, "unknown loss 'hinge'"),
+])
+def test_bad_input(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_get_loss():
+    assert losses.get_loss("BCE") is losses.binary_cross_entropy
+    assert losses.get_loss(losses.mean_squared_error) is losses.mean_squared_error

@@ -1,0 +1,178 @@
+"""Net: forward/trace/backward, reentrancy, custom layers, introspection."""
+import copy
+
+import numpy as np
+import pytest
+
+import layerkit as lk
+
+
+class Square(lk.Layer):
+    """A user's layer: forward and backward only."""
+
+    def forward(self, x):
+        return np.asarray(x, dtype=float) ** 2
+
+    def backward(self, x, dy):
+        return 2 * np.asarray(x, dtype=float) * dy
+
+
+class Scale(lk.Layer):
+    """A user's layer with a parameter, relying on Layer.step."""
+
+    param_names = ("s",)
+
+    def __init__(self, n):
+        self.s = np.ones(n)
+
+    def forward(self, x):
+        return x * self.s
+
+    def backward(self, x, dy):
+        self.ds = (x * dy).sum(axis=0)
+        return dy * self.s
+
+
+def random_net(rng, widths, activations):
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(lk.Linear(n_in, n_out, rng=rng))
+        layers.append(activations[i % len(activations)]())
+    return lk.Net(layers)
+
+
+def net_numerical_gradients(net, x, dy, eps=1e-6):
+    net = copy.deepcopy(net)
+    objective = lambda: float(np.sum(net.predict(x) * dy))
+    grads = []
+    for array in [x] + [getattr(layer, name) for layer in net for name in layer.param_names]:
+        grad = np.zeros_like(array)
+        flat, gflat = array.reshape(-1), grad.reshape(-1)
+        for i in range(flat.size):
+            saved = flat[i]
+            flat[i] = saved + eps
+            plus = objective()
+            flat[i] = saved - eps
+            minus = objective()
+            flat[i] = saved
+            gflat[i] = (plus - minus) / (2 * eps)
+        grads.append(grad)
+    return grads
+
+
+@pytest.mark.parametrize("n", [1, 7, 64])
+@pytest.mark.parametrize("widths, activations", [
+    ((5, 4, 3), (lk.Sigmoid,)),
+    ((6, 5, 4, 2), (lk.ReLU, lk.Sigmoid)),
+    ((3, 4, 3), (lk.Softmax,)),
+    ((4, 3, 3, 2), (Square, lk.ReLU)),
+])
+def test_whole_net_gradients_match_differences(rng, n, widths, activations):
+    net = random_net(rng, widths, activations)
+    for layer in net:
+        if isinstance(layer, lk.Linear):
+            layer.b = rng.normal(size=layer.b.shape)
+    x = rng.normal(size=(n, widths[0]))
+    dy = rng.normal(size=(n, widths[-1]))
+    y, trace = net.forward(x)
+    dx = net.backward(trace, dy)
+    analytic = [dx] + [getattr(layer, "d" + name) for layer in net for name in layer.param_names]
+    numeric = net_numerical_gradients(net, x.copy(), dy)
+    for got, expected in zip(analytic, numeric):
+        err = np.abs(got - expected).max() / max(np.abs(expected).max(), 1e-12)
+        assert err < 1e-6
+
+
+def test_trace_records_each_layer_and_its_input(rng):
+    net = lk.Net([lk.Linear(3, 4, rng=rng), lk.ReLU(), lk.Linear(4, 1, rng=rng)])
+    x = rng.normal(size=(2, 3))
+    y, trace = net.forward(x)
+    assert [entry.layer for entry in trace] == list(net)
+    assert trace[0].x is x
+    np.testing.assert_array_equal(trace[1].x, net[0].forward(x))
+    np.testing.assert_array_equal(trace[2].x, np.maximum(trace[1].x, 0))
+    for layer, seen in trace:  # unpacks like the course's (layer, x) pairs
+        assert seen.shape[0] == 2
+    np.testing.assert_array_equal(y, net.predict(x))
+    assert "Linear(3, 4) <- (2, 3)" in repr(trace)
+
+
+def test_two_forwards_then_backwards_in_any_order(rng):
+    net = lk.Net([lk.Linear(3, 5, rng=rng), lk.Sigmoid(), lk.Linear(5, 2, rng=rng), Scale(2)])
+    xa, xb = rng.normal(size=(4, 3)), rng.normal(size=(6, 3))
+    dya, dyb = rng.normal(size=(4, 2)), rng.normal(size=(6, 2))
+
+    def grads_alone(x, dy):
+        _, trace = net.forward(x)
+        dx = net.backward(trace, dy)
+        return dx, [getattr(l, "d" + p).copy() for l in net for p in l.param_names]
+
+    expected_a, expected_b = grads_alone(xa, dya), grads_alone(xb, dyb)
+    _, trace_a = net.forward(xa)
+    _, trace_b = net.forward(xb)
+    for trace, dy, expected in ((trace_b, dyb, expected_b), (trace_a, dya, expected_a)):
+        dx = net.backward(trace, dy)
+        np.testing.assert_array_equal(dx, expected[0])
+        for got, want in zip([getattr(l, "d" + p) for l in net for p in l.param_names], expected[1]):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_step_updates_every_layer_including_custom(rng):
+    net = lk.Net([lk.Linear(3, 2, rng=rng), Scale(2)])
+    y, trace = net.forward(rng.normal(size=(5, 3)))
+    net.backward(trace, np.ones_like(y))
+    before = net[0].W.copy(), net[1].s.copy()
+    net.step(0.5)
+    np.testing.assert_allclose(net[0].W, before[0] - 0.5 * net[0].dW)
+    np.testing.assert_allclose(net[1].s, before[1] - 0.5 * net[1].ds)
+
+
+def test_training_steps_reduce_the_loss(rng):
+    net = lk.Net([lk.Linear(4, 8, rng=rng), lk.ReLU(), lk.Linear(8, 1, rng=rng), lk.Sigmoid()])
+    x = rng.normal(size=(64, 4))
+    t = (x[:, 0] + x[:, 1] > 0).astype(float)
+    losses = []
+    for _ in range(50):
+        y, trace = net.forward(x)
+        loss, dy = lk.binary_cross_entropy(y, t)
+        losses.append(loss)
+        net.backward(trace, dy)
+        net.step(0.5)
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_str_len_iter_index(rng):
+    net = lk.Net([lk.Linear(64, 32, rng=rng), lk.ReLU(), lk.Linear(32, 1, rng=rng), lk.Sigmoid()])
+    text = str(net)
+    lines = text.splitlines()
+    assert len(lines) == 6
+    assert "Linear(64, 32)" in lines[1] and "32" in lines[1] and "2080" in lines[1]
+    assert "Sigmoid()" in lines[4] and lines[4].split()[-2:] == ["1", "0"]
+    assert lines[-1] == "total params: 2113"
+    assert len(net) == 4 and net.n_params == 2113
+    assert isinstance(net[1], lk.ReLU) and list(net)[2] is net[2]
+    assert isinstance(net[:2], lk.Net) and len(net[:2]) == 2
+    assert repr(net) == "Net([Linear(64, 32), ReLU(), Linear(32, 1), Sigmoid()])"
+
+
+def test_backward_refuses_a_foreign_trace(rng):
+    net_a = lk.Net([lk.Linear(3, 2, rng=rng)])
+    net_b = lk.Net([lk.Linear(3, 2, rng=rng)])
+    y, trace = net_a.forward(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="trace does not come from this net's forward"):
+        net_b.backward(trace, np.ones_like(y))
+    with pytest.raises(TypeError, match="trace must be the Trace returned by forward, got dict"):
+        net_a.backward({}, np.ones_like(y))
+
+
+def test_bad_layers():
+    with pytest.raises(TypeError, match="item 1 must be a layer .* got int without forward"):
+        lk.Net([lk.ReLU(), 3])
+    with pytest.raises(TypeError, match="layers must be a sequence of layers, got ReLU"):
+        lk.Net(lk.ReLU())
+
+
+def test_errors_name_the_failing_layer(rng):
+    net = lk.Net([lk.Linear(3, 4, rng=rng), lk.ReLU(), lk.Linear(5, 1, rng=rng)])
+    with pytest.raises(ValueError, match=r"Linear\(5, 1\): x must have 5 features \(columns\), got shape \(2, 4\)"):
+        net.forward(np.ones((2, 3)))
