@@ -5,7 +5,9 @@ from typing import Any, Iterator, NamedTuple, Sequence, overload
 
 import numpy as np
 
+from layerkit._plan import Plan
 from layerkit.layers.base import Layer
+from layerkit.workspace import Workspace
 
 
 class TraceEntry(NamedTuple):
@@ -64,14 +66,35 @@ class Net:
         if isinstance(layers, (Layer, str, bytes)) or not hasattr(layers, "__iter__"):
             raise TypeError(f"Net: layers must be a sequence of layers, got {type(layers).__name__}")
         self.layers = [_check_layer(layer, i) for i, layer in enumerate(layers)]
+        self._plan: Plan | _NoPlan | None = None
+
+    def _compiled(self) -> Plan | None:
+        """The fused plan of the current layers, or None (recompiled when ``self.layers`` changed)."""
+        cached = self._plan
+        if cached is None or cached.layers != self.layers:  # compares each layer by identity
+            cached = self._plan = Plan.compile(self.layers, Trace, TraceEntry) or _NoPlan(self.layers)
+        return cached if type(cached) is Plan else None
+
+    def workspace(self) -> Workspace:
+        """Buffers for allocation-free training steps: ``net.forward(x, workspace=ws)``.
+
+        One workspace serves one trace in flight; see ``layerkit.workspace.Workspace``.
+        """
+        return Workspace(self)
 
     # -------------------------------------------------------------- passes
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, Trace]:
+    def forward(self, x: np.ndarray, *, workspace: Workspace | None = None) -> tuple[np.ndarray, Trace]:
         """Run every layer.
 
         Parameters
         ----------
         x : array_like, shape (n_samples, n_in)
+        workspace : Workspace, optional
+            From ``net.workspace()``: the pass (and the backward pass of its
+            trace) then writes into the workspace's buffers instead of new
+            arrays. ``y`` and the trace's arrays stay valid until the next
+            forward pass with the same workspace. Without one, every call
+            allocates its own arrays, so any number of passes may be in flight.
 
         Returns
         -------
@@ -80,14 +103,26 @@ class Net:
             ``TraceEntry(layer, x)`` for each layer, in order: the input each
             layer saw. Pass it to ``backward``.
         """
+        if workspace is not None and (not isinstance(workspace, Workspace) or workspace.net is not self):
+            raise ValueError(f"Net.forward: workspace must come from this net's workspace(), got {workspace!r}")
+        plan = self._compiled()
+        if plan is not None:
+            result = plan.forward(x, workspace)
+            if result is not None:
+                return result
         trace = Trace()
         for layer in self.layers:
             trace.append(TraceEntry(layer, x))
             x = layer.forward(x)
         return x, trace
 
-    def backward(self, trace: Sequence[TraceEntry], dy: np.ndarray) -> np.ndarray:
+    def backward(self, trace: Sequence[TraceEntry], dy: np.ndarray, *,
+                 input_grad: bool = True) -> np.ndarray | None:
         """Walk ``trace`` in reverse, leaving each layer's parameter gradients set.
+
+        A ``Linear`` writes its gradients into the ``dW`` and ``db`` arrays it
+        already holds (when their shape and dtype fit), so keep a copy if you
+        need the gradients of an earlier step.
 
         Parameters
         ----------
@@ -95,14 +130,31 @@ class Net:
             As returned by ``forward`` of this net.
         dy : array_like, shape (n_samples, n_out)
             Gradient of the loss with respect to the net's output.
+        input_grad : bool
+            Compute the gradient with respect to the net's input. Training
+            does not need it (``fit`` passes ``False``); a first layer that
+            supports it (``Linear``) then skips that matrix product.
 
         Returns
         -------
-        dx : ndarray, shape (n_samples, n_in)
-            Gradient with respect to the net's input.
+        dx : ndarray of shape (n_samples, n_in), or None
+            Gradient with respect to the net's input; ``None`` when
+            ``input_grad`` is false.
         """
         self._check_trace(trace)
-        for layer, x in reversed(trace):
+        plan = self._compiled()
+        if plan is not None:
+            dx = plan.backward(trace, dy, input_grad)
+            if dx is not NotImplemented:
+                return dx
+        last = len(trace) - 1
+        for i, (layer, x) in enumerate(reversed(trace)):
+            if i == last and not input_grad:
+                if getattr(layer, "supports_need_dx", False):
+                    layer.backward(x, dy, need_dx=False)
+                else:
+                    layer.backward(x, dy)
+                return None
             dy = layer.backward(x, dy)
         return dy
 
@@ -126,6 +178,10 @@ class Net:
         update : float or optimizer
             A learning rate for plain gradient descent, or an optimizer object.
         """
+        if type(update) is float or type(update) is int:
+            plan = self._compiled()
+            if plan is not None and plan.step(update):
+                return
         for layer in self.layers:
             step = getattr(layer, "step", None)
             if step is not None:
@@ -133,6 +189,11 @@ class Net:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The output alone, shape (n_samples, n_out)."""
+        plan = self._compiled()
+        if plan is not None:
+            result = plan.forward(x, None)
+            if result is not None:
+                return result[0]
         for layer in self.layers:
             x = layer.forward(x)
         return x
@@ -186,6 +247,13 @@ class Net:
         body = [line(header)] + [line(r) for r in rows]
         body.append(f"total params: {self.n_params}")
         return "\n".join(body)
+
+
+class _NoPlan:
+    """Remembers that a list of layers has no plan, so it is not compiled again at every call."""
+
+    def __init__(self, layers: list) -> None:
+        self.layers = list(layers)
 
 
 def _n_params(layer: Any) -> int:

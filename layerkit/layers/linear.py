@@ -42,6 +42,7 @@ class Linear(Layer):
     """
 
     param_names = ("W", "b")
+    supports_need_dx = True
     example_kwargs = {"n_in": 4, "n_out": 3, "rng": 0}
     example_input_shape = (5, 4)
 
@@ -92,28 +93,43 @@ class Linear(Layer):
         out = np.empty((x.shape[0], self.n_out), dtype=self.dtype)
         return core.dense_forward(x, W, b, out)
 
-    def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    def backward(self, x: np.ndarray, dy: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
         """Store ``dW = x.T @ dy`` and ``db = dy.sum(0)``; return ``dx = dy @ W.T``.
+
+        ``dW`` and ``db`` are written into the arrays the layer already holds
+        when they are writeable, C-contiguous and of the right shape and dtype
+        (so a training step allocates no new gradient arrays); otherwise new
+        arrays are stored.
 
         Parameters
         ----------
         x : array_like, shape (n_samples, n_in)
         dy : array_like, shape (n_samples, n_out)
+        need_dx : bool
+            Compute ``dx``; ``False`` skips that matrix product (the first layer
+            of a net) and returns ``None``.
 
         Returns
         -------
-        dx : ndarray, shape (n_samples, n_in)
+        dx : ndarray of shape (n_samples, n_in), or None
         """
         W, _ = self._params_checked()
         who = repr(self)
         x = check_batch(x, who, n_features=self.n_in, dtype=self.dtype, allow_fortran=True)
         dy = check_grad_output(dy, who, (x.shape[0], self.n_out), self.dtype, allow_fortran=True)
-        dW = np.empty((self.n_in, self.n_out), dtype=self.dtype)
-        db = np.empty(self.n_out, dtype=self.dtype)
-        dx = np.empty(x.shape, dtype=self.dtype)
+        dW = self._gradient_buffer("dW", (self.n_in, self.n_out))
+        db = self._gradient_buffer("db", (self.n_out,))
+        dx = np.empty(x.shape, dtype=self.dtype) if need_dx else None
         core.dense_backward(x, W, dy, dW, db, dx)
         self.dW, self.db = dW, db
         return dx
+
+    def _gradient_buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        grad = getattr(self, name, None)
+        if (type(grad) is np.ndarray and grad.shape == shape and grad.dtype == self.dtype
+                and grad.flags.c_contiguous and grad.flags.writeable):
+            return grad
+        return np.empty(shape, dtype=self.dtype)
 
     def output_features(self, n_in: int | None) -> int:
         return self.n_out
