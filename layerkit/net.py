@@ -75,6 +75,13 @@ class Net:
             cached = self._plan = Plan.compile(self.layers, Trace, TraceEntry) or _NoPlan(self.layers)
         return cached if type(cached) is Plan else None
 
+    def __getstate__(self) -> dict:
+        # the compiled plan is derived from the layers (and holds a C object
+        # that does not pickle): copies and pickles rebuild it on first use
+        state = self.__dict__.copy()
+        state["_plan"] = None
+        return state
+
     def workspace(self) -> Workspace:
         """Buffers for allocation-free training steps: ``net.forward(x, workspace=ws)``.
 
