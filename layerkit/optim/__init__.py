@@ -5,7 +5,7 @@
 """
 from layerkit.optim.adagrad import AdaGrad, Adagrad
 from layerkit.optim.adam import Adam, AdamW
-from layerkit.optim.base import Optimizer, named_parameters, optimizer_from_state_dict
+from layerkit.optim.base import Optimizer, named_parameters, net_parameters, optimizer_from_state_dict
 from layerkit.optim.clipping import clip_grad_norm, global_grad_norm
 from layerkit.optim.rmsprop import RMSprop
 from layerkit.optim.schedules import (Constant, CosineDecay, ExponentialDecay, PerEpoch, Schedule, StepDecay,
@@ -18,5 +18,5 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "AdaGrad", "Adagrad", "OPTIMIZERS",
     "Schedule", "Constant", "ExponentialDecay", "StepDecay", "CosineDecay", "Warmup", "PerEpoch",
     "as_schedule", "schedule_from_config", "optimizer_from_state_dict",
-    "clip_grad_norm", "global_grad_norm", "named_parameters",
+    "clip_grad_norm", "global_grad_norm", "named_parameters", "net_parameters",
 ]

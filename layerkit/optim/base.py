@@ -225,3 +225,10 @@ def optimizer_from_state_dict(state_dict: dict[str, Any]) -> Optimizer:
     optimizer = cls(lr=schedule_from_config(config["lr"]))
     optimizer.load_state_dict(state_dict)
     return optimizer
+
+
+def net_parameters(net: Any) -> dict[str, np.ndarray]:
+    """The trainable arrays of a net (or a sequence of layers) keyed as ``net.step`` keys them (``"0.W"``)."""
+    layers = getattr(net, "layers", net)
+    return {f"{index}.{name}": getattr(layer, name)
+            for index, layer in enumerate(layers) for name in getattr(layer, "param_names", ())}
