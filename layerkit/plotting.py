@@ -56,8 +56,8 @@ def plot_history(history: History | Mapping[str, History], path: str | os.PathLi
     -------
     matplotlib.figure.Figure
     """
-    runs = {"": history} if isinstance(history, History) else dict(history)
-    if not runs or not all(isinstance(run, History) for run in runs.values()):
+    runs = {"": history} if isinstance(history, History) else history
+    if not isinstance(runs, Mapping) or not runs or not all(isinstance(run, History) for run in runs.values()):
         raise TypeError("plot_history: expected a History or a non-empty dict of name to History, "
                         f"got {type(history).__name__}")
     panels = [("loss", "Loss")]
