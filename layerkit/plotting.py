@@ -87,9 +87,10 @@ def plot_diagnostics(diagnostics: "Diagnostics", path: str | os.PathLike | None 
                      title: str | None = None) -> Any:
     """Per-layer diagnostics per epoch on one figure of four panels.
 
-    Gradient norm per parameter and update-to-weight ratio (log scale),
-    activation mean with a band of one standard deviation per layer, and the
-    fraction of dead ReLU units.
+    Gradient norm per parameter and update-to-weight ratio (log scale; one
+    colour per layer from input to output, the first parameter of a layer
+    solid and the others dashed), activation mean with a band of one standard
+    deviation per activation layer, and the fraction of dead ReLU units.
 
     Parameters
     ----------
@@ -102,37 +103,58 @@ def plot_diagnostics(diagnostics: "Diagnostics", path: str | os.PathLike | None 
     -------
     matplotlib.figure.Figure
     """
+    from matplotlib import colormaps
     from matplotlib.ticker import MaxNLocator
 
     figure, axes = new_figure(2, 2)
     labels = diagnostics.labels
+    n_layers = max((int(index) for index in labels), default=0) + 1
+    cmap = colormaps["viridis"]
 
-    def name(key: str) -> str:
-        index = key.split(".")[0]
-        return f"{key} {labels.get(index, '')}".strip()
+    def color(index: str) -> Any:
+        return cmap(0.9 * int(index) / max(n_layers - 1, 1))
+
+    def layer_label(index: str) -> str:
+        return f"{index} {labels.get(index, '')}".strip()
 
     for ax, kind, heading in ((axes[0, 0], "grad_norm", "gradient norm"),
                               (axes[1, 1], "update_ratio", "update / weight norm")):
+        seen: set[str] = set()
+        first_names, other_names = set(), set()
         for key, values in diagnostics.series(kind).items():
-            ax.semilogy(range(1, len(values) + 1), values, marker=".", label=name(key))
-        ax.set_title(heading)
+            index, _, param = key.partition(".")
+            first = index not in seen
+            seen.add(index)
+            (first_names if first else other_names).add(param)
+            ax.semilogy(range(1, len(values) + 1), values, "-" if first else "--", marker=".",
+                        color=color(index), label=layer_label(index) if first else "_nolegend_")
+        if other_names:
+            heading += f" (solid: {', '.join(sorted(first_names))}; dashed: {', '.join(sorted(other_names))})"
+        ax.set_title(heading, fontsize="medium")
     means, stds = diagnostics.series("activation_mean"), diagnostics.series("activation_std")
-    for color, (key, values) in enumerate(means.items()):
+    with_params = {key.partition(".")[0] for key in diagnostics.series("grad_norm")}
+    shown = [key for key in means if key not in with_params] or list(means)
+    for key in shown:
+        values = means[key]
         epochs = range(1, len(values) + 1)
-        axes[0, 1].plot(epochs, values, color=f"C{color % 10}", label=name(key))
-        low = [m - s for m, s in zip(values, stds.get(key, [0.0] * len(values)))]
-        high = [m + s for m, s in zip(values, stds.get(key, [0.0] * len(values)))]
-        axes[0, 1].fill_between(epochs, low, high, color=f"C{color % 10}", alpha=0.15)
-    axes[0, 1].set_title("activation mean ± std")
+        spread = stds.get(key, [0.0] * len(values))
+        axes[0, 1].plot(epochs, values, color=color(key), label=layer_label(key))
+        axes[0, 1].fill_between(epochs, [m - s for m, s in zip(values, spread)],
+                                [m + s for m, s in zip(values, spread)], color=color(key), alpha=0.12)
+    axes[0, 1].set_title("activation mean ± std" + (" (outputs of the layers without parameters)"
+                                                    if len(shown) < len(means) else ""), fontsize="medium")
     dead = diagnostics.series("dead_fraction")
     for key, values in dead.items():
-        axes[1, 0].plot(range(1, len(values) + 1), values, marker=".", label=name(key))
-    axes[1, 0].set_title("dead ReLU units (fraction)" if dead else "dead ReLU units (no ReLU layer)")
+        axes[1, 0].plot(range(1, len(values) + 1), values, marker=".", color=color(key), label=layer_label(key))
+    axes[1, 0].set_title("dead ReLU units (fraction)", fontsize="medium")
+    if not dead:
+        axes[1, 0].text(0.5, 0.5, "no ReLU layer", ha="center", va="center", transform=axes[1, 0].transAxes)
     axes[1, 0].set_ylim(-0.02, 1.02)
     for ax in axes.ravel():
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small")
+        handles = ax.get_legend_handles_labels()[0]
+        if handles:
+            ax.legend(fontsize="x-small", ncol=2 if len(handles) > 6 else 1)
     return _finish(figure, path, title)

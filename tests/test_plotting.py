@@ -34,5 +34,6 @@ def test_plot_diagnostics_one_figure_four_panels(tmp_path):
     figure = history.diagnostics.plot(tmp_path / "diag.png", title="diagnostics")
     assert (tmp_path / "diag.png").stat().st_size > 1000
     titles = [ax.get_title() for ax in figure.axes]
-    assert titles == ["gradient norm", "activation mean ± std", "dead ReLU units (fraction)", "update / weight norm"]
+    assert titles == ["gradient norm (solid: W; dashed: b)", "activation mean ± std (outputs of the layers without parameters)",
+                      "dead ReLU units (fraction)", "update / weight norm (solid: W; dashed: b)"]
     assert len(figure.axes[0].lines) == 4  # one per parameter
