@@ -15,19 +15,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+from digits_multiclass import load_data  # the same standardised split of the ten digits
 
 import layerkit as lk
 from layerkit.plotting import new_figure, save_figure
-
-
-def load_data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    digits = load_digits()
-    x_train, x_test, y_train, y_test = train_test_split(digits.data, digits.target, test_size=450,
-                                                        stratify=digits.target, random_state=seed)
-    mean, std = x_train.mean(), x_train.std()
-    return (x_train - mean) / std, (x_test - mean) / std, y_train, y_test
 
 
 def build_net(activation: str, depth: int, width: int, seed: int) -> lk.Net:

@@ -5,26 +5,12 @@ import pytest
 import layerkit as lk
 from layerkit import optim
 
+from custom_layers import Scale
+
 torch = pytest.importorskip("torch", reason="PyTorch (the 'test' extra, torch==2.13.0) is needed to compare "
                                             "layerkit.optim with torch.optim")
 
 STEPS = 50
-
-
-class Scale(lk.Layer):
-    """y = x * beta: a custom layer whose only parameter is named beta."""
-
-    param_names = ("beta",)
-
-    def __init__(self, n):
-        self.beta = np.linspace(0.5, 1.5, n)
-
-    def forward(self, x):
-        return x * self.beta
-
-    def backward(self, x, dy):
-        self.dbeta = (x * dy).sum(axis=0)
-        return dy * self.beta
 
 
 def _net():
