@@ -233,3 +233,27 @@ def test_global_grad_norm_and_clipping_leave_small_gradients_alone():
     assert np.linalg.norm(layer.dbeta) == pytest.approx(1.0, rel=1e-5)
     with pytest.raises(ValueError, match="clip_grad_norm: max_norm: expected a number > 0.0"):
         optim.clip_grad_norm(layer, 0)
+
+
+def test_duck_typed_layer_in_a_net_is_trained_without_subclassing():
+    class Offset:  # not a layerkit.Layer: forward, backward and param_names are enough
+        param_names = ("c",)
+
+        def __init__(self):
+            self.c = np.zeros(2)
+
+        def forward(self, x):
+            return x + self.c
+
+        def backward(self, x, dy):
+            self.dc = dy.sum(axis=0)
+            return dy
+
+    net = lk.Net([Offset()])
+    opt = optim.SGD(lr=0.5, momentum=0.5)
+    for _ in range(2):
+        y, trace = net.forward(np.ones((4, 2)))
+        net.backward(trace, np.ones_like(y))
+        net.step(opt)
+    np.testing.assert_allclose(net[0].c, -(2.0 + 3.0))  # v1 = 4, v2 = 0.5 * 4 + 4 = 6; 0.5 * (4 + 6)
+    assert list(opt.state) == ["0.c"]
