@@ -3,17 +3,21 @@
 The public names, nothing else.
 """
 from layerkit._backend import core as _core  # fails with build instructions if unbuilt
-from layerkit import registry
+from layerkit import optim, registry
+from layerkit.callbacks import Callback, EarlyStopping, FitState, LambdaCallback
+from layerkit.diagnostics import Diagnostics
+from layerkit.history import History
 from layerkit.layers import Layer, Linear, ReLU, Sigmoid, Softmax
 from layerkit.losses import binary_cross_entropy, mean_squared_error, softmax_cross_entropy
 from layerkit.net import Net, Trace, TraceEntry
-from layerkit.plotting import plot_history
-from layerkit.training import History, evaluate, fit
+from layerkit.plotting import plot_diagnostics, plot_history
+from layerkit.training import evaluate, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
     "registry",
+    "optim",
     "Layer",
     "Linear",
     "ReLU",
@@ -25,7 +29,13 @@ __all__ = [
     "fit",
     "evaluate",
     "History",
+    "Callback",
+    "LambdaCallback",
+    "EarlyStopping",
+    "FitState",
+    "Diagnostics",
     "plot_history",
+    "plot_diagnostics",
     "binary_cross_entropy",
     "mean_squared_error",
     "softmax_cross_entropy",

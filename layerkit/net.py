@@ -1,6 +1,7 @@
 """``Net``: a sequence of layers whose forward pass returns a trace for the backward pass."""
 from __future__ import annotations
 
+import numbers
 from typing import Any, Iterator, NamedTuple, Sequence, overload
 
 import numpy as np
@@ -183,13 +184,21 @@ class Net:
         Parameters
         ----------
         update : float or optimizer
-            A learning rate for plain gradient descent, or an optimizer object.
+            A learning rate for plain gradient descent, or an optimizer object
+            with ``update_layer(layer, key)``: it receives each layer that
+            names parameters with ``key=str(index)``, so its state for
+            ``net[0].W`` is kept under ``"0.W"`` (see ``layerkit.optim``).
         """
         if type(update) is float or type(update) is int:
             plan = self._compiled()
             if plan is not None and plan.step(update):
                 return
-        for layer in self.layers:
+        apply = None if isinstance(update, numbers.Real) else getattr(update, "update_layer", None)
+        for index, layer in enumerate(self.layers):
+            if apply is not None:
+                if getattr(layer, "param_names", ()):
+                    apply(layer, key=str(index))
+                continue
             step = getattr(layer, "step", None)
             if step is not None:
                 step(update)

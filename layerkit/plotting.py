@@ -1,55 +1,160 @@
-"""Learning-curve plots with matplotlib (never a side effect of training)."""
+"""Figures with matplotlib (never a side effect of training): learning curves and diagnostics.
+
+Every function returns a ``matplotlib.figure.Figure`` made without pyplot (so
+no window opens and nothing global changes) and saves it atomically when
+given a path; the format follows the suffix.
+"""
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from layerkit._atomic import atomic_path
-from layerkit.training import History
+from layerkit.history import History
+
+if TYPE_CHECKING:  # pragma: no cover
+    from layerkit.diagnostics import Diagnostics
 
 
-def plot_history(history: History, path: str | os.PathLike | None = None, *, title: str | None = None) -> Any:
-    """Plot loss and (where recorded) accuracy per epoch, train and validation.
+def new_figure(n_rows: int, n_cols: int, *, size: tuple[float, float] = (5, 4)) -> tuple[Any, Any]:
+    """A constrained-layout ``Figure`` and its 2-D array of axes, without pyplot."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(size[0] * n_cols, size[1] * n_rows), layout="constrained")
+    return figure, figure.subplots(n_rows, n_cols, squeeze=False)
+
+
+def save_figure(figure: Any, path: str | os.PathLike, *, dpi: int = 110) -> None:
+    """Save ``figure`` to ``path`` atomically (an existing file is replaced only by a complete one)."""
+    suffix = os.path.splitext(os.fspath(path))[1] or ".png"
+    with atomic_path(path, suffix=suffix) as tmp:
+        figure.savefig(tmp, format=suffix.lstrip("."), dpi=dpi)
+
+
+def _finish(figure: Any, path: str | os.PathLike | None, title: str | None) -> Any:
+    if title:
+        figure.suptitle(title)
+    if path is not None:
+        save_figure(figure, path)
+    return figure
+
+
+def plot_history(history: History | Mapping[str, History], path: str | os.PathLike | None = None, *,
+                 title: str | None = None) -> Any:
+    """Plot loss and (where recorded) accuracy per epoch, train (solid) and validation (dashed).
 
     Parameters
     ----------
-    history : History
-        As returned by ``layerkit.fit``.
+    history : History or dict of str to History
+        As returned by ``layerkit.fit``; a dict overlays several runs (one
+        colour each, labelled by its key), to compare optimizers for instance.
     path : str or PathLike, optional
-        Where to save the figure (the format follows the suffix); written
-        atomically, so an existing file is replaced only by a complete one.
+        Where to save the figure.
     title : str, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib
-
-    if path is not None and matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo"):
-        matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
+    runs = {"": history} if isinstance(history, History) else history
+    if not isinstance(runs, Mapping) or not runs or not all(isinstance(run, History) for run in runs.values()):
+        raise TypeError("plot_history: expected a History or a non-empty dict of name to History, "
+                        f"got {type(history).__name__}")
     panels = [("loss", "Loss")]
-    if "train_accuracy" in history or "val_accuracy" in history:
+    if any("train_accuracy" in run or "val_accuracy" in run for run in runs.values()):
         panels.append(("accuracy", "Accuracy"))
-    figure = Figure(figsize=(5 * len(panels), 4), layout="constrained")
-    axes = figure.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (metric, label) in zip(axes, panels):
-        for phase, style in (("train", "-"), ("val", "--")):
-            key = f"{phase}_{metric}"
-            if key in history:
-                values = history[key]
-                ax.plot(range(1, len(values) + 1), values, style, label=phase)
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axes = new_figure(1, len(panels))
+    for ax, (metric, label) in zip(axes[0], panels):
+        for color, (name, run) in enumerate(runs.items()):
+            for phase, style in (("train", "-"), ("val", "--")):
+                key = f"{phase}_{metric}"
+                if key in run:
+                    values = run[key]
+                    ax.plot(range(1, len(values) + 1), values, style, color=f"C{color}",
+                            label=f"{name} {phase}".strip())
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.set_title(label)
         ax.grid(True, alpha=0.3)
         ax.legend()
-    if title:
-        figure.suptitle(title)
-    if path is not None:
-        suffix = os.path.splitext(os.fspath(path))[1] or ".png"
-        with atomic_path(path, suffix=suffix) as tmp:
-            figure.savefig(tmp, format=suffix.lstrip("."), dpi=110)
-    return figure
+    return _finish(figure, path, title)
+
+
+def plot_diagnostics(diagnostics: "Diagnostics", path: str | os.PathLike | None = None, *,
+                     title: str | None = None) -> Any:
+    """Per-layer diagnostics per epoch on one figure of four panels.
+
+    Gradient norm per parameter and update-to-weight ratio (log scale; one
+    colour per layer from input to output, the first parameter of a layer
+    solid and the others dashed), activation mean with a band of one standard
+    deviation per activation layer, and the fraction of dead ReLU units.
+
+    Parameters
+    ----------
+    diagnostics : Diagnostics
+        ``history.diagnostics`` of ``fit(..., diagnostics=True)``.
+    path : str or PathLike, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib import colormaps
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axes = new_figure(2, 2)
+    labels = diagnostics.labels
+    n_layers = max((int(index) for index in labels), default=0) + 1
+    cmap = colormaps["viridis"]
+
+    def color(index: str) -> Any:
+        return cmap(0.9 * int(index) / max(n_layers - 1, 1))
+
+    def layer_label(index: str) -> str:
+        return f"{index} {labels.get(index, '')}".strip()
+
+    for ax, kind, heading in ((axes[0, 0], "grad_norm", "gradient norm"),
+                              (axes[1, 1], "update_ratio", "update / weight norm")):
+        seen: set[str] = set()
+        first_names, other_names = set(), set()
+        for key, values in diagnostics.series(kind).items():
+            index, _, param = key.partition(".")
+            first = index not in seen
+            seen.add(index)
+            (first_names if first else other_names).add(param)
+            ax.semilogy(range(1, len(values) + 1), values, "-" if first else "--", marker=".",
+                        color=color(index), label=layer_label(index) if first else "_nolegend_")
+        if other_names:
+            heading += f" (solid: {', '.join(sorted(first_names))}; dashed: {', '.join(sorted(other_names))})"
+        ax.set_title(heading, fontsize="medium")
+    means, stds = diagnostics.series("activation_mean"), diagnostics.series("activation_std")
+    with_params = {key.partition(".")[0] for key in diagnostics.series("grad_norm")}
+    shown = [key for key in means if key not in with_params] or list(means)
+    for key in shown:
+        values = means[key]
+        epochs = range(1, len(values) + 1)
+        spread = stds.get(key, [0.0] * len(values))
+        axes[0, 1].plot(epochs, values, color=color(key), label=layer_label(key))
+        axes[0, 1].fill_between(epochs, [m - s for m, s in zip(values, spread)],
+                                [m + s for m, s in zip(values, spread)], color=color(key), alpha=0.12)
+    axes[0, 1].set_title("activation mean ± std" + (" (outputs of the layers without parameters)"
+                                                    if len(shown) < len(means) else ""), fontsize="medium")
+    dead = diagnostics.series("dead_fraction")
+    for key, values in dead.items():
+        axes[1, 0].plot(range(1, len(values) + 1), values, marker=".", color=color(key), label=layer_label(key))
+    axes[1, 0].set_title("dead ReLU units (fraction)", fontsize="medium")
+    if not dead:
+        axes[1, 0].text(0.5, 0.5, "no ReLU layer", ha="center", va="center", transform=axes[1, 0].transAxes)
+    axes[1, 0].set_ylim(-0.02, 1.02)
+    for ax in axes.ravel():
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        handles = ax.get_legend_handles_labels()[0]
+        if handles:
+            ax.legend(fontsize="x-small", ncol=2 if len(handles) > 6 else 1)
+    return _finish(figure, path, title)

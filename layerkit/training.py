@@ -1,48 +1,28 @@
-"""``fit``: minibatch gradient descent with a per-epoch history."""
+"""``fit``: minibatch training with optimizers, callbacks, early stopping, clipping and diagnostics.
+
+The work of one minibatch lives in ``train_batch`` alone, so a faster pass
+(workspaces, skipping the input gradient) can replace it in one place.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import math
+import numbers
+from typing import Any, Sequence
 
 import numpy as np
 
 from layerkit._validation import as_rng, check_batch, check_finite, check_positive_int
+from layerkit.callbacks import Callback, EarlyStopping, FitState
+from layerkit.diagnostics import Diagnostics
+from layerkit.history import History
 from layerkit.losses import Loss, get_loss
 from layerkit.net import Net
+from layerkit.optim.base import Optimizer
+from layerkit.optim.clipping import clip_grad_norm
+from layerkit.optim.schedules import Schedule, _check_real
+from layerkit.optim.sgd import SGD
 
-
-@dataclass
-class History:
-    """Per-epoch metrics of a ``fit`` run.
-
-    Attributes
-    ----------
-    metrics : dict of str to list of float
-        ``"train_loss"`` (mean over the epoch's minibatches, measured before
-        each update), ``"train_accuracy"`` where the loss is a classifier's, and
-        ``"val_loss"``/``"val_accuracy"`` when validation data was given.
-    """
-
-    metrics: dict[str, list[float]] = field(default_factory=dict)
-
-    def append(self, **values: float | None) -> None:
-        for key, value in values.items():
-            if value is not None:
-                self.metrics.setdefault(key, []).append(float(value))
-
-    def __getitem__(self, key: str) -> list[float]:
-        return self.metrics[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.metrics
-
-    @property
-    def epochs(self) -> int:
-        return len(self.metrics.get("train_loss", []))
-
-    def last(self) -> dict[str, float]:
-        """The metrics of the last epoch."""
-        return {key: values[-1] for key, values in self.metrics.items() if values}
+__all__ = ["fit", "evaluate", "train_batch", "History"]
 
 
 def _check_data(net: Net, x: Any, y: Any, who: str) -> tuple[np.ndarray, np.ndarray]:
@@ -58,14 +38,102 @@ def _check_data(net: Net, x: Any, y: Any, who: str) -> tuple[np.ndarray, np.ndar
     return x, y
 
 
+def _accuracy_of(loss_fn: Any) -> Any:
+    return getattr(loss_fn, "accuracy", lambda p, t: None)
+
+
 def evaluate(net: Net, x: Any, y: Any, loss: str | Loss = "bce") -> tuple[float, float | None]:
     """Mean loss and accuracy (``None`` for regression losses) of ``net`` on ``(x, y)``."""
     loss_fn = get_loss(loss)
     x, y = _check_data(net, x, y, "evaluate")
     pred = net.predict(x)
     value, _ = loss_fn(pred, y)
-    accuracy = getattr(loss_fn, "accuracy", lambda p, t: None)(pred, y)
-    return value, accuracy
+    return value, _accuracy_of(loss_fn)(pred, y)
+
+
+def _resolve_update(lr: Any, optimizer: Any) -> Any:
+    if optimizer is not None:
+        if lr is not None:
+            raise ValueError("fit: give lr or optimizer, not both")
+        lr = optimizer
+    if lr is None:
+        return 0.1
+    if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
+        return _check_real(lr, "fit: lr", low=0.0)
+    if isinstance(lr, Schedule):
+        return SGD(lr=lr)
+    if callable(getattr(lr, "update_layer", None)):
+        return lr
+    raise TypeError("fit: lr must be a learning rate (float), a Schedule or an optimizer with "
+                    f"update_layer(layer, key), got {type(lr).__name__}")
+
+
+def _resolve_callbacks(callbacks: Sequence[Callback], early_stopping: Any) -> list[Callback]:
+    if isinstance(callbacks, Callback):
+        callbacks = [callbacks]
+    callbacks = list(callbacks)
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise TypeError("fit: callbacks must be layerkit.callbacks.Callback objects (wrap functions in "
+                            f"LambdaCallback), got {type(callback).__name__}")
+    if early_stopping is None or early_stopping is False:
+        return callbacks
+    if isinstance(early_stopping, EarlyStopping):
+        return callbacks + [early_stopping]
+    if isinstance(early_stopping, numbers.Integral) and not isinstance(early_stopping, bool):
+        return callbacks + [EarlyStopping(patience=int(early_stopping))]
+    raise TypeError("fit: early_stopping must be an EarlyStopping or a patience (int), "
+                    f"got {type(early_stopping).__name__}")
+
+
+def train_batch(net: Net, xb: np.ndarray, yb: np.ndarray, loss_fn: Any, update: Any, *,
+                clip_norm: float | None = None, diagnostics: Diagnostics | None = None
+                ) -> tuple[float, np.ndarray]:
+    """Forward, loss, backward, optional clipping, step: one minibatch.
+
+    Parameters
+    ----------
+    net : Net
+    xb : ndarray, shape (n_batch, n_in)
+    yb : ndarray, shape (n_batch, ...)
+    loss_fn : Loss
+    update : float or Optimizer
+        Passed to ``net.step``.
+    clip_norm : float, optional
+        Clip the global gradient norm to this before the step.
+    diagnostics : Diagnostics, optional
+        Receives the batch (and a snapshot of the parameters before the step).
+
+    Returns
+    -------
+    loss : float
+        Mean loss of the batch before the update.
+    prediction : ndarray, shape (n_batch, n_out)
+    """
+    pred, trace = net.forward(xb)
+    value, grad = loss_fn(pred, yb)
+    net.backward(trace, grad)
+    if clip_norm is not None:
+        clip_grad_norm(net, clip_norm)
+    before = diagnostics.snapshot(net) if diagnostics is not None else None
+    net.step(update)
+    if diagnostics is not None:
+        diagnostics.observe_batch(net, trace, pred, before)
+    return value, pred
+
+
+def _current_lr(update: Any, state_key: str) -> float | None:
+    if isinstance(update, Optimizer):
+        state = update.state.get(state_key)
+        return update.lr(max(state["step"] - 1, 0)) if state else update.lr(0)
+    return None
+
+
+def _progress(epochs: int, verbose: Any) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(range(epochs), desc="fit", unit="epoch", disable=not verbose, leave=bool(verbose),
+                dynamic_ncols=True)
 
 
 def fit(
@@ -74,15 +142,20 @@ def fit(
     y: Any,
     *,
     epochs: int = 20,
-    lr: float = 0.1,
+    lr: float | Schedule | Optimizer | None = None,
+    optimizer: Optimizer | None = None,
     batch_size: int = 15,
     loss: str | Loss = "bce",
     shuffle: bool = True,
     seed: Any = None,
     validation_data: tuple[Any, Any] | None = None,
-    verbose: bool = True,
+    verbose: bool | int = True,
+    callbacks: Sequence[Callback] = (),
+    early_stopping: EarlyStopping | int | None = None,
+    clip_norm: float | None = None,
+    diagnostics: bool = False,
 ) -> History:
-    """Train ``net`` by minibatch gradient descent.
+    """Train ``net`` on minibatches.
 
     Parameters
     ----------
@@ -92,9 +165,12 @@ def fit(
         Targets in the form ``loss`` takes.
     epochs : int
         Passes over the data.
-    lr : float or optimizer
-        Passed to ``net.step`` after each minibatch: a learning rate applied to
-        the gradient of the *mean* loss over the minibatch, or an optimizer.
+    lr : float, Schedule or optimizer, optional
+        A float is a rate for plain gradient descent on the gradient of the
+        *mean* loss over each minibatch (default 0.1); a ``Schedule`` means
+        ``SGD`` with that schedule; an optimizer is used as it is.
+    optimizer : Optimizer, optional
+        Same as passing it as ``lr``; give one of the two.
     batch_size : int
         Rows per minibatch; the last minibatch of an epoch may be smaller.
     loss : str or Loss
@@ -104,20 +180,41 @@ def fit(
     seed : None, int or numpy.random.Generator
         Source of the shuffling.
     validation_data : (x_val, y_val), optional
-        Evaluated after each epoch.
-    verbose : bool
-        Print one line per epoch.
+        Evaluated after each epoch (``val_loss``, ``val_accuracy``).
+    verbose : bool or int
+        ``0``/``False``: quiet. ``1``/``True``: a tqdm progress bar over epochs
+        showing the last epoch's loss and accuracy. ``2``: also one line per epoch.
+    callbacks : sequence of Callback
+        Hooks after each minibatch and epoch (``layerkit.callbacks``).
+    early_stopping : EarlyStopping or int, optional
+        Stop when the monitored metric (``val_loss`` by default when validation
+        data is given, else ``train_loss``) stops improving; an int is the patience.
+    clip_norm : float, optional
+        Clip the global gradient norm of each minibatch to this value.
+    diagnostics : bool
+        Record per-layer diagnostics per epoch in ``history.diagnostics``.
 
     Returns
     -------
     History
+        Per-epoch metrics; ``history.plot(path)`` draws the learning curves.
+
+    Notes
+    -----
+    A schedule advances once per update (minibatch); wrap it in
+    ``layerkit.optim.PerEpoch(schedule, steps_per_epoch)`` to advance it once
+    per epoch.
     """
     if not isinstance(net, Net):
         raise TypeError(f"fit: net must be a layerkit.Net, got {type(net).__name__}")
     epochs = check_positive_int(epochs, "fit: epochs", minimum=0)
     batch_size = check_positive_int(batch_size, "fit: batch_size")
+    update = _resolve_update(lr, optimizer)
+    if clip_norm is not None:
+        clip_norm = _check_real(clip_norm, "fit: clip_norm", low=0.0, low_open=True)
+    callbacks = _resolve_callbacks(callbacks, early_stopping)
     loss_fn = get_loss(loss)
-    accuracy_fn = getattr(loss_fn, "accuracy", lambda p, t: None)
+    accuracy_fn = _accuracy_of(loss_fn)
     x, y = _check_data(net, x, y, "fit")
     if x.shape[0] == 0:
         raise ValueError("fit: x is an empty batch (0 rows)")
@@ -126,38 +223,61 @@ def fit(
             raise TypeError("fit: validation_data must be a pair (x_val, y_val)")
         x_val, y_val = _check_data(net, *validation_data, "fit: validation_data")
     rng = as_rng(seed, "fit: seed")
-    history = History()
+    history = History(diagnostics=Diagnostics() if diagnostics else None)
+    state = FitState(net=net, update=update, history=history, epochs=epochs,
+                     extra={"has_validation": validation_data is not None})
+    first_param = next((f"{i}.{layer.param_names[0]}" for i, layer in enumerate(net.layers)
+                        if getattr(layer, "param_names", ())), "")
     n = x.shape[0]
-    for epoch in range(epochs):
-        if shuffle:
-            order = rng.permutation(n)
-            x_epoch, y_epoch = x[order], y[order]
-        else:
-            x_epoch, y_epoch = x, y
-        total_loss = 0.0
-        total_correct = 0.0
-        has_accuracy = True
-        for start in range(0, n, batch_size):
-            xb = x_epoch[start:start + batch_size]
-            yb = y_epoch[start:start + batch_size]
-            pred, trace = net.forward(xb)
-            value, grad = loss_fn(pred, yb)
+    for callback in callbacks:
+        callback.on_train_begin(state)
+    bar = _progress(epochs, verbose)
+    for epoch in bar:
+        state.epoch = epoch
+        for callback in callbacks:
+            callback.on_epoch_begin(state)
+        order = rng.permutation(n) if shuffle else None
+        x_epoch, y_epoch = (x[order], y[order]) if shuffle else (x, y)
+        total_loss, total_correct, has_accuracy = 0.0, 0.0, True
+        for batch, start in enumerate(range(0, n, batch_size)):
+            xb, yb = x_epoch[start:start + batch_size], y_epoch[start:start + batch_size]
+            value, pred = train_batch(net, xb, yb, loss_fn, update, clip_norm=clip_norm,
+                                      diagnostics=history.diagnostics)
             rows = xb.shape[0]
             total_loss += value * rows
-            acc = accuracy_fn(pred, yb)
-            if acc is None:
+            accuracy = accuracy_fn(pred, yb)
+            if accuracy is None:
                 has_accuracy = False
             else:
-                total_correct += acc * rows
-            net.backward(trace, grad)
-            net.step(lr)
+                total_correct += accuracy * rows
+            state.batch, state.batch_loss, state.batch_size = batch, value, rows
+            for callback in callbacks:
+                callback.on_batch_end(state)
         row = {"train_loss": total_loss / n, "train_accuracy": total_correct / n if has_accuracy else None}
         if validation_data is not None:
             val_pred = net.predict(x_val)
             row["val_loss"] = loss_fn(val_pred, y_val)[0]
             row["val_accuracy"] = accuracy_fn(val_pred, y_val)
+        row["lr"] = _current_lr(update, first_param)
         history.append(**row)
-        if verbose:
-            print(f"epoch {epoch + 1:3d}/{epochs}: " + "  ".join(
-                f"{key}={value:.4f}" for key, value in row.items() if value is not None))
+        if history.diagnostics is not None:
+            history.diagnostics.end_epoch()
+        for callback in callbacks:
+            callback.on_epoch_end(state)
+        shown = {key: value for key, value in row.items() if value is not None and key != "lr"}
+        bar.set_postfix({key.replace("accuracy", "acc"): f"{value:.4f}" for key, value in shown.items()},
+                        refresh=False)
+        if verbose and int(verbose) >= 2:
+            bar.write(f"epoch {epoch + 1:3d}/{epochs}: " + "  ".join(
+                f"{key}={value:.4f}" for key, value in shown.items()))
+        if not math.isfinite(row["train_loss"]):
+            bar.close()
+            raise FloatingPointError(f"fit: the training loss became {row['train_loss']} in epoch {epoch + 1}; "
+                                     "lower the learning rate or clip gradients (clip_norm=)")
+        if state.stop:
+            history.stopped_early = epoch + 1 < epochs
+            break
+    bar.close()
+    for callback in callbacks:
+        callback.on_train_end(state)
     return history

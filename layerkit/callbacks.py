@@ -1,0 +1,182 @@
+"""Callbacks of ``fit``: code that runs after each minibatch and each epoch.
+
+A callback receives the ``FitState`` of the run: the net, the update rule,
+the history so far, the current epoch and batch, and a ``stop`` flag that
+ends training after the current epoch.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from layerkit.history import History
+from layerkit.optim.base import net_parameters
+from layerkit.optim.schedules import _check_count, _check_real
+
+
+@dataclass
+class FitState:
+    """What a callback sees of a running ``fit``.
+
+    Attributes
+    ----------
+    net : Net
+    update : float or Optimizer
+        What ``net.step`` receives.
+    history : History
+        Metrics of the finished epochs.
+    epochs : int
+        Epochs asked for.
+    epoch : int
+        Index of the current epoch (0-based).
+    batch : int
+        Index of the current minibatch within the epoch (0-based).
+    batch_loss : float
+        Mean loss of the current minibatch, measured before its update.
+    batch_size : int
+        Rows in the current minibatch.
+    stop : bool
+        Set to ``True`` to end training after the current epoch.
+    """
+
+    net: Any
+    update: Any
+    history: History
+    epochs: int
+    epoch: int = 0
+    batch: int = 0
+    batch_loss: float = math.nan
+    batch_size: int = 0
+    stop: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Callback:
+    """Base class; override the hooks you need (each receives the ``FitState``)."""
+
+    def on_train_begin(self, state: FitState) -> None:
+        pass
+
+    def on_epoch_begin(self, state: FitState) -> None:
+        pass
+
+    def on_batch_end(self, state: FitState) -> None:
+        pass
+
+    def on_epoch_end(self, state: FitState) -> None:
+        pass
+
+    def on_train_end(self, state: FitState) -> None:
+        pass
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions ``f(state)``.
+
+    Parameters
+    ----------
+    on_batch_end, on_epoch_end : callable, optional
+    """
+
+    def __init__(self, on_batch_end: Callable[[FitState], Any] | None = None,
+                 on_epoch_end: Callable[[FitState], Any] | None = None) -> None:
+        for name, function in (("on_batch_end", on_batch_end), ("on_epoch_end", on_epoch_end)):
+            if function is not None and not callable(function):
+                raise TypeError(f"LambdaCallback: {name} must be callable, got {type(function).__name__}")
+        self._batch, self._epoch = on_batch_end, on_epoch_end
+
+    def on_batch_end(self, state: FitState) -> None:
+        if self._batch is not None:
+            self._batch(state)
+
+    def on_epoch_end(self, state: FitState) -> None:
+        if self._epoch is not None:
+            self._epoch(state)
+
+
+class EarlyStopping(Callback):
+    """Stop when a monitored metric has not improved for ``patience`` epochs.
+
+    Parameters
+    ----------
+    monitor : str, optional
+        A ``History`` metric; by default ``"val_loss"`` when validation data is
+        given, else ``"train_loss"``.
+    patience : int >= 1
+        Epochs without improvement before stopping.
+    min_delta : float >= 0
+        Smallest change that counts as an improvement.
+    mode : {"auto", "min", "max"}
+        ``"auto"`` maximises metrics whose name contains ``"accuracy"`` and
+        minimises the others.
+    restore_best_weights : bool
+        At the end, copy the parameters of the best epoch back into the net
+        (in place, so optimizers keep their references).
+
+    Attributes
+    ----------
+    best : float
+        Best value seen.
+    best_epoch : int
+        0-based epoch of ``best``.
+    stopped_epoch : int or None
+        0-based epoch after which training stopped, ``None`` if it did not.
+    """
+
+    def __init__(self, monitor: str | None = None, patience: int = 5, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best_weights: bool = True) -> None:
+        if monitor is not None and not isinstance(monitor, str):
+            raise TypeError(f"EarlyStopping: monitor must be a metric name, got {type(monitor).__name__}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor = monitor
+        self.patience = _check_count(patience, "EarlyStopping: patience")
+        self.min_delta = _check_real(min_delta, "EarlyStopping: min_delta", low=0.0)
+        self.mode = mode
+        self.restore_best_weights = bool(restore_best_weights)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.best = math.nan
+        self.best_epoch = -1
+        self.stopped_epoch: int | None = None
+        self._wait = 0
+        self._best_weights: dict[str, np.ndarray] | None = None
+
+    def on_train_begin(self, state: FitState) -> None:
+        self._reset()
+        if self.monitor is None:
+            self._metric = "val_loss" if state.extra.get("has_validation") else "train_loss"
+        else:
+            self._metric = self.monitor
+        mode = self.mode
+        if mode == "auto":
+            mode = "max" if "accuracy" in self._metric else "min"
+        self._sign = 1.0 if mode == "min" else -1.0
+
+    def on_epoch_end(self, state: FitState) -> None:
+        if self._metric not in state.history:
+            raise ValueError(f"EarlyStopping: monitor {self._metric!r} is not recorded; "
+                             f"the history has {sorted(state.history.metrics)}")
+        value = state.history[self._metric][-1]
+        if self.best_epoch < 0 or self._sign * (self.best - value) > self.min_delta:
+            self.best, self.best_epoch, self._wait = value, state.epoch, 0
+            if self.restore_best_weights:
+                self._best_weights = {k: p.copy() for k, p in net_parameters(state.net).items()}
+            return
+        self._wait += 1
+        if self._wait >= self.patience:
+            self.stopped_epoch = state.epoch
+            state.stop = True
+
+    def on_train_end(self, state: FitState) -> None:
+        if self.restore_best_weights and self._best_weights is not None:
+            for key, param in net_parameters(state.net).items():
+                param[...] = self._best_weights[key]
+
+    def __repr__(self) -> str:
+        return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
+                f"min_delta={self.min_delta}, restore_best_weights={self.restore_best_weights})")

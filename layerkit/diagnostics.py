@@ -1,0 +1,140 @@
+"""Per-layer diagnostics read from the trace and the layers' stored gradients.
+
+``fit(..., diagnostics=True)`` hands every minibatch to a ``Diagnostics``
+object, which keeps running sums and closes them into one value per epoch:
+
+- ``grad_norm/<i>.<name>``: Euclidean norm of the gradient of each parameter
+  (mean over the epoch's minibatches);
+- ``activation_mean/<i>`` and ``activation_std/<i>``: mean and standard
+  deviation of layer ``i``'s output (read from the trace: the output of layer
+  ``i`` is the input of layer ``i + 1``);
+- ``dead_fraction/<i>`` for each ``ReLU``: the fraction of its units that
+  output zero for every row of the epoch;
+- ``update_ratio/<i>.<name>``: ``||p_after - p_before|| / ||p_before||`` of each
+  update (mean over the epoch), the rule of thumb being about 1e-3.
+
+No hooks are needed: a forward pass already keeps every layer's input, and
+``backward`` leaves every gradient on its layer.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from layerkit.layers.relu import ReLU
+from layerkit.optim.base import named_parameters, net_parameters
+
+KINDS = ("grad_norm", "activation_mean", "activation_std", "dead_fraction", "update_ratio")
+
+
+class Diagnostics:
+    """Per-layer statistics of training, one value per epoch.
+
+    Attributes
+    ----------
+    records : dict of str to list of float
+        ``"<kind>/<key>"`` (see the module docstring) to one value per epoch.
+    labels : dict of str to str
+        Layer index (``"0"``) to the layer's ``repr``, for legends.
+    """
+
+    def __init__(self) -> None:
+        self.records: dict[str, list[float]] = {}
+        self.labels: dict[str, str] = {}
+        self._sums: dict[str, float] = {}
+        self._counts: dict[str, int] = {}
+        self._active: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ recording
+    def snapshot(self, net: Any) -> dict[str, np.ndarray]:
+        """Copies of the parameters, to pass to ``observe_batch`` after the step."""
+        return {key: np.array(param, copy=True) for key, param in net_parameters(net).items()}
+
+    def _add(self, key: str, value: float) -> None:
+        self._sums[key] = self._sums.get(key, 0.0) + value
+        self._counts[key] = self._counts.get(key, 0) + 1
+
+    def observe_batch(self, net: Any, trace: Sequence[Any], output: np.ndarray,
+                      before: dict[str, np.ndarray] | None = None) -> None:
+        """Accumulate one minibatch.
+
+        Parameters
+        ----------
+        net : Net
+        trace : Trace
+            From ``net.forward`` of this minibatch; the gradients of its
+            ``backward`` must still be on the layers.
+        output : ndarray, shape (n_samples, n_out)
+            The net's output of that forward pass.
+        before : dict, optional
+            ``snapshot(net)`` taken before the step, for the update ratio.
+        """
+        outputs = [entry[1] for entry in trace[1:]] + [output]
+        for index, (entry, out) in enumerate(zip(trace, outputs)):
+            layer, key = entry[0], str(index)
+            self.labels.setdefault(key, repr(layer))
+            out = np.asarray(out)
+            self._add(f"activation_mean/{key}", float(out.mean()))
+            self._add(f"activation_std/{key}", float(out.std()))
+            if isinstance(layer, ReLU) and out.ndim == 2:
+                active = np.any(out > 0, axis=0)
+                seen = self._active.get(key)
+                self._active[key] = active if seen is None or seen.shape != active.shape else seen | active
+            if getattr(layer, "param_names", ()):
+                for name, param, grad in named_parameters(layer):
+                    self._add(f"grad_norm/{key}.{name}", float(np.linalg.norm(grad)))
+                    old = None if before is None else before.get(f"{key}.{name}")
+                    old_norm = 0.0 if old is None else float(np.linalg.norm(old))
+                    if old_norm > 0:  # a ratio to an all-zero array (a fresh bias) means nothing
+                        self._add(f"update_ratio/{key}.{name}", float(np.linalg.norm(param - old)) / old_norm)
+
+    def end_epoch(self) -> None:
+        """Turn the running sums into one value per record and start a new epoch."""
+        for key, total in self._sums.items():
+            self.records.setdefault(key, []).append(total / self._counts[key])
+        for key, active in self._active.items():
+            self.records.setdefault(f"dead_fraction/{key}", []).append(1.0 - float(active.mean()))
+        self._sums, self._counts, self._active = {}, {}, {}
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def epochs(self) -> int:
+        return max((len(values) for values in self.records.values()), default=0)
+
+    def series(self, kind: str) -> dict[str, list[float]]:
+        """The records of one kind (``"grad_norm"``, ...) by key (``"0.W"``, ``"3"``)."""
+        if kind not in KINDS:
+            raise ValueError(f"Diagnostics.series: kind must be one of {KINDS}, got {kind!r}")
+        prefix = kind + "/"
+        return {key[len(prefix):]: values for key, values in self.records.items() if key.startswith(prefix)}
+
+    def grad_norms(self, name: str = "W", epoch: int = -1) -> dict[int, float]:
+        """Gradient norm of parameter ``name`` per layer index at one epoch (default: the last)."""
+        out = {}
+        for key, values in self.series("grad_norm").items():
+            index, _, param = key.partition(".")
+            if param == name:
+                out[int(index)] = values[epoch]
+        return dict(sorted(out.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able ``{"records": ..., "labels": ...}``."""
+        return {"records": {k: list(v) for k, v in self.records.items()}, "labels": dict(self.labels)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Diagnostics":
+        diagnostics = cls()
+        diagnostics.records = {k: [float(x) for x in v] for k, v in data.get("records", {}).items()}
+        diagnostics.labels = dict(data.get("labels", {}))
+        return diagnostics
+
+    def plot(self, path: str | os.PathLike | None = None, *, title: str | None = None) -> Any:
+        """All diagnostics on one figure; see ``layerkit.plotting.plot_diagnostics``."""
+        from layerkit.plotting import plot_diagnostics
+
+        return plot_diagnostics(self, path, title=title)
+
+    def __repr__(self) -> str:
+        return f"Diagnostics({len(self.records)} records over {self.epochs} epochs)"

@@ -1,0 +1,87 @@
+"""Adam and AdamW (Kingma & Ba 2015; Loshchilov & Hutter 2019)."""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from layerkit.optim.base import Optimizer
+from layerkit.optim.schedules import Schedule, _check_real
+
+
+class Adam(Optimizer):
+    """Adam with bias correction, optionally AMSGrad; ``torch.optim.Adam``'s rule.
+
+    With ``g = grad + weight_decay * p`` and ``t`` the parameter's update count::
+
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        v_max = max(v_max, v)                     (amsgrad only; used instead of v)
+        p -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    Parameters
+    ----------
+    lr : float or Schedule
+    betas : (float, float), each in [0, 1)
+    eps : float
+    weight_decay : float
+        L2 penalty added to the gradient (see ``AdamW`` for the decoupled form).
+    amsgrad : bool
+    """
+
+    decoupled = False
+
+    def __init__(self, lr: float | Schedule = 0.001, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False) -> None:
+        super().__init__(lr, weight_decay)
+        name = type(self).__name__
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = tuple(_check_real(b, f"{name}: betas[{i}]", low=0.0) for i, b in enumerate(betas))
+        if max(self.betas) >= 1:
+            raise ValueError(f"{name}: betas must be in [0, 1), got {self.betas}")
+        self.eps = _check_real(eps, f"{name}: eps", low=0.0)
+        if not isinstance(amsgrad, bool):
+            raise TypeError(f"{name}: amsgrad must be a bool, got {type(amsgrad).__name__}")
+        self.amsgrad = amsgrad
+        self.slots = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay,
+                "amsgrad": self.amsgrad}
+
+    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], lr: float,
+                step: int) -> None:
+        beta1, beta2 = self.betas
+        if self.decoupled:
+            if self.weight_decay:
+                param *= 1 - lr * self.weight_decay
+        else:
+            grad = self._decayed(param, grad)
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg *= beta1
+        exp_avg += (1 - beta1) * grad
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * grad * grad
+        if self.amsgrad:
+            second = np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+        else:
+            second = exp_avg_sq
+        denom = np.sqrt(second) / math.sqrt(1 - beta2 ** step)
+        denom += self.eps
+        param -= (lr / (1 - beta1 ** step)) * exp_avg / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay; ``torch.optim.AdamW``'s rule.
+
+    Before the Adam update, ``p *= 1 - lr * weight_decay``; the gradient itself
+    carries no L2 term. The default ``weight_decay`` is 0.01, as in PyTorch.
+    """
+
+    decoupled = True
+
+    def __init__(self, lr: float | Schedule = 0.001, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01, amsgrad: bool = False) -> None:
+        super().__init__(lr, betas, eps, weight_decay, amsgrad)

@@ -1,0 +1,64 @@
+"""Stochastic gradient descent with momentum and Nesterov momentum."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from layerkit.optim.base import Optimizer
+from layerkit.optim.schedules import Schedule, _check_real
+
+
+class SGD(Optimizer):
+    """Gradient descent, optionally with (Nesterov) momentum; ``torch.optim.SGD``'s rule.
+
+    With ``g = grad + weight_decay * p``::
+
+        v = g                                   (first update)
+        v = momentum * v + (1 - dampening) * g  (later updates)
+        p -= lr * (g + momentum * v)  if nesterov  else  p -= lr * v
+
+    and ``p -= lr * g`` without momentum.
+
+    Parameters
+    ----------
+    lr : float or Schedule
+    momentum : float in [0, 1)
+    dampening : float in [0, 1]
+    nesterov : bool
+        Requires ``momentum > 0`` and ``dampening == 0``.
+    weight_decay : float
+        L2 penalty coefficient.
+    """
+
+    def __init__(self, lr: float | Schedule = 0.01, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        self.momentum = _check_real(momentum, "SGD: momentum", low=0.0)
+        if self.momentum >= 1:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {self.momentum}")
+        self.dampening = _check_real(dampening, "SGD: dampening", low=0.0, high=1.0)
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"SGD: nesterov must be a bool, got {type(nesterov).__name__}")
+        if nesterov and (self.momentum == 0 or self.dampening != 0):
+            raise ValueError(f"SGD: nesterov needs momentum > 0 and dampening == 0, got "
+                             f"momentum={self.momentum}, dampening={self.dampening}")
+        self.nesterov = nesterov
+        self.slots = ("momentum_buffer",) if self.momentum else ()
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"momentum": self.momentum, "dampening": self.dampening, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
+
+    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], lr: float,
+                step: int) -> None:
+        grad = self._decayed(param, grad)
+        if self.momentum:
+            buffer = state["momentum_buffer"]
+            if step == 1:
+                buffer[...] = grad
+            else:
+                buffer *= self.momentum
+                buffer += (1 - self.dampening) * grad
+            grad = grad + self.momentum * buffer if self.nesterov else buffer
+        param -= lr * grad
