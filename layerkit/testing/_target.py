@@ -72,7 +72,7 @@ def float64_copy(obj: Any) -> Any:
 
 def _fingerprint(value: Any) -> Any:
     if isinstance(value, np.ndarray):
-        return ("array", value.shape, value.dtype.str, value.tobytes())
+        return ("array", id(value), value.shape, value.dtype.str, value.tobytes())
     if value is None or isinstance(value, (bool, int, float, complex, str, bytes, np.generic)):
         return ("value", value)
     return ("object", id(value))
@@ -109,10 +109,14 @@ class CheckTarget:
         ]
 
     # ------------------------------------------------------------------ passes
-    def rewind(self) -> None:
-        """Put every random generator the layers hold back where it was, then call ``reset``."""
+    def restore_generators(self) -> None:
+        """Put every random generator the layers hold back where it was at the start."""
         for generator, state in self._generator_states:
             _set_generator_state(generator, state)
+
+    def rewind(self) -> None:
+        """``restore_generators``, then call ``reset``: the start of every pass."""
+        self.restore_generators()
         if self.reset is not None:
             self.reset(self.obj)
 

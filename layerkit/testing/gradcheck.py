@@ -164,6 +164,34 @@ def _refuse_stateful(target: CheckTarget, x: np.ndarray, who: str) -> np.ndarray
     return y0
 
 
+def _prepare_dy(dy: Any, shape: tuple[int, ...], who: str, rng: np.random.Generator) -> np.ndarray:
+    if dy is None:
+        return rng.standard_normal(shape)
+    array = np.asarray(dy)
+    if array.shape != shape:
+        raise ValueError(f"check_grad: dy must have the shape of {who}'s output {shape}, got {array.shape}")
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"check_grad: dy must hold real numbers, got dtype {array.dtype}")
+    return np.array(array, dtype=np.float64)
+
+
+def _analytic_gradients(target: CheckTarget, x: np.ndarray, dy: np.ndarray, params: list[Any],
+                        arrays: list[np.ndarray], who: str) -> tuple[Any, list[Any]]:
+    """Run backward once; return ``dx`` and each parameter's stored gradient (``None`` if missing)."""
+    dy_before = dy.copy()
+    target.clear_gradients()
+    dx = target.backward(x.copy(), dy)
+    if not np.array_equal(dy, dy_before):
+        raise GradcheckError(f"check_grad: {who}.backward modified dy in place; a layer must not")
+    for param, array in zip(params, arrays):
+        if getattr(param.owner, param.attr) is not array:
+            raise GradcheckError(
+                f"check_grad: refusing {who}: its forward or backward replaces parameter {param.name} "
+                "instead of keeping the array (the checker perturbs it in place)"
+            )
+    return dx, [getattr(p.owner, "d" + p.attr, None) for p in params]
+
+
 def _gradient_problem(grad: Any, shape: tuple[int, ...], what: str) -> str | None:
     if grad is None:
         return f"backward stored no gradient {what}" if what.startswith("d") else f"backward returned no {what}"
@@ -330,32 +358,17 @@ def check_grad(
     params = target.parameters()
     arrays = [getattr(p.owner, p.attr) for p in params]
 
-    y0 = _refuse_stateful(target, x, who)
-    if dy is None:
-        dy = rng.standard_normal(y0.shape)
-    else:
-        dy = np.asarray(dy)
-        if dy.shape != y0.shape:
-            raise ValueError(f"check_grad: dy must have the shape of {who}'s output {y0.shape}, got {dy.shape}")
-        dy = np.array(dy, dtype=np.float64)
-    dy_before = dy.copy()
-    target.clear_gradients()
-    dx = target.backward(x.copy(), dy)
-    if not np.array_equal(dy, dy_before):
-        raise GradcheckError(f"check_grad: {who}.backward modified dy in place; a layer must not")
-    for param, array in zip(params, arrays):
-        if getattr(param.owner, param.attr) is not array:
-            raise GradcheckError(
-                f"check_grad: refusing {who}: its forward or backward replaces parameter {param.name} "
-                "instead of keeping the array (the checker perturbs it in place)"
-            )
-    grads = [getattr(p.owner, "d" + p.attr, None) for p in params]
-
-    tensors = {"x": _compare("x", _Probe(x, lambda: np.asarray(target.forward(x)), y0, dy, eps),
-                             dx, "dx", rng, max_coords, directions)}
-    for param, array, grad in zip(params, arrays, grads):
-        probe = _Probe(array, lambda: np.asarray(target.forward(x)), y0, dy, eps)
-        tensors[param.name] = _compare(param.name, probe, grad, "d" + param.attr, rng, max_coords, directions)
+    try:
+        y0 = _refuse_stateful(target, x, who)
+        dy = _prepare_dy(dy, y0.shape, who, rng)
+        dx, grads = _analytic_gradients(target, x, dy, params, arrays, who)
+        evaluate = lambda: np.asarray(target.forward(x))  # noqa: E731 - perturbed arrays are read in place
+        tensors = {"x": _compare("x", _Probe(x, evaluate, y0, dy, eps), dx, "dx", rng, max_coords, directions)}
+        for param, array, grad in zip(params, arrays, grads):
+            tensors[param.name] = _compare(param.name, _Probe(array, evaluate, y0, dy, eps), grad,
+                                           "d" + param.attr, rng, max_coords, directions)
+    finally:
+        target.restore_generators()
     return GradReport(who, tensors, eps, seed, "float32" if reason else None, notes)
 
 

@@ -140,8 +140,9 @@ class TensorReport:
             return (f"{self.name}: the sampled coordinates agree, but the derivative along a random direction "
                     f"does not: analytic {analytic:.10g} vs numeric {numeric:.10g} (an error in coordinates "
                     f"outside the sample; raise max_coords to locate it)")
-        return (f"{self.name}: all {self.n_kinks} sampled coordinates sit at points of non-differentiability; "
-                "choose another input")
+        return (f"{self.name}: all {self.n_kinks} sampled coordinates sit at points of non-differentiability "
+                "(for instance a ReLU input exactly at 0, as after a zero bias); choose another input or "
+                "parameters off the kinks")
 
     def row(self) -> list[str]:
         checked = f"{self.n_checked}/{self.size}" + (f" (+{self.n_kinks} at kinks)" if self.n_kinks else "")
