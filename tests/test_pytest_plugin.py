@@ -113,7 +113,7 @@ registry.register("badlinear", BadLinear)
     assert not re.search(r"^  (x|b): ", result.stdout.str(), re.MULTILINE)
 
 
-def test_a_layer_that_cannot_be_built_fails_naming_example_kwargs(pytester):
+def test_a_layer_that_cannot_be_built_or_run_fails_naming_its_example_attributes(pytester):
     pytester.makeconftest('''
 import layerkit as lk
 from layerkit import registry
@@ -124,14 +124,21 @@ class NeedsWidth(lk.Layer):
         self.width = width
 
 
+class WrongShape(lk.Linear):
+    example_kwargs = {"n_in": 3, "n_out": 2, "rng": 0}  # example_input_shape stays Linear's (5, 4)
+
+
 registry.register("needswidth", NeedsWidth)
+registry.register("wrongshape", WrongShape)
 ''')
-    result = pytester.runpytest_subprocess("--layerkit-gradcheck-only", "needswidth,relu")
-    assert outcomes(result) == {"passed": 1, "failed": 1}
+    result = pytester.runpytest_subprocess("--layerkit-gradcheck-only", "needswidth,wrongshape,relu")
+    assert outcomes(result) == {"passed": 1, "failed": 2}
     result.stdout.fnmatch_lines([
         "*layer 'needswidth' (conftest.NeedsWidth) could not be built as cls(**example_kwargs) with "
         "example_kwargs={}: TypeError: *width*",
-    ])
+        "Linear(3, 2) raised ValueError during its gradient check (built with example_kwargs={'n_in': 3, "
+        "'n_out': 2, 'rng': 0}, input of example_input_shape=(5, 4)): Linear(3, 2): x must have 3 features*",
+    ], consecutive=False)
 
 
 def test_a_broken_plugin_gives_a_failing_test_not_a_crashed_session(pytester):

@@ -94,7 +94,7 @@ class LayerGradcheckItem(pytest.Item):
         import numpy as np
 
         from layerkit import registry
-        from layerkit.testing.gradcheck import assert_grad, random_input
+        from layerkit.testing.gradcheck import GradcheckError, assert_grad, random_input
 
         names = registry.names()
         if self.layer_name not in names:
@@ -113,15 +113,29 @@ class LayerGradcheckItem(pytest.Item):
                 "Declare small constructor arguments in the class attribute example_kwargs"
             ) from error
         rng = np.random.default_rng(self.seed)
-        x = random_input(cls.example_input_shape, kinks=tuple(getattr(cls, "kinks", ())), seed=rng)
-        assert_grad(layer, x, seed=int(rng.integers(2**31)))
+        shape = tuple(cls.example_input_shape)
+        x = random_input(shape, kinks=tuple(getattr(cls, "kinks", ())), seed=rng)
+        try:
+            assert_grad(layer, x, seed=int(rng.integers(2**31)))
+        except (AssertionError, GradcheckError):
+            raise
+        except Exception as error:
+            raise LayerGradcheckError(
+                f"{layer!r} raised {type(error).__name__} during its gradient check (built with "
+                f"example_kwargs={kwargs}, input of example_input_shape={shape}): {error}"
+            ) from error
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         from layerkit.registry import RegistryError
         from layerkit.testing.gradcheck import GradcheckError
 
-        if isinstance(excinfo.value, (AssertionError, LayerGradcheckError, RegistryError, GradcheckError)):
-            return f"layerkit gradient check of registered layer {self.layer_name!r}:\n{excinfo.value}"
+        error = excinfo.value
+        if isinstance(error, (AssertionError, LayerGradcheckError, RegistryError, GradcheckError)):
+            text = f"layerkit gradient check of registered layer {self.layer_name!r}:\n{error}"
+            cause = error.__cause__
+            if isinstance(error, LayerGradcheckError) and cause is not None and not isinstance(cause, TypeError):
+                text += "\n\n" + str(pytest.ExceptionInfo.from_exception(cause).getrepr(style="short"))
+            return text
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
