@@ -1,4 +1,6 @@
 """Tests of layerkit.testing.gradcheck: check_grad, assert_grad and the GradReport they return."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -505,3 +507,13 @@ def test_report_prints_one_row_per_tensor_with_errors_and_worst_values():
     assert report["W"].max_abs_error == pytest.approx(np.abs(report["W"].analytic - report["W"].numeric).max(), rel=1)
     with pytest.raises(KeyError, match=r"no tensor 'beta'.*\['x', 'W', 'b'\]"):
         report["beta"]
+
+
+def test_readme_checking_gradients_example_runs():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Checking gradients", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    report = check_grad(namespace["Scale"](4), seed=0)
+    assert list(report.tensors) == ["x", "gamma"] and report.passed()

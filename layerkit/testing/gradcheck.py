@@ -378,18 +378,22 @@ def assert_grad(
     *,
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
-    dy: Any = None,
-    eps: float = 1e-6,
-    seed: int | None = None,
-    max_coords: int | None = DEFAULT_MAX_COORDS,
-    directions: int = 1,
-    reset: Callable[[Any], None] | None = None,
-    nudge_kinks: bool = True,
+    **options: Any,
 ) -> GradReport:
     """Check gradients like ``check_grad`` and raise unless all agree.
 
     A coordinate agrees when ``|analytic - numeric| <= atol + rtol * |numeric|``
-    (as ``numpy.isclose``). The other parameters are those of ``check_grad``.
+    (as ``numpy.isclose``).
+
+    Parameters
+    ----------
+    layer, x
+        As for ``check_grad``.
+    rtol, atol : float
+        Relative and absolute tolerance.
+    **options
+        Passed to ``check_grad``: ``dy``, ``eps``, ``seed``, ``max_coords``,
+        ``directions``, ``reset``, ``nudge_kinks``.
 
     Returns
     -------
@@ -403,8 +407,7 @@ def assert_grad(
         its worst index and the analytic and numeric values there, followed by
         the full report.
     """
-    report = check_grad(layer, x, dy=dy, eps=eps, seed=seed, max_coords=max_coords,
-                        directions=directions, reset=reset, nudge_kinks=nudge_kinks)
+    report = check_grad(layer, x, **options)
     failures = report.failures(rtol, atol)
     if failures:
         lines = [f"gradient check failed for {report.layer} (rtol={rtol:g}, atol={atol:g}):"]
