@@ -144,6 +144,14 @@ def random_net(seed, batch=None):
     return lk.Net(layers), rng.normal(size=(b, widths[0]))
 
 
+def test_float32_net_is_checked_through_a_float64_copy():
+    net = lk.Net([lk.Linear(4, 5, rng=0, dtype=np.float32), lk.Sigmoid(), lk.Linear(5, 2, rng=1, dtype=np.float32)])
+    report = assert_grad(net, random_input((7, 4), seed=0), seed=1)
+    assert report.converted_from == "float32"
+    assert list(report.tensors) == ["x", "layers[0].W", "layers[0].b", "layers[2].W", "layers[2].b"]
+    assert net[0].W.dtype == np.float32 and getattr(net[0], "dW", None) is None
+
+
 def test_parameters_are_perturbed_in_place_and_restored_bit_for_bit():
     layer = lk.Linear(5, 4, rng=3)
     layer.b = np.random.default_rng(0).normal(size=4) / 3  # values whose +eps-eps does not round-trip

@@ -90,6 +90,12 @@ def test_only_option_filters_and_names_unknown_layers(pytester):
     assert "layerkit-gradcheck::sigmoid" not in result.stdout.str()
 
 
+def test_only_option_without_names_is_a_usage_error(pytester):
+    result = pytester.runpytest("--layerkit-gradcheck-only", " , ")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--layerkit-gradcheck-only expects NAME[,NAME...], got ' , '" in result.stderr.str()
+
+
 def test_keyword_selection_applies_to_generated_tests(pytester):
     result = pytester.runpytest("--layerkit-gradcheck", "-k", "softmax", "-v")
     assert outcomes(result) == {"passed": 1}

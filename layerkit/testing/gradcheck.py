@@ -144,10 +144,10 @@ def _refuse_stateful(target: CheckTarget, x: np.ndarray, who: str) -> np.ndarray
         )
     if not np.isfinite(y0).all():
         raise GradcheckError(f"check_grad: {who}.forward returned NaN or infinite values for this x")
-    state = target.state()
+    before = target.state()
     y1 = np.asarray(target.forward(x.copy()))
-    changed = sorted(key for key in set(state) | set(target.state())
-                     if state.get(key) != target.state().get(key))
+    after = target.state()
+    changed = sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
     if changed:
         raise GradcheckError(
             f"check_grad: refusing {who}: its forward changes its own state between calls "

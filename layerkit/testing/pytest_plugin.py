@@ -74,7 +74,10 @@ def _requested_names(config: pytest.Config) -> list[str] | None:
     """Layer names to check: all registered (``[]`` filter absent) or the ``-only`` list; ``None`` if off."""
     only = config.getoption("--layerkit-gradcheck-only")
     if only is not None:
-        return [name.strip().lower() for name in only.split(",") if name.strip()]
+        names = [name.strip().lower() for name in only.split(",") if name.strip()]
+        if not names:
+            raise pytest.UsageError(f"--layerkit-gradcheck-only expects NAME[,NAME...], got {only!r}")
+        return names
     return [] if config.getoption("--layerkit-gradcheck") else None
 
 
