@@ -455,6 +455,16 @@ def test_layers_that_break_the_contract_are_refused(layer, match):
         check_grad(layer, random_input((5, 4), seed=0), seed=0)
 
 
+def test_float32_layer_that_cannot_be_copied_is_refused_with_the_reason():
+    import threading
+
+    layer = lk.Linear(4, 3, rng=0, dtype=np.float32)
+    layer.lock = threading.Lock()
+    with pytest.raises(GradcheckError, match=r"Linear\(4, 3, dtype='float32'\) computes in float32 \(dtype is "
+                                             r"float32\) and could not be deep-copied.*TypeError"):
+        check_grad(layer, random_input((2, 4), seed=0))
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match=r"eps must be a float in \(0, 1\), got 0"):
         check_grad(lk.ReLU(), np.ones((2, 2)), eps=0)

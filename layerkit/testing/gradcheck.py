@@ -350,7 +350,13 @@ def check_grad(
     who = repr(layer)
     notes: list[str] = []
     reason = float32_reason(layer)
-    checked = float64_copy(layer) if reason else layer
+    try:
+        checked = float64_copy(layer) if reason else layer
+    except Exception as error:
+        raise GradcheckError(
+            f"check_grad: {who} computes in float32 ({reason}) and could not be deep-copied to check it "
+            f"in float64: {type(error).__name__}: {error}"
+        ) from error
     if reason:
         notes.append(f"({reason}; the original layer is untouched)")
     target = CheckTarget(checked, reset)
