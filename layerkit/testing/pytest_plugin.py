@@ -96,25 +96,9 @@ class LayerGradcheckItem(pytest.Item):
     def runtest(self) -> None:
         import numpy as np
 
-        from layerkit import registry
         from layerkit.testing.gradcheck import GradcheckError, assert_grad, random_input
 
-        names = registry.names()
-        if self.layer_name not in names:
-            raise LayerGradcheckError(
-                f"--layerkit-gradcheck-only: no registered layer named {self.layer_name!r} "
-                f"(registered: {', '.join(names) or 'none'})"
-            )
-        cls = registry.get(self.layer_name)
-        kwargs = dict(getattr(cls, "example_kwargs", None) or {})
-        try:
-            layer = cls(**kwargs)
-        except Exception as error:
-            raise LayerGradcheckError(
-                f"layer {self.layer_name!r} ({cls.__module__}.{cls.__qualname__}) could not be built as "
-                f"cls(**example_kwargs) with example_kwargs={kwargs}: {type(error).__name__}: {error}. "
-                "Declare small constructor arguments in the class attribute example_kwargs"
-            ) from error
+        cls, kwargs, layer = self._build_layer()
         rng = np.random.default_rng(self.seed)
         shape = tuple(cls.example_input_shape)
         x = random_input(shape, kinks=tuple(getattr(cls, "kinks", ())), seed=rng)
@@ -128,6 +112,27 @@ class LayerGradcheckItem(pytest.Item):
                 f"example_kwargs={kwargs}, input of example_input_shape={shape}): {error}"
             ) from error
 
+    def _build_layer(self) -> tuple[type, dict[str, Any], Any]:
+        """The registered class, its ``example_kwargs`` and ``cls(**example_kwargs)``."""
+        from layerkit import registry
+
+        names = registry.names()
+        if self.layer_name not in names:
+            raise LayerGradcheckError(
+                f"--layerkit-gradcheck-only: no registered layer named {self.layer_name!r} "
+                f"(registered: {', '.join(names) or 'none'})"
+            )
+        cls = registry.get(self.layer_name)
+        kwargs = dict(getattr(cls, "example_kwargs", None) or {})
+        try:
+            return cls, kwargs, cls(**kwargs)
+        except Exception as error:
+            raise LayerGradcheckError(
+                f"layer {self.layer_name!r} ({cls.__module__}.{cls.__qualname__}) could not be built as "
+                f"cls(**example_kwargs) with example_kwargs={kwargs}: {type(error).__name__}: {error}. "
+                "Declare small constructor arguments in the class attribute example_kwargs"
+            ) from error
+
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         from layerkit.registry import RegistryError
         from layerkit.testing.gradcheck import GradcheckError
@@ -135,9 +140,8 @@ class LayerGradcheckItem(pytest.Item):
         error = excinfo.value
         if isinstance(error, (AssertionError, LayerGradcheckError, RegistryError, GradcheckError)):
             text = f"layerkit gradient check of registered layer {self.layer_name!r}:\n{error}"
-            cause = error.__cause__
-            if isinstance(error, LayerGradcheckError) and cause is not None and not isinstance(cause, TypeError):
-                text += "\n\n" + str(pytest.ExceptionInfo.from_exception(cause).getrepr(style="short"))
+            if error.__cause__ is not None:  # where the layer or plugin itself failed
+                text += "\n\n" + str(pytest.ExceptionInfo.from_exception(error.__cause__).getrepr(style="short"))
             return text
         return super().repr_failure(excinfo, style=style)
 
