@@ -52,3 +52,6 @@ def assert_gradients_match(layer, x, dy, rtol=1e-6, atol=1e-8):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261128)
+
+
+pytest_plugins = ["pytester"]
