@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from typing import Any, Mapping
 
 import numpy as np
@@ -113,8 +112,7 @@ def _read_entries(path: str | os.PathLike) -> dict[str, Any]:
                 return {key: loaded[key] for key in loaded.files}
         except ModelFileError:
             raise
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, UnicodeDecodeError,
-                NotImplementedError, RuntimeError) as error:
+        except Exception as error:  # only untrusted bytes are parsed here: any failure means a bad file
             raise ModelFileError(
                 f"{os.fspath(path)} is not a readable layerkit model file (truncated, corrupt or another "
                 f"format): {type(error).__name__}: {error}"
@@ -158,9 +156,10 @@ def _check_format(entries: dict[str, Any], where: str) -> None:
 def _json_entry(entries: dict[str, Any], key: str, where: str) -> Any:
     if key not in entries:
         raise ModelFileError(f"{where}: missing entry {key!r}")
+    text = _scalar_string(entries, key, where)
     try:
-        return json.loads(_scalar_string(entries, key, where))
-    except json.JSONDecodeError as error:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
         raise ModelFileError(f"{where}: entry {key!r} is not valid JSON: {error}") from error
 
 
@@ -175,6 +174,8 @@ def _build(spec: Any, where: str) -> Net:
                 "that provides it (or register the layer) and load again"
             ) from error
         raise ModelFileError(f"{where}: its config cannot be built: {error}") from error
+    except MemoryError as error:
+        raise ModelFileError(f"{where}: its config asks for layers too large to build: {error}") from error
 
 
 def _restore_parameters(net: Net, entries: dict[str, Any], where: str) -> None:

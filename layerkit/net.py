@@ -206,7 +206,8 @@ class Net:
             Naming the item's index and what is wrong.
         """
         from layerkit.config import build_net
-        return build_net(spec, seed=seed)
+        net = build_net(spec, seed=seed)
+        return net if cls is Net else cls(net.layers)
 
     def config(self) -> list:
         """The spec of this net: ``Net.from_config(net.config())`` rebuilds its architecture."""
@@ -229,7 +230,8 @@ class Net:
         for a file that cannot be loaded, saying why.
         """
         from layerkit.io import load_net
-        return load_net(path, optimizer=optimizer)
+        net = load_net(path, optimizer=optimizer)
+        return net if cls is Net else cls(net.layers)
 
 
 def _n_params(layer: Any) -> int:

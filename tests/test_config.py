@@ -92,6 +92,14 @@ def test_spec_table_with_seed_and_keyword_override():
     np.testing.assert_array_equal(lk.Net.from_config(table, seed=5)[0].W, lk.Net.from_config(SPEC, seed=5)[0].W)
 
 
+def test_from_config_on_a_subclass_builds_the_subclass():
+    class MyNet(lk.Net):
+        pass
+
+    net = MyNet.from_config(SPEC, seed=0)
+    assert type(net) is MyNet and len(net) == 4
+
+
 def test_build_net_is_what_from_config_calls():
     np.testing.assert_array_equal(build_net(SPEC, seed=0)[2].W, lk.Net.from_config(SPEC, seed=0)[2].W)
 

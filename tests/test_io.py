@@ -97,6 +97,16 @@ def test_loaded_net_keeps_training(saved):
     assert loaded.predict(inputs()).tobytes() == net.predict(inputs()).tobytes()
 
 
+def test_load_on_a_subclass_returns_the_subclass(saved):
+    class MyNet(lk.Net):
+        pass
+
+    net, path = saved
+    loaded = MyNet.load(path)
+    assert type(loaded) is MyNet
+    assert loaded.predict(inputs()).tobytes() == net.predict(inputs()).tobytes()
+
+
 def test_saves_exactly_at_the_given_path_str_or_path(tmp_path):
     net = trained_net()
     net.save(str(tmp_path / "model.bin"))
@@ -268,6 +278,7 @@ def test_npz_of_another_program(tmp_path):
     ({"config": None}, r"missing entry 'config'"),
     ({"config": np.array("[{'type': 'relu'}")}, r"entry 'config' is not valid JSON"),
     ({"config": np.array(1.5)}, r"entry 'config' must be a string"),
+    ({"config": np.array("[" * 100_000)}, r"entry 'config' is not valid JSON"),
     ({"config": np.array('"relu"')}, r"its config cannot be built: Net.from_config: spec must be a list"),
     ({"config": np.array('[{"type": "linear", "n_in": 4}]')},
      r"its config cannot be built: .*item 0 \('linear'\): missing a required argument: 'n_out'"),

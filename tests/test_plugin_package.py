@@ -230,6 +230,7 @@ def test_config_round_trip_with_every_builtin_and_plugin_layer(dtype):
     config = net.config()
     assert config[2] == {"type": "swish", "n_features": 6, "beta": 0.8, "dtype": dtype}
     assert config[4] == "tanh"
+    assert config[5] == {"type": "swish", "beta": 1.0, "dtype": dtype}  # shared beta: no null for TOML
     again = lk.Net.from_config(config, seed=0)
     assert again.config() == config
     x = np.random.default_rng(0).normal(size=(3, 4)).astype(dtype)

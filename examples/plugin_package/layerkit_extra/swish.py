@@ -102,8 +102,12 @@ class Swish(Layer):
         return dy * (expit(z) + beta * x_s_1ms)
 
     def get_config(self) -> dict[str, Any]:
-        """``{"n_features", "beta", "dtype"}``; ``beta`` is the initial value, the learned one is a parameter."""
-        return {"n_features": self.n_features, "beta": self.beta_init, "dtype": self.dtype.name}
+        """``{"n_features", "beta", "dtype"}``; ``beta`` is the initial value, the learned one is a parameter.
+
+        ``n_features`` is left out when ``beta`` is shared (TOML has no null).
+        """
+        config = {"n_features": self.n_features, "beta": self.beta_init, "dtype": self.dtype.name}
+        return config if self.n_features is not None else {k: v for k, v in config.items() if k != "n_features"}
 
     def __repr__(self) -> str:
         args = [] if self.n_features is None else [str(self.n_features)]
