@@ -327,6 +327,11 @@ def test_layer_from_a_plugin_that_is_not_installed(fake_site, tmp_path):
         lk.Net.load(tmp_path / "gone.npz")
 
 
+def test_error_classes_are_reachable_from_the_package():
+    assert lk.io.ModelFileError is ModelFileError and issubclass(ModelFileError, ValueError)
+    assert lk.config.ConfigError is ConfigError and issubclass(ConfigError, ValueError)
+
+
 def test_missing_file_is_a_file_not_found_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         lk.Net.load(tmp_path / "nowhere.npz")
