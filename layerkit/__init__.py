@@ -3,7 +3,7 @@
 The public names, nothing else.
 """
 from layerkit._backend import core as _core  # fails with build instructions if unbuilt
-from layerkit import optim, registry
+from layerkit import config, io, optim, registry
 from layerkit.callbacks import Callback, EarlyStopping, FitState, LambdaCallback
 from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 __all__ = [
     "registry",
     "optim",
+    "config",
+    "io",
     "Layer",
     "Linear",
     "ReLU",

@@ -264,6 +264,52 @@ class Net:
         body.append(f"total params: {self.n_params}")
         return "\n".join(body)
 
+    # -------------------------------------------------------------- configs and files
+    # Thin doors to layerkit.config and layerkit.io, where the logic lives.
+    @classmethod
+    def from_config(cls, spec: Any, *, seed: Any = None) -> "Net":
+        """Build a net from a spec: a list of layer names or ``{"type": name, **arguments}`` dicts.
+
+        Parameters
+        ----------
+        spec : list of (str or dict), or dict with "layers" (and optionally "seed")
+            Read one from a JSON or TOML file with ``layerkit.config.load_spec``.
+        seed : None, int or numpy.random.Generator
+            Seeds one Generator passed as ``rng`` to every layer that accepts it.
+
+        Raises
+        ------
+        layerkit.config.ConfigError
+            Naming the item's index and what is wrong.
+        """
+        from layerkit.config import build_net
+        net = build_net(spec, seed=seed)
+        return net if cls is Net else cls(net.layers)
+
+    def config(self) -> list:
+        """The spec of this net: ``Net.from_config(net.config())`` rebuilds its architecture."""
+        from layerkit.config import net_config
+        return net_config(self)
+
+    def save(self, path: Any, *, optimizer: Any = None) -> None:
+        """Write architecture and parameters (and optionally an optimizer's state) to ``path``.
+
+        See ``layerkit.io.save_net``: an ``.npz`` file, written atomically.
+        """
+        from layerkit.io import save_net
+        save_net(self, path, optimizer=optimizer)
+
+    @classmethod
+    def load(cls, path: Any, *, optimizer: Any = None) -> "Net":
+        """Read a net written by ``save``; predictions are bit-identical.
+
+        See ``layerkit.io.load_net``; raises ``layerkit.io.ModelFileError``
+        for a file that cannot be loaded, saying why.
+        """
+        from layerkit.io import load_net
+        net = load_net(path, optimizer=optimizer)
+        return net if cls is Net else cls(net.layers)
+
 
 class _NoPlan:
     """Remembers that a list of layers has no plan, so it is not compiled again at every call."""

@@ -13,6 +13,7 @@ plugin into a running process, call ``refresh()``.
 from __future__ import annotations
 
 import difflib
+import importlib
 from importlib import metadata
 from typing import Any, Callable, TypeVar
 
@@ -70,8 +71,14 @@ def _discover() -> dict[str, list[metadata.EntryPoint]]:
 
 
 def refresh() -> None:
-    """Forget discovered entry points and loaded classes (run-time registrations stay)."""
+    """Forget discovered entry points and loaded classes (run-time registrations stay).
+
+    Call it after installing or removing a plugin in a running process; it also
+    clears the import system's directory caches so that a freshly installed
+    module is found.
+    """
     global _entry_points
+    importlib.invalidate_caches()
     _entry_points = None
     _loaded.clear()
 
@@ -204,7 +211,7 @@ def name_of(layer: Any) -> str:
     for key, entry_points in _discover().items():
         if key in _loaded or key in _runtime:
             continue
-        if any(ep.value == f"{cls.__module__}:{cls.__qualname__}" for ep in entry_points):
+        if any((ep.module, ep.attr) == (cls.__module__, cls.__qualname__) for ep in entry_points):
             try:
                 if get(key) is cls:
                     return key

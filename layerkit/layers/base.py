@@ -75,6 +75,21 @@ class Layer:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
 
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this layer's architecture.
+
+        ``type(layer)(**layer.get_config())`` builds a fresh layer of the same
+        shape and dtype (learned values are saved separately, see
+        ``layerkit.io``). Values must be JSON-able: str, int, float, bool,
+        None, and lists or dicts of them. Layers whose constructor takes
+        arguments override this; the default is ``{}``.
+
+        Returns
+        -------
+        dict
+        """
+        return {}
+
     # ------------------------------------------------------------------ params
     def params(self) -> dict[str, np.ndarray]:
         """The trainable arrays by name, in ``param_names`` order."""

@@ -134,6 +134,10 @@ class Linear(Layer):
     def output_features(self, n_in: int | None) -> int:
         return self.n_out
 
+    def get_config(self) -> dict[str, Any]:
+        """``{"n_in", "n_out", "init", "dtype"}``: the arguments that rebuild this layer (not ``rng``)."""
+        return {"n_in": self.n_in, "n_out": self.n_out, "init": self.init, "dtype": self.dtype.name}
+
     def __repr__(self) -> str:
         extras = ""
         if self.init != "xavier":
