@@ -87,8 +87,8 @@ def _resolve_callbacks(callbacks: Sequence[Callback], early_stopping: Any) -> li
 
 
 def train_batch(net: Net, xb: np.ndarray, yb: np.ndarray, loss_fn: Any, update: Any, *,
-                clip_norm: float | None = None, diagnostics: Diagnostics | None = None
-                ) -> tuple[float, np.ndarray]:
+                clip_norm: float | None = None, diagnostics: Diagnostics | None = None,
+                workspace: Any = None) -> tuple[float, np.ndarray]:
     """Forward, loss, backward, optional clipping, step: one minibatch.
 
     Parameters
@@ -103,6 +103,10 @@ def train_batch(net: Net, xb: np.ndarray, yb: np.ndarray, loss_fn: Any, update: 
         Clip the global gradient norm to this before the step.
     diagnostics : Diagnostics, optional
         Receives the batch (and a snapshot of the parameters before the step).
+    workspace : Workspace, optional
+        From ``net.workspace()``: the passes reuse its buffers, so the step
+        allocates no arrays in the net (the prediction returned lives there
+        until the next pass with the same workspace).
 
     Returns
     -------
@@ -110,9 +114,9 @@ def train_batch(net: Net, xb: np.ndarray, yb: np.ndarray, loss_fn: Any, update: 
         Mean loss of the batch before the update.
     prediction : ndarray, shape (n_batch, n_out)
     """
-    pred, trace = net.forward(xb)
+    pred, trace = net.forward(xb, workspace=workspace)
     value, grad = loss_fn(pred, yb)
-    net.backward(trace, grad)
+    net.backward(trace, grad, input_grad=False)  # training never needs the input's gradient
     if clip_norm is not None:
         clip_grad_norm(net, clip_norm)
     before = diagnostics.snapshot(net) if diagnostics is not None else None
@@ -229,6 +233,7 @@ def fit(
     first_param = next((f"{i}.{layer.param_names[0]}" for i, layer in enumerate(net.layers)
                         if getattr(layer, "param_names", ())), "")
     n = x.shape[0]
+    workspace = net.workspace()
     for callback in callbacks:
         callback.on_train_begin(state)
     bar = _progress(epochs, verbose)
@@ -242,7 +247,7 @@ def fit(
         for batch, start in enumerate(range(0, n, batch_size)):
             xb, yb = x_epoch[start:start + batch_size], y_epoch[start:start + batch_size]
             value, pred = train_batch(net, xb, yb, loss_fn, update, clip_norm=clip_norm,
-                                      diagnostics=history.diagnostics)
+                                      diagnostics=history.diagnostics, workspace=workspace)
             rows = xb.shape[0]
             total_loss += value * rows
             accuracy = accuracy_fn(pred, yb)
