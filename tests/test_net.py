@@ -1,10 +1,9 @@
 """Net: forward/trace/backward, reentrancy, custom layers, introspection."""
-import copy
-
 import numpy as np
 import pytest
 
 import layerkit as lk
+from layerkit.testing import assert_grad
 
 
 class Square(lk.Layer):
@@ -41,25 +40,6 @@ def random_net(rng, widths, activations):
     return lk.Net(layers)
 
 
-def net_numerical_gradients(net, x, dy, eps=1e-6):
-    net = copy.deepcopy(net)
-    objective = lambda: float(np.sum(net.predict(x) * dy))
-    grads = []
-    for array in [x] + [getattr(layer, name) for layer in net for name in layer.param_names]:
-        grad = np.zeros_like(array)
-        flat, gflat = array.reshape(-1), grad.reshape(-1)
-        for i in range(flat.size):
-            saved = flat[i]
-            flat[i] = saved + eps
-            plus = objective()
-            flat[i] = saved - eps
-            minus = objective()
-            flat[i] = saved
-            gflat[i] = (plus - minus) / (2 * eps)
-        grads.append(grad)
-    return grads
-
-
 @pytest.mark.parametrize("n", [1, 7, 64])
 @pytest.mark.parametrize("widths, activations", [
     ((5, 4, 3), (lk.Sigmoid,)),
@@ -74,13 +54,7 @@ def test_whole_net_gradients_match_differences(rng, n, widths, activations):
             layer.b = rng.normal(size=layer.b.shape)
     x = rng.normal(size=(n, widths[0]))
     dy = rng.normal(size=(n, widths[-1]))
-    y, trace = net.forward(x)
-    dx = net.backward(trace, dy)
-    analytic = [dx] + [getattr(layer, "d" + name) for layer in net for name in layer.param_names]
-    numeric = net_numerical_gradients(net, x.copy(), dy)
-    for got, expected in zip(analytic, numeric):
-        err = np.abs(got - expected).max() / max(np.abs(expected).max(), 1e-12)
-        assert err < 1e-6
+    assert_grad(net, x, dy=dy, rtol=1e-6, atol=1e-8, max_coords=None)
 
 
 def test_trace_records_each_layer_and_its_input(rng):

@@ -14,6 +14,7 @@ import pytest
 import layerkit as lk
 from layerkit import registry
 from layerkit.config import ConfigError
+from layerkit.testing import assert_grad, random_input
 
 PLUGIN_LAYERS = ("tanh", "swish")
 INSTALL_HINT = "install the example plugin first: pip install ./examples/plugin_package"
@@ -25,60 +26,6 @@ def plugin_installed():
     registry.refresh()
     missing = [name for name in PLUGIN_LAYERS if name not in registry.names()]
     assert not missing, f"plugin layers {missing} are not installed; {INSTALL_HINT}"
-
-
-# ------------------------------------------------------------------ a local gradient checker
-def numerical_gradient(loss, array: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central differences of the scalar ``loss()`` with respect to ``array``, changed in place."""
-    grad = np.zeros_like(array, dtype=np.float64)
-    flat, out = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        original = flat[i]
-        flat[i] = original + eps
-        plus = loss()
-        flat[i] = original - eps
-        minus = loss()
-        flat[i] = original
-        out[i] = (plus - minus) / (2 * eps)
-    return grad
-
-
-def check_layer_gradients(layer: lk.Layer, x: np.ndarray, seed: int = 0) -> None:
-    """Compare ``backward``'s dx and parameter gradients with central differences, in float64."""
-    rng = np.random.default_rng(seed)
-    weights = rng.normal(size=layer.forward(x).shape)  # loss = sum(weights * y): dy = weights
-
-    def loss() -> float:
-        return float(np.sum(layer.forward(x) * weights))
-
-    dx = layer.backward(x, weights)
-    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-6, atol=1e-8,
-                               err_msg=f"{layer!r}: dx")
-    for name, grad in layer.grads().items():
-        param = getattr(layer, name)
-        assert grad.shape == param.shape, f"{layer!r}: d{name} shaped {grad.shape}, {name} is {param.shape}"
-        np.testing.assert_allclose(grad, numerical_gradient(loss, param), rtol=1e-6, atol=1e-8,
-                                   err_msg=f"{layer!r}: d{name}")
-
-
-def example_input(cls: type, seed: int = 0) -> np.ndarray:
-    x = np.random.default_rng(seed).normal(size=cls.example_input_shape)
-    for kink in cls.kinks:  # stay away from points where the layer is not differentiable
-        near = np.abs(x - kink) < 0.05
-        x[near] += np.where(x[near] >= kink, 0.1, -0.1)
-    return x
-
-
-def test_gradient_checker_catches_a_wrong_gradient():
-    class WrongTanh(lk.Layer):
-        def forward(self, x):
-            return np.tanh(x)
-
-        def backward(self, x, dy):
-            return dy * (1 - np.tanh(x))  # forgot the square
-
-    with pytest.raises(AssertionError, match="dx"):
-        check_layer_gradients(WrongTanh(), np.random.default_rng(0).normal(size=(3, 2)))
 
 
 # ------------------------------------------------------------------ discovery
@@ -94,7 +41,7 @@ def test_plugin_layers_come_from_the_plugin_distribution():
 def test_every_registered_layer_passes_a_gradient_check_from_its_example(name):
     cls = registry.get(name)
     layer = registry.create(name, **cls.example_kwargs)
-    check_layer_gradients(layer, example_input(cls))
+    assert_grad(layer, random_input(cls.example_input_shape, kinks=cls.kinks, seed=0), rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"beta": 2.5}, {"beta": -0.8}, {"n_features": 3, "beta": 0.3}])
@@ -102,7 +49,7 @@ def test_swish_gradients_for_shared_and_per_feature_beta(kwargs):
     layer = registry.create("swish", **kwargs)
     if layer.n_features:
         layer.beta = np.array([0.3, -1.2, 2.0])  # a different beta per feature
-    check_layer_gradients(layer, np.random.default_rng(1).normal(scale=2.0, size=(6, 3)))
+    assert_grad(layer, np.random.default_rng(1).normal(scale=2.0, size=(6, 3)), rtol=1e-6, atol=1e-8)
     assert layer.dbeta.shape == ((3,) if layer.n_features else (1,))
 
 
