@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from layerkit._backend import core
 from layerkit._validation import check_batch, check_finite
 
 
@@ -45,6 +46,36 @@ class Loss:
     def accuracy(self, y: np.ndarray, t: np.ndarray) -> float | None:
         """Fraction of correct predictions, or ``None`` where the loss is not a classifier's."""
         return None
+
+    def prepare_targets(self, t: Any, dtype: np.dtype) -> Any:
+        """Targets converted once per training run into the form ``batch`` is fastest with."""
+        return t
+
+    def batch(self, y: np.ndarray, t: Any, grad_out: np.ndarray | None = None,
+              sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray, float | None]:
+        """Loss, gradient and accuracy of one minibatch (the training loop's call).
+
+        Parameters
+        ----------
+        y : ndarray, shape (n_samples, n_outputs)
+        t : array_like
+            Targets, as returned by ``prepare_targets``.
+        grad_out : ndarray, optional
+            A buffer shaped like ``y`` that a fused implementation may write the
+            gradient into (so a training step allocates nothing).
+        sample_weight : ndarray of shape (n_samples,), optional
+
+        Returns
+        -------
+        loss : float
+        grad : ndarray, shape of ``y``
+        accuracy : float or None
+        """
+        if sample_weight is None:
+            value, grad = self(y, t)
+        else:
+            value, grad = self(y, t, sample_weight=sample_weight)
+        return value, grad, self.accuracy(y, t)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -95,6 +126,25 @@ class BinaryCrossEntropy(Loss):
         p = np.asarray(p)
         t = np.asarray(t).reshape(p.shape)
         return float(np.mean((p > 0.5) == (t > 0.5)))
+
+    def prepare_targets(self, t, dtype):
+        target = np.asarray(t)
+        if target.dtype.kind not in "fiub":
+            return t
+        if target.ndim == 1:
+            target = target.reshape(-1, 1)
+        return np.ascontiguousarray(target, dtype=dtype)
+
+    def batch(self, p, t, grad_out=None, sample_weight=None):
+        if (grad_out is not None and type(p) is np.ndarray and type(t) is np.ndarray
+                and p.shape == t.shape == grad_out.shape and p.dtype == t.dtype == grad_out.dtype
+                and p.dtype.kind == "f" and p.ndim == 2 and p.size and p.flags.c_contiguous
+                and t.flags.c_contiguous and _weights_fit(sample_weight, p)):
+            eps = 1e-7 if p.dtype == np.float32 else 1e-12
+            fused = core.bce_batch(p, t, grad_out, sample_weight, eps)
+            if fused is not None:
+                return fused[0], grad_out, fused[1] / p.size
+        return super().batch(p, t, grad_out, sample_weight)
 
 
 class SoftmaxCrossEntropy(Loss):
@@ -147,6 +197,30 @@ class SoftmaxCrossEntropy(Loss):
         t = np.asarray(t)
         labels = t if t.ndim == 1 else t.argmax(axis=1)
         return float(np.mean(z.argmax(axis=1) == labels))
+
+    def prepare_targets(self, t, dtype):
+        target = np.asarray(t)
+        if target.ndim == 1 and target.dtype.kind in "iu":
+            return np.ascontiguousarray(target, dtype=np.int64)
+        return t
+
+    def batch(self, z, t, grad_out=None, sample_weight=None):
+        if (grad_out is not None and type(z) is np.ndarray and type(t) is np.ndarray
+                and t.dtype == np.int64 and t.ndim == 1 and z.ndim == 2 and t.shape[0] == z.shape[0]
+                and z.shape == grad_out.shape and z.dtype == grad_out.dtype and z.dtype.kind == "f"
+                and z.size and z.flags.c_contiguous and t.flags.c_contiguous
+                and _weights_fit(sample_weight, z)):
+            fused = core.softmax_ce_batch(z, t, grad_out, sample_weight)
+            if fused is not None:
+                return fused[0], grad_out, fused[1] / z.shape[0]
+        return super().batch(z, t, grad_out, sample_weight)
+
+
+def _weights_fit(sample_weight: Any, y: np.ndarray) -> bool:
+    """Whether ``sample_weight`` can go to a fused kernel as it is (None, or one weight per row)."""
+    return sample_weight is None or (
+        type(sample_weight) is np.ndarray and sample_weight.dtype == y.dtype and sample_weight.ndim == 1
+        and sample_weight.shape[0] == y.shape[0] and sample_weight.flags.c_contiguous)
 
 
 mean_squared_error = MeanSquaredError()

@@ -88,7 +88,8 @@ def _resolve_callbacks(callbacks: Sequence[Callback], early_stopping: Any) -> li
 
 def train_batch(net: Net, xb: np.ndarray, yb: np.ndarray, loss_fn: Any, update: Any, *,
                 clip_norm: float | None = None, diagnostics: Diagnostics | None = None,
-                workspace: Any = None) -> tuple[float, np.ndarray]:
+                workspace: Any = None, grad_buffers: dict | None = None
+                ) -> tuple[float, np.ndarray, float | None]:
     """Forward, loss, backward, optional clipping, step: one minibatch.
 
     Parameters
@@ -107,15 +108,20 @@ def train_batch(net: Net, xb: np.ndarray, yb: np.ndarray, loss_fn: Any, update: 
         From ``net.workspace()``: the passes reuse its buffers, so the step
         allocates no arrays in the net (the prediction returned lives there
         until the next pass with the same workspace).
+    grad_buffers : dict, optional
+        Kept by the caller between batches: buffers, per output shape, into
+        which a loss with a fused ``batch`` writes its gradient.
 
     Returns
     -------
     loss : float
         Mean loss of the batch before the update.
     prediction : ndarray, shape (n_batch, n_out)
+    accuracy : float or None
+        Of the batch before the update (None for regression losses).
     """
     pred, trace = net.forward(xb, workspace=workspace)
-    value, grad = loss_fn(pred, yb)
+    value, grad, accuracy = _loss_of_batch(loss_fn, pred, yb, grad_buffers)
     net.backward(trace, grad, input_grad=False)  # training never needs the input's gradient
     if clip_norm is not None:
         clip_grad_norm(net, clip_norm)
@@ -123,7 +129,22 @@ def train_batch(net: Net, xb: np.ndarray, yb: np.ndarray, loss_fn: Any, update: 
     net.step(update)
     if diagnostics is not None:
         diagnostics.observe_batch(net, trace, pred, before)
-    return value, pred
+    return value, pred, accuracy
+
+
+def _loss_of_batch(loss_fn: Any, pred: np.ndarray, yb: Any, grad_buffers: dict | None
+                   ) -> tuple[float, np.ndarray, float | None]:
+    batch = getattr(loss_fn, "batch", None)
+    if batch is None:  # a plain callable returning (loss, grad)
+        value, grad = loss_fn(pred, yb)
+        return value, grad, _accuracy_of(loss_fn)(pred, yb)
+    grad_out = None
+    if grad_buffers is not None and type(pred) is np.ndarray:
+        key = (pred.shape, pred.dtype)
+        grad_out = grad_buffers.get(key)
+        if grad_out is None:
+            grad_out = grad_buffers[key] = np.empty(pred.shape, dtype=pred.dtype)
+    return batch(pred, yb, grad_out)
 
 
 def _current_lr(update: Any, state_key: str) -> float | None:
@@ -233,7 +254,10 @@ def fit(
     first_param = next((f"{i}.{layer.param_names[0]}" for i, layer in enumerate(net.layers)
                         if getattr(layer, "param_names", ())), "")
     n = x.shape[0]
-    workspace = net.workspace()
+    prepare = getattr(loss_fn, "prepare_targets", None)
+    if prepare is not None:
+        y = prepare(y, net.dtype)
+    workspace, grad_buffers = net.workspace(), {}
     for callback in callbacks:
         callback.on_train_begin(state)
     bar = _progress(epochs, verbose)
@@ -246,11 +270,11 @@ def fit(
         total_loss, total_correct, has_accuracy = 0.0, 0.0, True
         for batch, start in enumerate(range(0, n, batch_size)):
             xb, yb = x_epoch[start:start + batch_size], y_epoch[start:start + batch_size]
-            value, pred = train_batch(net, xb, yb, loss_fn, update, clip_norm=clip_norm,
-                                      diagnostics=history.diagnostics, workspace=workspace)
+            value, pred, accuracy = train_batch(net, xb, yb, loss_fn, update, clip_norm=clip_norm,
+                                                diagnostics=history.diagnostics, workspace=workspace,
+                                                grad_buffers=grad_buffers)
             rows = xb.shape[0]
             total_loss += value * rows
-            accuracy = accuracy_fn(pred, yb)
             if accuracy is None:
                 has_accuracy = False
             else:

@@ -92,3 +92,67 @@ def test_bad_input(call, error, message):
 def test_get_loss():
     assert losses.get_loss("BCE") is losses.binary_cross_entropy
     assert losses.get_loss(losses.mean_squared_error) is losses.mean_squared_error
+
+
+# ------------------------------------------------------------------ fused minibatch path (fit's call)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_bce_batch_matches_the_python_loss(rng, dtype):
+    p = rng.uniform(size=(9, 2)).astype(dtype)
+    p[0, 0], p[1, 1] = 0.0, 1.0  # confident predictions go through the clip
+    t = rng.integers(0, 2, size=(9, 2)).astype(dtype)
+    loss = losses.binary_cross_entropy
+    target = loss.prepare_targets(t, np.dtype(dtype))
+    buffer = np.full_like(p, np.nan)
+    value, grad, accuracy = loss.batch(p, target, buffer)
+    assert grad is buffer
+    expected_value, expected_grad = loss(p, t)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert value == pytest.approx(expected_value, rel=tol)
+    np.testing.assert_allclose(grad, expected_grad, rtol=tol)
+    assert accuracy == loss.accuracy(p, t)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_softmax_cross_entropy_batch_matches_the_python_loss(rng, dtype):
+    z = rng.normal(scale=4, size=(11, 4)).astype(dtype)
+    labels = rng.integers(0, 4, size=11)
+    loss = losses.softmax_cross_entropy
+    target = loss.prepare_targets(labels, np.dtype(dtype))
+    assert target.dtype == np.int64
+    value, grad, accuracy = loss.batch(z, target, np.empty_like(z))
+    expected_value, expected_grad = loss(z, labels)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert value == pytest.approx(expected_value, rel=tol)
+    np.testing.assert_allclose(grad, expected_grad, rtol=tol, atol=tol * 1e-3)
+    assert accuracy == loss.accuracy(z, labels)
+
+
+def test_fused_kernels_weight_rows(rng):
+    from layerkit import _core as core
+
+    p, t = rng.uniform(size=(5, 1)), rng.integers(0, 2, size=(5, 1)).astype(float)
+    w = rng.uniform(0.5, 2, size=5)
+    grad = np.empty_like(p)
+    value, _ = core.bce_batch(p, t, grad, w, 1e-12)
+    per_row = -(t * np.log(p) + (1 - t) * np.log1p(-p))[:, 0]
+    assert value == pytest.approx(np.mean(w * per_row))
+    np.testing.assert_allclose(grad[:, 0], w * (p - t)[:, 0] / (p * (1 - p))[:, 0] / 5)
+    z, labels = rng.normal(size=(5, 3)), rng.integers(0, 3, size=5)
+    value, _ = core.softmax_ce_batch(z, labels.astype(np.int64), np.empty_like(z), w)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    assert value == pytest.approx(np.mean(-w * log_p[np.arange(5), labels]))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: losses.binary_cross_entropy.batch(np.array([[1.5]]), np.array([[1.0]]), np.empty((1, 1))),
+     r"predictions must be probabilities in \[0, 1\], got values in \[1.5, 1.5\]"),
+    (lambda: losses.binary_cross_entropy.batch(np.array([[np.nan]]), np.array([[1.0]]), np.empty((1, 1))),
+     "predictions contains 1 NaN"),
+    (lambda: losses.softmax_cross_entropy.batch(np.zeros((2, 3)), np.array([0, 5]), np.empty((2, 3))),
+     r"labels must be in \[0, 2\]"),
+    (lambda: losses.softmax_cross_entropy.batch(np.array([[np.inf, 0.0]]), np.array([0]), np.empty((1, 2))),
+     "predictions contains 1 NaN or infinite"),
+])
+def test_fused_path_reports_bad_values_like_the_python_loss(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -269,3 +269,14 @@ def test_plot_history_writes_png(rng, tmp_path):
     assert len(figure.axes) == 2
     assert [line.get_label() for line in figure.axes[0].lines] == ["train", "val"]
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_fit_accepts_a_plain_callable_loss(rng):
+    """A loss that is only a function returning (loss, grad) trains like the built-in one."""
+    x, t = toy_problem(rng, n=40)
+    by_name, by_function = make_net(4), make_net(4)
+    lk.fit(by_name, x, t, epochs=2, loss="bce", seed=0, verbose=False)
+    history = lk.fit(by_function, x, t, epochs=2, loss=lambda y, target: lk.binary_cross_entropy(y, target),
+                     seed=0, verbose=False)
+    np.testing.assert_allclose(by_function.predict(x), by_name.predict(x), rtol=1e-10)
+    assert "train_accuracy" not in history  # a bare function says nothing about accuracy
