@@ -15,7 +15,7 @@ from layerkit._validation import as_rng, check_batch, check_finite, check_positi
 from layerkit.callbacks import Callback, EarlyStopping, FitState
 from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
-from layerkit.losses import Loss, get_loss
+from layerkit.losses import Loss, check_sample_weight, get_loss
 from layerkit.net import Net
 from layerkit.optim.base import Optimizer
 from layerkit.optim.clipping import clip_grad_norm
@@ -88,7 +88,7 @@ def _resolve_callbacks(callbacks: Sequence[Callback], early_stopping: Any) -> li
 
 def train_batch(net: Net, xb: np.ndarray, yb: np.ndarray, loss_fn: Any, update: Any, *,
                 clip_norm: float | None = None, diagnostics: Diagnostics | None = None,
-                workspace: Any = None) -> tuple[float, np.ndarray]:
+                workspace: Any = None, sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Forward, loss, backward, optional clipping, step: one minibatch.
 
     Parameters
@@ -107,6 +107,8 @@ def train_batch(net: Net, xb: np.ndarray, yb: np.ndarray, loss_fn: Any, update: 
         From ``net.workspace()``: the passes reuse its buffers, so the step
         allocates no arrays in the net (the prediction returned lives there
         until the next pass with the same workspace).
+    sample_weight : ndarray, shape (n_batch,), optional
+        Weights of the rows, passed to the loss as ``sample_weight=``.
 
     Returns
     -------
@@ -115,7 +117,7 @@ def train_batch(net: Net, xb: np.ndarray, yb: np.ndarray, loss_fn: Any, update: 
     prediction : ndarray, shape (n_batch, n_out)
     """
     pred, trace = net.forward(xb, workspace=workspace)
-    value, grad = loss_fn(pred, yb)
+    value, grad = loss_fn(pred, yb) if sample_weight is None else loss_fn(pred, yb, sample_weight=sample_weight)
     net.backward(trace, grad, input_grad=False)  # training never needs the input's gradient
     if clip_norm is not None:
         clip_grad_norm(net, clip_norm)
@@ -158,6 +160,7 @@ def fit(
     early_stopping: EarlyStopping | int | None = None,
     clip_norm: float | None = None,
     diagnostics: bool = False,
+    sample_weight: Any = None,
 ) -> History:
     """Train ``net`` on minibatches.
 
@@ -197,6 +200,10 @@ def fit(
         Clip the global gradient norm of each minibatch to this value.
     diagnostics : bool
         Record per-layer diagnostics per epoch in ``history.diagnostics``.
+    sample_weight : array_like, shape (n_samples,), optional
+        Non-negative weight of each row: each minibatch's loss is the mean of
+        its rows' weighted losses (the loss must accept ``sample_weight=``, as
+        layerkit's losses do). The weights are shuffled with the rows.
 
     Returns
     -------
@@ -222,6 +229,8 @@ def fit(
     x, y = _check_data(net, x, y, "fit")
     if x.shape[0] == 0:
         raise ValueError("fit: x is an empty batch (0 rows)")
+    if sample_weight is not None:
+        sample_weight = check_sample_weight(sample_weight, x.shape[0], "fit", x.dtype)
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("fit: validation_data must be a pair (x_val, y_val)")
@@ -243,11 +252,13 @@ def fit(
             callback.on_epoch_begin(state)
         order = rng.permutation(n) if shuffle else None
         x_epoch, y_epoch = (x[order], y[order]) if shuffle else (x, y)
+        w_epoch = sample_weight if sample_weight is None or not shuffle else sample_weight[order]
         total_loss, total_correct, has_accuracy = 0.0, 0.0, True
         for batch, start in enumerate(range(0, n, batch_size)):
             xb, yb = x_epoch[start:start + batch_size], y_epoch[start:start + batch_size]
             value, pred = train_batch(net, xb, yb, loss_fn, update, clip_norm=clip_norm,
-                                      diagnostics=history.diagnostics, workspace=workspace)
+                                      diagnostics=history.diagnostics, workspace=workspace,
+                                      sample_weight=None if w_epoch is None else w_epoch[start:start + batch_size])
             rows = xb.shape[0]
             total_loss += value * rows
             accuracy = accuracy_fn(pred, yb)
