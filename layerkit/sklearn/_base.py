@@ -234,7 +234,7 @@ class NetEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict:
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # object.__getstate__ returns the live __dict__
         update = state.get("_update")
         if isinstance(update, Optimizer):  # optimizers hold weak references: travel as their state dict
             state["_update"] = {"optimizer_state": update.state_dict()}

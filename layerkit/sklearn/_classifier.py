@@ -123,11 +123,11 @@ class NetClassifier(ClassifierMixin, NetEstimator):
                                  "use 'softmax_cross_entropy' (or None)")
             self._sigmoid = len(self.classes_) == 2 and loss not in SOFTMAX_LOSSES
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(f"{self._name()}.partial_fit: classes {np.unique(classes)!r} differ from those "
-                             f"of the first call {self.classes_!r}")
+            raise ValueError(f"{self._name()}.partial_fit: classes {np.unique(classes).tolist()} differ from those "
+                             f"of the first call {self.classes_.tolist()}")
         unseen = np.setdiff1d(y, self.classes_)
         if unseen.size:
-            raise ValueError(f"{self._name()}: y has labels {unseen[:5]!r} not among classes {self.classes_!r}")
+            raise ValueError(f"{self._name()}: y has labels {unseen[:5].tolist()} not among classes {self.classes_.tolist()}")
         encoded = self._encoder.transform(y)
         return encoded.astype(self._dtype()) if self._sigmoid else encoded.astype(np.int64)
 
