@@ -98,6 +98,8 @@ def test_regressor_one_and_several_targets():
     assert two.predict(X).shape == (120, 2) and two.n_outputs_ == 2 and two.score(X, y) > 0.95
     one = NetRegressor(epochs=60, random_state=0).fit(X, y[:, 0])
     assert one.predict(X).shape == (120,) and one.score(X, y[:, 0]) > 0.95
+    as_object = NetRegressor(loss=lk.losses.MeanSquaredError(), epochs=60, random_state=0).fit(X, y[:, 0])
+    np.testing.assert_array_equal(as_object.predict(X), one.predict(X))
 
 
 def test_partial_fit_continues_net_and_optimizer_state(iris):
@@ -162,6 +164,9 @@ def test_feature_names_in(iris):
     ({"optimizer": "nope"}, (6, 2), [0, 1] * 3, r"NetClassifier: optimizer must be one of \['adagrad'"),
     ({"optimizer": "adam", "momentum": 0.9}, (6, 2), [0, 1] * 3, "momentum applies to optimizer='sgd' only"),
     ({"epochs": 0}, (6, 2), [0, 1] * 3, r"NetClassifier: epochs must be an int >= 1, got 0"),
+    ({"verbose": -1}, (6, 2), [0, 1] * 3, r"NetClassifier: verbose must be an int >= 0, got -1"),
+    ({"early_stopping": True, "validation_fraction": 0.0}, (6, 2), [0, 1] * 3,
+     "early_stopping needs validation_fraction > 0"),
     ({"hidden_layers": "relu"}, (6, 2), [0, 1] * 3, "hidden_layers must be a list or tuple of layer specs"),
     ({"hidden_layers": ({"type": "nope"},)}, (6, 2), [0, 1] * 3, r"item 0 \('nope'\).*unknown|item 0 \('nope'\)"),
     ({"loss": "bce"}, (6, 2), [0, 1, 2] * 2, "loss='bce' needs 2 classes, got 3"),

@@ -109,7 +109,8 @@ class NetEstimator(BaseEstimator):
         integer("epochs", 1)
         integer("batch_size", 1)
         integer("patience", 1)
-        integer("verbose", 0)
+        if not isinstance(self.verbose, bool):
+            integer("verbose", 0)
         real("learning_rate", 0.0, np.inf)
         real("momentum", 0.0, 1.0)
         real("validation_fraction", 0.0, 1.0)
