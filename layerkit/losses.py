@@ -1,6 +1,6 @@
 """Loss functions: each returns the mean loss and its gradient with respect to its input.
 
-Every loss is an object with ``__call__(y, t) -> (loss, dy)`` and
+Every loss is an object with ``__call__(y, t, sample_weight=None) -> (loss, dy)`` and
 ``accuracy(y, t)`` (``None`` for regression), and a function of the same name
 for direct use. ``get_loss`` turns a name into a loss object.
 """
@@ -27,6 +27,41 @@ def _targets_like(y: np.ndarray, t: Any, who: str) -> np.ndarray:
     return target
 
 
+def check_sample_weight(sample_weight: Any, n: int, who: str, dtype: Any = np.float64) -> np.ndarray:
+    """``sample_weight`` as a 1-D array of ``n`` finite, non-negative weights of ``dtype``.
+
+    Raises
+    ------
+    TypeError
+        Weights that are not real numbers.
+    ValueError
+        Wrong shape, NaN/infinite or negative weights.
+    """
+    weights = np.asarray(sample_weight)
+    if weights.dtype.kind not in "fiub":
+        raise TypeError(f"{who}: sample_weight must hold real numbers, got dtype {weights.dtype}")
+    if weights.shape != (n,):
+        raise ValueError(f"{who}: sample_weight must have shape ({n},), one weight per row, got {weights.shape}")
+    weights = weights.astype(dtype, copy=False)
+    check_finite(weights, who, "sample_weight")
+    if n and weights.min() < 0:
+        raise ValueError(f"{who}: sample_weight must be non-negative, got minimum {weights.min():.4g}")
+    return weights
+
+
+def _weighted(per_element: np.ndarray, grad: np.ndarray, sample_weight: Any, who: str) -> tuple[float, np.ndarray]:
+    """Mean over the batch of the per-row losses, each row's loss and gradient scaled by its weight.
+
+    ``per_element`` and ``grad`` have shape (n_samples, n_outputs) and are
+    the unweighted terms whose mean is the loss; with weights ``w`` the loss
+    is ``mean(w[:, None] * per_element)`` and its gradient ``w[:, None] * grad``.
+    """
+    if sample_weight is None:
+        return float(np.mean(per_element)), grad
+    w = check_sample_weight(sample_weight, grad.shape[0], who, grad.dtype)[:, None]
+    return float(np.mean(w * per_element)), (grad * w).astype(grad.dtype, copy=False)
+
+
 def _predictions(y: Any, who: str) -> np.ndarray:
     pred = check_batch(y, who, name="predictions")
     if pred.shape[0] == 0:
@@ -36,11 +71,17 @@ def _predictions(y: Any, who: str) -> np.ndarray:
 
 
 class Loss:
-    """Base class: ``loss(y, t)`` returns ``(mean_loss, dloss/dy)``."""
+    """Base class: ``loss(y, t, sample_weight=None)`` returns ``(mean_loss, dloss/dy)``.
+
+    ``sample_weight``, an optional array of shape (n_samples,) of non-negative
+    weights, scales each row's loss (and its gradient) before the mean over
+    the batch: all ones gives the unweighted loss.
+    """
 
     name = "loss"
 
-    def __call__(self, y: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
+    def __call__(self, y: np.ndarray, t: np.ndarray, sample_weight: np.ndarray | None = None
+                 ) -> tuple[float, np.ndarray]:
         raise NotImplementedError
 
     def accuracy(self, y: np.ndarray, t: np.ndarray) -> float | None:
@@ -90,11 +131,11 @@ class MeanSquaredError(Loss):
 
     name = "mse"
 
-    def __call__(self, y, t):
+    def __call__(self, y, t, sample_weight=None):
         y = _predictions(y, "mse")
         t = _targets_like(y, t, "mse")
         diff = y - t
-        return float(np.mean(diff * diff)), diff * (2.0 / diff.size)
+        return _weighted(diff * diff, diff * (2.0 / diff.size), sample_weight, "mse")
 
 
 class BinaryCrossEntropy(Loss):
@@ -108,7 +149,7 @@ class BinaryCrossEntropy(Loss):
 
     name = "bce"
 
-    def __call__(self, p, t):
+    def __call__(self, p, t, sample_weight=None):
         p = _predictions(p, "binary_cross_entropy")
         t = _targets_like(p, t, "binary_cross_entropy")
         if p.size and (p.min() < 0 or p.max() > 1):
@@ -118,9 +159,11 @@ class BinaryCrossEntropy(Loss):
             )
         eps = 1e-7 if p.dtype == np.float32 else 1e-12
         q = np.clip(p, eps, 1 - eps)
-        loss = -np.mean(t * np.log(q) + (1 - t) * np.log1p(-q))
-        grad = (q - t) / (q * (1 - q)) / p.size
-        return float(loss), grad.astype(p.dtype, copy=False)
+        grad = ((q - t) / (q * (1 - q)) / p.size).astype(p.dtype, copy=False)
+        if sample_weight is not None:
+            return _weighted(-(t * np.log(q) + (1 - t) * np.log1p(-q)), grad, sample_weight,
+                             "binary_cross_entropy")
+        return float(-np.mean(t * np.log(q) + (1 - t) * np.log1p(-q))), grad
 
     def accuracy(self, p, t):
         p = np.asarray(p)
@@ -159,7 +202,7 @@ class SoftmaxCrossEntropy(Loss):
 
     name = "softmax_cross_entropy"
 
-    def __call__(self, z, t):
+    def __call__(self, z, t, sample_weight=None):
         who = "softmax_cross_entropy"
         z = _predictions(z, who)
         onehot = self._onehot(z, t, who)
@@ -167,9 +210,11 @@ class SoftmaxCrossEntropy(Loss):
         exp = np.exp(shifted)
         total = exp.sum(axis=1, keepdims=True)
         log_probs = shifted - np.log(total)
-        loss = -np.sum(onehot * log_probs) / z.shape[0]
-        grad = (exp / total - onehot) / z.shape[0]
-        return float(loss), grad.astype(z.dtype, copy=False)
+        grad = ((exp / total - onehot) / z.shape[0]).astype(z.dtype, copy=False)
+        if sample_weight is not None:
+            per_row = -np.sum(onehot * log_probs, axis=1, keepdims=True)
+            return _weighted(per_row, grad, sample_weight, who)
+        return float(-np.sum(onehot * log_probs) / z.shape[0]), grad
 
     @staticmethod
     def _onehot(z: np.ndarray, t: Any, who: str) -> np.ndarray:

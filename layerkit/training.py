@@ -15,7 +15,7 @@ from layerkit._validation import as_rng, check_batch, check_finite, check_positi
 from layerkit.callbacks import Callback, EarlyStopping, FitState
 from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
-from layerkit.losses import Loss, get_loss
+from layerkit.losses import Loss, check_sample_weight, get_loss
 from layerkit.net import Net
 from layerkit.optim.base import Optimizer
 from layerkit.optim.clipping import clip_grad_norm
@@ -88,8 +88,8 @@ def _resolve_callbacks(callbacks: Sequence[Callback], early_stopping: Any) -> li
 
 def train_batch(net: Net, xb: np.ndarray, yb: np.ndarray, loss_fn: Any, update: Any, *,
                 clip_norm: float | None = None, diagnostics: Diagnostics | None = None,
-                workspace: Any = None, grad_buffers: dict | None = None
-                ) -> tuple[float, np.ndarray, float | None]:
+                workspace: Any = None, grad_buffers: dict | None = None,
+                sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray, float | None]:
     """Forward, loss, backward, optional clipping, step: one minibatch.
 
     Parameters
@@ -111,6 +111,8 @@ def train_batch(net: Net, xb: np.ndarray, yb: np.ndarray, loss_fn: Any, update: 
     grad_buffers : dict, optional
         Kept by the caller between batches: buffers, per output shape, into
         which a loss with a fused ``batch`` writes its gradient.
+    sample_weight : ndarray, shape (n_batch,), optional
+        Weights of the rows, passed to the loss as ``sample_weight=``.
 
     Returns
     -------
@@ -121,7 +123,7 @@ def train_batch(net: Net, xb: np.ndarray, yb: np.ndarray, loss_fn: Any, update: 
         Of the batch before the update (None for regression losses).
     """
     pred, trace = net.forward(xb, workspace=workspace)
-    value, grad, accuracy = _loss_of_batch(loss_fn, pred, yb, grad_buffers)
+    value, grad, accuracy = _loss_of_batch(loss_fn, pred, yb, grad_buffers, sample_weight)
     net.backward(trace, grad, input_grad=False)  # training never needs the input's gradient
     if clip_norm is not None:
         clip_grad_norm(net, clip_norm)
@@ -132,11 +134,11 @@ def train_batch(net: Net, xb: np.ndarray, yb: np.ndarray, loss_fn: Any, update: 
     return value, pred, accuracy
 
 
-def _loss_of_batch(loss_fn: Any, pred: np.ndarray, yb: Any, grad_buffers: dict | None
-                   ) -> tuple[float, np.ndarray, float | None]:
+def _loss_of_batch(loss_fn: Any, pred: np.ndarray, yb: Any, grad_buffers: dict | None,
+                   sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray, float | None]:
     batch = getattr(loss_fn, "batch", None)
     if batch is None:  # a plain callable returning (loss, grad)
-        value, grad = loss_fn(pred, yb)
+        value, grad = loss_fn(pred, yb) if sample_weight is None else loss_fn(pred, yb, sample_weight=sample_weight)
         return value, grad, _accuracy_of(loss_fn)(pred, yb)
     grad_out = None
     if grad_buffers is not None and type(pred) is np.ndarray:
@@ -144,7 +146,7 @@ def _loss_of_batch(loss_fn: Any, pred: np.ndarray, yb: Any, grad_buffers: dict |
         grad_out = grad_buffers.get(key)
         if grad_out is None:
             grad_out = grad_buffers[key] = np.empty(pred.shape, dtype=pred.dtype)
-    return batch(pred, yb, grad_out)
+    return batch(pred, yb, grad_out, sample_weight)
 
 
 def _current_lr(update: Any, state_key: str) -> float | None:
@@ -179,6 +181,7 @@ def fit(
     early_stopping: EarlyStopping | int | None = None,
     clip_norm: float | None = None,
     diagnostics: bool = False,
+    sample_weight: Any = None,
 ) -> History:
     """Train ``net`` on minibatches.
 
@@ -218,6 +221,10 @@ def fit(
         Clip the global gradient norm of each minibatch to this value.
     diagnostics : bool
         Record per-layer diagnostics per epoch in ``history.diagnostics``.
+    sample_weight : array_like, shape (n_samples,), optional
+        Non-negative weight of each row: each minibatch's loss is the mean of
+        its rows' weighted losses (the loss must accept ``sample_weight=``, as
+        layerkit's losses do). The weights are shuffled with the rows.
 
     Returns
     -------
@@ -243,6 +250,8 @@ def fit(
     x, y = _check_data(net, x, y, "fit")
     if x.shape[0] == 0:
         raise ValueError("fit: x is an empty batch (0 rows)")
+    if sample_weight is not None:
+        sample_weight = check_sample_weight(sample_weight, x.shape[0], "fit", x.dtype)
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("fit: validation_data must be a pair (x_val, y_val)")
@@ -267,12 +276,14 @@ def fit(
             callback.on_epoch_begin(state)
         order = rng.permutation(n) if shuffle else None
         x_epoch, y_epoch = (x[order], y[order]) if shuffle else (x, y)
+        w_epoch = sample_weight if sample_weight is None or not shuffle else sample_weight[order]
         total_loss, total_correct, has_accuracy = 0.0, 0.0, True
         for batch, start in enumerate(range(0, n, batch_size)):
             xb, yb = x_epoch[start:start + batch_size], y_epoch[start:start + batch_size]
-            value, pred, accuracy = train_batch(net, xb, yb, loss_fn, update, clip_norm=clip_norm,
-                                                diagnostics=history.diagnostics, workspace=workspace,
-                                                grad_buffers=grad_buffers)
+            value, pred, accuracy = train_batch(
+                net, xb, yb, loss_fn, update, clip_norm=clip_norm, diagnostics=history.diagnostics,
+                workspace=workspace, grad_buffers=grad_buffers,
+                sample_weight=None if w_epoch is None else w_epoch[start:start + batch_size])
             rows = xb.shape[0]
             total_loss += value * rows
             if accuracy is None:

@@ -1,0 +1,158 @@
+"""``NetClassifier``: a layerkit net as a scikit-learn classifier."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.special import softmax
+from sklearn.base import ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+
+from layerkit.sklearn._base import NetEstimator
+
+BINARY_LOSSES = ("bce", "binary_cross_entropy")
+SOFTMAX_LOSSES = ("softmax_cross_entropy", "cross_entropy")
+
+
+class NetClassifier(ClassifierMixin, NetEstimator):
+    """A layerkit ``Net`` trained as a scikit-learn classifier (binary or multi-class, any labels).
+
+    The net is ``hidden_layers`` followed by an output ``Linear``: one logit
+    and a ``Sigmoid`` with binary cross-entropy for two classes, one logit per
+    class with softmax cross-entropy for more. Input widths are filled in from
+    the data.
+
+    Parameters
+    ----------
+    hidden_layers : tuple of (str or dict)
+        A ``Net.from_config`` spec of the hidden part, without the input width:
+        ``({"type": "linear", "n_out": 32}, "relu")`` by default. ``n_in``
+        (the width reaching the layer) and ``dtype`` are filled in for every
+        layer that takes them and does not set them; plugin layers work too.
+    loss : None, "bce" or "softmax_cross_entropy"
+        ``None`` chooses from the targets; ``"softmax_cross_entropy"`` with two
+        classes uses two logits.
+    optimizer : {"sgd", "adam", "adamw", "rmsprop", "adagrad"}
+    learning_rate : float
+        The optimizer's ``lr``, on the gradient of the mean loss of a minibatch.
+    momentum : float in [0, 1)
+        SGD's momentum (``optimizer="sgd"`` only).
+    optimizer_params : dict or None
+        Further arguments of the optimizer (``{"betas": (0.9, 0.99)}``, ``{"weight_decay": 1e-4}``).
+    epochs : int
+        Passes over the data in ``fit`` (``partial_fit`` makes one).
+    batch_size : int
+    shuffle : bool
+        Shuffle the rows at each epoch.
+    early_stopping : bool
+        Hold out ``validation_fraction`` of the rows (stratified), stop when their
+        loss has not improved for ``patience`` epochs and keep the best weights.
+    validation_fraction : float in [0, 1)
+    patience : int
+    dtype : "float64" or "float32"
+        Dtype of the net and of the computation.
+    random_state : None, int or numpy.random.RandomState
+        Seeds the weights, the shuffling and the validation split.
+    verbose : int
+        0: quiet; 1: a progress bar; 2: also a line per epoch.
+
+    Attributes
+    ----------
+    classes_ : ndarray, shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        When ``X`` had string column names.
+    net_ : layerkit.Net
+        The trained net (its output: probabilities for two classes, logits for more).
+    spec_ : list
+        The net's full spec (widths filled in).
+    history_ : layerkit.History
+        Per-epoch metrics of all the training so far.
+    loss_curve_ : list of float
+        Training loss per epoch.
+    validation_loss_curve_ : list of float
+        Validation loss per epoch (with ``early_stopping``).
+    n_iter_ : int
+        Epochs trained.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from layerkit.sklearn import NetClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = NetClassifier(epochs=30, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "NetClassifier":
+        """Train a new net on ``X`` of shape (n_samples, n_features) and labels ``y`` of shape (n_samples,).
+
+        ``sample_weight`` (n_samples,) weights each row's loss.
+        """
+        return self._fit(X, y, sample_weight, partial=False)
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> "NetClassifier":
+        """One epoch over ``(X, y)``, continuing the net and optimizer state of earlier calls.
+
+        ``classes`` (all the labels there will be) is required on the first call.
+        """
+        if not hasattr(self, "net_") and classes is None:
+            raise ValueError(f"{self._name()}.partial_fit: classes must be passed on the first call "
+                             "(all the labels the data will have)")
+        return self._fit(X, y, sample_weight, partial=True, classes=classes)
+
+    def _targets(self, y: np.ndarray, *, first: bool, classes: Any = None) -> np.ndarray:
+        check_classification_targets(y)
+        kind = type_of_target(y, input_name="y")
+        if kind not in ("binary", "multiclass"):
+            raise ValueError(f"{self._name()}: y must be binary or multi-class labels of shape (n_samples,), "
+                             f"got {kind!r} targets")
+        if first:
+            self._encoder = LabelEncoder().fit(y if classes is None else np.asarray(classes))
+            self.classes_ = self._encoder.classes_
+            if len(self.classes_) < 2:
+                raise ValueError(f"{self._name()}: needs at least 2 classes to learn, got 1 class "
+                                 f"({self.classes_[0]!r}) in y")
+            loss = self.loss
+            if loss is not None and loss not in BINARY_LOSSES + SOFTMAX_LOSSES:
+                raise ValueError(f"{self._name()}: loss must be None, 'bce' or 'softmax_cross_entropy', got {loss!r}")
+            if loss in BINARY_LOSSES and len(self.classes_) > 2:
+                raise ValueError(f"{self._name()}: loss={loss!r} needs 2 classes, got {len(self.classes_)}; "
+                                 "use 'softmax_cross_entropy' (or None)")
+            self._sigmoid = len(self.classes_) == 2 and loss not in SOFTMAX_LOSSES
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(f"{self._name()}.partial_fit: classes {np.unique(classes).tolist()} differ from those "
+                             f"of the first call {self.classes_.tolist()}")
+        unseen = np.setdiff1d(y, self.classes_)
+        if unseen.size:
+            raise ValueError(f"{self._name()}: y has labels {unseen[:5].tolist()} not among classes {self.classes_.tolist()}")
+        encoded = self._encoder.transform(y)
+        return encoded.astype(self._dtype()) if self._sigmoid else encoded.astype(np.int64)
+
+    def _head(self) -> tuple[int, list[Any], str]:
+        if self._sigmoid:
+            return 1, ["sigmoid"], "bce"
+        return len(self.classes_), [], "softmax_cross_entropy"
+
+    def _stratify(self, targets: np.ndarray) -> np.ndarray:
+        return targets
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
+        out = self._raw_predict(X)
+        if self._sigmoid:
+            p = out[:, 0].astype(np.float64)
+            return np.column_stack([1.0 - p, p])
+        return softmax(out.astype(np.float64), axis=1)
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """``log(predict_proba(X))``, shape (n_samples, n_classes)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row, shape (n_samples,), labels as in ``y``."""
+        proba = self.predict_proba(X)  # checks that the estimator is fitted
+        return self.classes_[np.argmax(proba, axis=1)]

@@ -1,0 +1,223 @@
+"""``layerkit.sklearn``: the estimators pass scikit-learn's checks and behave as a user expects."""
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris, make_regression
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import layerkit as lk
+from layerkit.sklearn import NetClassifier, NetRegressor
+
+
+def expected_failed_checks(estimator):
+    if isinstance(estimator, NetClassifier):
+        # Minibatch SGD: a row of weight 2 adds its gradient twice to one minibatch's mean, while a
+        # repeated row lands in another minibatch (and changes the batch count), so the fitted nets
+        # differ; weights are a per-row scaling of the loss, as the estimators document, not repetition.
+        return {"check_sample_weight_equivalence_on_dense_data":
+                "minibatch training: weighting a row is not the same as repeating it"}
+    return {}
+
+
+@parametrize_with_checks([NetClassifier(epochs=20, random_state=0), NetRegressor(epochs=20, random_state=0)],
+                         expected_failed_checks=expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def _encoded_fit_reference(clf, X, y_encoded, random_state):
+    """The net ``clf.fit`` should produce, trained by ``layerkit.fit`` itself with the same seeds."""
+    seeds = np.random.RandomState(random_state)
+    net = lk.Net.from_config(clf.spec_, seed=seeds.randint(2 ** 31 - 1))
+    lk.fit(net, X, y_encoded, epochs=clf.epochs, lr=clf.learning_rate, batch_size=clf.batch_size,
+           loss="softmax_cross_entropy" if len(clf.classes_) > 2 else "bce",
+           seed=seeds.randint(2 ** 31 - 1), verbose=False)
+    return net
+
+
+def test_classifier_is_layerkit_fit_on_the_net_of_its_spec(iris):
+    X, y = iris
+    clf = NetClassifier(optimizer="sgd", learning_rate=0.1, epochs=5, batch_size=16, random_state=7).fit(X, y)
+    assert clf.spec_ == [{"type": "linear", "n_out": 32, "n_in": 4, "dtype": "float64"}, "relu",
+                         {"type": "linear", "n_in": 32, "n_out": 3, "dtype": "float64"}]
+    reference = _encoded_fit_reference(clf, X, y, 7)
+    np.testing.assert_array_equal(clf.net_.predict(X), reference.predict(X))
+    assert clf.loss_curve_ == clf.history_["train_loss"] and clf.n_iter_ == 5
+
+
+def test_multiclass_with_string_labels(iris):
+    X, y = iris
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    clf = NetClassifier(epochs=40, random_state=0).fit(X, names)
+    assert list(clf.classes_) == ["setosa", "versicolor", "virginica"]
+    proba = clf.predict_proba(X)
+    assert proba.shape == (150, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+    assert clf.score(X, names) > 0.9
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(proba))
+
+
+def test_binary_uses_one_sigmoid_output_or_two_logits(iris):
+    X, y = iris
+    labels = np.where(y == 0, "setosa", "other")
+    clf = NetClassifier(epochs=10, random_state=0).fit(X, labels)
+    assert isinstance(clf.net_[-1], lk.Sigmoid) and clf.net_[-2].n_out == 1
+    assert list(clf.classes_) == ["other", "setosa"]
+    assert clf.score(X, labels) == 1.0
+    two = NetClassifier(loss="softmax_cross_entropy", epochs=10, random_state=0).fit(X, labels)
+    assert isinstance(two.net_[-1], lk.Linear) and two.net_[-1].n_out == 2
+    assert two.predict_proba(X).shape == (150, 2) and two.score(X, labels) == 1.0
+
+
+def test_hidden_layers_take_plugin_layers_and_float32(iris):
+    X, y = iris
+    clf = NetClassifier(hidden_layers=({"type": "linear", "n_out": 8}, "tanh", {"type": "linear", "n_out": 5}, "swish"),
+                        dtype="float32", epochs=30, random_state=0).fit(X, y)
+    assert [type(layer).__name__ for layer in clf.net_] == ["Linear", "Tanh", "Linear", "Swish", "Linear"]
+    assert [layer.n_in for layer in clf.net_ if isinstance(layer, lk.Linear)] == [4, 8, 5]
+    assert clf.net_.dtype == np.float32 and clf.score(X, y) > 0.8
+    logistic = NetClassifier(hidden_layers=(), epochs=30, random_state=0).fit(X, y)
+    assert len(logistic.net_) == 1 and logistic.score(X, y) > 0.8
+
+
+def test_regressor_one_and_several_targets():
+    X, y = make_regression(n_samples=120, n_features=5, n_targets=2, noise=1.0, random_state=0)
+    y = y / y.std(axis=0)
+    two = NetRegressor(epochs=60, random_state=0).fit(X, y)
+    assert two.predict(X).shape == (120, 2) and two.n_outputs_ == 2 and two.score(X, y) > 0.95
+    one = NetRegressor(epochs=60, random_state=0).fit(X, y[:, 0])
+    assert one.predict(X).shape == (120,) and one.score(X, y[:, 0]) > 0.95
+    as_object = NetRegressor(loss=lk.losses.MeanSquaredError(), epochs=60, random_state=0).fit(X, y[:, 0])
+    np.testing.assert_array_equal(as_object.predict(X), one.predict(X))
+
+
+def test_partial_fit_continues_net_and_optimizer_state(iris):
+    X, y = iris
+    params = dict(optimizer="adam", learning_rate=0.01, epochs=3, shuffle=False, random_state=1)
+    whole = NetClassifier(**params).fit(X, y)
+    steps = NetClassifier(**params)
+    for _ in range(3):
+        steps.partial_fit(X, y, classes=[0, 1, 2])
+    # equal only if the Adam moments and step counts carried over between the calls
+    np.testing.assert_allclose(steps.predict_proba(X), whole.predict_proba(X), rtol=1e-12)
+    assert len(steps.loss_curve_) == 3 and steps.n_iter_ == 3
+    np.testing.assert_allclose(steps.loss_curve_, whole.loss_curve_, rtol=1e-12)
+
+
+def test_partial_fit_errors(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match="NetClassifier.partial_fit: classes must be passed on the first call"):
+        NetClassifier().partial_fit(X, y)
+    clf = NetClassifier(random_state=0).partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])
+    assert clf.predict_proba(X).shape == (150, 3)
+    with pytest.raises(ValueError, match=r"NetClassifier.partial_fit: classes \[.*\] differ from those of the first"):
+        clf.partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match=r"NetClassifier: y has labels \[7\] not among classes"):
+        clf.partial_fit(X[:3], [0, 1, 7])
+
+
+def test_sample_weight_is_passed_to_the_loss(iris):
+    X, y = iris
+    params = dict(optimizer="sgd", learning_rate=0.05, epochs=4, random_state=3)
+    doubled = NetClassifier(**params).fit(X, y, sample_weight=np.full(150, 2.0))
+    faster = NetClassifier(**{**params, "learning_rate": 0.1}).fit(X, y)
+    np.testing.assert_allclose(doubled.predict_proba(X), faster.predict_proba(X), rtol=1e-10)
+    # no weight on class 0: nothing pulls its logit up, so the net never predicts it
+    unweighted = NetClassifier(epochs=10, random_state=0).fit(X, y)
+    without_zero = NetClassifier(epochs=10, random_state=0).fit(X, y, sample_weight=(y != 0).astype(float))
+    assert np.sum(unweighted.predict(X) == 0) == 50 and np.sum(without_zero.predict(X) == 0) == 0
+
+
+def test_early_stopping_holds_out_a_validation_set(rng):
+    X = rng.normal(size=(200, 5))
+    y = rng.integers(0, 2, size=200)  # noise: the validation loss stops improving quickly
+    clf = NetClassifier(early_stopping=True, patience=3, epochs=300, learning_rate=0.05, random_state=0).fit(X, y)
+    assert clf.history_.stopped_early and clf.n_iter_ < 300
+    assert len(clf.validation_loss_curve_) == clf.n_iter_
+    best = int(np.argmin(clf.validation_loss_curve_))
+    assert clf.n_iter_ == best + 1 + 3  # stopped `patience` epochs after the best (whose weights it keeps)
+
+
+def test_feature_names_in(iris):
+    pd = pytest.importorskip("pandas", reason="feature names come from a DataFrame; pandas is in the test extra")
+    X, y = iris
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    clf = NetClassifier(epochs=2, random_state=0).fit(frame, y)
+    assert list(clf.feature_names_in_) == ["a", "b", "c", "d"] and clf.n_features_in_ == 4
+    with pytest.raises(ValueError, match="The feature names should match those that were passed during fit"):
+        clf.predict(frame.rename(columns={"a": "z"}))
+    assert not hasattr(NetClassifier(epochs=2).fit(X, y), "feature_names_in_")
+
+
+@pytest.mark.parametrize("params, X_shape, y, message", [
+    ({"optimizer": "nope"}, (6, 2), [0, 1] * 3, r"NetClassifier: optimizer must be one of \['adagrad'"),
+    ({"optimizer": "adam", "momentum": 0.9}, (6, 2), [0, 1] * 3, "momentum applies to optimizer='sgd' only"),
+    ({"epochs": 0}, (6, 2), [0, 1] * 3, r"NetClassifier: epochs must be an int >= 1, got 0"),
+    ({"verbose": -1}, (6, 2), [0, 1] * 3, r"NetClassifier: verbose must be an int >= 0, got -1"),
+    ({"early_stopping": True, "validation_fraction": 0.0}, (6, 2), [0, 1] * 3,
+     "early_stopping needs validation_fraction > 0"),
+    ({"hidden_layers": "relu"}, (6, 2), [0, 1] * 3, "hidden_layers must be a list or tuple of layer specs"),
+    ({"hidden_layers": ({"type": "nope"},)}, (6, 2), [0, 1] * 3, r"item 0 \('nope'\).*unknown|item 0 \('nope'\)"),
+    ({"loss": "bce"}, (6, 2), [0, 1, 2] * 2, "loss='bce' needs 2 classes, got 3"),
+    ({"dtype": "int8"}, (6, 2), [0, 1] * 3, "dtype must be 'float64' or 'float32'"),
+    ({"optimizer_params": {"nope": 1}}, (6, 2), [0, 1] * 3, r"optimizer_params \{'nope': 1\} do not fit Adam"),
+    ({}, (6, 2), [0] * 6, "needs at least 2 classes to learn, got 1 class"),
+    ({}, (6, 2), [[0, 1]] * 6, r"y should be a 1d array, got an array of shape \(6, 2\)"),
+    ({}, (6, 2), [0.5, 1.5, 0.25, 1, 2, 3], "Unknown label type"),
+])
+def test_classifier_errors_name_the_argument(params, X_shape, y, message):
+    with pytest.raises(ValueError, match=message):
+        NetClassifier(**params).fit(np.ones(X_shape), y)
+
+
+def test_predict_checks_the_number_of_features(iris):
+    X, y = iris
+    clf = NetClassifier(epochs=1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="X has 3 features, but NetClassifier is expecting 4 features"):
+        clf.predict(X[:, :3])
+    with pytest.raises(ValueError, match="all zeros"):
+        NetRegressor().fit(X, y, sample_weight=np.zeros(150))
+    with pytest.raises(ValueError, match="NetRegressor: loss must be None, 'mse' or a layerkit Loss"):
+        NetRegressor(loss="bce").fit(X, y)
+
+
+def test_pipeline_cross_val_score_and_grid_search(iris):
+    X, y = iris
+    pipe = make_pipeline(StandardScaler(), NetClassifier(epochs=15, random_state=0))
+    scores = cross_val_score(pipe, X, y, cv=3)
+    assert scores.shape == (3,) and scores.min() > 0.8
+    search = GridSearchCV(pipe, {"netclassifier__learning_rate": [1e-5, 0.02],
+                                 "netclassifier__hidden_layers": [({"type": "linear", "n_out": 4}, "relu"),
+                                                                  ({"type": "linear", "n_out": 16}, "relu")]}, cv=3)
+    search.fit(X, y)
+    assert search.best_params_["netclassifier__learning_rate"] == 0.02  # 1e-5 barely moves the weights
+    assert search.best_estimator_.score(X, y) > 0.9
+
+
+def test_fitted_estimators_and_nets_pickle_after_the_compiled_plan_ran(iris):
+    X, y = iris
+    for estimator in (NetClassifier(optimizer="adam", epochs=3, random_state=0),
+                      NetClassifier(optimizer="sgd", epochs=3, random_state=0),
+                      NetRegressor(optimizer="rmsprop", epochs=3, random_state=0)):
+        estimator.fit(X, y)
+        before = estimator.predict(X)
+        assert estimator.net_._compiled() is not None  # the Cython plan was built and used
+        copy = pickle.loads(pickle.dumps(estimator))
+        np.testing.assert_array_equal(copy.predict(X), before)
+        net = pickle.loads(pickle.dumps(estimator.net_))
+        np.testing.assert_array_equal(net.predict(X), estimator.net_.predict(X))
+        # training resumes from the same optimizer state on both sides
+        estimator.partial_fit(X, y, **({"classes": [0, 1, 2]} if isinstance(estimator, NetClassifier) else {}))
+        copy.partial_fit(X, y, **({"classes": [0, 1, 2]} if isinstance(copy, NetClassifier) else {}))
+        np.testing.assert_array_equal(copy.predict(X), estimator.predict(X))
