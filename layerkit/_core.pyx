@@ -395,34 +395,49 @@ cdef enum Activation:
     SOFTMAX = 2
 
 
-cdef object _unary(int kind, cnp.ndarray x, cnp.ndarray out):
-    cdef int t = _float_type(x)
-    _check_same(x, out, True)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
-    cdef Py_ssize_t rows, cols
+cdef int _rows_cols(int kind, cnp.ndarray x, Py_ssize_t* rows, Py_ssize_t* cols) except -1:
+    # softmax works on rows of a 2-D array; the other activations on every element
     if kind == SOFTMAX:
         if cnp.PyArray_NDIM(x) != 2:
             raise ValueError("layerkit._core: softmax expects a 2-D array")
-        rows = cnp.PyArray_DIM(x, 0)
-        cols = cnp.PyArray_DIM(x, 1)
-        if cols == 0:
-            return out
+        rows[0] = cnp.PyArray_DIM(x, 0)
+        cols[0] = cnp.PyArray_DIM(x, 1)
+    else:
+        rows[0] = cnp.PyArray_SIZE(x)
+        cols[0] = 1
+    return 0
+
+
+cdef inline void _act_forward(int act, floating* x, floating* y, Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
+    if act == SIGMOID:
+        _sigmoid_forward(x, y, rows * cols)
+    elif act == RELU:
+        _relu_forward(x, y, rows * cols)
+    elif cols > 0:
+        _softmax_forward(x, y, rows, cols)
+
+
+cdef inline void _act_backward(int act, floating* x, floating* dy, floating* dx,
+                               Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
+    if act == SIGMOID:
+        _sigmoid_backward(x, dy, dx, rows * cols)
+    elif act == RELU:
+        _relu_backward(x, dy, dx, rows * cols)
+    elif cols > 0:
+        _softmax_backward(x, dy, dx, rows, cols)
+
+
+cdef object _unary(int kind, cnp.ndarray x, cnp.ndarray out):
+    cdef int t = _float_type(x)
+    _check_same(x, out, True)
+    cdef Py_ssize_t rows, cols
+    _rows_cols(kind, x, &rows, &cols)
     if t == cnp.NPY_FLOAT64:
         with nogil:
-            if kind == SIGMOID:
-                _sigmoid_forward[double](<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(out), n)
-            elif kind == RELU:
-                _relu_forward[double](<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(out), n)
-            else:
-                _softmax_forward[double](<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(out), rows, cols)
+            _act_forward[double](kind, <double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(out), rows, cols)
     else:
         with nogil:
-            if kind == SIGMOID:
-                _sigmoid_forward[float](<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(out), n)
-            elif kind == RELU:
-                _relu_forward[float](<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(out), n)
-            else:
-                _softmax_forward[float](<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(out), rows, cols)
+            _act_forward[float](kind, <float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(out), rows, cols)
     return out
 
 
@@ -430,37 +445,16 @@ cdef object _unary_backward(int kind, cnp.ndarray x, cnp.ndarray dy, cnp.ndarray
     cdef int t = _float_type(x)
     _check_same(x, dy, False)
     _check_same(x, dx, True)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
     cdef Py_ssize_t rows, cols
-    if kind == SOFTMAX:
-        if cnp.PyArray_NDIM(x) != 2:
-            raise ValueError("layerkit._core: softmax expects a 2-D array")
-        rows = cnp.PyArray_DIM(x, 0)
-        cols = cnp.PyArray_DIM(x, 1)
-        if cols == 0:
-            return dx
+    _rows_cols(kind, x, &rows, &cols)
     if t == cnp.NPY_FLOAT64:
         with nogil:
-            if kind == SIGMOID:
-                _sigmoid_backward[double](<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(dy),
-                                          <double*>cnp.PyArray_DATA(dx), n)
-            elif kind == RELU:
-                _relu_backward[double](<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(dy),
-                                       <double*>cnp.PyArray_DATA(dx), n)
-            else:
-                _softmax_backward[double](<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(dy),
-                                          <double*>cnp.PyArray_DATA(dx), rows, cols)
+            _act_backward[double](kind, <double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(dy),
+                                  <double*>cnp.PyArray_DATA(dx), rows, cols)
     else:
         with nogil:
-            if kind == SIGMOID:
-                _sigmoid_backward[float](<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(dy),
-                                         <float*>cnp.PyArray_DATA(dx), n)
-            elif kind == RELU:
-                _relu_backward[float](<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(dy),
-                                      <float*>cnp.PyArray_DATA(dx), n)
-            else:
-                _softmax_backward[float](<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(dy),
-                                         <float*>cnp.PyArray_DATA(dx), rows, cols)
+            _act_backward[float](kind, <float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(dy),
+                                 <float*>cnp.PyArray_DATA(dx), rows, cols)
     return dx
 
 
@@ -524,25 +518,6 @@ cdef struct Stage:
     Operand dW
     char* db
     bint want_dx
-
-
-cdef inline void _act_forward(int act, floating* x, floating* y, Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
-    if act == SIGMOID:
-        _sigmoid_forward(x, y, rows * cols)
-    elif act == RELU:
-        _relu_forward(x, y, rows * cols)
-    elif cols > 0:
-        _softmax_forward(x, y, rows, cols)
-
-
-cdef inline void _act_backward(int act, floating* x, floating* dy, floating* dx,
-                               Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
-    if act == SIGMOID:
-        _sigmoid_backward(x, dy, dx, rows * cols)
-    elif act == RELU:
-        _relu_backward(x, dy, dx, rows * cols)
-    elif cols > 0:
-        _softmax_backward(x, dy, dx, rows, cols)
 
 
 cdef void _column_sums_fortran(floating* out, floating* a, Py_ssize_t n, Py_ssize_t m, Py_ssize_t ld) noexcept nogil:
