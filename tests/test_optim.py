@@ -257,3 +257,34 @@ def test_duck_typed_layer_in_a_net_is_trained_without_subclassing():
         net.step(opt)
     np.testing.assert_allclose(net[0].c, -(2.0 + 3.0))  # v1 = 4, v2 = 0.5 * 4 + 4 = 6; 0.5 * (4 + 6)
     assert list(opt.state) == ["0.c"]
+
+
+def test_optimizers_pickle_with_their_layers_and_resume_identically():
+    """A pickled (optimizer, net, lone layer) triple continues exactly like the original."""
+    import pickle
+
+    import layerkit as lk
+
+    def batch(seed):
+        rng = np.random.default_rng(seed)
+        return rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
+
+    def train(opt, net, lone, steps):
+        for seed in range(steps):
+            x, dy = batch(seed)
+            _, trace = net.forward(x)
+            net.backward(trace, dy)
+            net.step(opt)
+            lone.backward(x, dy)
+            lone.step(opt)  # keyed by the name the optimizer gave the lone layer
+
+    opt = lk.optim.Adam(lr=0.01)
+    net = lk.Net([lk.Linear(3, 2, rng=0)])
+    lone = lk.Linear(3, 2, rng=1)
+    train(opt, net, lone, 3)
+    opt2, net2, lone2 = pickle.loads(pickle.dumps((opt, net, lone)))
+    assert opt2.name_layer(lone2) == opt.name_layer(lone) == "layer0"
+    train(opt, net, lone, 3)
+    train(opt2, net2, lone2, 3)
+    np.testing.assert_array_equal(net2[0].W, net[0].W)
+    np.testing.assert_array_equal(lone2.W, lone.W)

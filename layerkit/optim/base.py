@@ -70,6 +70,20 @@ class Optimizer:
         self._layer_names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._layers_named = 0  # never decreases, so a dead layer's name is never given again
 
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict:
+        # weak references do not pickle: keep the names of the lone layers as
+        # pairs, so an optimizer pickled with its layers (a fitted estimator
+        # sent to a worker) still finds their state after unpickling
+        state = self.__dict__.copy()
+        state["_layer_names"] = list(self._layer_names.items())
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        names = state.pop("_layer_names", [])
+        self.__dict__.update(state)
+        self._layer_names = weakref.WeakKeyDictionary(names)
+
     # ------------------------------------------------------------------ naming
     def name_layer(self, layer: Any, name: str | None = None) -> str:
         """The key prefix of a lone layer's state: ``name``, or one assigned on first use."""
