@@ -16,7 +16,7 @@ from layerkit.callbacks import EarlyStopping
 from layerkit.history import History
 from layerkit.net import Net
 from layerkit.losses import check_sample_weight
-from layerkit.optim import OPTIMIZERS, optimizer_from_state_dict
+from layerkit.optim import OPTIMIZERS
 from layerkit.optim.base import Optimizer
 from layerkit.training import fit as fit_net
 
@@ -232,20 +232,6 @@ class NetEstimator(BaseEstimator):
         check_is_fitted(self, "net_")
         X = self._validate(X, reset=False)
         return self.net_.predict(X)
-
-    # ------------------------------------------------------------------ pickling
-    def __getstate__(self) -> dict:
-        state = dict(super().__getstate__())  # object.__getstate__ returns the live __dict__
-        update = state.get("_update")
-        if isinstance(update, Optimizer):  # optimizers hold weak references: travel as their state dict
-            state["_update"] = {"optimizer_state": update.state_dict()}
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        update = state.get("_update")
-        if isinstance(update, dict) and "optimizer_state" in update:
-            state["_update"] = optimizer_from_state_dict(update["optimizer_state"])
-        super().__setstate__(state)
 
 
 __all__ = ["NetEstimator"]
