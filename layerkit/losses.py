@@ -182,9 +182,10 @@ class BinaryCrossEntropy(Loss):
         if (grad_out is not None and type(p) is np.ndarray and type(t) is np.ndarray
                 and p.shape == t.shape == grad_out.shape and p.dtype == t.dtype == grad_out.dtype
                 and p.dtype.kind == "f" and p.ndim == 2 and p.size and p.flags.c_contiguous
-                and t.flags.c_contiguous and _weights_fit(sample_weight, p)):
+                and t.flags.c_contiguous):
             eps = 1e-7 if p.dtype == np.float32 else 1e-12
-            fused = core.bce_batch(p, t, grad_out, sample_weight, eps)
+            weights = _row_weights(sample_weight, p, "binary_cross_entropy")
+            fused = core.bce_batch(p, t, grad_out, weights, eps)
             if fused is not None:
                 return fused[0], grad_out, fused[1] / p.size
         return super().batch(p, t, grad_out, sample_weight)
@@ -253,19 +254,19 @@ class SoftmaxCrossEntropy(Loss):
         if (grad_out is not None and type(z) is np.ndarray and type(t) is np.ndarray
                 and t.dtype == np.int64 and t.ndim == 1 and z.ndim == 2 and t.shape[0] == z.shape[0]
                 and z.shape == grad_out.shape and z.dtype == grad_out.dtype and z.dtype.kind == "f"
-                and z.size and z.flags.c_contiguous and t.flags.c_contiguous
-                and _weights_fit(sample_weight, z)):
-            fused = core.softmax_ce_batch(z, t, grad_out, sample_weight)
+                and z.size and z.flags.c_contiguous and t.flags.c_contiguous):
+            weights = _row_weights(sample_weight, z, "softmax_cross_entropy")
+            fused = core.softmax_ce_batch(z, t, grad_out, weights)
             if fused is not None:
                 return fused[0], grad_out, fused[1] / z.shape[0]
         return super().batch(z, t, grad_out, sample_weight)
 
 
-def _weights_fit(sample_weight: Any, y: np.ndarray) -> bool:
-    """Whether ``sample_weight`` can go to a fused kernel as it is (None, or one weight per row)."""
-    return sample_weight is None or (
-        type(sample_weight) is np.ndarray and sample_weight.dtype == y.dtype and sample_weight.ndim == 1
-        and sample_weight.shape[0] == y.shape[0] and sample_weight.flags.c_contiguous)
+def _row_weights(sample_weight: Any, y: np.ndarray, who: str) -> np.ndarray | None:
+    """``sample_weight`` checked like the Python losses check it, as a contiguous vector of ``y``'s dtype."""
+    if sample_weight is None:
+        return None
+    return np.ascontiguousarray(check_sample_weight(sample_weight, y.shape[0], who, y.dtype))
 
 
 mean_squared_error = MeanSquaredError()

@@ -156,3 +156,17 @@ def test_fused_kernels_weight_rows(rng):
 def test_fused_path_reports_bad_values_like_the_python_loss(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("loss, y, t", [
+    (losses.binary_cross_entropy, np.full((3, 1), 0.5), np.ones((3, 1))),
+    (losses.softmax_cross_entropy, np.zeros((3, 2)), np.array([0, 1, 1], dtype=np.int64)),
+])
+def test_fused_path_checks_sample_weights_like_the_python_loss(loss, y, t):
+    with pytest.raises(ValueError, match="sample_weight must be non-negative, got minimum -1"):
+        loss.batch(y, t, np.empty_like(y), sample_weight=np.array([1.0, -1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(3,\), one weight per row, got \(2,\)"):
+        loss.batch(y, t, np.empty_like(y), sample_weight=np.ones(2))
+    strided = np.array([1.0, 9.0, 2.0, 9.0, 3.0, 9.0])[::2]  # valid, but not contiguous: still fused correctly
+    value, _, _ = loss.batch(y, t, np.empty_like(y), sample_weight=strided)
+    assert value == pytest.approx(loss(y, t, sample_weight=np.array([1.0, 2.0, 3.0]))[0])
