@@ -628,6 +628,9 @@ cdef class DenseChain:
         ``k + 1`` feature counts: the chain's input and each stage's output.
     dtype : numpy dtype
         float32 or float64.
+    act_params : list of (float, float), optional
+        One pair per stage: the numeric parameters of its activation (a leaky
+        ReLU's slope, an ELU's alpha, ...); ``(0, 0)`` where unused.
 
     Notes
     -----
@@ -642,9 +645,10 @@ cdef class DenseChain:
     cdef readonly int typenum
     cdef list holders
     cdef int* acts
+    cdef double* act_params
     cdef cnp.npy_intp* widths
 
-    def __cinit__(self, list holders, list acts, list widths, dtype):
+    def __cinit__(self, list holders, list acts, list widths, dtype, act_params=None):
         cdef int k = len(holders), s
         if k == 0 or len(acts) != k or len(widths) != k + 1:
             raise ValueError("layerkit._core: DenseChain needs k holders, k activations and k + 1 widths")
@@ -655,8 +659,15 @@ cdef class DenseChain:
         self.holders = list(holders)
         self.acts = <int*>PyMem_Malloc(k * sizeof(int))
         self.widths = <cnp.npy_intp*>PyMem_Malloc((k + 1) * sizeof(cnp.npy_intp))
-        if self.acts == NULL or self.widths == NULL:
+        self.act_params = <double*>PyMem_Malloc(2 * k * sizeof(double))
+        if self.acts == NULL or self.widths == NULL or self.act_params == NULL:
             raise MemoryError()
+        if act_params is not None and len(act_params) != k:
+            raise ValueError("layerkit._core: DenseChain needs one (p0, p1) pair per stage")
+        for s in range(k):
+            pair = (0.0, 0.0) if act_params is None else act_params[s]
+            self.act_params[2 * s] = pair[0]
+            self.act_params[2 * s + 1] = pair[1]
         for s in range(k + 1):
             self.widths[s] = widths[s]
             if self.widths[s] < 0:
@@ -671,6 +682,7 @@ cdef class DenseChain:
 
     def __dealloc__(self):
         PyMem_Free(self.acts)
+        PyMem_Free(self.act_params)
         PyMem_Free(self.widths)
 
     def make_buffers(self, Py_ssize_t n):

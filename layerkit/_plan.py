@@ -23,13 +23,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from layerkit._backend import core
+from layerkit._fusable import chain_activation, is_dense
 from layerkit._validation import check_batch, check_grad_output
-from layerkit.layers.linear import Linear
-from layerkit.layers.relu import ReLU
-from layerkit.layers.sigmoid import Sigmoid
-from layerkit.layers.softmax import Softmax
-
-ACTIVATIONS = {ReLU: core.ACT_RELU, Sigmoid: core.ACT_SIGMOID, Softmax: core.ACT_SOFTMAX}
 
 
 class Plan:
@@ -37,41 +32,44 @@ class Plan:
 
     def __init__(self, layers: list, trace_type: type, entry_type: type) -> None:
         self.layers = list(layers)
-        self.linears = [layer for layer in layers if type(layer) is Linear]
+        self.linears = [layer for layer in layers if is_dense(layer)]
         self.dtype = self.linears[0].dtype
-        holders, acts, widths = [], [], [self.linears[0].n_in]
+        holders, acts, params, widths = [], [], [], [self.linears[0].n_in]
         for layer in layers:
-            if type(layer) is Linear:
+            if is_dense(layer):
                 holders.append(layer)
                 acts.append(core.ACT_NONE)
+                params.append((0.0, 0.0))
                 widths.append(layer.n_out)
-            elif acts[-1] == core.ACT_NONE and holders[-1] is not None:
-                acts[-1] = ACTIVATIONS[type(layer)]
+                continue
+            code, values = chain_activation(layer)
+            if acts[-1] == core.ACT_NONE and holders[-1] is not None:
+                acts[-1], params[-1] = code, values
             else:
                 holders.append(None)
-                acts.append(ACTIVATIONS[type(layer)])
+                acts.append(code)
+                params.append(values)
                 widths.append(widths[-1])
-        self.chain = core.DenseChain(holders, acts, widths, self.dtype)
+        self.chain = core.DenseChain(holders, acts, widths, self.dtype, params)
         self.n_in = widths[0]
         self.last = layers[-1]
-        self.last_is_linear = type(self.last) is Linear
+        self.last_is_linear = is_dense(self.last)
         self._trace_type = trace_type
         self._entry = entry_type._make
 
     @staticmethod
     def compile(layers: Sequence[Any], trace_type: type, entry_type: type) -> "Plan | None":
         """The plan of ``layers``, or ``None`` when they are not all built-ins it can fuse."""
-        if not layers or type(layers[0]) is not Linear:
+        if not layers or not is_dense(layers[0]):
             return None
         dtypes = set()
         for layer in layers:
-            if type(layer) is Linear:
+            if is_dense(layer):
                 dtypes.add(np.dtype(layer.dtype))
-            elif type(layer) not in ACTIVATIONS:
+            elif chain_activation(layer) is None:
                 return None
-        widths_chain = all(a.n_out == b.n_in for a, b in zip(
-            [layer for layer in layers if type(layer) is Linear],
-            [layer for layer in layers if type(layer) is Linear][1:]))
+        linears = [layer for layer in layers if is_dense(layer)]
+        widths_chain = all(a.n_out == b.n_in for a, b in zip(linears, linears[1:]))
         if len(dtypes) != 1 or not widths_chain:
             return None
         return Plan(list(layers), trace_type, entry_type)
