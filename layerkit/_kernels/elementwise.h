@@ -65,7 +65,7 @@ static inline double lk_tanh_b(double v, double g) { double t = lk_tanh(v); retu
 static inline double lk_elu_f(double v, double alpha) { double e = alpha * lk_expm1(v); return v > 0 ? v : e; }
 static inline double lk_elu_b(double v, double g, double alpha) {
     double e = g * alpha * lk_exp(v);
-    return v <= 0 ? e : g;
+    return v > 0 ? g : e;   /* NaN x: NaN gradient, as PyTorch's vectorised ELU backward */
 }
 
 static inline double lk_gelu_f(double v) { return v * 0.5 * (1.0 + lk_erf(v * LK_SQRT1_2)); }
