@@ -54,8 +54,8 @@ enum {
 /* exp only ever sees -|v| <= 0, so it cannot overflow; both candidates are computed, one selected */
 static inline double lk_sigmoid(double v) {
     double e = lk_exp(-__builtin_fabs(v));
-    double r = 1.0 / (1.0 + e);
-    return v >= 0 ? r : e * r;
+    double d = 1.0 + e;
+    return v >= 0 ? 1.0 / d : e / d;
 }
 static inline double lk_sigmoid_b(double v, double g) { double s = lk_sigmoid(v); return g * s * (1.0 - s); }
 
@@ -139,17 +139,24 @@ LK_ACT_LOOPS(leaky_relu, xv > 0 ? xv : xv * q0, xv > 0 ? g : g * q0)  /* q0: p0 
 LK_EXP_SHIFTED(lk_exp_shifted_d, double)
 LK_EXP_SHIFTED(lk_exp_shifted_f, float)
 
-/* Row-wise softmax; the row maximum is subtracted first, so no input overflows. */
+/* Row-wise softmax; the row maximum is subtracted first, so no input overflows. The row sum
+   is accumulated in double with Kahan's compensation, so its error does not grow with the width. */
 #define LK_SOFTMAX(SUF, T)                                                                      \
     static void lk_softmax_fwd_##SUF(const T* x, T* y, ptrdiff_t rows, ptrdiff_t cols) {        \
         for (ptrdiff_t i = 0; i < rows; i++) {                                                  \
             const T* xr = x + i * cols;                                                         \
             T* yr = y + i * cols;                                                               \
-            T m = xr[0], total = 0;                                                             \
+            T m = xr[0];                                                                        \
+            double total = 0, carry = 0;                                                        \
             for (ptrdiff_t j = 1; j < cols; j++) if (xr[j] > m) m = xr[j];                      \
             lk_exp_shifted_##SUF(xr, yr, cols, (double)m);                                     \
-            for (ptrdiff_t j = 0; j < cols; j++) total += yr[j];                                \
-            for (ptrdiff_t j = 0; j < cols; j++) yr[j] /= total;                                \
+            for (ptrdiff_t j = 0; j < cols; j++) {                                              \
+                double term = (double)yr[j] - carry;                                            \
+                double next = total + term;                                                     \
+                carry = (next - total) - term;                                                  \
+                total = next;                                                                   \
+            }                                                                                   \
+            for (ptrdiff_t j = 0; j < cols; j++) yr[j] = (T)((double)yr[j] / total);            \
         }                                                                                       \
     }                                                                                           \
     /* dx = y * (dy - <dy, y>) row by row, y = softmax(x) recomputed into dx */                 \

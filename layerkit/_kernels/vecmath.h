@@ -73,12 +73,16 @@ static inline double lk_exp(double x) {
     return (s1 * em + s1) * s2;
 }
 
-/* expm1(x), <= 1 ulp: 2^n (expm1(r) + 1) - 1 = 2^n expm1(r) + (2^n - 1), the last term exact */
+/* expm1(x): 2^n (expm1(r) + 1) - 1 = 2^n expm1(r) + (2^n - 1), the last term exact; above
+   x = 40 the 1 no longer matters and exp(x) - 1 avoids 2^n overflowing before the product */
 static inline double lk_expm1(double x) {
     double s1, s2;
     double em = lk_exp_reduce(x, &s1, &s2);
     double scale = s1 * s2;
-    return scale * em + (scale - 1.0);
+    double small = scale * em + (scale - 1.0);
+    double large = (s1 * em + s1) * s2 - 1.0;
+    double r = x > 40.0 ? large : small;
+    return x == 0.0 ? x : r;   /* expm1(-0) = -0 */
 }
 
 /* log1p(u) for u in [0, 1]: 2 atanh(s), s = m / (2 + m), with m = u, or m = (u - 1) / 2 and ln 2 added */
