@@ -140,22 +140,26 @@ LK_EXP_SHIFTED(lk_exp_shifted_d, double)
 LK_EXP_SHIFTED(lk_exp_shifted_f, float)
 
 /* Row-wise softmax; the row maximum is subtracted first, so no input overflows. The row sum
-   is accumulated in double with Kahan's compensation, so its error does not grow with the width. */
+   is accumulated in double in eight interleaved partial sums (vector adds, and an error that
+   grows with an eighth of the width). */
 #define LK_SOFTMAX(SUF, T)                                                                      \
     static void lk_softmax_fwd_##SUF(const T* x, T* y, ptrdiff_t rows, ptrdiff_t cols) {        \
         for (ptrdiff_t i = 0; i < rows; i++) {                                                  \
             const T* xr = x + i * cols;                                                         \
             T* yr = y + i * cols;                                                               \
-            T m = xr[0];                                                                        \
-            double total = 0, carry = 0;                                                        \
-            for (ptrdiff_t j = 1; j < cols; j++) if (xr[j] > m) m = xr[j];                      \
+            T m = xr[0], top[8];                                                                \
+            double part[8] = {0, 0, 0, 0, 0, 0, 0, 0}, total = 0;                               \
+            ptrdiff_t j = 0;                                                                    \
+            for (int k = 0; k < 8; k++) top[k] = xr[0];                                         \
+            for (; j + 8 <= cols; j += 8)      /* eight running maxima: no serial dependence */ \
+                for (int k = 0; k < 8; k++) top[k] = xr[j + k] > top[k] ? xr[j + k] : top[k];   \
+            for (; j < cols; j++) if (xr[j] > m) m = xr[j];                                     \
+            for (int k = 0; k < 8; k++) if (top[k] > m) m = top[k];                             \
             lk_exp_shifted_##SUF(xr, yr, cols, (double)m);                                     \
-            for (ptrdiff_t j = 0; j < cols; j++) {                                              \
-                double term = (double)yr[j] - carry;                                            \
-                double next = total + term;                                                     \
-                carry = (next - total) - term;                                                  \
-                total = next;                                                                   \
-            }                                                                                   \
+            for (j = 0; j + 8 <= cols; j += 8)                                                  \
+                for (int k = 0; k < 8; k++) part[k] += (double)yr[j + k];                       \
+            for (; j < cols; j++) part[0] += (double)yr[j];                                     \
+            for (int k = 0; k < 8; k++) total += part[k];                                       \
             for (ptrdiff_t j = 0; j < cols; j++) yr[j] = (T)((double)yr[j] / total);            \
         }                                                                                       \
     }                                                                                           \
