@@ -58,6 +58,13 @@ static inline double lk_sigmoid(double v) {
     return v >= 0 ? 1.0 / d : e / d;
 }
 static inline double lk_sigmoid_b(double v, double g) { double s = lk_sigmoid(v); return g * s * (1.0 - s); }
+/* float32: the same in float lanes, on lk_expf */
+static inline float lk_sigmoidf(float v) {
+    float e = lk_expf(-__builtin_fabsf(v));
+    float d = 1.0f + e;
+    return v >= 0 ? 1.0f / d : e / d;
+}
+static inline float lk_sigmoidf_b(float v, float g) { float s = lk_sigmoidf(v); return g * s * (1.0f - s); }
 
 static inline double lk_tanh_f(double v) { return lk_tanh(v); }
 static inline double lk_tanh_b(double v, double g) { double t = lk_tanh(v); return g * (1.0 - t * t); }
@@ -119,8 +126,11 @@ static inline double lk_softplus_b(double v, double g, double beta, double thres
     LK_LOOP_F(lk_##NAME##_fwd_f, float, FWD)                 \
     LK_LOOP_B(lk_##NAME##_bwd_f, float, BWD)
 
-/* transcendental ones: computed in double, rounded once */
-LK_ACT_LOOPS(sigmoid, lk_sigmoid((double)xv), lk_sigmoid_b((double)xv, (double)g))
+/* transcendental ones: computed in double, rounded once (sigmoid's float32 loops: float lanes) */
+LK_LOOP_F(lk_sigmoid_fwd_d, double, lk_sigmoid(xv))
+LK_LOOP_B(lk_sigmoid_bwd_d, double, lk_sigmoid_b(xv, g))
+LK_LOOP_F(lk_sigmoid_fwd_f, float, lk_sigmoidf(xv))
+LK_LOOP_B(lk_sigmoid_bwd_f, float, lk_sigmoidf_b(xv, g))
 LK_ACT_LOOPS(tanh, lk_tanh_f((double)xv), lk_tanh_b((double)xv, (double)g))
 LK_ACT_LOOPS(elu, lk_elu_f((double)xv, p0), lk_elu_b((double)xv, (double)g, p0))
 LK_ACT_LOOPS(gelu, lk_gelu_f((double)xv), lk_gelu_b((double)xv, (double)g))
@@ -137,6 +147,7 @@ LK_ACT_LOOPS(leaky_relu, xv > 0 ? xv : xv * q0, xv > 0 ? g : g * q0)  /* q0: p0 
         for (ptrdiff_t i = 0; i < n; i++) y[i] = (T)lk_exp((double)x[i] - shift);              \
     }
 LK_EXP_SHIFTED(lk_exp_shifted_d, double)
+/* float32 too in double: x - max rounded to float would cost up to 60 float ulps for |x - max| ~ 70 */
 LK_EXP_SHIFTED(lk_exp_shifted_f, float)
 
 /* Row-wise softmax; the row maximum is subtracted first, so no input overflows. The row sum
