@@ -126,12 +126,15 @@ static inline double lk_softplus_b(double v, double g, double beta, double thres
     LK_LOOP_F(lk_##NAME##_fwd_f, float, FWD)                 \
     LK_LOOP_B(lk_##NAME##_bwd_f, float, BWD)
 
-/* transcendental ones: computed in double, rounded once (sigmoid's float32 loops: float lanes) */
+/* transcendental ones: computed in double, rounded once (sigmoid's and tanh's float32 loops: float lanes) */
 LK_LOOP_F(lk_sigmoid_fwd_d, double, lk_sigmoid(xv))
 LK_LOOP_B(lk_sigmoid_bwd_d, double, lk_sigmoid_b(xv, g))
 LK_LOOP_F(lk_sigmoid_fwd_f, float, lk_sigmoidf(xv))
 LK_LOOP_B(lk_sigmoid_bwd_f, float, lk_sigmoidf_b(xv, g))
-LK_ACT_LOOPS(tanh, lk_tanh_f((double)xv), lk_tanh_b((double)xv, (double)g))
+LK_LOOP_F(lk_tanh_fwd_d, double, lk_tanh_f(xv))
+LK_LOOP_B(lk_tanh_bwd_d, double, lk_tanh_b(xv, g))
+LK_LOOP_F(lk_tanh_fwd_f, float, lk_tanhf(xv))
+LK_LOOP_B(lk_tanh_bwd_f, float, g * (1.0f - lk_tanhf(xv) * lk_tanhf(xv)))
 LK_ACT_LOOPS(elu, lk_elu_f((double)xv, p0), lk_elu_b((double)xv, (double)g, p0))
 LK_ACT_LOOPS(gelu, lk_gelu_f((double)xv), lk_gelu_b((double)xv, (double)g))
 LK_ACT_LOOPS(gelu_tanh, lk_gelu_tanh_f((double)xv), lk_gelu_tanh_b((double)xv, (double)g))
