@@ -7,7 +7,8 @@ from layerkit import config, init, io, optim, registry
 from layerkit.callbacks import Callback, EarlyStopping, FitState, LambdaCallback
 from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
-from layerkit.layers import BatchNorm1d, Dropout, Layer, LayerNorm, Linear, ReLU, Sigmoid, Softmax
+from layerkit.layers import (BatchNorm1d, Dropout, ELU, GELU, Identity, Layer, LayerNorm, LeakyReLU, Linear,
+                             ReLU, Sigmoid, Softmax, Softplus, Tanh)
 from layerkit.losses import binary_cross_entropy, mean_squared_error, softmax_cross_entropy
 from layerkit.net import Net, Trace, TraceEntry
 from layerkit.plotting import plot_diagnostics, plot_history
@@ -29,6 +30,12 @@ __all__ = [
     "Dropout",
     "LayerNorm",
     "BatchNorm1d",
+    "Tanh",
+    "LeakyReLU",
+    "ELU",
+    "GELU",
+    "Softplus",
+    "Identity",
     "Net",
     "Trace",
     "TraceEntry",

@@ -16,7 +16,7 @@ from layerkit import registry
 from layerkit.config import ConfigError
 from layerkit.testing import assert_grad, random_input
 
-PLUGIN_LAYERS = ("tanh", "swish")
+PLUGIN_LAYERS = ("mish", "swish")
 INSTALL_HINT = "install the example plugin first: pip install ./examples/plugin_package"
 
 
@@ -32,7 +32,8 @@ def plugin_installed():
 def test_plugin_layers_come_from_the_plugin_distribution():
     found = {ep.name: ep for ep in metadata.entry_points(group=registry.GROUP) if ep.name in PLUGIN_LAYERS}
     assert {ep.dist.name for ep in found.values()} == {"layerkit-extra-layers"}
-    assert registry.get("Tanh").__module__ == "layerkit_extra.tanh"
+    assert registry.get("Mish").__module__ == "layerkit_extra.mish"
+    assert registry.get("tanh").__module__ == "layerkit.layers.tanh"  # built in since issue 11
     assert registry.get("SWISH").__module__ == "layerkit_extra.swish"
     assert all(issubclass(registry.get(name), lk.Layer) for name in PLUGIN_LAYERS)
 
@@ -56,7 +57,7 @@ def test_swish_gradients_for_shared_and_per_feature_beta(kwargs):
 # ------------------------------------------------------------------ values and numerics
 def test_values_match_the_formulas():
     x = np.linspace(-5, 5, 12).reshape(4, 3)
-    np.testing.assert_allclose(registry.create("tanh").forward(x), np.tanh(x))
+    np.testing.assert_allclose(registry.create("mish").forward(x), x * np.tanh(np.log1p(np.exp(x))), rtol=1e-12)
     swish = registry.create("swish", n_features=3)
     swish.beta = np.array([0.5, 1.0, 2.0])
     np.testing.assert_allclose(swish.forward(x), x / (1 + np.exp(-swish.beta * x)), rtol=1e-12)
@@ -66,7 +67,7 @@ def test_values_match_the_formulas():
 def test_extreme_inputs_stay_finite_without_warnings(dtype):
     big = np.finfo(dtype).max / 4
     x = np.array([[-big, -1e4, -100.0, 0.0, 100.0, 1e4, big]], dtype=dtype)
-    for name, kwargs in (("tanh", {}), ("swish", {"dtype": dtype}), ("swish", {"beta": 3.0, "dtype": dtype})):
+    for name, kwargs in (("mish", {}), ("swish", {"dtype": dtype}), ("swish", {"beta": 3.0, "dtype": dtype})):
         layer = registry.create(name, **kwargs)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # an overflow warning would fail the test
@@ -82,7 +83,7 @@ def test_extreme_inputs_stay_finite_without_warnings(dtype):
 
 def test_float32_stays_float32():
     x = np.ones((2, 3), dtype=np.float32)
-    assert registry.create("tanh").forward(x).dtype == np.float32
+    assert registry.create("mish").forward(x).dtype == np.float32
     assert registry.create("swish", dtype="float32").forward(x).dtype == np.float32
     assert registry.create("swish").forward(x).dtype == np.float64
 
@@ -92,8 +93,8 @@ def test_float32_stays_float32():
     ("swish", {"n_features": 4}, np.ones((2, 3)), ValueError, r"Swish\(4\): x must have 4 features \(columns\), "
                                                               r"got shape \(2, 3\)"),
     ("swish", {}, np.ones(3), ValueError, r"Swish\(\): x must be 2-D \(n_samples, n_features\), got 1-D"),
-    ("tanh", {}, np.ones((2, 2, 2)), ValueError, r"Tanh\(\): x must be 2-D .* got 3-D"),
-    ("tanh", {}, np.array([["a", "b"]]), TypeError, r"Tanh\(\): x must hold real numbers .* got dtype <U1"),
+    ("mish", {}, np.ones((2, 2, 2)), ValueError, r"Mish\(\): x must be 2-D .* got 3-D"),
+    ("mish", {}, np.array([["a", "b"]]), TypeError, r"Mish\(\): x must hold real numbers .* got dtype <U1"),
 ])
 def test_bad_input_is_named(name, kwargs, x, error, message):
     with pytest.raises(error, match=message):
@@ -165,7 +166,7 @@ def every_layer_net(dtype: str) -> lk.Net:
     return lk.Net.from_config([
         {"type": "linear", "n_in": 4, "n_out": 6, "dtype": dtype}, "relu",
         {"type": "swish", "n_features": 6, "beta": 0.8, "dtype": dtype},
-        {"type": "linear", "n_in": 6, "n_out": 5, "dtype": dtype}, "tanh",
+        {"type": "linear", "n_in": 6, "n_out": 5, "dtype": dtype}, "mish",
         {"type": "swish", "dtype": dtype}, "sigmoid",
         {"type": "linear", "n_in": 5, "n_out": 3, "dtype": dtype}, "softmax",
     ], seed=0)
@@ -176,7 +177,7 @@ def test_config_round_trip_with_every_builtin_and_plugin_layer(dtype):
     net = every_layer_net(dtype)
     config = net.config()
     assert config[2] == {"type": "swish", "n_features": 6, "beta": 0.8, "dtype": dtype}
-    assert config[4] == "tanh"
+    assert config[4] == "mish"
     assert config[5] == {"type": "swish", "beta": 1.0, "dtype": dtype}  # shared beta: no null for TOML
     again = lk.Net.from_config(config, seed=0)
     assert again.config() == config

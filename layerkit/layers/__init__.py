@@ -2,10 +2,17 @@
 from layerkit.layers.base import Layer
 from layerkit.layers.batch_norm import BatchNorm1d
 from layerkit.layers.dropout import Dropout
+from layerkit.layers.elu import ELU
+from layerkit.layers.gelu import GELU
+from layerkit.layers.identity import Identity
 from layerkit.layers.layer_norm import LayerNorm
+from layerkit.layers.leaky_relu import LeakyReLU
 from layerkit.layers.linear import Linear
 from layerkit.layers.relu import ReLU
 from layerkit.layers.sigmoid import Sigmoid
 from layerkit.layers.softmax import Softmax
+from layerkit.layers.softplus import Softplus
+from layerkit.layers.tanh import Tanh
 
-__all__ = ["Layer", "Linear", "ReLU", "Sigmoid", "Softmax", "Dropout", "LayerNorm", "BatchNorm1d"]
+__all__ = ["Layer", "Linear", "ReLU", "Sigmoid", "Softmax", "Tanh", "LeakyReLU", "ELU", "GELU",
+           "Softplus", "Identity", "Dropout", "LayerNorm", "BatchNorm1d"]

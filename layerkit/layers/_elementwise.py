@@ -1,21 +1,33 @@
-"""Shared plumbing of the parameterless layers whose kernels live in ``_core``."""
+"""Shared plumbing of the element-wise layers whose kernels live in ``_core``."""
 from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
 
 import numpy as np
 
+from layerkit._backend import core
 from layerkit._validation import check_batch, check_grad_output
 from layerkit.layers.base import Layer
 
 
 class KernelActivation(Layer):
-    """A parameterless layer computed by a pair of ``_core`` kernels.
+    """An activation computed by ``_core``'s kernel for one activation code.
 
-    Subclasses set ``_forward_kernel(x, out)`` and ``_backward_kernel(x, dy, dx)``.
-    float32 input stays float32; every other real dtype computes in float64.
+    Subclasses set ``_act_code`` (one of ``core.ACT_*``) and, when the
+    activation has numeric parameters, override ``_act_params`` to return
+    them as ``(p0, p1)``. The fused chain (``layerkit._fusable``) runs the
+    same code with the same parameters, so fused and layer-by-layer results
+    are bit-identical. float32 input stays float32 (of either byte order);
+    every other real dtype computes in float64.
     """
 
-    _forward_kernel = None
-    _backward_kernel = None
+    _act_code: int = -1
+
+    def _act_params(self) -> tuple[float, float]:
+        """The activation's numeric parameters ``(p0, p1)`` for the kernel (``(0, 0)`` if none)."""
+        return (0.0, 0.0)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Apply the activation.
@@ -29,7 +41,8 @@ class KernelActivation(Layer):
         y : ndarray, shape (n_samples, n_features)
         """
         x = check_batch(x, repr(self))
-        return type(self)._forward_kernel(x, np.empty_like(x))
+        p0, p1 = self._act_params()
+        return core.activation_forward(self._act_code, x, np.empty_like(x), p0, p1)
 
     def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
         """Gradient of the input.
@@ -47,4 +60,17 @@ class KernelActivation(Layer):
         who = repr(self)
         x = check_batch(x, who)
         dy = check_grad_output(dy, who, x.shape, x.dtype)
-        return type(self)._backward_kernel(x, dy, np.empty_like(x))
+        p0, p1 = self._act_params()
+        return core.activation_backward(self._act_code, x, dy, np.empty_like(x), p0, p1)
+
+
+def check_real(value: Any, who: str, *, positive: bool = False, allow_inf: bool = False) -> float:
+    """``value`` as a float: a real number (not bool), finite unless ``allow_inf``, > 0 if ``positive``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{who}: expected a real number, got {type(value).__name__} {value!r}")
+    number = float(value)
+    if math.isnan(number) or (math.isinf(number) and not allow_inf):
+        raise ValueError(f"{who}: expected a finite number, got {number!r}")
+    if positive and not number > 0:
+        raise ValueError(f"{who}: expected a number > 0, got {number!r}")
+    return number

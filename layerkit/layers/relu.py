@@ -4,11 +4,12 @@ from layerkit.layers._elementwise import KernelActivation
 
 
 class ReLU(KernelActivation):
-    """Rectified linear unit ``y = max(x, 0)``, element-wise.
+    """Rectified linear unit ``y = max(x, 0)``, element-wise (``torch.nn.ReLU``).
 
-    The gradient at exactly ``x == 0`` is taken as 0.
+    NaN propagates (``max(NaN, 0)`` is NaN, as in NumPy and PyTorch). The
+    gradient at exactly ``x == 0`` is taken as 0; where ``x`` is NaN the
+    incoming gradient passes, as in PyTorch.
     """
 
     kinks = (0.0,)
-    _forward_kernel = staticmethod(core.relu_forward)
-    _backward_kernel = staticmethod(core.relu_backward)
+    _act_code = core.ACT_RELU

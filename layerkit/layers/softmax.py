@@ -7,12 +7,12 @@ class Softmax(KernelActivation):
     """Row-wise softmax over the features of each sample.
 
     The row maximum is subtracted before exponentiating, so no input
-    overflows. The backward is the full Jacobian-vector product
+    overflows; the exponentials use the SIMD exp of ``layerkit/_kernels``
+    (within 1 ulp of NumPy's ``exp``). The backward is the full Jacobian-vector product
     ``dx = y * (dy - sum(dy * y, axis=1))``, correct for any upstream loss; for
     training a classifier, ``layerkit.losses.softmax_cross_entropy`` on the
     logits is cheaper and more accurate than this layer followed by a
     cross-entropy on probabilities.
     """
 
-    _forward_kernel = staticmethod(core.softmax_forward)
-    _backward_kernel = staticmethod(core.softmax_backward)
+    _act_code = core.ACT_SOFTMAX

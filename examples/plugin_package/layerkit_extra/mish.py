@@ -1,4 +1,4 @@
-"""``Tanh``: ``y = tanh(x)``, element-wise."""
+"""``Mish``: ``y = x * tanh(softplus(x))``, element-wise."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,15 +7,19 @@ from layerkit import Layer
 from layerkit._validation import check_batch, check_grad_output
 
 
-class Tanh(Layer):
-    """Hyperbolic tangent ``y = tanh(x)``, element-wise.
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0, x)  # log(1 + exp(x)) without overflow
 
-    ``numpy.tanh`` saturates at +-1 without overflow. float32 input stays
-    float32; every other real dtype computes in float64.
+
+class Mish(Layer):
+    """Mish (Misra, 2019): ``y = x * tanh(softplus(x))``, element-wise.
+
+    ``softplus`` is ``numpy.logaddexp(0, x)``, so no input overflows. float32
+    input stays float32; every other real dtype computes in float64.
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Apply ``tanh``.
+        """Apply Mish.
 
         Parameters
         ----------
@@ -25,10 +29,11 @@ class Tanh(Layer):
         -------
         y : ndarray, shape (n_samples, n_features)
         """
-        return np.tanh(check_batch(x, repr(self)))
+        x = check_batch(x, repr(self))
+        return x * np.tanh(_softplus(x))
 
     def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
-        """``dx = dy * (1 - tanh(x)**2)``.
+        """``dx = dy * (tanh(sp) + x * (1 - tanh(sp)**2) * sigmoid(x))`` with ``sp = softplus(x)``.
 
         Parameters
         ----------
@@ -43,5 +48,6 @@ class Tanh(Layer):
         who = repr(self)
         x = check_batch(x, who)
         dy = check_grad_output(dy, who, x.shape, x.dtype)
-        y = np.tanh(x)
-        return dy * (1 - y * y)
+        t = np.tanh(_softplus(x))
+        sigmoid = np.exp(-_softplus(-x))  # 1 / (1 + exp(-x)) without overflow
+        return dy * (t + x * (1 - t * t) * sigmoid)

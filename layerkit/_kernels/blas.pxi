@@ -1,0 +1,190 @@
+# Included by layerkit/_core.pyx: the dense layer on scipy's Cython BLAS.
+#
+# Row-major operands are handed to column-major BLAS as their transposes; a
+# Fortran-ordered operand is its own transpose's C storage, so it is never
+# copied. Everything here runs without the GIL.
+
+cdef inline void _rm_gemm(char ta, char tb, int M, int N, int K, floating alpha,
+                          floating* A, int lda, floating* B, int ldb,
+                          floating beta, floating* C, int ldc) noexcept nogil:
+    """Row-major ``C = alpha * op(A) @ op(B) + beta * C`` through column-major BLAS.
+
+    A row-major matrix is the column-major storage of its transpose, so the
+    product is computed as ``C.T = op(B).T @ op(A).T``.
+    """
+    if floating is float:
+        sgemm(&tb, &ta, &N, &M, &K, &alpha, B, &ldb, A, &lda, &beta, C, &ldc)
+    else:
+        dgemm(&tb, &ta, &N, &M, &K, &alpha, B, &ldb, A, &lda, &beta, C, &ldc)
+
+
+
+cdef void _bias_rows(floating* out, floating* b, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef floating* row
+    for i in range(n):
+        row = out + i * m
+        for j in range(m):
+            row[j] = b[j]
+
+
+cdef void _column_sums(floating* out, floating* a, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef floating* row
+    for j in range(m):
+        out[j] = 0
+    for i in range(n):
+        row = a + i * m
+        for j in range(m):
+            out[j] += row[j]
+
+
+def dense_forward(cnp.ndarray x, cnp.ndarray W, cnp.ndarray b, cnp.ndarray out):
+    """``out[...] = x @ W + b``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, n_in)
+        C- or Fortran-contiguous.
+    W : ndarray, shape (n_in, n_out)
+        C- or Fortran-contiguous, same dtype as ``x``.
+    b : ndarray, shape (n_out,)
+    out : ndarray, shape (n, n_out)
+        C-contiguous; overwritten.
+    """
+    cdef int t = _float_type(x)
+    cdef Operand ox, ow, oo
+    _describe(x, t, &ox)
+    _describe(W, t, &ow)
+    if ow.rows != ox.cols:
+        raise ValueError("layerkit._core: x and W do not chain")
+    _describe_output(out, t, ox.rows, ow.cols, &oo)
+    _check_vector(b, t, ow.cols, False)
+    if t == cnp.NPY_FLOAT64:
+        with nogil:
+            _dense_forward[double](&ox, &ow, <double*>cnp.PyArray_DATA(b), &oo)
+    else:
+        with nogil:
+            _dense_forward[float](&ox, &ow, <float*>cnp.PyArray_DATA(b), &oo)
+    return out
+
+
+cdef void _dense_forward(Operand* x, Operand* W, floating* b, Operand* out) noexcept nogil:
+    cdef floating* o = <floating*>out.data
+    _bias_rows(o, b, out.rows, out.cols)
+    if out.rows == 0 or out.cols == 0:
+        return
+    if x.cols == 0:
+        return
+    _rm_gemm[floating](x.trans, W.trans, out.rows, out.cols, x.cols, 1,
+                       <floating*>x.data, x.ld, <floating*>W.data, W.ld,
+                       1, o, out.ld)
+
+
+def dense_backward(cnp.ndarray x, cnp.ndarray W, cnp.ndarray dy,
+                   cnp.ndarray dW, cnp.ndarray db, dx=None):
+    """Gradients of ``y = x @ W + b``.
+
+    Writes ``dW[...] = x.T @ dy``, ``db[...] = dy.sum(0)`` and, when ``dx`` is
+    an array, ``dx[...] = dy @ W.T``. Pass ``dx=None`` to skip the input
+    gradient (the first layer of a net does not need it).
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, n_in)
+        C- or Fortran-contiguous.
+    W : ndarray, shape (n_in, n_out)
+    dy : ndarray, shape (n, n_out)
+        C- or Fortran-contiguous.
+    dW : ndarray, shape (n_in, n_out)
+        C-contiguous; overwritten.
+    db : ndarray, shape (n_out,)
+        Overwritten.
+    dx : ndarray of shape (n, n_in), or None
+        C-contiguous; overwritten.
+    """
+    cdef int t = _float_type(x)
+    cdef Operand ox, ow, ody, odw, odx
+    cdef bint want_dx = dx is not None
+    _describe(x, t, &ox)
+    _describe(W, t, &ow)
+    _describe(dy, t, &ody)
+    if ow.rows != ox.cols or ody.rows != ox.rows or ody.cols != ow.cols:
+        raise ValueError("layerkit._core: x, W and dy do not chain")
+    _describe_output(dW, t, ow.rows, ow.cols, &odw)
+    _check_vector(db, t, ow.cols, True)
+    if want_dx:
+        _describe_output(<cnp.ndarray?>dx, t, ox.rows, ox.cols, &odx)
+    if ody.trans != b'N':
+        # the bias gradient sums rows of a C-ordered dy; a Fortran dy is rare
+        # (it only comes from user code) and is summed by NumPy instead.
+        (<object>db)[...] = (<object>dy).sum(axis=0)
+    if t == cnp.NPY_FLOAT64:
+        with nogil:
+            _dense_backward[double](&ox, &ow, &ody, &odw, <double*>cnp.PyArray_DATA(db),
+                                    &odx if want_dx else NULL)
+    else:
+        with nogil:
+            _dense_backward[float](&ox, &ow, &ody, &odw, <float*>cnp.PyArray_DATA(db),
+                                   &odx if want_dx else NULL)
+    return dx
+
+
+cdef void _dense_backward(Operand* x, Operand* W, Operand* dy, Operand* dW,
+                          floating* db, Operand* dx) noexcept nogil:
+    cdef int n = x.rows, n_in = x.cols, n_out = W.cols
+    cdef char flip_x = b'T' if x.trans == b'N' else b'N'
+    cdef char flip_w = b'T' if W.trans == b'N' else b'N'
+    cdef Py_ssize_t i
+    cdef floating* g = <floating*>dW.data
+    if dy.trans == b'N':
+        _column_sums(db, <floating*>dy.data, n, n_out)
+    if n == 0:
+        # no samples: the gradients of a sum over zero rows are zero
+        for i in range(<Py_ssize_t>n_in * n_out):
+            g[i] = 0
+        return
+    if n_in > 0 and n_out > 0:
+        # dW (n_in x n_out) = x.T (n_in x n) @ dy (n x n_out)
+        _rm_gemm[floating](flip_x, dy.trans, n_in, n_out, n, 1,
+                           <floating*>x.data, x.ld, <floating*>dy.data, dy.ld,
+                           0, g, dW.ld)
+    if dx != NULL and n_in > 0:
+        if n_out == 0:
+            for i in range(<Py_ssize_t>n * n_in):
+                (<floating*>dx.data)[i] = 0
+            return
+        # dx (n x n_in) = dy (n x n_out) @ W.T (n_out x n_in)
+        _rm_gemm[floating](dy.trans, flip_w, n, n_in, n_out, 1,
+                           <floating*>dy.data, dy.ld, <floating*>W.data, W.ld,
+                           0, <floating*>dx.data, dx.ld)
+
+
+def axpy(double alpha, cnp.ndarray x, cnp.ndarray y):
+    """In place ``y += alpha * x`` (BLAS axpy); both C-contiguous of one dtype and shape."""
+    _float_type(x)
+    _check_same(x, y, True)
+    cdef cnp.npy_intp size = cnp.PyArray_SIZE(x)
+    if size > 2147483647:
+        raise ValueError("layerkit._core: array too large for BLAS")
+    cdef int n = <int>size, one = 1
+    cdef float fa = <float>alpha
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT64:
+        with nogil:
+            daxpy(&n, &alpha, <double*>cnp.PyArray_DATA(x), &one, <double*>cnp.PyArray_DATA(y), &one)
+    else:
+        with nogil:
+            saxpy(&n, &fa, <float*>cnp.PyArray_DATA(x), &one, <float*>cnp.PyArray_DATA(y), &one)
+    return y
+
+
+
+cdef void _column_sums_fortran(floating* out, floating* a, Py_ssize_t n, Py_ssize_t m, Py_ssize_t ld) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef floating total
+    for j in range(m):
+        total = 0
+        for i in range(n):
+            total = total + a[j * ld + i]
+        out[j] = total
+
