@@ -183,10 +183,10 @@ class Linear(Layer):
 
     def __repr__(self) -> str:
         extras = ""
-        if not (isinstance(self.init, str) and self.init in ("xavier", "glorot")):
-            name = getattr(self.init, "__qualname__", None)
-            shown = self.init if isinstance(self.init, (str, initializers.Initializer)) or name is None else name
-            extras += f", init={shown!r}" if isinstance(shown, str) and shown is self.init else f", init={shown}"
+        if isinstance(self.init, (str, initializers.Initializer)):
+            extras += "" if self.init in ("xavier", "glorot") else f", init={self.init!r}"
+        else:  # a callable: its name
+            extras += f", init={getattr(self.init, '__qualname__', repr(self.init))}"
         if self.bias_init != 0.0:
             extras += f", bias_init={self.bias_init!r}"
         if self.dtype != np.float64:
