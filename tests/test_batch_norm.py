@@ -258,3 +258,22 @@ def test_a_file_missing_the_state_is_a_model_file_error(tmp_path):
         np.savez(handle, **entries)
     with pytest.raises(ModelFileError, match=r"missing parameter arrays \['layers/1/running_mean'\]"):
         lk.Net.load(tmp_path / "bad.npz")
+
+
+def test_early_stopping_restores_the_running_statistics_of_the_best_epoch(rng):
+    net = lk.Net([lk.Linear(3, 6, rng=0), lk.BatchNorm1d(6), lk.ReLU(), lk.Linear(6, 1, rng=1)])
+    x, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 1))
+    x_val, y_val = rng.normal(size=(10, 3)) + 3, rng.normal(size=(10, 1))  # shifted: val loss wanders
+    seen = []
+    record = lk.LambdaCallback(on_epoch_end=lambda state: seen.append(
+        (net[1].running_mean.copy(), net[1].running_var.copy(), net[0].W.copy())))
+    stopper = lk.EarlyStopping(patience=2, restore_best_weights=True)
+    lk.fit(net, x, y, loss="mse", epochs=30, lr=0.2, batch_size=8, verbose=0, seed=0,
+           validation_data=(x_val, y_val), callbacks=[record], early_stopping=stopper)
+    best = stopper.best_epoch
+    assert best < len(seen) - 1  # something later than the best epoch was undone
+    assert np.array_equal(net[0].W, seen[best][2])
+    assert np.array_equal(net[1].running_mean, seen[best][0]) and np.array_equal(net[1].running_var, seen[best][1])
+    assert not np.array_equal(seen[-1][0], seen[best][0])
+    val_loss, _ = lk.mean_squared_error(net.predict(x_val), y_val)
+    assert val_loss == pytest.approx(stopper.best, rel=1e-12)
