@@ -154,3 +154,14 @@ def test_float32_weights():
     for init in ("xavier", "orthogonal", "lecun_normal", lk.init.normal(0.1)):
         w = weights(init, 20, 10, dtype=np.float32)
         assert w.dtype == np.float32 and w.flags.c_contiguous
+
+
+def test_a_layer_keeps_only_the_name_of_a_callable_and_pickles(tmp_path):
+    import pickle
+
+    layer = lk.Linear(2, 2, init=lambda n_in, n_out, rng, dtype: np.eye(n_in, n_out))
+    assert isinstance(layer.init, lk.init.Custom) and repr(layer).endswith(".<locals>.<lambda>)")
+    again = pickle.loads(pickle.dumps(layer))  # a lambda itself would not pickle
+    assert np.array_equal(again.W, np.eye(2)) and again.init == layer.init
+    with pytest.raises(TypeError, match=r"Linear\(2, 2, init=.*<lambda>\): its init .*<lambda> is a plain callable"):
+        again.get_config()
