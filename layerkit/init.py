@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 __all__ = [
-    "INITIALIZERS", "Initializer", "Normal", "Uniform", "normal", "uniform", "resolve", "describe",
+    "INITIALIZERS", "Initializer", "Normal", "Uniform", "Custom", "normal", "uniform", "resolve", "describe",
     "xavier_uniform", "xavier_normal", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
     "orthogonal", "zeros",
 ]
@@ -176,6 +176,27 @@ class Uniform(Initializer):
         return {"limit": self.limit}
 
 
+class Custom:
+    """What a layer keeps of a plain callable initialiser once it has run: its name only.
+
+    The callable itself is not kept, so that a layer pickles (a lambda or a
+    local function does not) and holds no reference to the closure; a config
+    cannot rebuild it, and says so.
+    """
+
+    def __init__(self, function: Callable[..., np.ndarray]) -> None:
+        self.name = getattr(function, "__qualname__", None) or type(function).__name__
+
+    def __eq__(self, other: Any) -> bool:
+        return type(other) is Custom and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash((Custom, self.name))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
 def normal(std: float) -> Normal:
     """Initialiser drawing every weight from ``N(0, std**2)`` (``normal(1.0)``: the seed's ``N(0, 1)``).
 
@@ -248,14 +269,16 @@ def resolve(init: Any, who: str = "init") -> tuple[Any, Callable[..., np.ndarray
         except TypeError as error:
             raise ValueError(f"{who}: bad arguments for layerkit.init.{kind}: {error}") from error
         return made, made
-    if isinstance(init, Initializer) or callable(init):
+    if isinstance(init, Initializer):
         return init, init
+    if callable(init):
+        return Custom(init), init
     raise TypeError(f"{who}: init must be a name (str), layerkit.init.normal(std), layerkit.init.uniform(limit) "
                     f"or a callable (n_in, n_out, rng, dtype) -> W; got {type(init).__name__} {init!r}")
 
 
 def describe(init: Any) -> Any:
-    """What a config keeps of a resolved ``init``: the name, the factory's config, or ``None`` (a callable)."""
+    """What a config keeps of a resolved ``init``: the name, the factory's config, or ``None`` (a ``Custom``)."""
     if isinstance(init, str):
         return init
     if isinstance(init, Initializer):

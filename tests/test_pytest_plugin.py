@@ -75,7 +75,7 @@ def test_no_generated_tests_without_the_option(pytester):
 def test_option_generates_one_passing_test_per_registered_layer(pytester):
     result = pytester.runpytest("--layerkit-gradcheck", "-v")
     names = registry.names()
-    assert {"linear", "relu", "sigmoid", "softmax"} <= set(names)
+    assert {"linear", "relu", "sigmoid", "softmax", "dropout", "layer_norm", "batch_norm"} <= set(names)
     assert outcomes(result) == {"passed": len(names)}
     result.stdout.fnmatch_lines([f"layerkit-gradcheck::{name} PASSED*" for name in names], consecutive=False)
 

@@ -35,7 +35,9 @@ class Linear(Layer):
         config, ``{"type": "normal", "std": 0.1}``). Or any callable
         ``(n_in, n_out, rng, dtype) -> W``; its result must be a finite real
         array of shape ``(n_in, n_out)``. Names and factories are kept in
-        configs and files; a callable cannot be saved.
+        configs and files; of a callable only its name is kept (``init``
+        becomes a ``layerkit.init.Custom``), and a net using one cannot be
+        written to a config or a file.
     bias_init : float
         Initial value of every bias (default 0).
     dtype : float32 or float64
@@ -184,9 +186,7 @@ class Linear(Layer):
     def __repr__(self) -> str:
         extras = ""
         if not (isinstance(self.init, str) and self.init in ("xavier", "glorot")):
-            name = getattr(self.init, "__qualname__", None)
-            shown = self.init if isinstance(self.init, (str, initializers.Initializer)) or name is None else name
-            extras += f", init={shown!r}" if isinstance(shown, str) and shown is self.init else f", init={shown}"
+            extras += f", init={self.init!r}"  # a custom callable shows as its name
         if self.bias_init != 0.0:
             extras += f", bias_init={self.bias_init!r}"
         if self.dtype != np.float64:
