@@ -157,5 +157,34 @@ class Builder:
             acc = self.add_node("Add", [self.add_node("Mul", [acc, input_name]), self.scalar(c)])
         return acc
 
+    # ------------------------------------------------------------------ precise functions
+    # onnxruntime's Sigmoid loses the relative precision of tiny outputs, and
+    # it has no float64 kernel for Softplus, Elu or Erf: these compose them
+    # from ops that have both kernels, at full precision.
+    def sigmoid(self, input_name: str) -> str:
+        """``1 / (1 + exp(-x))`` without overflow and at full relative precision (the built-in ``Sigmoid``'s formula)."""
+        from layerkit.onnx import _functions
+
+        return _functions.sigmoid(self, input_name)
+
+    def softplus(self, input_name: str, *, beta: float = 1.0, threshold: float | None = None) -> str:
+        """``log1p(exp(beta x)) / beta`` (and ``x`` where ``beta x > threshold`` when given, as PyTorch)."""
+        from layerkit.onnx import _functions
+
+        return _functions.softplus(self, input_name, beta=float(beta),
+                                   threshold=None if threshold is None else float(threshold))
+
+    def expm1(self, input_name: str) -> str:
+        """``exp(x) - 1`` at full relative precision near 0, for ``x <= 0`` (NaN above ~709)."""
+        from layerkit.onnx import _functions
+
+        return _functions.expm1(self, input_name)
+
+    def log1p(self, input_name: str) -> str:
+        """``log(1 + u)`` at full relative precision, for ``u >= 0``."""
+        from layerkit.onnx import _functions
+
+        return _functions.log1p(self, input_name)
+
 
 __all__ = ["Builder"]
