@@ -114,10 +114,20 @@ def layer_norm(layer: Any, b: Builder, x: str) -> str:
 
 
 def batch_norm(layer: Any, b: Builder, x: str) -> str:
-    """``BatchNormalization`` in inference mode, with the layer's running statistics."""
-    names = [b.add_initializer(getattr(layer, attr), attr)
-             for attr in ("gamma", "beta", "running_mean", "running_var")]
-    return b.add_node("BatchNormalization", [x, *names], hint="batch_norm", epsilon=float(layer.eps))
+    """Inference mode, with the layer's running statistics: ``(x - mean) / sqrt(var + eps) * gamma + beta``.
+
+    float32: the ``BatchNormalization`` op. float64: composed, because the op's
+    ``epsilon`` attribute is a float32 (1e-5 becomes 1.0000000025e-5), which
+    moves the result by ~1e-10 relative.
+    """
+    gamma, beta, mean, var = (b.add_initializer(getattr(layer, attr), attr)
+                              for attr in ("gamma", "beta", "running_mean", "running_var"))
+    if b.dtype == np.float32:
+        return b.add_node("BatchNormalization", [x, gamma, beta, mean, var], hint="batch_norm",
+                          epsilon=float(layer.eps))
+    std = b.add_node("Sqrt", [b.add_node("Add", [var, b.scalar(float(layer.eps))])])
+    normed = b.add_node("Div", [b.add_node("Sub", [x, mean]), std])
+    return b.add_node("Add", [b.add_node("Mul", [normed, gamma]), beta], hint="batch_norm")
 
 
 CONVERTERS: dict[str, Converter] = {
