@@ -1,4 +1,7 @@
-"""Train the digits classifier, export it to ONNX, and run it in onnxruntime.
+"""The digits classifier in onnxruntime
+=====================================
+
+Train the digits classifier, export it to ONNX, and run it in onnxruntime.
 
 The net and data are those of ``digits_multiclass.py`` (``Linear(64, 64) -
 ReLU - Linear(64, 10)`` on standardised 8x8 digits). The script writes
@@ -33,7 +36,7 @@ def per_row_seconds(run, rows: int, repeats: int) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     """Train, export, compare; print the figures and return them as a dict."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1] if __doc__ else None)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=0.002, help="Adam's learning rate")
     parser.add_argument("--seed", type=int, default=0)
