@@ -86,6 +86,17 @@ def test_every_layer_kind_matches_predict(kind, dtype):
         assert_agrees(run(model, x), net.predict(x), dtype)
 
 
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_nan_propagates_as_in_numpy(kind):
+    """A NaN input reaches the output of its row (every layer after the first Linear mixes the row)."""
+    net = random_net(kind, np.float64, seed=3)
+    x = np.random.default_rng(0).normal(size=(4, 6))
+    x[1, 2] = np.nan
+    got, want = run(to_onnx(net), x), net.predict(x)
+    assert np.isnan(got[1]).all() and not np.isnan(got[[0, 2, 3]]).any()
+    assert_agrees(got[[0, 2, 3]], want[[0, 2, 3]], np.float64)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_a_net_of_every_layer_at_once(dtype):
     rng = np.random.default_rng(5)
