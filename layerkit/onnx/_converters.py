@@ -97,8 +97,13 @@ def dropout(layer: Any, b: Builder, x: str) -> str:
     return b.add_node("Identity", [x], hint="dropout")
 
 
+def _rstd(b: Builder, var: str, eps: float) -> str:
+    """``1 / sqrt(var + eps)``, as the normalisation layers form it."""
+    return b.add_node("Div", [b.scalar(1.0), b.add_node("Sqrt", [b.add_node("Add", [var, b.scalar(float(eps))])])])
+
+
 def layer_norm(layer: Any, b: Builder, x: str) -> str:
-    """Normalise each row over its features: ``(x - mean) / sqrt(var + eps) * gamma + beta``.
+    """Normalise each row over its features: ``(x - mean) * (1 / sqrt(var + eps)) * gamma + beta``.
 
     Composed (two-pass mean and biased variance), which matches the layer to
     float64 precision; onnxruntime's ``LayerNormalization`` forms
@@ -108,13 +113,12 @@ def layer_norm(layer: Any, b: Builder, x: str) -> str:
     beta = b.add_initializer(layer.beta, "beta")
     centred = b.add_node("Sub", [x, b.reduce_mean(x)])
     var = b.reduce_mean(b.add_node("Mul", [centred, centred]))
-    std = b.add_node("Sqrt", [b.add_node("Add", [var, b.scalar(float(layer.eps))])])
-    normed = b.add_node("Div", [centred, std])
+    normed = b.add_node("Mul", [centred, _rstd(b, var, layer.eps)])
     return b.add_node("Add", [b.add_node("Mul", [normed, gamma]), beta], hint="layer_norm")
 
 
 def batch_norm(layer: Any, b: Builder, x: str) -> str:
-    """Inference mode, with the layer's running statistics: ``(x - mean) / sqrt(var + eps) * gamma + beta``.
+    """Inference mode, with the running statistics: ``(x - mean) * (1 / sqrt(var + eps)) * gamma + beta``.
 
     float32: the ``BatchNormalization`` op. float64: composed, because the op's
     ``epsilon`` attribute is a float32 (1e-5 becomes 1.0000000025e-5), which
@@ -125,8 +129,7 @@ def batch_norm(layer: Any, b: Builder, x: str) -> str:
     if b.dtype == np.float32:
         return b.add_node("BatchNormalization", [x, gamma, beta, mean, var], hint="batch_norm",
                           epsilon=float(layer.eps))
-    std = b.add_node("Sqrt", [b.add_node("Add", [var, b.scalar(float(layer.eps))])])
-    normed = b.add_node("Div", [b.add_node("Sub", [x, mean]), std])
+    normed = b.add_node("Mul", [b.add_node("Sub", [x, mean]), _rstd(b, var, layer.eps)])
     return b.add_node("Add", [b.add_node("Mul", [normed, gamma]), beta], hint="batch_norm")
 
 
