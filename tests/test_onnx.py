@@ -219,10 +219,19 @@ class NoHook(lk.Layer):
         return dy
 
 
+def dims(value_info):
+    return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+
 def test_a_layer_with_the_hook_exports():
     net = lk.Net([lk.Linear(3, 4, rng=0), Cube(), lk.Linear(4, 2, rng=1)])
     x = np.random.default_rng(0).normal(size=(7, 3))
     assert_agrees(run(to_onnx(net), x), net.predict(x), np.float64)
+    # widths are declared where built-in layers tell them; a plugin layer may change them unannounced
+    model = to_onnx(lk.Net([lk.ReLU(), Cube(), lk.Linear(4, 2, rng=1), lk.Tanh() if hasattr(lk, "Tanh") else lk.ReLU()]))
+    assert dims(model.graph.input[0]) == ["batch", "n_in"] and dims(model.graph.output[0]) == ["batch", 2]
+    model = to_onnx(lk.Net([lk.ReLU(), LayerNorm(4), Cube()]))
+    assert dims(model.graph.input[0]) == ["batch", 4] and dims(model.graph.output[0]) == ["batch", "n_out"]
 
 
 def test_a_layer_without_the_hook_is_named_in_the_error():

@@ -37,7 +37,7 @@ def converter_for(layer: Any, index: int) -> Any:
     if callable(hook):
         return lambda _layer, builder, name: hook(builder, name)
     cls = type(layer)
-    if cls.__module__.startswith("layerkit.layers.") and cls.__name__ in CONVERTERS:
+    if _builtin(layer):
         return CONVERTERS[cls.__name__]
     raise TypeError(
         f"layerkit.onnx: layer {index} ({layer!r}, class {cls.__module__}.{cls.__qualname__}) cannot be "
@@ -74,22 +74,26 @@ def net_dtype(net: Any, layers: Sequence[Any]) -> np.dtype:
     return np.dtype(dtype)
 
 
-def _widths(layers: Sequence[Any]) -> tuple[int | None, int | None]:
-    """Input and output widths when the layers tell them (``n_in``, ``n``, ``n_features``; ``output_features``)."""
-    n_in = None
+def _builtin(layer: Any) -> str | None:
+    cls = type(layer)
+    return cls.__name__ if cls.__module__.startswith("layerkit.layers.") and cls.__name__ in CONVERTERS else None
+
+
+def _width(layers: Sequence[Any], attr: str) -> int | None:
+    """The width at the start (``attr="n_in"``) or end (``"n_out"``) of ``layers``, when built-ins tell it.
+
+    Built-in activations keep the width; a ``Linear`` or a normalisation sets
+    it; any other layer may change it unannounced, so the width stays symbolic.
+    """
     for layer in layers:
-        for attr in ("n_in", "n", "n_features"):
-            value = getattr(layer, attr, None)
-            if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-                n_in = int(value)
-                break
-        if n_in is not None or not hasattr(layer, "output_features"):
-            break
-    width = n_in
-    for layer in layers:
-        out = getattr(layer, "output_features", None)
-        width = out(width) if out is not None else None
-    return n_in, (int(width) if isinstance(width, (int, np.integer)) else None)
+        name = _builtin(layer)
+        if name == "Linear":
+            return int(getattr(layer, attr))
+        if name in ("LayerNorm", "BatchNorm1d"):
+            return int(layer.n)
+        if name is None:
+            return None
+    return None
 
 
 def to_onnx(net: Any, *, opset: int | None = None, path: str | os.PathLike | None = None,
@@ -140,7 +144,7 @@ def to_onnx(net: Any, *, opset: int | None = None, path: str | os.PathLike | Non
     builder = Builder(dtype, opset, reserved=(input_name, output_name))
     last = export_layers(layers, builder, input_name)
     builder.add_node("Identity", [last], outputs=[output_name])
-    n_in, n_out = _widths(layers)
+    n_in, n_out = _width(layers, "n_in"), _width(layers[::-1], "n_out")
     graph = helper.make_graph(
         builder.nodes, "layerkit_net",
         [helper.make_tensor_value_info(input_name, builder.elem_type, ["batch", n_in or "n_in"])],
