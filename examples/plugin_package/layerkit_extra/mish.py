@@ -61,6 +61,24 @@ class Mish(Layer):
         # (1 - t) * (1 + t): 1 - t is exact near t = 1, where 1 - t**2 loses digits to the rounding of t**2
         return dy * (t + x * ((1 - t) * (1 + t)) * expit(x))
 
+    def to_onnx(self, builder: Any, input_name: str) -> str:
+        """Export hook of ``layerkit.onnx.to_onnx``: ``x * tanh(softplus(x))``.
+
+        Parameters
+        ----------
+        builder : layerkit.onnx.Builder
+            Receives the nodes (its ``softplus`` composes the overflow-free form).
+        input_name : str
+            The input tensor, shape (batch, n_features).
+
+        Returns
+        -------
+        str
+            The output tensor, shape (batch, n_features).
+        """
+        t = builder.add_node("Tanh", [builder.softplus(input_name)])
+        return builder.add_node("Mul", [input_name, t], hint="mish")
+
     def get_config(self) -> dict[str, Any]:
         """``{}``: Mish has no constructor arguments."""
         return {}
