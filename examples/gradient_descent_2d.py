@@ -60,7 +60,7 @@ def runs() -> dict[str, np.ndarray]:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Run every setting, print where it ends, save the contour plot; return the final f by label."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=Path("gradient_descent_2d.png"),
                         help="where to save the contour plot with the paths (PNG)")
     parser.add_argument("--no-plot", action="store_true", help="do not save the figure")

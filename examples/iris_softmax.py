@@ -50,7 +50,7 @@ def optimizers(lr: float) -> dict[str, lk.optim.Optimizer]:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Train with each optimizer; return the test accuracy of each, by label."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1] if __doc__ else None)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--lr", type=float, default=0.1, help="rate of SGD and momentum")
     parser.add_argument("--batch-size", type=int, default=10)
