@@ -41,8 +41,9 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "_templates", "_gallery_src", "**.ipynb_checkpoints", "auto_examples/**/*.ipynb", "auto_examples/**/*.py",
-                    "auto_examples/**/*.zip", "auto_examples/**/*.json", "auto_examples/**/*.md5"]
+exclude_patterns = ["_build", "_templates", "_gallery_src", "**.ipynb_checkpoints", "auto_examples/**/*.ipynb",
+                    "auto_examples/**/*.py", "auto_examples/**/*.zip", "auto_examples/**/*.json",
+                    "auto_examples/**/*.md5"]
 
 # -- API reference -------------------------------------------------------------------------------
 autosummary_generate = True
@@ -63,7 +64,7 @@ myst_enable_extensions = ["colon_fence", "deflist", "dollarmath"]
 myst_heading_anchors = 3
 
 
-
+# -- Events --------------------------------------------------------------------------------------
 def skip_member(app, what, name, obj, skip, options):
     """Leave out scikit-learn's generated ``set_*_request`` methods (metadata routing) of the estimators."""
     if name.startswith("set_") and name.endswith("_request"):
@@ -88,7 +89,6 @@ for source in [*EXAMPLES.glob("*.py"), EXAMPLES / "GALLERY_HEADER.rst"]:
 # Examples that are rendered but not run during the build: the Dask search (a cluster, minutes) and
 # MNIST (needs the IDX files). Everything else runs and its figures appear on its page.
 NOT_EXECUTED = ("search_on_dask", "mnist")
-
 
 sphinx_gallery_conf = {
     "examples_dirs": "_gallery_src",
