@@ -9,11 +9,11 @@ from importlib import import_module as _import_module
 from typing import Any as _Any
 
 from layerkit._backend import core as _core  # fails with build instructions if unbuilt
-from layerkit import config, io, optim, registry
+from layerkit import config, init, io, optim, registry
 from layerkit.callbacks import Callback, EarlyStopping, FitState, LambdaCallback
 from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
-from layerkit.layers import Layer, Linear, ReLU, Sigmoid, Softmax
+from layerkit.layers import BatchNorm1d, Dropout, Layer, LayerNorm, Linear, ReLU, Sigmoid, Softmax
 from layerkit.losses import binary_cross_entropy, mean_squared_error, softmax_cross_entropy
 from layerkit.net import Net, Trace, TraceEntry
 from layerkit.plotting import plot_diagnostics, plot_history
@@ -26,11 +26,15 @@ __all__ = [
     "optim",
     "config",
     "io",
+    "init",
     "Layer",
     "Linear",
     "ReLU",
     "Sigmoid",
     "Softmax",
+    "Dropout",
+    "LayerNorm",
+    "BatchNorm1d",
     "Net",
     "Trace",
     "TraceEntry",

@@ -45,6 +45,8 @@ cdef inline int _describe(cnp.ndarray a, int typenum, Operand* op) except -1:
         raise ValueError("layerkit._core: expected a 2-D array")
     if cnp.PyArray_TYPE(a) != typenum:
         raise ValueError("layerkit._core: arrays of one call must share one dtype")
+    if not cnp.PyArray_ISNOTSWAPPED(a):
+        raise ValueError("layerkit._core: expected an array in native byte order")
     cdef cnp.npy_intp r = cnp.PyArray_DIM(a, 0)
     cdef cnp.npy_intp c = cnp.PyArray_DIM(a, 1)
     if r > 2147483647 or c > 2147483647:
@@ -94,9 +96,9 @@ cdef inline int _float_type(cnp.ndarray a) except -1:
 
 
 cdef inline int _check_vector(cnp.ndarray v, int typenum, int n, bint writeable) except -1:
-    if (cnp.PyArray_NDIM(v) != 1 or cnp.PyArray_TYPE(v) != typenum
+    if (cnp.PyArray_NDIM(v) != 1 or cnp.PyArray_TYPE(v) != typenum or not cnp.PyArray_ISNOTSWAPPED(v)
             or cnp.PyArray_DIM(v, 0) != n or not cnp.PyArray_IS_C_CONTIGUOUS(v)):
-        raise ValueError("layerkit._core: bias vector has the wrong dtype, length or layout")
+        raise ValueError("layerkit._core: bias or weight vector has the wrong dtype, byte order, length or layout")
     if writeable and not cnp.PyArray_ISWRITEABLE(v):
         raise ValueError("layerkit._core: output buffer is read-only")
     return 0
@@ -106,6 +108,8 @@ cdef inline int _check_same(cnp.ndarray a, cnp.ndarray b, bint writeable) except
     """``b`` must be a C-contiguous array of ``a``'s dtype and shape (``a`` C-contiguous too)."""
     if cnp.PyArray_TYPE(a) != cnp.PyArray_TYPE(b):
         raise ValueError("layerkit._core: arrays of one call must share one dtype")
+    if not cnp.PyArray_ISNOTSWAPPED(a) or not cnp.PyArray_ISNOTSWAPPED(b):
+        raise ValueError("layerkit._core: expected arrays in native byte order")
     if not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_IS_C_CONTIGUOUS(b):
         raise ValueError("layerkit._core: element-wise kernels need C-contiguous arrays")
     if cnp.PyArray_NDIM(a) != cnp.PyArray_NDIM(b):
@@ -319,11 +323,11 @@ cdef extern from *:
        signs, 30x slower); compiled on their own they become vector max/blend. */
     #define LK_RELU(T, NAME_F, NAME_B)                                              \
     static __attribute__((noinline)) void NAME_F(const T* x, T* y, Py_ssize_t n) {   \
-        for (Py_ssize_t i = 0; i < n; i++) { T v = x[i]; y[i] = v > 0 ? v : 0; }    \
+        for (Py_ssize_t i = 0; i < n; i++) { T v = x[i]; y[i] = v < 0 ? 0 : v; }    \
     }                                                                               \
     static __attribute__((noinline)) void NAME_B(const T* x, const T* dy, T* dx,    \
                                                  Py_ssize_t n) {                    \
-        for (Py_ssize_t i = 0; i < n; i++) { T g = dy[i]; dx[i] = x[i] > 0 ? g : 0; } \
+        for (Py_ssize_t i = 0; i < n; i++) { T g = dy[i]; dx[i] = x[i] <= 0 ? 0 : g; } \
     }
     LK_RELU(float, lk_relu_forward_f, lk_relu_backward_f)
     LK_RELU(double, lk_relu_forward_d, lk_relu_backward_d)
@@ -569,7 +573,7 @@ cdef inline bint _fits(object a, int typenum, cnp.npy_intp rows, cnp.npy_intp co
     if type(a) is not cnp.ndarray:
         return False
     cdef cnp.ndarray arr = <cnp.ndarray>a
-    if (cnp.PyArray_NDIM(arr) != 2 or cnp.PyArray_TYPE(arr) != typenum
+    if (cnp.PyArray_NDIM(arr) != 2 or cnp.PyArray_TYPE(arr) != typenum or not cnp.PyArray_ISNOTSWAPPED(arr)
             or cnp.PyArray_DIM(arr, 0) != rows or cnp.PyArray_DIM(arr, 1) != cols):
         return False
     if writeable and not cnp.PyArray_ISWRITEABLE(arr):
@@ -583,7 +587,8 @@ cdef inline bint _fits_vector(object v, int typenum, cnp.npy_intp n, bint writea
     if type(v) is not cnp.ndarray:
         return False
     cdef cnp.ndarray arr = <cnp.ndarray>v
-    return (cnp.PyArray_NDIM(arr) == 1 and cnp.PyArray_TYPE(arr) == typenum and cnp.PyArray_DIM(arr, 0) == n
+    return (cnp.PyArray_NDIM(arr) == 1 and cnp.PyArray_TYPE(arr) == typenum and cnp.PyArray_ISNOTSWAPPED(arr)
+            and cnp.PyArray_DIM(arr, 0) == n
             and cnp.PyArray_IS_C_CONTIGUOUS(arr) and (not writeable or cnp.PyArray_ISWRITEABLE(arr)))
 
 
@@ -945,6 +950,7 @@ cdef class DenseChain:
                 g = getattr(holder, gname)
                 if not (type(p) is cnp.ndarray and type(g) is cnp.ndarray
                         and cnp.PyArray_TYPE(<cnp.ndarray>p) == t and cnp.PyArray_TYPE(<cnp.ndarray>g) == t
+                        and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>p) and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>g)
                         and cnp.PyArray_SIZE(<cnp.ndarray>p) == cnp.PyArray_SIZE(<cnp.ndarray>g)
                         and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>p)
                         and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>g)
@@ -1044,6 +1050,13 @@ cdef int _softmax_ce_batch(floating* z, cnp.npy_int64* labels, floating* g, floa
     return 0
 
 
+cdef bint _native(cnp.ndarray a, cnp.ndarray b, cnp.ndarray c, object d):
+    """Every array (``d`` may be None) is in native byte order."""
+    if not (cnp.PyArray_ISNOTSWAPPED(a) and cnp.PyArray_ISNOTSWAPPED(b) and cnp.PyArray_ISNOTSWAPPED(c)):
+        return False
+    return d is None or cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray?>d)
+
+
 cdef char* _row_weights(object weights, int typenum, Py_ssize_t n) except? NULL:
     if weights is None:
         return NULL
@@ -1056,9 +1069,12 @@ def bce_batch(cnp.ndarray p, cnp.ndarray t, cnp.ndarray grad, weights, double ep
     """Binary cross-entropy of probabilities ``p`` (n, k) against ``t`` (same shape and dtype).
 
     Returns ``(mean_loss, n_correct)`` and writes the gradient of the mean
-    loss into ``grad``; ``None`` when a prediction is outside [0, 1] or NaN.
+    loss into ``grad``; ``None`` when a prediction is outside [0, 1] or NaN,
+    or when an operand is not in native byte order.
     """
     cdef int typenum = _float_type(p)
+    if not _native(p, t, grad, weights):
+        return None  # the caller's general path converts a swapped byte order
     _check_same(p, t, False)
     _check_same(p, grad, True)
     if cnp.PyArray_NDIM(p) != 2 or cnp.PyArray_SIZE(p) == 0:
@@ -1083,15 +1099,17 @@ def softmax_ce_batch(cnp.ndarray z, cnp.ndarray labels, cnp.ndarray grad, weight
 
     Returns ``(mean_loss, n_correct)`` and writes ``(softmax(z) - onehot) / n``
     (times the row weights) into ``grad``; ``None`` when a logit is not
-    finite or a label is out of range.
+    finite, a label is out of range or an operand is not in native byte order.
     """
     cdef int typenum = _float_type(z)
+    if not _native(z, labels, grad, weights):
+        return None  # the caller's general path converts a swapped byte order
     _check_same(z, grad, True)
     if cnp.PyArray_NDIM(z) != 2 or cnp.PyArray_DIM(z, 0) == 0 or cnp.PyArray_DIM(z, 1) == 0:
         raise ValueError("layerkit._core: softmax_ce_batch expects a non-empty 2-D batch")
     cdef Py_ssize_t n = cnp.PyArray_DIM(z, 0), k = cnp.PyArray_DIM(z, 1), correct = 0
     if (cnp.PyArray_NDIM(labels) != 1 or cnp.PyArray_TYPE(labels) != cnp.NPY_INT64
-            or cnp.PyArray_DIM(labels, 0) != n or not cnp.PyArray_IS_C_CONTIGUOUS(labels)):
+            or not cnp.PyArray_ISNOTSWAPPED(labels) or cnp.PyArray_DIM(labels, 0) != n or not cnp.PyArray_IS_C_CONTIGUOUS(labels)):
         raise ValueError("layerkit._core: labels must be a C-contiguous int64 vector, one per row")
     cdef char* w = _row_weights(weights, typenum, n)
     cdef double loss = 0

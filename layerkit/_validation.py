@@ -40,8 +40,12 @@ def _as_numeric_array(value: Any, who: str, name: str) -> np.ndarray:
 
 
 def float_dtype_of(array: np.ndarray) -> np.dtype:
-    """float32 stays float32; every other real dtype computes in float64."""
-    return array.dtype if array.dtype == np.float32 else np.dtype(np.float64)
+    """float32 (of either byte order) stays float32; every other real dtype computes in float64.
+
+    The result is always in native byte order, so a big-endian array is converted.
+    """
+    native = array.dtype.newbyteorder("=") if array.dtype.kind == "f" else array.dtype
+    return np.dtype(np.float32) if native == np.float32 else np.dtype(np.float64)
 
 
 def check_batch(

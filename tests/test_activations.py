@@ -106,3 +106,32 @@ def test_parameterless_step_does_nothing():
     layer = lk.Sigmoid()
     layer.step(0.1)
     assert layer.n_params == 0 and layer.params() == {}
+
+
+# --------------------------------------------------------------------------- NaN (issue 15, item 2)
+@pytest.mark.parametrize("layer_cls", ACTIVATIONS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_nan_propagates_layer_by_layer(layer_cls, dtype):
+    x = np.array([[np.nan, 1.0, -2.0], [0.5, np.nan, 3.0]], dtype=dtype)
+    y = layer_cls().forward(x)
+    if layer_cls is lk.Softmax:  # the NaN spreads over its row, as in NumPy and PyTorch
+        assert np.isnan(y).all()
+    else:
+        np.testing.assert_array_equal(np.isnan(y), np.isnan(x))
+
+
+@pytest.mark.parametrize("layer_cls", ACTIVATIONS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_nan_propagates_on_the_fused_chain(layer_cls, dtype):
+    from layerkit._plan import Plan
+
+    linear = lk.Linear(3, 4, rng=0, dtype=dtype)
+    linear.b = np.array([np.nan, 0, 0, 0], dtype=dtype)  # column 0 of z is NaN
+    for layers in ([linear, layer_cls()], [linear, lk.Sigmoid(), layer_cls()]):  # fused after Linear; own stage
+        net = lk.Net(layers)
+        assert isinstance(net._compiled(), Plan)
+        y = net.predict(np.ones((5, 3), dtype=dtype))
+        if layer_cls is lk.Softmax:
+            assert np.isnan(y).all()
+        else:
+            assert np.isnan(y[:, 0]).all() and not np.isnan(y[:, 1:]).any()

@@ -40,7 +40,7 @@ def runtime_cleanup():
 def test_builtins_come_from_layerkits_own_entry_points():
     declared = {ep.name: ep for ep in metadata.entry_points(group=registry.GROUP)
                 if ep.dist is not None and ep.dist.name == "layerkit"}
-    assert set(declared) == {"linear", "sigmoid", "relu", "softmax"}
+    assert set(declared) == {"linear", "sigmoid", "relu", "softmax", "dropout", "layer_norm", "batch_norm"}
     assert {"linear", "sigmoid", "relu", "softmax"} <= set(registry.names())
 
 
