@@ -527,11 +527,10 @@ def test_report_prints_one_row_per_tensor_with_errors_and_worst_values():
         report["beta"]
 
 
-def test_readme_checking_gradients_example_runs():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("## Checking gradients", 1)[1]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+def test_guide_checking_gradients_example_runs():
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "gradcheck.md").read_text()
+    code = guide.split("```python\n", 1)[1].split("```", 1)[0]
     namespace = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/guide/gradcheck.md", "exec"), namespace)
     report = check_grad(namespace["Scale"](4), seed=0)
     assert list(report.tensors) == ["x", "gamma"] and report.passed()
