@@ -1,7 +1,7 @@
-"""Why initialisation matters
-===========================
+"""Initialisation: activations of a deep net
+==========================================
 
-The activations of a deep net under four initialisers: seed 004's §2 argument, measured.
+Why initialisation matters: the activations of a deep net under four initialisers (seed 004, §2).
 
 A pre-activation ``a_j = sum_i W_ij x_i`` over ``n_in`` inputs has variance
 ``n_in * sigma**2 * v**2`` when the weights have variance ``sigma**2`` and the
