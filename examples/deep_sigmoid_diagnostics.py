@@ -1,4 +1,7 @@
-"""Vanishing gradients, seen: a deep sigmoid net against a ReLU net with He initialisation.
+"""Vanishing gradients in a deep sigmoid net
+=========================================
+
+Vanishing gradients, seen: a deep sigmoid net against a ReLU net with He initialisation.
 
 Both nets have the same shape, ``depth`` hidden layers of ``width`` units on
 the ten-class digits task, and are trained identically (SGD with momentum,
@@ -34,7 +37,7 @@ def build_net(activation: str, depth: int, width: int, seed: int) -> lk.Net:
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Train both nets; return per net the test accuracy and the first/last layer gradient-norm ratio."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1] if __doc__ else None)
     parser.add_argument("--depth", type=int, default=8, help="hidden layers")
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=10)

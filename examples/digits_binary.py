@@ -1,4 +1,7 @@
-"""Digits, binary: is the handwritten digit smaller than 5?
+"""Digits, binary: is it smaller than 5?
+=====================================
+
+Digits, binary: is the handwritten digit smaller than 5?
 
 The course material's task (assignment 1, section 1.6): scikit-learn's 8x8
 digits, label ``digit < 5``, a seeded random split into 898 training and 899
@@ -18,7 +21,6 @@ Run ``python examples/digits_binary.py --help`` for the options.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +46,7 @@ def build_net(seed: int) -> lk.Net:
 
 
 def main(argv: list[str] | None = None) -> float:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1] if __doc__ else None)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--lr", type=float, default=0.15, help="step on the gradient of the mean loss")
     parser.add_argument("--batch-size", type=int, default=15)
@@ -74,4 +76,3 @@ def main(argv: list[str] | None = None) -> float:
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

@@ -1,4 +1,7 @@
-"""All ten digits with a softmax output, and the test set's confusion matrix.
+"""All ten digits and a confusion matrix
+=====================================
+
+All ten digits with a softmax output, and the test set's confusion matrix.
 
 scikit-learn's 8x8 digits (1797 images), a stratified split into 1347
 training and 450 test rows, pixels standardised with the mean and standard
@@ -39,7 +42,7 @@ def build_net(seed: int, hidden: int = 64) -> lk.Net:
 
 def main(argv: list[str] | None = None) -> float:
     """Train, print the test accuracy and the confusion matrix, save the figures; return the accuracy."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1] if __doc__ else None)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=0.002, help="Adam's learning rate")
     parser.add_argument("--batch-size", type=int, default=32)

@@ -1,4 +1,7 @@
-"""Gradient descent on f(x, y) = x**2 + y**2 + x*(y + 2) + cos(3x), with and without decay.
+"""Gradient descent with a decaying step
+=====================================
+
+Gradient descent on f(x, y) = x**2 + y**2 + x*(y + 2) + cos(3x), with and without decay.
 
 The course material's assignment 1.1: start at (x, y) = (3, 2) and follow
 the gradient. A fixed step of 0.1 for 10 steps stops in a local minimum, a
@@ -57,7 +60,7 @@ def runs() -> dict[str, np.ndarray]:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Run every setting, print where it ends, save the contour plot; return the final f by label."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=Path("gradient_descent_2d.png"),
                         help="where to save the contour plot with the paths (PNG)")
     parser.add_argument("--no-plot", action="store_true", help="do not save the figure")

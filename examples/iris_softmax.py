@@ -1,4 +1,7 @@
-"""Iris with a softmax output: SGD, momentum and Adam on the same 4-8-3 net.
+"""Iris: SGD, momentum and Adam
+============================
+
+Iris with a softmax output: SGD, momentum and Adam on the same 4-8-3 net.
 
 The course material's iris task: 4 measurements, 3 species, the net
 ``Linear(4, 8) - Sigmoid - Linear(8, 3)`` whose 3 outputs are logits trained
@@ -47,7 +50,7 @@ def optimizers(lr: float) -> dict[str, lk.optim.Optimizer]:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Train with each optimizer; return the test accuracy of each, by label."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1] if __doc__ else None)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--lr", type=float, default=0.1, help="rate of SGD and momentum")
     parser.add_argument("--batch-size", type=int, default=10)

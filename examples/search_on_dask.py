@@ -1,4 +1,7 @@
-"""A grid search over hidden widths and learning rates for the ten digits, run on a Dask cluster.
+"""A grid search on a Dask cluster
+===============================
+
+A grid search over hidden widths and learning rates for the ten digits, run on a Dask cluster.
 
 scikit-learn's ``GridSearchCV`` over a ``StandardScaler`` + ``NetClassifier``
 pipeline (one hidden ReLU layer, Adam, softmax cross-entropy), stratified
@@ -65,7 +68,7 @@ def width_of(hidden_layers: Any) -> int:
 
 def main(argv: list[str] | None = None) -> GridSearchCV:
     """Run the search, print the table of results and the best configuration; return the fitted search."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1] if __doc__ else None)
     parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
                         help="address of a running Dask scheduler (tcp://host:8786); default: a local cluster")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster")

@@ -1,31 +1,41 @@
 """layerkit: small neural-network layers you can read, extend and check.
 
-The public names, nothing else.
+The public names, nothing else. The subpackages ``testing``, ``sklearn`` and
+``onnx`` are attributes too (``lk.testing.assert_grad``), imported on first use
+so that ``import layerkit`` does not pay for scikit-learn's estimators or onnx.
 """
+import sys as _sys
+from importlib import import_module as _import_module
+from typing import Any as _Any
+
 from layerkit._backend import core as _core  # fails with build instructions if unbuilt
-from layerkit import config, io, optim, registry
+from layerkit import config, init, io, optim, registry
 from layerkit.callbacks import Callback, EarlyStopping, FitState, LambdaCallback
 from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
-from layerkit.layers import (ELU, GELU, Identity, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Softmax,
-                             Softplus, Tanh)
+from layerkit.layers import (BatchNorm1d, Dropout, ELU, GELU, Identity, Layer, LayerNorm, LeakyReLU, Linear,
+                             ReLU, Sigmoid, Softmax, Softplus, Tanh)
 from layerkit.losses import binary_cross_entropy, mean_squared_error, softmax_cross_entropy
 from layerkit.net import Net, Trace, TraceEntry
 from layerkit.plotting import plot_diagnostics, plot_history
 from layerkit.training import evaluate, fit
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"  # the one version string: pyproject.toml reads it (dynamic = ["version"])
 
 __all__ = [
     "registry",
     "optim",
     "config",
     "io",
+    "init",
     "Layer",
     "Linear",
     "ReLU",
     "Sigmoid",
     "Softmax",
+    "Dropout",
+    "LayerNorm",
+    "BatchNorm1d",
     "Tanh",
     "LeakyReLU",
     "ELU",
@@ -49,3 +59,30 @@ __all__ = [
     "mean_squared_error",
     "softmax_cross_entropy",
 ]
+
+# Subpackages reachable as attributes and imported on first use (PEP 562), with the extra that
+# installs what each needs beyond layerkit's own dependencies.
+_LAZY_SUBPACKAGES = {"testing": None, "sklearn": None, "onnx": "onnx"}
+
+
+def __getattr__(name: str) -> _Any:
+    if name not in _LAZY_SUBPACKAGES:
+        raise AttributeError(f"module 'layerkit' has no attribute {name!r}")
+    extra = _LAZY_SUBPACKAGES[name]
+    try:
+        module = _import_module(f"layerkit.{name}")
+    except ImportError as error:
+        if extra is None:
+            raise
+        # AttributeError, so that hasattr(lk, "onnx") and introspection (help, inspect) see "absent".
+        raise AttributeError(
+            f"layerkit.{name} is not available: it needs the {extra!r} extra, "
+            f"pip install \"layerkit[{extra}]\" ({type(error).__name__}: {error})",
+            name=name, obj=_sys.modules[__name__],
+        ) from error
+    globals()[name] = module  # later lookups skip __getattr__
+    return module
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_SUBPACKAGES))

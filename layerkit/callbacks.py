@@ -114,7 +114,9 @@ class EarlyStopping(Callback):
         minimises the others.
     restore_best_weights : bool
         At the end, copy the parameters of the best epoch back into the net
-        (in place, so optimizers keep their references).
+        (in place, so optimizers keep their references), and with them the
+        non-trained state its layers list in ``state_names`` (batch norm's
+        running statistics).
 
     Attributes
     ----------
@@ -145,6 +147,7 @@ class EarlyStopping(Callback):
         self.stopped_epoch: int | None = None
         self._wait = 0
         self._best_weights: dict[str, np.ndarray] | None = None
+        self._best_state: dict[str, np.ndarray] = {}
 
     def on_train_begin(self, state: FitState) -> None:
         self._reset()
@@ -166,6 +169,8 @@ class EarlyStopping(Callback):
             self.best, self.best_epoch, self._wait = value, state.epoch, 0
             if self.restore_best_weights:
                 self._best_weights = {k: p.copy() for k, p in net_parameters(state.net).items()}
+                self._best_state = {key: np.array(getattr(layer, name), copy=True)
+                                    for key, (layer, name) in _net_state(state.net).items()}
             return
         self._wait += 1
         if self._wait >= self.patience:
@@ -176,7 +181,15 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self._best_weights is not None:
             for key, param in net_parameters(state.net).items():
                 param[...] = self._best_weights[key]
+            for key, (layer, name) in _net_state(state.net).items():  # batch norm's running statistics
+                setattr(layer, name, self._best_state[key].copy())
 
     def __repr__(self) -> str:
         return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
                 f"min_delta={self.min_delta}, restore_best_weights={self.restore_best_weights})")
+
+
+def _net_state(net: Any) -> dict[str, tuple[Any, str]]:
+    """Every ``state_names`` array of the net's layers, keyed like its parameters (``"1.running_mean"``)."""
+    return {f"{index}.{name}": (layer, name)
+            for index, layer in enumerate(getattr(net, "layers", ())) for name in getattr(layer, "state_names", ())}

@@ -223,7 +223,10 @@ def layer_config(layer: Any, index: int = 0) -> str | dict[str, Any]:
     except registry.RegistryError as error:
         raise ConfigError(f"{where}: {error}") from error
     get_config = getattr(layer, "get_config", None)
-    config = get_config() if get_config is not None else {}
+    try:
+        config = get_config() if get_config is not None else {}
+    except (TypeError, ValueError) as error:  # a layer that cannot describe itself says why
+        raise ConfigError(f"{where}: get_config() failed: {error}") from error
     if not isinstance(config, Mapping):
         raise ConfigError(f"{where}: get_config() must return a dict, got {type(config).__name__}")
     config = _jsonable(dict(config), f"{where}: get_config()")

@@ -6,6 +6,7 @@ File layout (every entry a NumPy array, nothing pickled)::
     format_version    1                                   0-d int64
     config            JSON of net.config()                0-d str
     layers/<i>/<p>    parameter p of layer i              e.g. layers/0/W, layers/0/b
+    layers/<i>/<s>    state s of layer i (``state_names``)  e.g. layers/1/running_mean
     optimizer_config  JSON of optimizer.state_dict()["config"]      (only with an optimizer)
     optimizer/<key>   optimizer.state_dict()["arrays"][key]         (only with an optimizer)
 
@@ -89,7 +90,7 @@ def save_net(net: Net, path: str | os.PathLike, *, optimizer: Any = None) -> Non
         "config": np.array(json.dumps(net_config(net), allow_nan=False)),
     }
     for index, layer in enumerate(net.layers):
-        for name in getattr(layer, "param_names", ()):
+        for name in _saved_names(layer):
             key = f"layers/{index}/{name}"
             entries[key] = _storable(getattr(layer, name), f"save: {key} of {layer!r}")
     if optimizer is not None:
@@ -97,6 +98,11 @@ def save_net(net: Net, path: str | os.PathLike, *, optimizer: Any = None) -> Non
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:  # a file object: numpy adds no ".npz" to the name
             np.savez(handle, **entries)
+
+
+def _saved_names(layer: Any) -> tuple[str, ...]:
+    """The arrays a file keeps of ``layer``: its parameters, then its non-trained state."""
+    return tuple(getattr(layer, "param_names", ())) + tuple(getattr(layer, "state_names", ()))
 
 
 # ---------------------------------------------------------------------- load
@@ -180,7 +186,7 @@ def _build(spec: Any, where: str) -> Net:
 
 def _restore_parameters(net: Net, entries: dict[str, Any], where: str) -> None:
     expected = {f"layers/{i}/{name}": (layer, name)
-                for i, layer in enumerate(net.layers) for name in getattr(layer, "param_names", ())}
+                for i, layer in enumerate(net.layers) for name in _saved_names(layer)}
     stored = {key for key in entries if key.startswith("layers/")}
     missing = sorted(set(expected) - stored)
     if missing:
@@ -197,6 +203,13 @@ def _restore_parameters(net: Net, entries: dict[str, Any], where: str) -> None:
             )
     for key, (layer, name) in expected.items():  # everything checked: now assign
         setattr(layer, name, entries[key])
+    for index, layer in enumerate(net.layers):
+        check_state = getattr(layer, "check_state", None)
+        if check_state is not None and getattr(layer, "state_names", ()):
+            try:
+                check_state()
+            except (ValueError, TypeError) as error:
+                raise ModelFileError(f"{where}: the state of layer {index} ({layer!r}) is invalid: {error}") from error
 
 
 def _load_optimizer(optimizer: Any, entries: dict[str, Any], where: str) -> None:

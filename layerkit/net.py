@@ -11,17 +11,66 @@ from layerkit.layers.base import Layer
 from layerkit.workspace import Workspace
 
 
-class TraceEntry(NamedTuple):
-    """What one layer saw during a forward pass."""
-
+class _Entry(NamedTuple):
     layer: Any
     """The layer that ran."""
     x: Any
     """The input it received, shape (n_samples, n_in)."""
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equality of trace contents: arrays by value, tuples element-wise, everything else by ``==``."""
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+                and a.dtype == b.dtype and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")))
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same(u, v) for u, v in zip(a, b))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+class TraceEntry(_Entry):
+    """What one layer saw during a forward pass: unpacks as ``layer, x``.
+
+    ``entry.ctx`` holds what the layer's ``forward_pass`` returned for its
+    ``backward_pass`` (dropout's mask, batch norm's batch statistics), ``None``
+    for most layers; it belongs to this pass alone.
+    """
+
+    ctx: Any = None  # entries made by ``_make`` (the fused plan) have no ctx of their own
+
+    def __new__(cls, layer: Any, x: Any, ctx: Any = None) -> "TraceEntry":
+        entry = super().__new__(cls, layer, x)
+        if ctx is not None:
+            entry.ctx = ctx
+        return entry
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.layer, self.x, self.ctx)
+
+    def __eq__(self, other: Any) -> bool:
+        if not isinstance(other, tuple) or len(other) != 2:
+            return NotImplemented
+        return (_same(self.layer, other[0]) and _same(self.x, other[1])
+                and _same(self.ctx, getattr(other, "ctx", None)))
+
+    def __ne__(self, other: Any) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = tuple.__hash__
+
+    def __repr__(self) -> str:
+        extra = "" if self.ctx is None else f", ctx={type(self.ctx).__name__}"
+        return f"TraceEntry(layer={self.layer!r}, x=<{np.shape(self.x)}>{extra})"
+
+
 class Trace(list):
-    """The record of one forward pass: a list of ``TraceEntry(layer, x)`` in order.
+    """The record of one forward pass: a list of ``TraceEntry(layer, x)`` (with ``entry.ctx``) in order.
 
     It unpacks like the course material's trace (``for layer, x in trace``) and
     is the only place where a forward pass's inputs are kept, so a net can run
@@ -120,8 +169,14 @@ class Net:
                 return result
         trace = Trace()
         for layer in self.layers:
-            trace.append(TraceEntry(layer, x))
-            x = layer.forward(x)
+            forward_pass = getattr(layer, "forward_pass", None)
+            if forward_pass is None:
+                trace.append(TraceEntry(layer, x))
+                x = layer.forward(x)
+            else:
+                y, ctx = forward_pass(x, getattr(layer, "training", True))
+                trace.append(TraceEntry(layer, x, ctx))
+                x = y
         return x, trace
 
     def backward(self, trace: Sequence[TraceEntry], dy: np.ndarray, *,
@@ -156,15 +211,17 @@ class Net:
             if dx is not NotImplemented:
                 return dx
         last = len(trace) - 1
-        for i, (layer, x) in enumerate(reversed(trace)):
-            if i == last and not input_grad:
-                if getattr(layer, "supports_need_dx", False):
-                    layer.backward(x, dy, need_dx=False)
-                else:
-                    layer.backward(x, dy)
+        for i, entry in enumerate(reversed(trace)):
+            layer, x = entry
+            backward_pass = getattr(layer, "backward_pass", None)
+            if i == last and not input_grad and getattr(layer, "supports_need_dx", False):
+                layer.backward(x, dy, need_dx=False)
                 return None
-            dy = layer.backward(x, dy)
-        return dy
+            if backward_pass is None:
+                dy = layer.backward(x, dy)
+            else:
+                dy = backward_pass(x, getattr(entry, "ctx", None), dy)
+        return dy if input_grad else None
 
     def _check_trace(self, trace: Any) -> None:
         if not isinstance(trace, (list, tuple)):
@@ -204,17 +261,52 @@ class Net:
                 step(update)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """The output alone, shape (n_samples, n_out)."""
+        """The output alone, shape (n_samples, n_out), always in inference mode.
+
+        Every layer runs ``forward_pass(x, training=False)`` (no dropout; batch
+        norm uses its running statistics and does not update them), whatever
+        its ``training`` attribute says; the attribute is left unchanged.
+        """
         plan = self._compiled()
         if plan is not None:
             result = plan.forward(x, None)
             if result is not None:
                 return result[0]
         for layer in self.layers:
-            x = layer.forward(x)
+            forward_pass = getattr(layer, "forward_pass", None)
+            x = layer.forward(x) if forward_pass is None else forward_pass(x, False)[0]
         return x
 
     __call__ = predict
+
+    # -------------------------------------------------------------- modes
+    def train(self, mode: bool = True) -> "Net":
+        """Set every layer's ``training`` attribute to ``mode``; return the net (as PyTorch does).
+
+        In training mode dropout drops units and batch norm normalises with
+        the batch's statistics and updates its running ones; ``fit`` trains in
+        training mode whatever the mode was. ``predict`` always runs in
+        inference mode.
+
+        Parameters
+        ----------
+        mode : bool
+            ``True`` for training mode, ``False`` for inference mode.
+
+        Returns
+        -------
+        Net
+            This net.
+        """
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"Net.train: mode must be True or False, got {type(mode).__name__} {mode!r}")
+        for layer in self.layers:
+            layer.training = bool(mode)
+        return self
+
+    def eval(self) -> "Net":
+        """Inference mode on every layer (``net.train(False)``); return the net."""
+        return self.train(False)
 
     # -------------------------------------------------------------- introspection
     @property

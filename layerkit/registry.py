@@ -4,7 +4,7 @@ layerkit's own layers are registered in its ``pyproject.toml`` exactly as a
 third-party package registers its layers::
 
     [project.entry-points."layerkit.layers"]
-    tanh = "my_package.layers:Tanh"
+    mish = "my_package.layers:Mish"
 
 Listing names imports no plugin; a plugin module is imported the first time
 one of its layers is asked for, and the result is cached. After installing a

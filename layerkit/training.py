@@ -233,6 +233,10 @@ def fit(
 
     Notes
     -----
+    ``fit`` puts the net in training mode (``net.train()``) and leaves it
+    there; validation data are evaluated with ``net.predict``, in inference
+    mode (no dropout, batch norm's running statistics).
+
     A schedule advances once per update (minibatch); wrap it in
     ``layerkit.optim.PerEpoch(schedule, steps_per_epoch)`` to advance it once
     per epoch.
@@ -267,6 +271,7 @@ def fit(
     if prepare is not None:
         y = prepare(y, net.dtype)
     workspace, grad_buffers = net.workspace(), {}
+    net.train()  # training mode (dropout, batch statistics); validation runs net.predict, in inference mode
     for callback in callbacks:
         callback.on_train_begin(state)
     bar = _progress(epochs, verbose)

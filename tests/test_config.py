@@ -187,7 +187,7 @@ def test_get_config_that_does_not_fit_the_constructor_is_caught(scale_registered
     ([{"n_in": 2}], r"item 0 \(\{'n_in': 2\}\) has no 'type' key"),
     ([{"type": 7}], r"item 0: 'type' must be a layer name \(non-empty str\), got 7"),
     (["relu", {"type": "linear", "n_in": 4}], r"item 1 \('linear'\): missing a required argument: 'n_out' "
-                                              r"\(required: n_in, n_out; optional: rng, init, dtype\)"),
+                                              r"\(required: n_in, n_out; optional: rng, init, bias_init, dtype\)"),
     ([{"type": "linear", "n_in": 4, "n_out": 2, "bias": False}], r"item 0 \('linear'\): got an unexpected keyword "
                                                                  r"argument 'bias'"),
     ([{"type": "relu", "alpha": 0.1}], r"item 0 \('relu'\): got an unexpected keyword argument 'alpha'"),
@@ -197,7 +197,7 @@ def test_get_config_that_does_not_fit_the_constructor_is_caught(scale_registered
                                                     r"integer, got str '4'"),
     ([{"type": "linear", "n_in": 4, "n_out": 2, "dtype": "int8"}], r"item 0 \('linear'\): bad argument: Linear: "
                                                                    r"dtype: expected float32 or float64, got int8"),
-    ([{"type": "linear", "n_in": 4, "n_out": 2, "init": "zeros"}], r"item 0 \('linear'\): bad argument: .*init must "
+    ([{"type": "linear", "n_in": 4, "n_out": 2, "init": "lecun"}], r"item 0 \('linear'\): bad argument: .*init must "
                                                                    r"be one of"),
     ([{"type": "linear", "n_in": 4, "n_out": 3}, "relu", {"type": "linear", "n_in": 2, "n_out": 1}],
      r"item 2 \(Linear\(2, 1\)\) expects 2 input features but the layers before it output 3"),

@@ -16,7 +16,7 @@ from layerkit import registry
 from layerkit.config import ConfigError
 from layerkit.testing import assert_grad, random_input
 
-PLUGIN_LAYERS = ("mish", "swish")
+PLUGIN_LAYERS = ("swish", "mish")
 INSTALL_HINT = "install the example plugin first: pip install ./examples/plugin_package"
 
 
@@ -33,7 +33,6 @@ def test_plugin_layers_come_from_the_plugin_distribution():
     found = {ep.name: ep for ep in metadata.entry_points(group=registry.GROUP) if ep.name in PLUGIN_LAYERS}
     assert {ep.dist.name for ep in found.values()} == {"layerkit-extra-layers"}
     assert registry.get("Mish").__module__ == "layerkit_extra.mish"
-    assert registry.get("tanh").__module__ == "layerkit.layers.tanh"  # built in since issue 11
     assert registry.get("SWISH").__module__ == "layerkit_extra.swish"
     assert all(issubclass(registry.get(name), lk.Layer) for name in PLUGIN_LAYERS)
 
@@ -75,10 +74,10 @@ def test_extreme_inputs_stay_finite_without_warnings(dtype):
             dx = layer.backward(x, np.ones_like(x))
         assert y.dtype == dtype and dx.dtype == dtype
         assert np.isfinite(y).all() and np.isfinite(dx).all(), (name, y, dx)
+        np.testing.assert_allclose(y[0, [0, 1, 3]], 0.0, atol=0)  # x * sigmoid(-inf), x * tanh(0): exactly 0
+        assert y[0, -1] == x[0, -1]
         if name == "swish":
             assert np.isfinite(layer.dbeta).all()
-            np.testing.assert_allclose(y[0, [0, 1, 3]], 0.0, atol=0)  # x * sigmoid(-inf) is exactly 0
-            assert y[0, -1] == x[0, -1]
 
 
 def test_float32_stays_float32():
@@ -133,8 +132,9 @@ def test_a_net_of_plugin_layers_trains_and_learns_beta():
     net = lk.Net.from_config([
         {"type": "linear", "n_in": 2, "n_out": 8},
         {"type": "swish", "n_features": 8},
+        {"type": "linear", "n_in": 8, "n_out": 8},
+        "mish",
         {"type": "linear", "n_in": 8, "n_out": 1},
-        "tanh",
     ], seed=0)
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, size=(64, 2))
@@ -205,9 +205,37 @@ def test_save_load_round_trip_with_every_builtin_and_plugin_layer(tmp_path, dtyp
 def test_bad_plugin_arguments_in_a_spec_name_the_item():
     with pytest.raises(ConfigError, match=r"item 1 \('swish'\): bad argument: Swish: beta must be a finite real "
                                           r"number, got str 'big'"):
-        lk.Net.from_config(["tanh", {"type": "swish", "beta": "big"}])
-    with pytest.raises(ConfigError, match=r"item 0 \('tanhh'\): unknown layer 'tanhh'; did you mean 'tanh'"):
-        lk.Net.from_config(["tanhh"])
+        lk.Net.from_config(["mish", {"type": "swish", "beta": "big"}])
+    with pytest.raises(ConfigError, match=r"item 0 \('mishh'\): unknown layer 'mishh'; did you mean 'mish'"):
+        lk.Net.from_config(["mishh"])
     with pytest.raises(ConfigError, match=r"item 1 \(Swish\(3\)\) expects 3 input features but the layers before "
                                           r"it output 2"):
         lk.Net.from_config([{"type": "linear", "n_in": 2, "n_out": 2}, {"type": "swish", "n_features": 3}])
+
+
+# ------------------------------------------------------------------ Mish and the built-in names
+def test_mish_gradient_matches_its_formula_and_torch():
+    rng = np.random.default_rng(3)
+    torch = pytest.importorskip("torch", reason="PyTorch (the 'test' extra) is needed to compare with torch.nn")
+    x = rng.normal(scale=3.0, size=(6, 5))
+    dy = rng.normal(size=(6, 5))
+    layer = registry.create("mish")
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.Mish()(xt)
+    yt.backward(torch.tensor(dy))
+    np.testing.assert_allclose(layer.forward(x), yt.detach().numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(layer.backward(x, dy), xt.grad.numpy(), rtol=1e-12, atol=1e-15)
+    assert_grad(layer, x, dy=dy, rtol=1e-6, atol=1e-8, max_coords=None)
+    assert layer.get_config() == {} and repr(layer) == "Mish()" and layer.param_names == ()
+
+
+def test_no_plugin_name_collides_with_a_builtin_and_every_name_resolves():
+    by_name = {}
+    for ep in metadata.entry_points(group=registry.GROUP):
+        by_name.setdefault(ep.name.lower(), set()).add(ep.dist.name)
+    assert {name: dists for name, dists in by_name.items() if len(dists) > 1} == {}
+    assert "tanh" not in {ep.name for ep in metadata.entry_points(group=registry.GROUP)
+                          if ep.dist.name == "layerkit-extra-layers"}
+    registry.refresh()
+    for name in registry.names():
+        assert issubclass(registry.get(name), lk.Layer)  # no DuplicateLayerError, no BrokenPluginError

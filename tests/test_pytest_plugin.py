@@ -75,7 +75,7 @@ def test_no_generated_tests_without_the_option(pytester):
 def test_option_generates_one_passing_test_per_registered_layer(pytester):
     result = pytester.runpytest("--layerkit-gradcheck", "-v")
     names = registry.names()
-    assert {"linear", "relu", "sigmoid", "softmax"} <= set(names)
+    assert {"linear", "relu", "sigmoid", "softmax", "dropout", "layer_norm", "batch_norm"} <= set(names)
     assert outcomes(result) == {"passed": len(names)}
     result.stdout.fnmatch_lines([f"layerkit-gradcheck::{name} PASSED*" for name in names], consecutive=False)
 
@@ -162,11 +162,115 @@ def test_a_broken_plugin_gives_a_failing_test_not_a_crashed_session(pytester):
     ], consecutive=False)
 
 
-def test_loading_the_plugin_does_not_load_the_checker():
-    code = ("import sys, layerkit.testing.pytest_plugin; "
-            "print(sorted(m for m in sys.modules if m.startswith('layerkit.testing.')))")
+def test_loading_the_plugin_imports_nothing_of_layerkit():
+    code = ("import sys, _layerkit_pytest_plugin; "
+            "print(sorted(m for m in sys.modules if m.startswith(('layerkit', 'numpy', 'scipy'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['layerkit.testing.pytest_plugin']"
+    assert out.strip() == "[]"
+
+
+def test_the_documented_module_name_is_the_same_module():
+    import _layerkit_pytest_plugin
+    import layerkit.testing.pytest_plugin
+
+    assert layerkit.testing.pytest_plugin is _layerkit_pytest_plugin
+    assert layerkit.testing.pytest_plugin.layer_gradcheck is _layerkit_pytest_plugin.layer_gradcheck
+
+
+UNRELATED_TEST = """
+import sys
+
+def test_unrelated():
+    assert 1 + 1 == 2
+
+def test_what_the_plugin_imported():
+    print("IMPORTED:", sorted(m for m in ("layerkit", "layerkit._core", "numpy", "scipy") if m in sys.modules))
+"""
+
+FIXTURE_TEST = """
+import pytest
+
+@pytest.mark.layer_gradcheck(seed=1)
+def test_uses_the_fixture(layer_gradcheck):
+    import layerkit as lk
+    layer_gradcheck(lk.Linear(4, 3, rng=0))
+"""
+
+
+def run_pytest(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """pytest in ``project`` (its own rootdir, nothing of layerkit's tests), in a fresh process."""
+    (project / "pytest.ini").write_text("[pytest]\n")
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s", "-rA", *args],
+                          cwd=project, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})})
+
+
+def test_an_unrelated_project_does_not_import_layerkit(tmp_path):
+    (tmp_path / "test_unrelated.py").write_text(UNRELATED_TEST)
+    result = run_pytest(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "IMPORTED: []" in result.stdout
+    assert "layerkit gradient checks" in run_pytest(tmp_path, "--help").stdout  # the plugin was loaded
+
+
+@pytest.mark.parametrize("args, test_file", [
+    (("--layerkit-gradcheck-only", "relu"), UNRELATED_TEST),
+    ((), FIXTURE_TEST + UNRELATED_TEST),
+])
+def test_layerkit_is_imported_when_the_plugin_is_used(tmp_path, args, test_file):
+    (tmp_path / "test_it.py").write_text(test_file)
+    result = run_pytest(tmp_path, *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "IMPORTED: ['layerkit', 'layerkit._core', 'numpy', 'scipy']" in result.stdout
+
+
+BROKEN_CORE = """
+import sys
+
+class BlockCore:  # a layerkit whose compiled core is missing (an install without a build)
+    def find_spec(self, name, path=None, target=None):
+        if name == "layerkit._core":
+            raise ImportError("simulated: no compiled module")
+
+sys.meta_path.insert(0, BlockCore())
+"""
+
+
+@pytest.fixture
+def broken_layerkit(tmp_path):
+    """Environment variables under which ``import layerkit`` fails as in a broken install."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(BROKEN_CORE)
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
+    check = subprocess.run([sys.executable, "-c", "import layerkit"], capture_output=True, text=True,
+                           env={**os.environ, **env})
+    assert check.returncode != 0 and "is not built" in check.stderr  # the breakage is real
+    project = tmp_path / "project"
+    project.mkdir()
+    return project, env
+
+
+def test_a_broken_layerkit_does_not_stop_pytest_in_an_unrelated_project(broken_layerkit):
+    project, env = broken_layerkit
+    (project / "test_unrelated.py").write_text(UNRELATED_TEST)
+    result = run_pytest(project, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+
+
+def test_a_broken_layerkit_fails_where_the_plugin_is_used(broken_layerkit):
+    project, env = broken_layerkit
+    (project / "test_it.py").write_text(FIXTURE_TEST + UNRELATED_TEST)
+    result = run_pytest(project, "--layerkit-gradcheck", env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, output
+    assert "2 passed" in output  # the unrelated tests still run
+    assert re.search(r"^ERROR test_it.py::test_uses_the_fixture - ImportError", output, re.M), output
+    assert "E       ImportError: layerkit's compiled core (layerkit._core) is not built" in output
+    assert re.search(r"^FAILED layerkit-gradcheck::import\b", output, re.M), output
+    assert "--layerkit-gradcheck: layerkit could not be imported, so no layer could be checked:" in output
+    assert "pip install -e ." in output
 
 
 PLUGIN_PACKAGE = REPO / "examples" / "plugin_package"

@@ -82,9 +82,9 @@ def test_binary_uses_one_sigmoid_output_or_two_logits(iris):
 
 def test_hidden_layers_take_plugin_layers_and_float32(iris):
     X, y = iris
-    clf = NetClassifier(hidden_layers=({"type": "linear", "n_out": 8}, "tanh", {"type": "linear", "n_out": 5}, "swish"),
+    clf = NetClassifier(hidden_layers=({"type": "linear", "n_out": 8}, "mish", {"type": "linear", "n_out": 5}, "swish"),
                         dtype="float32", epochs=30, random_state=0).fit(X, y)
-    assert [type(layer).__name__ for layer in clf.net_] == ["Linear", "Tanh", "Linear", "Swish", "Linear"]
+    assert [type(layer).__name__ for layer in clf.net_] == ["Linear", "Mish", "Linear", "Swish", "Linear"]
     assert [layer.n_in for layer in clf.net_ if isinstance(layer, lk.Linear)] == [4, 8, 5]
     assert clf.net_.dtype == np.float32 and clf.score(X, y) > 0.8
     logistic = NetClassifier(hidden_layers=(), epochs=30, random_state=0).fit(X, y)

@@ -34,9 +34,28 @@ class Layer:
     kinks : tuple of float
         Input values where the layer is not differentiable (``ReLU``: ``(0.0,)``);
         gradient checks keep their inputs away from them.
+    state_names : tuple of str
+        Names of attributes that hold arrays which are not trained but belong
+        to the model and are saved with it (batch norm's ``running_mean`` and
+        ``running_var``). A forward pass in training mode may update them.
+    training : bool
+        Training mode (``True``, the default) or inference mode. Only layers
+        that behave differently in the two (dropout, batch norm) read it;
+        ``Net.train()`` and ``Net.eval()`` set it on every layer.
+
+    Notes
+    -----
+    The per-pass protocol: ``forward_pass(x, training)`` returns ``(y, ctx)``
+    and ``backward_pass(x, ctx, dy)`` receives that ``ctx`` back. ``Net`` keeps
+    ``ctx`` in the pass's trace entry, so whatever a backward pass needs of its
+    forward pass besides ``x`` (dropout's mask, batch norm's batch statistics)
+    belongs to the pass, never to the layer. The defaults call ``forward`` and
+    ``backward`` with ``ctx = None``; a layer overrides both when it needs more.
     """
 
     param_names: tuple[str, ...] = ()
+    state_names: tuple[str, ...] = ()
+    training: bool = True
     example_kwargs: dict[str, Any] = {}
     example_input_shape: tuple[int, int] = (5, 4)
     kinks: tuple[float, ...] = ()
@@ -71,6 +90,42 @@ class Layer:
         dx : ndarray, shape (n_samples, n_in)
         """
         raise NotImplementedError(f"{type(self).__name__} must define backward(x, dy)")
+
+    def forward_pass(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
+        """One forward pass in the given mode: ``(y, ctx)``.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_samples, n_in)
+        training : bool
+            ``True`` for training mode, ``False`` for inference mode.
+
+        Returns
+        -------
+        y : ndarray, shape (n_samples, n_out)
+        ctx : object
+            What ``backward_pass`` needs of this pass besides ``x``; ``None``
+            by default (``forward(x)`` is called).
+        """
+        return self.forward(x), None
+
+    def backward_pass(self, x: np.ndarray, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        """The backward pass of a ``forward_pass`` that returned ``ctx``.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_samples, n_in)
+            The input that ``forward_pass`` saw.
+        ctx : object
+            What that ``forward_pass`` returned beside ``y``.
+        dy : ndarray, shape (n_samples, n_out)
+
+        Returns
+        -------
+        dx : ndarray, shape (n_samples, n_in)
+            By default ``backward(x, dy)``.
+        """
+        return self.backward(x, dy)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)

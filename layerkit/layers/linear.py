@@ -1,13 +1,14 @@
 """``Linear``: the dense layer ``y = x @ W + b``."""
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
 
 from layerkit._backend import core
 from layerkit._validation import as_rng, check_batch, check_grad_output, check_positive_int, resolve_dtype
-from layerkit.init import INITIALIZERS
+from layerkit import init as initializers
 from layerkit.layers.base import Layer
 
 
@@ -23,10 +24,22 @@ class Linear(Layer):
     rng : None, int or numpy.random.Generator
         Source of the initial weights: ``None`` for fresh entropy, an int seed
         or a Generator (shared generators give different weights per layer).
-    init : {"xavier", "he"}
-        ``"xavier"``: Glorot uniform on ``[-a, a]``, ``a = sqrt(6 / (n_in + n_out))``.
-        Note that the course material's ``sqrt(6 / (n_in * n_out))`` is not
-        Glorot's formula. ``"he"``: normal with std ``sqrt(2 / n_in)``, for ReLU nets.
+    init : str, layerkit.init factory or callable
+        The initial weights. A name: ``"xavier"``/``"glorot"`` (default; Glorot
+        uniform on ``[-a, a]``, ``a = sqrt(6 / (n_in + n_out))``; the course
+        material's ``sqrt(6 / (n_in * n_out))`` is not Glorot's formula),
+        ``"xavier_normal"``, ``"he"``/``"he_normal"`` (std ``sqrt(2 / n_in)``,
+        for ReLU nets), ``"he_uniform"``, ``"lecun_normal"`` (``N(0, 1/n_in)``),
+        ``"lecun_uniform"``, ``"orthogonal"``, ``"zeros"``. A factory:
+        ``layerkit.init.normal(std)``, ``layerkit.init.uniform(limit)`` (or its
+        config, ``{"type": "normal", "std": 0.1}``). Or any callable
+        ``(n_in, n_out, rng, dtype) -> W``; its result must be a finite real
+        array of shape ``(n_in, n_out)``. Names and factories are kept in
+        configs and files; of a callable only its name is kept (``init``
+        becomes a ``layerkit.init.Custom``), and a net using one cannot be
+        written to a config or a file.
+    bias_init : float
+        Initial value of every bias (default 0).
     dtype : float32 or float64
         Dtype of the parameters and of the computation. Inputs of any other
         real dtype (including float32 into a float64 layer, and integers) are
@@ -36,7 +49,7 @@ class Linear(Layer):
     ----------
     W : ndarray, shape (n_in, n_out)
     b : ndarray, shape (n_out,)
-        Starts at zero.
+        Starts at ``bias_init`` (zero).
     dW, db : ndarray
         Gradients stored by the last ``backward``, shaped like ``W`` and ``b``.
     """
@@ -46,17 +59,32 @@ class Linear(Layer):
     example_kwargs = {"n_in": 4, "n_out": 3, "rng": 0}
     example_input_shape = (5, 4)
 
-    def __init__(self, n_in: int, n_out: int, rng: Any = None, *, init: str = "xavier",
-                 dtype: Any = np.float64) -> None:
+    def __init__(self, n_in: int, n_out: int, rng: Any = None, *, init: Any = "xavier",
+                 bias_init: float = 0.0, dtype: Any = np.float64) -> None:
         self.n_in = check_positive_int(n_in, "Linear: n_in")
         self.n_out = check_positive_int(n_out, "Linear: n_out")
         self.dtype = resolve_dtype(dtype, "Linear: dtype")
-        if init not in INITIALIZERS:
-            raise ValueError(f"Linear: init must be one of {sorted(INITIALIZERS)}, got {init!r}")
-        self.init = init
+        self.init, function = initializers.resolve(init, "Linear: init")
+        if (isinstance(bias_init, bool) or not isinstance(bias_init, numbers.Real)
+                or not np.isfinite(bias_init)):
+            raise TypeError(f"Linear: bias_init must be a finite real number, got "
+                            f"{type(bias_init).__name__} {bias_init!r}")
+        self.bias_init = float(bias_init)
         generator = as_rng(rng, "Linear: rng")
-        self.W = np.ascontiguousarray(INITIALIZERS[init](self.n_in, self.n_out, generator, self.dtype))
-        self.b = np.zeros(self.n_out, dtype=self.dtype)
+        self.W = self._initial_weights(function, generator)
+        self.b = np.full(self.n_out, self.bias_init, dtype=self.dtype)
+
+    def _initial_weights(self, function: Any, generator: np.random.Generator) -> np.ndarray:
+        who = f"Linear({self.n_in}, {self.n_out}): init {self.init!r}"
+        weights = np.asarray(function(self.n_in, self.n_out, generator, self.dtype))
+        if weights.shape != (self.n_in, self.n_out):
+            raise ValueError(f"{who} returned shape {weights.shape}, expected (n_in, n_out) = "
+                             f"{(self.n_in, self.n_out)}")
+        if weights.dtype.kind not in "fiu":
+            raise TypeError(f"{who} returned dtype {weights.dtype}, expected real numbers")
+        if not np.isfinite(weights).all():
+            raise ValueError(f"{who} returned NaN or infinite weights")
+        return np.array(weights, dtype=self.dtype, order="C", copy=True)
 
     def _params_checked(self) -> tuple[np.ndarray, np.ndarray]:
         W, b = self.W, self.b
@@ -135,13 +163,32 @@ class Linear(Layer):
         return self.n_out
 
     def get_config(self) -> dict[str, Any]:
-        """``{"n_in", "n_out", "init", "dtype"}``: the arguments that rebuild this layer (not ``rng``)."""
-        return {"n_in": self.n_in, "n_out": self.n_out, "init": self.init, "dtype": self.dtype.name}
+        """``{"n_in", "n_out", "init", "dtype"}`` (and ``"bias_init"`` unless 0): the arguments that rebuild
+        this layer (not ``rng``).
+
+        Raises
+        ------
+        TypeError
+            ``init`` is a plain callable: configs keep names and
+            ``layerkit.init`` factories only.
+        """
+        init = initializers.describe(self.init)
+        if init is None:
+            raise TypeError(
+                f"{self!r}: its init {self.init!r} is a plain callable, which a config or file cannot keep; "
+                "use an initialiser name, layerkit.init.normal(std) or layerkit.init.uniform(limit), or "
+                "save the architecture yourself")
+        config = {"n_in": self.n_in, "n_out": self.n_out, "init": init, "dtype": self.dtype.name}
+        if self.bias_init != 0.0:
+            config["bias_init"] = self.bias_init
+        return config
 
     def __repr__(self) -> str:
         extras = ""
-        if self.init != "xavier":
-            extras += f", init={self.init!r}"
+        if not (isinstance(self.init, str) and self.init in ("xavier", "glorot")):
+            extras += f", init={self.init!r}"  # a custom callable shows as its name
+        if self.bias_init != 0.0:
+            extras += f", bias_init={self.bias_init!r}"
         if self.dtype != np.float64:
             extras += f", dtype={self.dtype.name!r}"
         return f"Linear({self.n_in}, {self.n_out}{extras})"

@@ -36,14 +36,20 @@ def _accepted(name: str) -> set[str] | None:
 
 
 def _filled(item: Any, width: int, dtype: str, where: str) -> Any:
-    """``item`` with ``n_in`` (the width reaching it) and ``dtype`` set where its layer takes them."""
+    """``item`` with ``n_in`` or ``n`` (the width reaching it) and ``dtype`` set where its layer takes them.
+
+    A bare name (``"batch_norm"``) becomes ``{"type": name, ...}`` when its layer takes one of them.
+    """
     if isinstance(item, str):
-        return item
+        accepted = _accepted(item)
+        if accepted is None or not accepted & {"n_in", "n", "dtype"}:
+            return item
+        item = {"type": item}
     if not isinstance(item, Mapping):
         raise ValueError(f"{where} must be a layer name or a dict with a 'type' key, got {item!r}")
     item = dict(item)
     accepted = _accepted(item.get("type")) if isinstance(item.get("type"), str) else None
-    for key, value in (("n_in", width), ("dtype", dtype)):
+    for key, value in (("n_in", width), ("n", width), ("dtype", dtype)):
         if key not in item and accepted is not None and key in accepted:
             item[key] = value
     return item

@@ -12,6 +12,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from layerkit.layers.base import Layer
 from layerkit.net import Net
 
 _GENERATORS = (np.random.Generator, np.random.RandomState)
@@ -107,6 +108,14 @@ class CheckTarget:
             for generator in vars_of(layer).values()
             if isinstance(generator, _GENERATORS)
         ]
+        # non-trained state a training-mode forward updates (batch norm's running statistics):
+        # put back before every pass, so each pass starts from the same state, and at the end
+        self._layer_states = [
+            (layer, name, getattr(layer, name), np.array(getattr(layer, name), copy=True))
+            for layer in self.layers
+            for name in getattr(layer, "state_names", ())
+            if isinstance(getattr(layer, name, None), np.ndarray)
+        ]
 
     # ------------------------------------------------------------------ passes
     def restore_generators(self) -> None:
@@ -114,26 +123,71 @@ class CheckTarget:
         for generator, state in self._generator_states:
             _set_generator_state(generator, state)
 
-    def rewind(self) -> None:
-        """``restore_generators``, then call ``reset``: the start of every pass."""
+    def restore_states(self, *, originals: bool = False) -> None:
+        """Put every array named in a layer's ``state_names`` back to its value at the start.
+
+        Each pass gets a fresh copy (a layer may update its state in place);
+        ``originals=True`` puts the original arrays back, with their values.
+        """
+        for layer, name, original, saved in self._layer_states:
+            if originals:
+                if original.flags.writeable and not np.array_equal(original, saved, equal_nan=True):
+                    np.copyto(original, saved)
+                setattr(layer, name, original)
+            else:
+                setattr(layer, name, saved.copy())
+
+    def restore(self) -> None:
+        """The end of a check: generators and state as they were at the start."""
         self.restore_generators()
+        self.restore_states(originals=True)
+
+    def rewind(self) -> None:
+        """Restore generators and state, then call ``reset``: the start of every pass."""
+        self.restore_generators()
+        self.restore_states()
         if self.reset is not None:
             self.reset(self.obj)
 
+    def _pass_methods(self) -> tuple[Any, Any] | None:
+        """The layer's own ``forward_pass`` and ``backward_pass``, or None where it keeps the defaults."""
+        if self.is_net:
+            return None
+        cls = type(self.obj)
+        own = [getattr(cls, name, None) is not getattr(Layer, name) for name in ("forward_pass", "backward_pass")]
+        methods = getattr(self.obj, "forward_pass", None), getattr(self.obj, "backward_pass", None)
+        return methods if any(own) and all(callable(m) for m in methods) else None
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.rewind()
-        out = self.obj.forward(x)
-        return out[0] if self.is_net else out
+        if self.is_net:
+            return self.obj.forward(x)[0]
+        methods = self._pass_methods()
+        if methods is None:
+            return self.obj.forward(x)
+        return methods[0](x, getattr(self.obj, "training", True))[0]
 
     def backward(self, x: np.ndarray, dy: np.ndarray) -> Any:
-        """Run the backward pass (a ``Net`` first runs forward for its trace); return ``dx``."""
+        """Run the backward pass after a forward pass (for a net's trace, a layer's ``ctx``); return ``dx``.
+
+        A layer with ``forward_pass``/``backward_pass`` runs through them in its
+        current mode (``layer.training``), the ``ctx`` of the forward pass going
+        to the backward pass, as in a ``Net``.
+        """
         if self.is_net:
             self.rewind()
             _, trace = self.obj.forward(x)
             self.rewind()
             return self.obj.backward(trace, dy)
+        methods = self._pass_methods()
+        if methods is None:
+            self.rewind()
+            return self.obj.backward(x, dy)
+        forward_pass, backward_pass = methods
         self.rewind()
-        return self.obj.backward(x, dy)
+        _, ctx = forward_pass(x.copy(), getattr(self.obj, "training", True))
+        self.rewind()
+        return backward_pass(x, ctx, dy)
 
     # ------------------------------------------------------------------ parameters
     def parameters(self) -> list[Parameter]:
@@ -162,9 +216,11 @@ class CheckTarget:
         snapshot = {}
         for index, layer in enumerate(self.layers):
             prefix = f"layers[{index}]." if self.is_net else ""
-            grads = {"d" + attr for attr in getattr(layer, "param_names", ())}
+            # gradients change by design; generators and declared state are put back before every pass
+            skipped = {"d" + attr for attr in getattr(layer, "param_names", ())}
+            skipped |= {name for owner, name, _, _ in self._layer_states if owner is layer}
             for key, value in vars_of(layer).items():
-                if key not in grads and not isinstance(value, _GENERATORS):
+                if key not in skipped and not isinstance(value, _GENERATORS):
                     snapshot[prefix + key] = _fingerprint(value)
         return snapshot
 

@@ -32,6 +32,13 @@ for any other source of randomness pass ``reset``, a callable that receives the
 layer and reseeds it. A layer whose forward still gives different outputs for
 the same input, or changes its attributes, is refused with ``GradcheckError``.
 
+Modes and state: a layer is checked in its current mode (``layer.training``)
+through ``forward_pass``/``backward_pass``, each backward pass receiving the
+``ctx`` of its forward pass. The arrays a layer lists in ``state_names``
+(batch norm's running statistics, which a training-mode forward updates) are
+put back before every pass and at the end, so they are not "changed state";
+any other attribute a forward changes still gets the layer refused.
+
 float32: a layer with float32 parameters or ``dtype`` is checked through a
 float64 deep copy (``eps = 1e-6`` is below float32 resolution); the report says
 so. The layer's own parameters are perturbed in place and restored bit for bit.
@@ -374,7 +381,7 @@ def check_grad(
             tensors[param.name] = _compare(param.name, _Probe(array, evaluate, y0, dy, eps), grad,
                                            "d" + param.attr, rng, max_coords, directions)
     finally:
-        target.restore_generators()
+        target.restore()
     return GradReport(who, tensors, eps, seed, "float32" if reason else None, notes)
 
 

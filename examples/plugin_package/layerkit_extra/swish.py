@@ -101,6 +101,25 @@ class Swish(Layer):
         self.dbeta = dbeta if self.n_features else np.atleast_1d(dbeta.sum()).astype(self.dtype)
         return dy * (expit(z) + beta * x_s_1ms)
 
+    def to_onnx(self, builder: Any, input_name: str) -> str:
+        """Export hook of ``layerkit.onnx.to_onnx``: ``x * sigmoid(beta * x)`` with the learned ``beta``.
+
+        Parameters
+        ----------
+        builder : layerkit.onnx.Builder
+            Receives the nodes; ``beta`` becomes an initializer of ``builder.dtype``.
+        input_name : str
+            The input tensor, shape (batch, n_features).
+
+        Returns
+        -------
+        str
+            The output tensor, shape (batch, n_features).
+        """
+        beta = builder.add_initializer(self._beta_checked(), "swish_beta")
+        z = builder.add_node("Mul", [input_name, beta])
+        return builder.add_node("Mul", [input_name, builder.sigmoid(z)], hint="swish")
+
     def get_config(self) -> dict[str, Any]:
         """``{"n_features", "beta", "dtype"}``; ``beta`` is the initial value, the learned one is a parameter.
 

@@ -1,0 +1,153 @@
+"""ONNX converters of layerkit's built-in layers, keyed by class name.
+
+Each converter is ``convert(layer, builder, x) -> y``. Where onnxruntime
+lacks a float64 kernel (``Erf``, ``Elu``, ``Gelu``, ``Softplus``) or an ONNX op
+computes a different formula than the layer (softplus's threshold, ``exp(x)-1``
+for ``expm1``), the function is composed from ops with float32 and float64
+kernels and written so that it keeps full precision (``_functions``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from layerkit.onnx import _functions
+from layerkit.onnx._builder import Builder
+
+Converter = Callable[[Any, Builder, str], str]
+
+# ---------------------------------------------------------------------- layers
+def linear(layer: Any, b: Builder, x: str) -> str:
+    """``Gemm(x, W, b)``: ``W`` is stored (n_in, n_out), as the layer holds it."""
+    W = b.add_initializer(layer.W, "W")
+    bias = b.add_initializer(layer.b, "b")
+    return b.add_node("Gemm", [x, W, bias], hint="linear")
+
+
+def sigmoid(layer: Any, b: Builder, x: str) -> str:
+    """Composed as the layer computes it (``Builder.sigmoid``): onnxruntime's ``Sigmoid`` loses the
+    relative precision of tiny outputs (float32: several times the value below 1e-7; float64: 0 for 2e-17)."""
+    return b.sigmoid(x)
+
+
+def relu(layer: Any, b: Builder, x: str) -> str:
+    return b.add_node("Relu", [x])
+
+
+def softmax(layer: Any, b: Builder, x: str) -> str:
+    return b.add_node("Softmax", [x], axis=-1)
+
+
+def tanh(layer: Any, b: Builder, x: str) -> str:
+    return b.add_node("Tanh", [x])
+
+
+def leaky_relu(layer: Any, b: Builder, x: str) -> str:
+    """``x`` for x > 0, else ``negative_slope * x`` (onnxruntime's LeakyRelu lacks float64 from opset 16)."""
+    scaled = b.add_node("Mul", [x, b.scalar(float(layer.negative_slope))])
+    return b.add_node("Where", [b.add_node("Greater", [x, b.scalar(0.0)]), x, scaled], hint="leaky_relu")
+
+
+def elu(layer: Any, b: Builder, x: str) -> str:
+    """``x`` for x > 0, ``alpha * expm1(x)`` otherwise (ONNX's Elu has no float64 kernel in onnxruntime)."""
+    negative = b.add_node("Mul", [b.scalar(float(layer.alpha)), b.expm1(x)])
+    return b.add_node("Where", [b.add_node("Greater", [x, b.scalar(0.0)]), x, negative], hint="elu")
+
+
+def softplus(layer: Any, b: Builder, x: str) -> str:
+    """PyTorch's thresholded softplus (``Builder.softplus``): ONNX's ``Softplus`` has neither ``beta``
+    nor the threshold, nor a float64 kernel in onnxruntime."""
+    return b.softplus(x, beta=float(layer.beta), threshold=float(layer.threshold))
+
+
+def gelu(layer: Any, b: Builder, x: str) -> str:
+    """``x/2 (1 + erf(x/sqrt 2))`` or the tanh approximation, as ``torch.nn.GELU``.
+
+    float32 at opset 20 or later: the ``Gelu`` op. Otherwise composed; in
+    float64 ``erf`` itself is composed (onnxruntime has no float64 ``Erf``).
+    """
+    approximate = str(getattr(layer, "approximate", "none"))
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"layerkit.onnx: {layer!r}: approximate must be 'none' or 'tanh', got {approximate!r}")
+    if b.dtype == np.float32 and b.opset >= 20:
+        return b.add_node("Gelu", [x], approximate=approximate)
+    half_x = b.add_node("Mul", [x, b.scalar(0.5)])
+    if approximate == "tanh":
+        x3 = b.add_node("Mul", [b.add_node("Mul", [x, x]), x])
+        inner = b.add_node("Mul", [b.scalar(math.sqrt(2.0 / math.pi)),
+                                   b.add_node("Add", [x, b.add_node("Mul", [x3, b.scalar(0.044715)])])])
+        one_plus = b.add_node("Add", [b.scalar(1.0), b.add_node("Tanh", [inner])])
+    else:
+        z = b.add_node("Mul", [x, b.scalar(math.sqrt(0.5))])
+        if b.dtype == np.float32:
+            one_plus = b.add_node("Add", [b.scalar(1.0), b.add_node("Erf", [z])])
+        else:
+            one_plus = _functions.one_plus_erf(b, z)
+    return b.add_node("Mul", [half_x, one_plus], hint="gelu")
+
+
+def identity(layer: Any, b: Builder, x: str) -> str:
+    return b.add_node("Identity", [x])
+
+
+def dropout(layer: Any, b: Builder, x: str) -> str:
+    """Inference mode: dropout is the identity (inverted dropout scales only while training)."""
+    return b.add_node("Identity", [x], hint="dropout")
+
+
+def _rstd(b: Builder, var: str, eps: float) -> str:
+    """``1 / sqrt(var + eps)``, as the normalisation layers form it."""
+    return b.add_node("Div", [b.scalar(1.0), b.add_node("Sqrt", [b.add_node("Add", [var, b.scalar(float(eps))])])])
+
+
+def layer_norm(layer: Any, b: Builder, x: str) -> str:
+    """Normalise each row over its features: ``(x - mean) * (1 / sqrt(var + eps)) * gamma + beta``.
+
+    Composed (two-pass mean and biased variance), which matches the layer to
+    float64 precision; onnxruntime's ``LayerNormalization`` forms
+    ``E[x^2] - E[x]^2`` and loses digits when the mean dominates.
+    """
+    gamma = b.add_initializer(layer.gamma, "gamma")
+    beta = b.add_initializer(layer.beta, "beta")
+    centred = b.add_node("Sub", [x, b.reduce_mean(x)])
+    var = b.reduce_mean(b.add_node("Mul", [centred, centred]))
+    normed = b.add_node("Mul", [centred, _rstd(b, var, layer.eps)])
+    return b.add_node("Add", [b.add_node("Mul", [normed, gamma]), beta], hint="layer_norm")
+
+
+def batch_norm(layer: Any, b: Builder, x: str) -> str:
+    """Inference mode, with the running statistics: ``(x - mean) * (1 / sqrt(var + eps)) * gamma + beta``.
+
+    float32: the ``BatchNormalization`` op. float64: composed, because the op's
+    ``epsilon`` attribute is a float32 (1e-5 becomes 1.0000000025e-5), which
+    moves the result by ~1e-10 relative.
+    """
+    gamma, beta, mean, var = (b.add_initializer(getattr(layer, attr), attr)
+                              for attr in ("gamma", "beta", "running_mean", "running_var"))
+    if b.dtype == np.float32:
+        return b.add_node("BatchNormalization", [x, gamma, beta, mean, var], hint="batch_norm",
+                          epsilon=float(layer.eps))
+    normed = b.add_node("Mul", [b.add_node("Sub", [x, mean]), _rstd(b, var, layer.eps)])
+    return b.add_node("Add", [b.add_node("Mul", [normed, gamma]), beta], hint="batch_norm")
+
+
+CONVERTERS: dict[str, Converter] = {
+    "Linear": linear,
+    "Sigmoid": sigmoid,
+    "ReLU": relu,
+    "Softmax": softmax,
+    "Tanh": tanh,
+    "LeakyReLU": leaky_relu,
+    "ELU": elu,
+    "GELU": gelu,
+    "Softplus": softplus,
+    "Identity": identity,
+    "Dropout": dropout,
+    "LayerNorm": layer_norm,
+    "BatchNorm1d": batch_norm,
+}
+"""Class name of a layer of ``layerkit.layers`` -> its converter."""
+
+__all__ = ["CONVERTERS", "Converter"]

@@ -1,0 +1,167 @@
+"""``to_onnx``: a layerkit ``Net`` as an ONNX model."""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from layerkit._atomic import atomic_path
+from layerkit.onnx._builder import Builder
+from layerkit.onnx._converters import CONVERTERS
+
+MIN_OPSET = 13
+"""Softmax over one axis (``axis=-1``) and today's ``Gemm`` need opset 13."""
+DEFAULT_OPSET = min(21, onnx.defs.onnx_opset_version())
+"""Recent enough for ``Gelu`` (20), old enough for every onnxruntime of the last two years."""
+
+HOOK = "to_onnx(self, builder, input_name) -> output_name"
+
+
+def check_opset(opset: Any, who: str = "layerkit.onnx") -> int:
+    """``opset`` as an int in ``[MIN_OPSET, onnx's newest]``; ``None`` gives ``DEFAULT_OPSET``."""
+    if opset is None:
+        return DEFAULT_OPSET
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not MIN_OPSET <= opset <= newest:
+        raise ValueError(f"{who}: opset must be an int from {MIN_OPSET} to {newest} (the installed onnx's "
+                         f"newest), got {opset!r}")
+    return int(opset)
+
+
+def converter_for(layer: Any, index: int) -> Any:
+    """The function exporting ``layer``: its own hook, or the built-in converter of its class."""
+    hook = getattr(layer, "to_onnx", None)
+    if callable(hook):
+        return lambda _layer, builder, name: hook(builder, name)
+    cls = type(layer)
+    if _builtin(layer):
+        return CONVERTERS[cls.__name__]
+    raise TypeError(
+        f"layerkit.onnx: layer {index} ({layer!r}, class {cls.__module__}.{cls.__qualname__}) cannot be "
+        f"exported: it is not a built-in layer and defines no ONNX hook. Give it a method {HOOK} "
+        "that adds its nodes through the builder (see layerkit.onnx.Builder)"
+    )
+
+
+def export_layers(layers: Sequence[Any], builder: Builder, input_name: str) -> str:
+    """Add every layer's nodes to ``builder``, in order; return the name of the last output."""
+    name = input_name
+    for index, layer in enumerate(layers):
+        out = converter_for(layer, index)(layer, builder, name)
+        if not isinstance(out, str) or not out:
+            raise TypeError(f"layerkit.onnx: layer {index} ({layer!r}): its {HOOK} returned {out!r}, "
+                            "not the name of its output tensor")
+        name = out
+    return name
+
+
+def net_layers(net: Any) -> list[Any]:
+    """The layers of a ``Net`` (or of a list of layers)."""
+    layers = getattr(net, "layers", net)
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
+        raise TypeError(f"layerkit.onnx: net must be a layerkit Net (or a list of layers), got {type(net).__name__}")
+    return list(layers)
+
+
+def net_dtype(net: Any, layers: Sequence[Any]) -> np.dtype:
+    """The net's dtype (that of its first layer declaring one; float64 if none does)."""
+    dtype = getattr(net, "dtype", None)
+    if dtype is None:
+        dtype = next((layer.dtype for layer in layers if getattr(layer, "dtype", None) is not None), np.float64)
+    return np.dtype(dtype)
+
+
+def _builtin(layer: Any) -> str | None:
+    cls = type(layer)
+    return cls.__name__ if cls.__module__.startswith("layerkit.layers.") and cls.__name__ in CONVERTERS else None
+
+
+def _width(layers: Sequence[Any], attr: str) -> int | None:
+    """The width at the start (``attr="n_in"``) or end (``"n_out"``) of ``layers``, when built-ins tell it.
+
+    Built-in activations keep the width; a ``Linear`` or a normalisation sets
+    it; any other layer may change it unannounced, so the width stays symbolic.
+    """
+    for layer in layers:
+        name = _builtin(layer)
+        if name == "Linear":
+            return int(getattr(layer, attr))
+        if name in ("LayerNorm", "BatchNorm1d"):
+            return int(layer.n)
+        if name is None:
+            return None
+    return None
+
+
+def to_onnx(net: Any, *, opset: int | None = None, path: str | os.PathLike | None = None,
+            input_name: str = "x", output_name: str = "y") -> onnx.ModelProto:
+    """Export a net to ONNX, for onnxruntime and every other ONNX runtime.
+
+    The model computes ``net.predict(x)``: inference mode (dropout is the
+    identity, batch norm uses its running statistics).
+
+    Parameters
+    ----------
+    net : layerkit.Net
+        Built-in layers export as they are; any other layer needs a method
+        ``to_onnx(self, builder, input_name) -> output_name`` (see ``Builder``).
+    opset : int, optional
+        Version of the default ONNX domain, from 13; ``DEFAULT_OPSET`` (21)
+        when omitted.
+    path : str or path-like, optional
+        Also write the model there (atomically: a crash leaves any old file whole).
+    input_name, output_name : str
+        Names of the graph's input and output.
+
+    Returns
+    -------
+    onnx.ModelProto
+        One input ``input_name`` of shape ``(batch, n_in)`` and one output
+        ``output_name`` of shape ``(batch, n_out)``, both of the net's dtype
+        (float32 or float64); ``batch`` is dynamic. Feed arrays of that dtype.
+
+    Raises
+    ------
+    TypeError
+        For a layer that is neither built in nor defines the hook (the message
+        names the layer), or a net of another dtype than float32/float64.
+    ValueError
+        For an opset out of range.
+    """
+    opset = check_opset(opset)
+    layers = net_layers(net)
+    dtype = net_dtype(net, layers)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"layerkit.onnx: the net's dtype must be float32 or float64, got {dtype}")
+    for label, name in (("input_name", input_name), ("output_name", output_name)):
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"layerkit.onnx: {label} must be a non-empty str, got {name!r}")
+    if input_name == output_name:
+        raise ValueError(f"layerkit.onnx: input_name and output_name must differ, both are {input_name!r}")
+    builder = Builder(dtype, opset, reserved=(input_name, output_name))
+    last = export_layers(layers, builder, input_name)
+    builder.add_node("Identity", [last], outputs=[output_name])
+    n_in, n_out = _width(layers, "n_in"), _width(layers[::-1], "n_out")
+    graph = helper.make_graph(
+        builder.nodes, "layerkit_net",
+        [helper.make_tensor_value_info(input_name, builder.elem_type, ["batch", n_in or "n_in"])],
+        [helper.make_tensor_value_info(output_name, builder.elem_type, ["batch", n_out or "n_out"])],
+        builder.initializers,
+    )
+    imports = [helper.make_opsetid("", opset)]
+    from layerkit import __version__
+
+    model = helper.make_model(graph, opset_imports=imports, producer_name="layerkit",
+                              producer_version=__version__, doc_string=repr(net)[:2000],
+                              ir_version=helper.find_min_ir_version_for(imports))
+    onnx.checker.check_model(model)
+    if path is not None:
+        with atomic_path(path) as tmp:
+            onnx.save_model(model, str(tmp))
+    return model
+
+
+__all__ = ["to_onnx", "check_opset", "export_layers", "DEFAULT_OPSET", "MIN_OPSET", "HOOK"]

@@ -1,0 +1,54 @@
+"""The estimators' ``hidden_layers`` take issue 11's layers: MLPClassifier's activations, dropout, normalisation."""
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.preprocessing import StandardScaler
+
+import layerkit as lk
+from layerkit import registry
+from layerkit.sklearn import NetClassifier, NetRegressor
+
+# MLPClassifier's activation names and the layerkit layer each one is
+MLP_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.mark.parametrize("activation", sorted(MLP_ACTIVATIONS))
+def test_every_mlp_activation_is_a_layer_name(iris, activation):
+    name = MLP_ACTIVATIONS[activation]
+    X, y = iris
+    clf = NetClassifier(hidden_layers=({"type": "linear", "n_out": 16}, name), epochs=40, random_state=0).fit(X, y)
+    assert type(clf.net_[1]) is registry.get(name)
+    assert clf.score(X, y) > 0.85
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_dropout_and_normalisation_in_a_spec_with_widths_filled_in(iris, dtype):
+    X, y = iris
+    hidden = ({"type": "linear", "n_out": 16}, "batch_norm", "relu", {"type": "dropout", "p": 0.2},
+              {"type": "linear", "n_out": 8}, {"type": "layer_norm"}, "sigmoid")
+    clf = NetClassifier(hidden_layers=hidden, epochs=60, dtype=dtype, random_state=0).fit(X.astype(dtype), y)
+    kinds = [type(layer) for layer in clf.net_]
+    assert kinds[:7] == [lk.Linear, lk.BatchNorm1d, lk.ReLU, lk.Dropout, lk.Linear, lk.LayerNorm, lk.Sigmoid]
+    assert clf.net_[1].n == 16 and clf.net_[5].n == 8
+    assert clf.net_[1].dtype == np.dtype(dtype) and clf.net_[5].dtype == np.dtype(dtype)
+    assert not np.array_equal(clf.net_[1].running_mean, np.zeros(16))  # trained in training mode
+    proba = clf.predict_proba(X)
+    assert np.array_equal(proba, clf.predict_proba(X))  # predictions in inference mode: no dropout
+    assert clf.score(X, y) > 0.85
+    assert all(layer.training for layer in clf.net_)  # predicting did not change the mode
+
+
+def test_regressor_with_batch_norm_and_dropout():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=200)
+    reg = NetRegressor(hidden_layers=({"type": "linear", "n_out": 16}, "layer_norm", "relu", "dropout"),
+                       epochs=60, random_state=0, learning_rate=0.01).fit(X, y)
+    assert isinstance(reg.net_[3], lk.Dropout) and reg.net_[3].p == 0.5
+    assert reg.score(X, y) > 0.8
