@@ -7,7 +7,9 @@ Usage::
 Prints one table: forward and backward ns/element of every element-wise
 activation on a float32 and a float64 array of 256 x 512 (the hidden layer
 of the issue-12 net at batch 256), for layerkit's kernel, the same formula in
-NumPy, and ``torch.nn`` on one thread. With ``--step`` it also times one
+NumPy, and ``torch.nn`` on one thread (torch's backward column is an autograd
+forward-and-backward minus the forward alone, so it is rough and can even come
+out negative on a noisy machine). With ``--step`` it also times one
 training step of a float32 784-512-512-10 net at batch 256 (forward,
 ``dy = y - t``, backward without the input gradient, ``net.step(lr)``) with
 sigmoid, tanh and GELU hidden layers. Every figure is the minimum over the
