@@ -36,7 +36,7 @@ from sklearn.preprocessing import PolynomialFeatures
 import layerkit as lk
 from layerkit.plotting import save_figure
 
-ACTIVATIONS = {"tanh": lambda: lk.Tanh(), "relu": lk.ReLU, "sigmoid": lk.Sigmoid}
+ACTIVATIONS = {"tanh": lk.Tanh, "relu": lk.ReLU, "sigmoid": lk.Sigmoid}
 INIT = {"tanh": "xavier", "relu": "he", "sigmoid": "xavier"}
 MLP_ACTIVATION = {"tanh": "tanh", "relu": "relu", "sigmoid": "logistic"}
 
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1] if __doc__ else None)
     parser.add_argument("--n", type=int, default=800, help="number of points (a quarter is held out)")
     parser.add_argument("--noise", type=float, default=0.1, help="standard deviation of the added noise")
-    parser.add_argument("--activations", nargs="+", choices=sorted(ACTIVATIONS), default=["sigmoid", "relu"])
+    parser.add_argument("--activations", nargs="+", choices=sorted(ACTIVATIONS), default=["tanh", "relu"])
     parser.add_argument("--hidden", type=int, default=50, help="width of both hidden layers")
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=32)

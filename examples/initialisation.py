@@ -1,4 +1,7 @@
-"""Why initialisation matters: the activations of a deep net under four initialisers (seed 004, §2).
+"""Initialisation: activations of a deep net
+==========================================
+
+Why initialisation matters: the activations of a deep net under four initialisers (seed 004, §2).
 
 A pre-activation ``a_j = sum_i W_ij x_i`` over ``n_in`` inputs has variance
 ``n_in * sigma**2 * v**2`` when the weights have variance ``sigma**2`` and the
@@ -36,19 +39,7 @@ INITIALISERS = {
     "Xavier": "xavier",
     "He": "he",
 }
-
-
-class Tanh(lk.Layer):
-    """``y = tanh(x)``, element-wise (a stand-in until layerkit has its built-in ``Tanh``)."""
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        return np.tanh(x)
-
-    def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
-        return dy * (1 - np.tanh(x) ** 2)
-
-
-ACTIVATIONS = {"tanh": Tanh, "ReLU": lk.ReLU}
+ACTIVATIONS = {"tanh": lk.Tanh, "ReLU": lk.ReLU}
 
 
 def build_net(activation: str, init: object, depth: int, width: int, seed: int) -> lk.Net:
@@ -70,7 +61,7 @@ def activation_stds(net: lk.Net, x: np.ndarray) -> list[float]:
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, list[float]]]:
     """Print and plot the per-layer standard deviations; return them by activation and initialiser."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
     parser.add_argument("--depth", type=int, default=10, help="number of Linear + activation layers")
     parser.add_argument("--width", type=int, default=256, help="units per layer (n_in = n_out = width)")
     parser.add_argument("--samples", type=int, default=1000, help="rows of the N(0, 1) input batch")

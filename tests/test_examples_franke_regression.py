@@ -27,16 +27,17 @@ def test_data_are_noisy_samples_on_the_unit_square():
 
 def test_nets_beat_the_mean_and_come_near_ols(tmp_path, capsys):
     example = load_example("franke_regression")
-    mse = example.main(["--n", "400", "--epochs", "60", "--activations", "relu", "sigmoid",
+    mse = example.main(["--n", "400", "--epochs", "60", "--activations", "tanh", "relu",
                         "--out", str(tmp_path / "franke.png")])
     out = capsys.readouterr().out
-    assert set(mse) == {"OLS degree 5", "layerkit relu", "layerkit sigmoid", "MLPRegressor relu",
-                        "MLPRegressor sigmoid"}
+    assert set(mse) == {"OLS degree 5", "layerkit tanh", "layerkit relu", "MLPRegressor tanh",
+                        "MLPRegressor relu"}
     data = example.make_data(400, 0.1, seed=0)
     baseline = float(np.mean((data[3] - data[2].mean()) ** 2))  # predicting the mean
     assert mse["OLS degree 5"] < 0.3 * baseline
     assert mse["layerkit relu"] < 0.3 * baseline
     assert mse["layerkit relu"] < 2 * mse["OLS degree 5"]
+    assert mse["layerkit tanh"] < 0.5 * baseline
     assert f"OLS degree 5      test MSE {mse['OLS degree 5']:.4f}" in out
     assert (tmp_path / "franke.png").stat().st_size > 30_000
 

@@ -534,3 +534,45 @@ def test_guide_checking_gradients_example_runs():
     exec(compile(code, "docs/guide/gradcheck.md", "exec"), namespace)
     report = check_grad(namespace["Scale"](4), seed=0)
     assert list(report.tensors) == ["x", "gamma"] and report.passed()
+
+
+class _CountsBatches(lk.Layer):
+    """``y = x * w``; its training-mode forward pass counts the rows it saw in a state array."""
+
+    param_names = ("w",)
+    state_names = ("rows_seen",)
+
+    def __init__(self):
+        self.w = np.array([1.5, -0.5, 2.0])
+        self.rows_seen = np.zeros(1)
+
+    def forward_pass(self, x, training):
+        if training:
+            self.rows_seen = self.rows_seen + len(x)
+        return x * self.w, ("scale", self.w.copy())
+
+    def backward_pass(self, x, ctx, dy):
+        assert ctx[0] == "scale"  # the checker hands each backward pass its forward pass's ctx
+        self.dw = (x * dy).sum(axis=0)
+        return dy * ctx[1]
+
+    def forward(self, x):
+        return self.forward_pass(x, self.training)[0]
+
+    def backward(self, x, dy):
+        raise AssertionError("the checker must go through backward_pass")
+
+
+class _Undeclared(_CountsBatches):
+    state_names = ()
+
+
+def test_declared_state_is_restored_around_every_pass_and_undeclared_state_still_refused():
+    layer = _CountsBatches()
+    before = layer.rows_seen
+    assert_grad(layer, random_input((4, 3), seed=0), seed=0)
+    assert layer.rows_seen is before and before[0] == 0  # put back as it was
+    with pytest.raises(GradcheckError, match=r"changes its own state between calls \(attributes rows_seen\)"):
+        assert_grad(_Undeclared(), random_input((4, 3), seed=0), seed=0)
+    layer.training = False  # checked in its current mode: nothing to restore, same gradients
+    assert_grad(layer, random_input((4, 3), seed=0), seed=0)

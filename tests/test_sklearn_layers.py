@@ -9,7 +9,7 @@ from layerkit import registry
 from layerkit.sklearn import NetClassifier, NetRegressor
 
 # MLPClassifier's activation names and the layerkit layer each one is
-MLP_ACTIVATIONS = {"logistic": "sigmoid", "relu": "relu"}  # TODO(merge kernels): identity, tanh
+MLP_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 
 
 @pytest.fixture(scope="module")
