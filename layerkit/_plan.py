@@ -280,6 +280,12 @@ class SegmentedPlan:
             self.segments.append(_Segment(self.layers, i, j, build_chain(self.layers[i:j])))
             i = j
 
+        self._first_fused = self.segments[0].chain is not None
+        self._fused = frozenset(i for seg in self.segments if seg.chain is not None
+                                for i in range(seg.start, seg.stop))
+        self._reversed = [(seg.start, seg.stop, seg.chain) for seg in reversed(self.segments)]
+        self._chains = [(seg.start, seg.stop, seg.chain) for seg in self.segments if seg.chain is not None]
+
     def _sparse_plan(self) -> "SegmentedPlan":
         if self._sparse is None:
             self._sparse = SegmentedPlan(self.layers, self._trace_type, self._entry_type,
@@ -289,24 +295,24 @@ class SegmentedPlan:
     # ------------------------------------------------------------------ passes
     def forward(self, x: Any, workspace: Any, training: bool | None = None) -> tuple[Any, Any]:
         """``(y, trace)``; ``training`` None: each layer's own mode, else that mode for every layer."""
-        segments = self.segments
-        if segments[0].chain is not None and is_sparse(x):
-            return self._sparse_plan().forward(x, workspace, training)
-        if workspace is not None and type(x) is np.ndarray and workspace._aliased(x):
+        if type(x) is not np.ndarray:
+            if self._first_fused and is_sparse(x):
+                return self._sparse_plan().forward(x, workspace, training)
+        elif workspace is not None and workspace._aliased(x):
             x = x.copy(order="K")  # an output of this workspace fed back in: the pass would overwrite it
         trace = self._trace_type()
-        append = trace.append
-        for segment in segments:
+        entry_type = self._entry_type
+        for segment in self.segments:
             chain = segment.chain
             if chain is None:
                 layer = segment.layers[0]
                 forward_pass = getattr(layer, "forward_pass", None)
                 if forward_pass is None:
-                    append(self._entry_type(layer, x))
+                    trace.append(entry_type(layer, x))
                     x = layer.forward(x)
                 else:
                     y, ctx = forward_pass(x, getattr(layer, "training", True) if training is None else training)
-                    append(self._entry_type(layer, x, ctx))
+                    trace.append(entry_type(layer, x, ctx))
                     x = y
                 continue
             out = self._chain_forward(segment, x, workspace)
@@ -359,33 +365,47 @@ class SegmentedPlan:
 
     def backward(self, trace: Any, dy: Any, input_grad: bool) -> Any:
         """The input gradient (``None`` unless ``input_grad``)."""
-        segments = self.segments
-        if segments[0].chain is not None and is_sparse(trace[0][1]):
+        first = trace[0][1]
+        if self._first_fused and type(first) is not np.ndarray and is_sparse(first):
             return self._sparse_plan().backward(trace, dy, input_grad)
         workspace = _workspace_of(trace)
-        for segment in reversed(segments):
-            want_dx = segment.start > 0 or input_grad
-            entries = trace[segment.start:segment.stop]
-            chain = segment.chain
-            if chain is not None:
-                saved = [entry[1] for entry in entries]
-                x = saved[0]
-                if type(x) is np.ndarray and x.ndim == 2:
-                    buffers = None if workspace is None else workspace._buffers_for(self.owner, chain, x.shape[0])
-                    dx = chain.backward(saved, dy, buffers, want_dx)
-                    if dx is not NotImplemented:
-                        dy = dx
-                        continue
-            dy = _layers_backward(entries, dy, want_dx)
+        owner = self.owner
+        for start, stop, chain in self._reversed:
+            want_dx = input_grad or start > 0
+            if chain is None:
+                entry = trace[start]
+                layer, x = entry
+                if not want_dx and getattr(layer, "supports_need_dx", False):
+                    layer.backward(x, dy, need_dx=False)
+                    return None
+                backward_pass = getattr(layer, "backward_pass", None)
+                if backward_pass is None:
+                    dy = layer.backward(x, dy)
+                else:
+                    dy = backward_pass(x, getattr(entry, "ctx", None), dy)
+                continue
+            saved = [entry[1] for entry in trace[start:stop]]
+            x = saved[0]
+            if type(x) is np.ndarray and x.ndim == 2:
+                dx = chain.backward(saved, dy, None if workspace is None else
+                                    workspace._buffers_for(owner, chain, x.shape[0]), want_dx)
+                if dx is not NotImplemented:
+                    dy = dx
+                    continue
+            dy = _layers_backward(trace[start:stop], dy, want_dx)
         return dy if input_grad else None
 
     def step(self, rate: float) -> frozenset:
-        """Plain gradient descent through the chains; the indices of the layers it updated."""
-        done: list[int] = []
-        for segment in self.segments:
-            if segment.chain is not None and segment.chain.sgd(rate):
-                done.extend(range(segment.start, segment.stop))
-        return frozenset(done)
+        """Plain gradient descent through the chains; the indices of the layers it updated.
+
+        A chain whose parameters do not fit (replaced by lists, say) updates
+        nothing, and its layers are left to their own ``step``.
+        """
+        failed: set | None = None
+        for start, stop, chain in self._chains:
+            if not chain.sgd(rate):
+                failed = (failed or set()).union(range(start, stop))
+        return self._fused if failed is None else self._fused - failed
 
 
 def _layers_backward(entries: Sequence[Any], dy: Any, want_dx: bool) -> Any:

@@ -259,3 +259,20 @@ def test_a_training_step_with_a_custom_identity_inside_allocates_nothing_in_the_
         tracemalloc.stop()
     assert y1 is y0  # the output lives in the workspace
     assert peak < 32_000, f"a step allocated {peak} bytes (one activation array is {128 * 256 * 8})"
+
+
+def test_a_segment_whose_parameters_do_not_fit_steps_through_its_layers_only():
+    layers = mix("identity_inside", np.float64)
+    reference = copy.deepcopy(layers)
+    net = lk.Net(layers)
+    x, dy = data(4, np.float64)
+    for group in (layers, reference):
+        group[3].b = group[3].b.astype(np.float32)  # the second chain's sgd refuses this bias
+    y, trace = net.forward(x)
+    net.backward(trace, dy)
+    _, entries = ref_forward(reference, x)
+    ref_backward(entries, dy)
+    net.step(0.5)
+    for layer in reference:
+        layer.step(0.5)
+    assert_all_equal(params(layers), params(reference))  # each layer updated exactly once
