@@ -281,8 +281,7 @@ class SegmentedPlan:
             i = j
 
         self._first_fused = self.segments[0].chain is not None
-        self._fused = frozenset(i for seg in self.segments if seg.chain is not None
-                                for i in range(seg.start, seg.stop))
+        self._rest = tuple(seg.start for seg in self.segments if seg.chain is None)  # one layer each
         self._reversed = [(seg.start, seg.stop, seg.chain) for seg in reversed(self.segments)]
         self._chains = [(seg.start, seg.stop, seg.chain) for seg in self.segments if seg.chain is not None]
 
@@ -301,18 +300,21 @@ class SegmentedPlan:
         elif workspace is not None and workspace._aliased(x):
             x = x.copy(order="K")  # an output of this workspace fed back in: the pass would overwrite it
         trace = self._trace_type()
-        entry_type = self._entry_type
+        make = self._entry
         for segment in self.segments:
             chain = segment.chain
             if chain is None:
                 layer = segment.layers[0]
                 forward_pass = getattr(layer, "forward_pass", None)
                 if forward_pass is None:
-                    trace.append(entry_type(layer, x))
+                    trace.append(make((layer, x)))
                     x = layer.forward(x)
                 else:
                     y, ctx = forward_pass(x, getattr(layer, "training", True) if training is None else training)
-                    trace.append(entry_type(layer, x, ctx))
+                    entry = make((layer, x))
+                    if ctx is not None:
+                        entry.ctx = ctx
+                    trace.append(entry)
                     x = y
                 continue
             out = self._chain_forward(segment, x, workspace)
@@ -395,17 +397,19 @@ class SegmentedPlan:
             dy = _layers_backward(trace[start:stop], dy, want_dx)
         return dy if input_grad else None
 
-    def step(self, rate: float) -> frozenset:
-        """Plain gradient descent through the chains; the indices of the layers it updated.
+    def step(self, rate: float) -> tuple[int, ...]:
+        """Plain gradient descent through the chains; the indices of the layers left to their own ``step``.
 
         A chain whose parameters do not fit (replaced by lists, say) updates
-        nothing, and its layers are left to their own ``step``.
+        nothing, and its layers are left to their ``step`` too.
         """
-        failed: set | None = None
+        failed: list | None = None
         for start, stop, chain in self._chains:
             if not chain.sgd(rate):
-                failed = (failed or set()).union(range(start, stop))
-        return self._fused if failed is None else self._fused - failed
+                failed = (failed or []) + list(range(start, stop))
+        if failed is None:
+            return self._rest
+        return tuple(sorted(set(self._rest).union(failed)))
 
 
 def _layers_backward(entries: Sequence[Any], dy: Any, want_dx: bool) -> Any:

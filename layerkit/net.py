@@ -233,6 +233,13 @@ class Net:
         return dy if input_grad else None
 
     def _check_trace(self, trace: Any) -> None:
+        layers = self.layers
+        if type(trace) is Trace and len(trace) == len(layers):  # the usual case, checked quickly
+            for entry, layer in zip(trace, layers):
+                if type(entry) is not TraceEntry or entry[0] is not layer:
+                    break
+            else:
+                return
         if not isinstance(trace, (list, tuple)):
             raise TypeError(f"Net.backward: trace must be the Trace returned by forward, got {type(trace).__name__}")
         if len(trace) != len(self.layers):
@@ -261,18 +268,22 @@ class Net:
             names parameters with ``key=str(index)``, so its state for
             ``net[0].W`` is kept under ``"0.W"`` (see ``layerkit.optim``).
         """
-        done: Any = ()
+        indices: Any = range(len(self.layers))
+        apply = None
         if type(update) is float or type(update) is int:
             plan = self._runner()
             if plan is not None:
-                done = plan.step(update)  # True: all done; a set: the indices of the layers updated
-                if done is True:
+                # True: the plan updated every layer; else the indices of the layers left to their step
+                rest = plan.step(update)
+                if rest is True:
                     return
-                done = done or ()
-        apply = None if isinstance(update, numbers.Real) else getattr(update, "update_layer", None)
-        for index, layer in enumerate(self.layers):
-            if index in done:
-                continue
+                if rest is not False:
+                    indices = rest
+        elif not isinstance(update, numbers.Real):
+            apply = getattr(update, "update_layer", None)
+        layers = self.layers
+        for index in indices:
+            layer = layers[index]
             if apply is not None:
                 if getattr(layer, "param_names", ()):
                     apply(layer, key=str(index))

@@ -33,8 +33,7 @@ class Workspace:
     def __init__(self, net: Any) -> None:
         self.net = net
         self._owner: Any = None  # the compiled plan the buffers were made for
-        self._buffers: dict[tuple[int, int], list] = {}  # (chain index, batch size) -> the chain's buffers
-        self._chains: dict[Any, int] = {}
+        self._buffers: dict[tuple[Any, int], list] = {}  # (chain, batch size) -> the chain's buffers
         self._roots: set[int] = set()  # ids of the arrays owning the buffers' memory
         self._arrays: list[np.ndarray] = []
         self.generation = 0
@@ -44,12 +43,9 @@ class Workspace:
         if owner is not self._owner:  # the net was recompiled (its layers changed)
             self.clear()
             self._owner = owner
-        index = self._chains.get(chain)
-        if index is None:
-            index = self._chains[chain] = len(self._chains)
-        buffers = self._buffers.get((index, n))
+        buffers = self._buffers.get((chain, n))
         if buffers is None:
-            buffers = self._buffers[(index, n)] = chain.make_buffers(n)
+            buffers = self._buffers[(chain, n)] = chain.make_buffers(n)
             for row in buffers:
                 for array in row:
                     if isinstance(array, np.ndarray):
@@ -65,6 +61,8 @@ class Workspace:
         """
         if not self._arrays:
             return False
+        if x.base is None:  # an array owning its memory: a buffer itself, or none
+            return id(x) in self._roots
         root = _root(x)
         if id(root) in self._roots:
             return True
@@ -75,7 +73,6 @@ class Workspace:
     def clear(self) -> None:
         """Drop every buffer (they are made again on the next pass)."""
         self._buffers = {}
-        self._chains = {}
         self._roots = set()
         self._arrays = []
         self.generation += 1
