@@ -41,10 +41,11 @@ from layerkit._validation import check_batch, check_grad_output
 
 
 def build_chain(layers: Sequence[Any]) -> Any:
-    """The ``DenseChain`` of ``layers``: a built-in ``Linear`` first, then ``Linear`` and activations.
+    """The ``DenseChain`` of ``layers``: built-in ``Linear`` layers (at least one) and activations.
 
     Each ``Linear`` and the activation right after it are one stage; an
-    activation after an activation is a stage of its own.
+    activation after an activation, or before the first ``Linear``, is a
+    stage of its own.
     """
     linears = [layer for layer in layers if is_dense(layer)]
     holders: list = []
@@ -59,7 +60,7 @@ def build_chain(layers: Sequence[Any]) -> Any:
             widths.append(layer.n_out)
             continue
         code, values = chain_activation(layer)
-        if acts[-1] == core.ACT_NONE and holders[-1] is not None:
+        if acts and acts[-1] == core.ACT_NONE and holders[-1] is not None:
             acts[-1], params[-1] = code, values
         else:
             holders.append(None)
@@ -216,12 +217,14 @@ def _check_rows(trace: Any, n: int) -> None:
 class _Segment:
     """Layers ``start:stop`` of a net: one fused ``chain``, or one layer called through Python (``chain`` None)."""
 
-    __slots__ = ("start", "stop", "chain", "linears", "layers")
+    __slots__ = ("start", "stop", "chain", "linears", "layers", "lead_act")
 
     def __init__(self, layers: list, start: int, stop: int, chain: Any) -> None:
         self.start, self.stop, self.chain = start, stop, chain
         self.layers = layers[start:stop]
         self.linears = [layer for layer in self.layers if is_dense(layer)]
+        # a chain starting with an activation stage reads its input element by element: C order only
+        self.lead_act = chain is not None and not is_dense(self.layers[0])
 
 
 class SegmentedPlan:
@@ -262,24 +265,23 @@ class SegmentedPlan:
         self.segments: list[_Segment] = []
         i, count = 0, len(self.layers)
         while i < count:
-            layer = self.layers[i]
-            if not is_dense(layer) or (split_first and i == 0):
-                self.segments.append(_Segment(self.layers, i, i + 1, None))
-                i += 1
-                continue
-            dtype, width, j = np.dtype(layer.dtype), layer.n_out, i + 1
-            while j < count:
-                nxt = self.layers[j]
-                if is_dense(nxt):
-                    if np.dtype(nxt.dtype) != dtype or nxt.n_in != width:
+            j, dtype, width, dense = i, None, None, 0
+            while j < count and not (split_first and j == 0):
+                layer = self.layers[j]
+                if is_dense(layer):
+                    if dtype is not None and (np.dtype(layer.dtype) != dtype or layer.n_in != width):
                         break
-                    width = nxt.n_out
-                elif chain_activation(nxt) is None:
+                    dtype, width, dense = np.dtype(layer.dtype), layer.n_out, dense + 1
+                elif chain_activation(layer) is None:
                     break
                 j += 1
-            self.segments.append(_Segment(self.layers, i, j, build_chain(self.layers[i:j])))
-            i = j
-
+            if dense:  # a run of built-in layers holding a Linear: one chain
+                self.segments.append(_Segment(self.layers, i, j, build_chain(self.layers[i:j])))
+                i = j
+            else:  # activations alone, then the layer that ended the run, each called by itself
+                for k in range(i, max(j, i + 1) if j > i else i + 1):
+                    self.segments.append(_Segment(self.layers, k, k + 1, None))
+                i = max(j, i + 1)
         self._first_fused = self.segments[0].chain is not None
         self._rest = tuple(seg.start for seg in self.segments if seg.chain is None)  # one layer each
         self._reversed = [(seg.start, seg.stop, seg.chain) for seg in reversed(self.segments)]
@@ -331,10 +333,12 @@ class SegmentedPlan:
     def _chain_forward(self, segment: _Segment, x: Any, workspace: Any) -> Any:
         chain = segment.chain
         buffers = None
+        if segment.lead_act and (type(x) is not np.ndarray or not x.flags.c_contiguous):
+            return None  # the activation layers convert and lay out such an input themselves
         if workspace is not None and type(x) is np.ndarray and x.ndim == 2:
             buffers = workspace._buffers_for(self.owner, chain, x.shape[0])
         out = chain.forward(x, buffers)
-        if out is not None or segment.start > 0 or is_sparse(x):
+        if out is not None or segment.start > 0 or segment.lead_act or is_sparse(x):
             # inside the net, an input the chain cannot take (another dtype, a layout) runs the layers
             # one by one, so that the trace keeps exactly the inputs the layers saw
             return out
@@ -388,7 +392,7 @@ class SegmentedPlan:
                 continue
             saved = [entry[1] for entry in trace[start:stop]]
             x = saved[0]
-            if type(x) is np.ndarray and x.ndim == 2:
+            if type(x) is np.ndarray and x.ndim == 2 and (x.flags.c_contiguous or is_dense(trace[start][0])):
                 dx = chain.backward(saved, dy, None if workspace is None else
                                     workspace._buffers_for(owner, chain, x.shape[0]), want_dx)
                 if dx is not NotImplemented:

@@ -141,7 +141,10 @@ def test_nets_with_python_layers_compile_to_segments():
         (0, 2, True), (2, 3, False), (3, 5, True)]
     plan = lk.Net(mix("subclass_first", np.float64))._runner()
     assert [(s.start, s.stop, s.chain is not None) for s in plan.segments] == [
-        (0, 1, False), (1, 1 + 1, False), (2, 4, True), (4, 5, False), (5, 6, False), (6, 7, True)]
+        (0, 1, False), (1, 4, True), (4, 5, False), (5, 7, True)]  # activations lead their chains
+    plan = lk.Net([lk.ReLU(), PyIdentity(), lk.Sigmoid(), lk.Tanh(), lk.Linear(3, 2), PyIdentity(), lk.ReLU()])._runner()
+    assert [(s.start, s.stop, s.chain is not None) for s in plan.segments] == [
+        (0, 1, False), (1, 2, False), (2, 5, True), (5, 6, False), (6, 7, False)]
     plan = lk.Net(mix("dtype_change", np.float64))._runner()
     assert [(s.start, s.stop) for s in plan.segments if s.chain is not None] == [(0, 2), (2, 4), (5, 6)]
     assert isinstance(lk.Net([lk.Linear(3, 2), lk.ReLU()])._runner(), Plan)
@@ -215,8 +218,9 @@ def test_predict_runs_inference_mode_and_leaves_the_modes(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_non_contiguous_and_other_dtype_inputs_give_the_layers_results(dtype):
-    layers = mix("custom_param", dtype)
+@pytest.mark.parametrize("kind", ["custom_param", "starts_with_activation"])
+def test_non_contiguous_and_other_dtype_inputs_give_the_layers_results(kind, dtype):
+    layers = mix(kind, dtype)
     reference = copy.deepcopy(layers)
     net = lk.Net(layers)
     x, dy = data(8, np.float64)
@@ -276,3 +280,67 @@ def test_a_segment_whose_parameters_do_not_fit_steps_through_its_layers_only():
     for layer in reference:
         layer.step(0.5)
     assert_all_equal(params(layers), params(reference))  # each layer updated exactly once
+
+
+def sparse_aware(linear):
+    """Give one Linear scipy.sparse products (the sklearn helper's Linear does this for real)."""
+
+    def forward(x):
+        return np.asarray(x @ linear.W) + linear.b
+
+    def backward(x, dy, need_dx=True):
+        linear.dW = np.asarray(x.T @ dy)
+        linear.db = dy.sum(axis=0)
+        return dy @ linear.W.T if need_dx else None
+
+    linear.forward, linear.backward = forward, backward
+    return linear
+
+
+@pytest.mark.parametrize("custom", [False, True])
+def test_a_sparse_input_runs_the_first_linear_by_itself_and_the_rest_fused(custom):
+    sp = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(0)
+    first = sparse_aware(lk.Linear(6, 5, rng=rng))
+    rest = [lk.ReLU(), lk.Linear(5, 4, rng=rng), lk.Tanh()] + ([PyIdentity()] if custom else []) + [
+        lk.Linear(4, 2, rng=rng)]
+    net = lk.Net([first] + rest)
+    x = sp.random(7, 6, density=0.4, format="csr", random_state=1)
+    dy = rng.normal(size=(7, 2))
+    y, trace = net.forward(x)
+    assert trace[0].x is x
+    h = first.forward(x)
+    y_ref, entries = ref_forward(copy.deepcopy(rest), h)
+    np.testing.assert_array_equal(y, y_ref)
+    for entry, (_, x_ref, _) in zip(trace[1:], entries):
+        np.testing.assert_array_equal(entry.x, x_ref)
+    plan = net._runner()
+    sparse_plan = plan._sparse_plan()
+    assert [(s.start, s.chain is not None) for s in sparse_plan.segments][:2] == [(0, False), (1, True)]
+    assert sparse_plan.segments[1].layers[:2] == rest[:2]  # the ReLU after the sparse Linear is fused
+    reference = copy.deepcopy(rest)
+    ref_forward(reference, h)
+    g = ref_backward(ref_forward(reference, h)[1], dy)
+    assert net.backward(trace, dy, input_grad=False) is None
+    assert_all_equal(grads(net.layers[1:]), grads(reference))
+    np.testing.assert_array_equal(first.dW, np.asarray(x.T @ g))
+    np.testing.assert_array_equal(net.predict(x), y_ref)
+
+
+def test_fit_trains_on_sparse_minibatches_like_on_the_dense_array():
+    sp = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(3)
+    dense = rng.normal(size=(40, 6)) * (rng.random((40, 6)) < 0.5)
+    y = (dense[:, 0] > 0).astype(float)
+
+    def make():
+        r = np.random.default_rng(5)
+        return lk.Net([sparse_aware(lk.Linear(6, 4, rng=r)), lk.ReLU(), lk.Linear(4, 1, rng=r), lk.Sigmoid()])
+
+    on_sparse, on_dense = make(), make()
+    h_sparse = lk.fit(on_sparse, sp.csr_matrix(dense), y, epochs=3, batch_size=8, seed=1, verbose=0,
+                      validation_data=(sp.csc_matrix(dense), y))
+    h_dense = lk.fit(on_dense, dense, y, epochs=3, batch_size=8, seed=1, verbose=0, validation_data=(dense, y))
+    np.testing.assert_allclose(h_sparse["train_loss"], h_dense["train_loss"], rtol=1e-12)
+    np.testing.assert_allclose(h_sparse["val_loss"], h_dense["val_loss"], rtol=1e-12)
+    np.testing.assert_allclose(on_sparse.layers[2].W, on_dense.layers[2].W, rtol=1e-10, atol=1e-14)
