@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from layerkit._batches import BatchSource, is_sparse, minibatches
 from layerkit._validation import as_rng, check_batch, check_finite, check_positive_int
 from layerkit.callbacks import Callback, EarlyStopping, FitState
 from layerkit.diagnostics import Diagnostics
@@ -25,17 +26,27 @@ from layerkit.optim.sgd import SGD
 __all__ = ["fit", "evaluate", "train_batch", "History"]
 
 
-def _check_data(net: Net, x: Any, y: Any, who: str) -> tuple[np.ndarray, np.ndarray]:
-    x = check_batch(x, who, name="x", dtype=net.dtype)
-    check_finite(x, who, "x")
+def _check_targets(y: Any, n: int, who: str) -> np.ndarray:
     y = np.asarray(y)
     if y.dtype.kind not in "fiub":
         raise TypeError(f"{who}: y must hold numbers, got dtype {y.dtype}")
-    if y.ndim == 0 or y.shape[0] != x.shape[0]:
-        raise ValueError(f"{who}: x has {x.shape[0]} rows but y has shape {y.shape}")
+    if y.ndim == 0 or y.shape[0] != n:
+        raise ValueError(f"{who}: x has {n} rows but y has shape {y.shape}")
     if y.dtype.kind == "f":
         check_finite(y, who, "y")
-    return x, y
+    return y
+
+
+def _check_data(net: Net, x: Any, y: Any, who: str) -> tuple[Any, np.ndarray]:
+    """``x`` whole (an ndarray of the net's dtype, or CSR rows when sparse) and ``y``, both checked."""
+    if is_sparse(x):
+        source = BatchSource(x, who, net.dtype)
+        source.check_finite()
+        x = source.data
+    else:
+        x = check_batch(x, who, name="x", dtype=net.dtype)
+        check_finite(x, who, "x")
+    return x, _check_targets(y, x.shape[0], who)
 
 
 def _accuracy_of(loss_fn: Any) -> Any:
@@ -188,7 +199,14 @@ def fit(
     Parameters
     ----------
     net : Net
-    x : array_like, shape (n_samples, n_in)
+    x : array_like, numpy.memmap or scipy.sparse matrix, shape (n_samples, n_in)
+        Minibatches are gathered row by row into reused buffers, so training
+        holds ``x`` plus O(``batch_size``) memory (``x`` is never copied or
+        converted as a whole). A ``numpy.memmap`` or any array-like with
+        ``__getitem__`` and ``shape`` (an HDF5 dataset, for instance) is read
+        a minibatch at a time, so data larger than memory train from disk. A
+        sparse ``x`` gives sparse (CSR) minibatches; the net's first layer
+        must accept them.
     y : array_like, shape (n_samples,) or (n_samples, n_out)
         Targets in the form ``loss`` takes.
     epochs : int
@@ -251,11 +269,13 @@ def fit(
     callbacks = _resolve_callbacks(callbacks, early_stopping)
     loss_fn = get_loss(loss)
     accuracy_fn = _accuracy_of(loss_fn)
-    x, y = _check_data(net, x, y, "fit")
-    if x.shape[0] == 0:
+    source = BatchSource(x, "fit", net.dtype)
+    source.check_finite()
+    y = _check_targets(y, len(source), "fit")
+    if len(source) == 0:
         raise ValueError("fit: x is an empty batch (0 rows)")
     if sample_weight is not None:
-        sample_weight = check_sample_weight(sample_weight, x.shape[0], "fit", x.dtype)
+        sample_weight = check_sample_weight(sample_weight, len(source), "fit", source.dtype)
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("fit: validation_data must be a pair (x_val, y_val)")
@@ -266,11 +286,11 @@ def fit(
                      extra={"has_validation": validation_data is not None})
     first_param = next((f"{i}.{layer.param_names[0]}" for i, layer in enumerate(net.layers)
                         if getattr(layer, "param_names", ())), "")
-    n = x.shape[0]
+    n = len(source)
     prepare = getattr(loss_fn, "prepare_targets", None)
     if prepare is not None:
         y = prepare(y, net.dtype)
-    workspace, grad_buffers = net.workspace(), {}
+    workspace, grad_buffers, batch_buffers = net.workspace(), {}, {}
     net.train()  # training mode (dropout, batch statistics); validation runs net.predict, in inference mode
     for callback in callbacks:
         callback.on_train_begin(state)
@@ -280,15 +300,13 @@ def fit(
         for callback in callbacks:
             callback.on_epoch_begin(state)
         order = rng.permutation(n) if shuffle else None
-        x_epoch, y_epoch = (x[order], y[order]) if shuffle else (x, y)
-        w_epoch = sample_weight if sample_weight is None or not shuffle else sample_weight[order]
         total_loss, total_correct, has_accuracy = 0.0, 0.0, True
-        for batch, start in enumerate(range(0, n, batch_size)):
-            xb, yb = x_epoch[start:start + batch_size], y_epoch[start:start + batch_size]
+        # the rows of x[order][start:stop], gathered into reused buffers (never a copy of the set)
+        draws = minibatches(source, y, sample_weight, order, batch_size, batch_buffers)
+        for batch, (xb, yb, wb) in enumerate(draws):
             value, pred, accuracy = train_batch(
                 net, xb, yb, loss_fn, update, clip_norm=clip_norm, diagnostics=history.diagnostics,
-                workspace=workspace, grad_buffers=grad_buffers,
-                sample_weight=None if w_epoch is None else w_epoch[start:start + batch_size])
+                workspace=workspace, grad_buffers=grad_buffers, sample_weight=wb)
             rows = xb.shape[0]
             total_loss += value * rows
             if accuracy is None:

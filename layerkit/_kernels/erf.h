@@ -33,13 +33,14 @@ static const double LK_ERF_TAYLOR[25][18] = {
     {1.0, 2.617301239249265e-16, -1.5703807435495589e-15, 6.194279599556593e-15, -1.8059378550819927e-14, 4.148422464210085e-14, -7.815261500398304e-14, 1.2409871509204218e-13, -1.694010837086383e-13, 2.0173780589917622e-13, -2.1196961886414243e-13, 1.9822794325010837e-13, -1.661113343312989e-13, 1.253783166166965e-13, -8.556233718820596e-14, 5.292684007421186e-14, -2.971285738370154e-14, 1.513626255678066e-14},
 };
 
-/* erf(x), <= 2 ulp: the Taylor polynomial of the nearest centre, branch-free (the
-   coefficients are gathered per lane); NaN gives NaN, erf(+-inf) = +-1. */
+/* erf(x), <= 2 ulp: the Taylor polynomial of the nearest centre, without a branch on the
+   data. The coefficients are a per-lane table lookup, which GCC 12 does not vectorise,
+   so GELU(approximate='none') runs this as scalar code. NaN gives NaN, erf(+-inf) = +-1. */
 static inline double lk_erf(double x) {
     double a = __builtin_fabs(x);
     double f = a * 4.0 + 0.5;
     f = f < 24.0 ? f : 24.0;   /* also maps NaN and inf to the last centre */
-    long i = (long)f;   /* a 64-bit index: GCC 12 vectorises this gather with AVX-512 only */
+    long i = (long)f;
     double h = a - 0.25 * (double)i;
     const double* c = LK_ERF_TAYLOR[i];
     double p = c[17];
