@@ -61,7 +61,7 @@ def activation_stds(net: lk.Net, x: np.ndarray) -> list[float]:
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, list[float]]]:
     """Print and plot the per-layer standard deviations; return them by activation and initialiser."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1] if __doc__ else None)
     parser.add_argument("--depth", type=int, default=10, help="number of Linear + activation layers")
     parser.add_argument("--width", type=int, default=256, help="units per layer (n_in = n_out = width)")
     parser.add_argument("--samples", type=int, default=1000, help="rows of the N(0, 1) input batch")

@@ -43,3 +43,16 @@ def test_no_figure_is_committed_where_the_gallery_makes_it():
     tracked = (ROOT / ".gitignore").read_text()
     assert "docs/auto_examples/" in tracked and "docs/_build/" in tracked and "docs/generated/" in tracked
     assert not [path.name for path in (ROOT / "docs").glob("*.png") if path.name != "benchmark.png"]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[path.stem for path in EXAMPLES])
+def test_example_help_works_when_the_gallery_empties_its_docstring(path, monkeypatch, capsys):
+    # sphinx-gallery runs the example with the header docstring removed: --help must not index into it
+    from example_loader import load_example
+
+    module = load_example(path.stem)
+    monkeypatch.setattr(module, "__doc__", None)
+    with pytest.raises(SystemExit) as stop:
+        module.main(["--help"])
+    assert stop.value.code == 0
+    assert "usage:" in capsys.readouterr().out
