@@ -117,3 +117,20 @@ def test_old_opsets_are_refused_with_the_estimator_named():
     pipe = pipeline(NetClassifier(epochs=2, random_state=0), X, y)
     with pytest.raises(ValueError, match=r"layerkit.onnx \(NetClassifier\): opset must be an int from 13"):
         skl2onnx.to_onnx(pipe, X[:1], target_opset=11)
+
+
+@pytest.mark.parametrize("X_dtype", [np.float64, np.float32])
+def test_multilabel_classifier_pipeline(X_dtype):
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(n_samples=300, n_features=10, n_classes=4, random_state=0)
+    X = X.astype(X_dtype)
+    clf = NetClassifier(HIDDEN, epochs=20, random_state=0)
+    pipe = pipeline(clf, X, Y)
+    model = skl2onnx.to_onnx(pipe, X[:1])  # no ZipMap for multi-label, whatever the input type
+    labels, proba = outputs(model, X)
+    want = pipe.predict(X)
+    assert labels.dtype == np.int64 and labels.shape == want.shape == (len(X), 4)
+    np.testing.assert_array_equal(labels, want)
+    assert 0 < want.mean() < 1  # both values occur: the threshold is exercised
+    np.testing.assert_allclose(proba, pipe.predict_proba(X), rtol=1e-5, atol=1e-7)
