@@ -303,6 +303,7 @@ class SegmentedPlan:
             x = x.copy(order="K")  # an output of this workspace fed back in: the pass would overwrite it
         trace = self._trace_type()
         make = self._entry
+        owner = self.owner
         for segment in self.segments:
             chain = segment.chain
             if chain is None:
@@ -319,7 +320,13 @@ class SegmentedPlan:
                     trace.append(entry)
                     x = y
                 continue
-            out = self._chain_forward(segment, x, workspace)
+            out = None
+            if type(x) is np.ndarray and x.ndim == 2 and (x.flags.c_contiguous or not segment.lead_act):
+                # the usual case: straight into the chain (with the workspace's buffers)
+                out = chain.forward(x, None if workspace is None else
+                                    workspace._buffers_for(owner, chain, x.shape[0]))
+            if out is None:
+                out = self._chain_forward(segment, x, workspace)
             if out is None:
                 x = self._layers_forward(segment, x, trace, training)
                 continue
