@@ -30,6 +30,7 @@ rest of its segment is fused.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Sequence
 
 import numpy as np
@@ -84,7 +85,7 @@ class Plan:
         self.last_is_linear = is_dense(self.last)
         self._trace_type = trace_type
         self._entry_type = entry_type
-        self._entry = entry_type._make
+        self._entry = partial(tuple.__new__, entry_type)  # entry_type._make, without its Python frame
 
     @staticmethod
     def compile(layers: Sequence[Any], trace_type: type, entry_type: type) -> "Plan | SegmentedPlan | None":
@@ -260,7 +261,7 @@ class SegmentedPlan:
         self.owner = self if owner is None else owner
         self._trace_type = trace_type
         self._entry_type = entry_type
-        self._entry = entry_type._make
+        self._entry = partial(tuple.__new__, entry_type)  # entry_type._make, without its Python frame
         self._sparse: Any = None
         self.segments: list[_Segment] = []
         i, count = 0, len(self.layers)
