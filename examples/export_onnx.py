@@ -8,7 +8,9 @@ ReLU - Linear(64, 10)`` on standardised 8x8 digits). The script writes
 ``digits.onnx``, runs the test set through onnxruntime and through
 ``net.predict``, and prints how well they agree (labels, largest logit
 difference) and the inference time per row of each, for the whole test set in
-one call and for one row at a time.
+one call and for one row at a time, both on ``--threads`` threads (1 by
+default: on a shared machine, a multi-threaded BLAS waiting for its threads can
+cost more than these small products).
 
 Needs the ``onnx`` extra: ``pip install "layerkit[onnx]"``.
 Run ``python examples/export_onnx.py --help`` for the options.
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+from threadpoolctl import threadpool_limits
 
 import layerkit as lk
 from digits_multiclass import load_data
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float32",
                         help="dtype of the net and of the exported model")
     parser.add_argument("--repeats", type=int, default=5, help="timing repeats (the best is kept)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads of onnxruntime and of layerkit's BLAS while timing (threadpoolctl)")
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for digits.onnx")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -62,7 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = onnx.load(str(path))
     onnx.checker.check_model(model)
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1  # like net.predict on these small matrices
+    options.intra_op_num_threads = args.threads
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     logits_lk = net.predict(x_test)
@@ -76,23 +81,24 @@ def main(argv: list[str] | None = None) -> dict:
         "max_relative_difference": float(np.abs(logits_ort - logits_lk).max() / np.abs(logits_lk).max()),
     }
     one = x_test[:1]
-    results["batch_us_per_row_onnxruntime"] = 1e6 * per_row_seconds(
-        lambda: session.run(None, {"x": x_test}), len(x_test), args.repeats)
-    results["batch_us_per_row_layerkit"] = 1e6 * per_row_seconds(lambda: net.predict(x_test), len(x_test),
-                                                                 args.repeats)
-    results["single_row_us_onnxruntime"] = 1e6 * per_row_seconds(lambda: session.run(None, {"x": one}), 1,
-                                                                 args.repeats)
-    results["single_row_us_layerkit"] = 1e6 * per_row_seconds(lambda: net.predict(one), 1, args.repeats)
+    with threadpool_limits(args.threads):  # the same number of threads for both runtimes
+        results["batch_us_per_row_onnxruntime"] = 1e6 * per_row_seconds(
+            lambda: session.run(None, {"x": x_test}), len(x_test), args.repeats)
+        results["batch_us_per_row_layerkit"] = 1e6 * per_row_seconds(lambda: net.predict(x_test), len(x_test),
+                                                                     args.repeats)
+        results["single_row_us_onnxruntime"] = 1e6 * per_row_seconds(lambda: session.run(None, {"x": one}), 1,
+                                                                     args.repeats)
+        results["single_row_us_layerkit"] = 1e6 * per_row_seconds(lambda: net.predict(one), 1, args.repeats)
 
     print(f"wrote {path} ({path.stat().st_size} bytes), {dtype.name}, opset {model.opset_import[0].version}")
     print(f"test accuracy: {results['test_accuracy']:.4f}")
     print(f"labels agree on {results['label_agreement']:.2%} of {len(x_test)} test rows; largest logit "
           f"difference {results['max_logit_difference']:.3g} ({results['max_relative_difference']:.2g} of the "
           "largest logit)")
-    print(f"{'per-row inference time':<28}{'onnxruntime':>14}{'net.predict':>14}")
-    print(f"{'  450 rows in one call':<28}{results['batch_us_per_row_onnxruntime']:>11.3f} us"
+    print(f"{f'per-row inference time, {args.threads} thread(s)':<36}{'onnxruntime':>14}{'net.predict':>14}")
+    print(f"{'  450 rows in one call':<36}{results['batch_us_per_row_onnxruntime']:>11.3f} us"
           f"{results['batch_us_per_row_layerkit']:>11.3f} us")
-    print(f"{'  one row per call':<28}{results['single_row_us_onnxruntime']:>11.3f} us"
+    print(f"{'  one row per call':<36}{results['single_row_us_onnxruntime']:>11.3f} us"
           f"{results['single_row_us_layerkit']:>11.3f} us")
     return results
 

@@ -142,6 +142,11 @@ def build_layer(item: Any, index: int = 0, rng: np.random.Generator | None = Non
         return cls(**kwargs)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{where}: bad argument: {error}") from error
+    except (MemoryError, OverflowError) as error:
+        # a width of 2**40 in a hand-written config: the same error a file gives
+        shown = {key: value for key, value in kwargs.items() if key != "rng"}
+        raise ConfigError(f"{where}: the layer is too large to build with {shown!r} "
+                          f"({type(error).__name__}: {error})") from error
 
 
 def _check_widths(layers: list[Any]) -> None:

@@ -6,6 +6,7 @@ for direct use. ``get_loss`` turns a name into a loss object.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -186,7 +187,11 @@ class BinaryCrossEntropy(Loss):
             eps = 1e-7 if p.dtype == np.float32 else 1e-12
             weights = _row_weights(sample_weight, p, "binary_cross_entropy")
             fused = core.bce_batch(p, t, grad_out, weights, eps)
-            if fused is not None:
+            # the kernel checks the predictions but not the targets: a NaN or
+            # infinite target makes the loss non-finite, and the direct call
+            # (below) then raises the message it raises for them (no cost on
+            # finite data)
+            if fused is not None and math.isfinite(fused[0]):
                 return fused[0], grad_out, fused[1] / p.size
         return super().batch(p, t, grad_out, sample_weight)
 
@@ -194,11 +199,22 @@ class BinaryCrossEntropy(Loss):
 class SoftmaxCrossEntropy(Loss):
     """Cross-entropy of ``softmax(z)`` against targets, computed on the logits ``z``.
 
-    Targets are integer class labels of shape (n_samples,) or probability
-    rows (one-hot) of shape (n_samples, n_classes). The loss uses
-    log-sum-exp with the row maximum subtracted, so it never overflows; the
-    gradient is the fused ``(softmax(z) - t) / n_samples``. Do not put a
-    ``Softmax`` layer before it: it takes logits.
+    **It takes logits** ``z``, the output of the last ``Linear``: do not put a
+    ``Softmax`` layer before it (the softmax would be taken twice, and the
+    loss would stall far above its minimum; ``fit`` warns with
+    ``layerkit.warnings.DoubleSoftmaxWarning`` when a net ends in ``Softmax``).
+    It is the analogue of Keras' ``from_logits=True`` and of PyTorch's
+    ``nn.CrossEntropyLoss``.
+
+    Targets are integer class labels of shape (n_samples,) or rows of
+    shape (n_samples, n_classes), one-hot or soft (label smoothing). The
+    loss is ``-sum(t * log_softmax(z)) / n_samples``, computed with
+    log-sum-exp with the row maximum subtracted, so it never overflows. Its
+    gradient is ``(softmax(z) * sum(t, axis=1) - t) / n_samples``: for rows
+    of ``t`` that sum to 1 (labels, one-hot, probabilities) that is the
+    familiar ``(softmax(z) - t) / n_samples``; for rows that do not, the
+    gradient is still exactly that of the loss returned (scale such targets
+    to sum to 1 if you meant probabilities).
     """
 
     name = "softmax_cross_entropy"
@@ -207,11 +223,21 @@ class SoftmaxCrossEntropy(Loss):
         who = "softmax_cross_entropy"
         z = _predictions(z, who)
         onehot = self._onehot(z, t, who)
+        target_rows_sum_to_one = np.asarray(t).ndim == 1 or bool(
+            np.all(np.abs(onehot.sum(axis=1) - 1) <= 8 * np.finfo(z.dtype).eps * z.shape[1]))
         shifted = z - z.max(axis=1, keepdims=True)
         exp = np.exp(shifted)
         total = exp.sum(axis=1, keepdims=True)
         log_probs = shifted - np.log(total)
-        grad = ((exp / total - onehot) / z.shape[0]).astype(z.dtype, copy=False)
+        # the gradient of -sum(t * log_softmax(z)) is softmax(z) * sum(t) - t: rows
+        # of t summing to 1 give softmax(z) - t, any others still get the gradient
+        # of the loss returned (never the gradient of another loss)
+        probs = exp / total
+        if target_rows_sum_to_one:
+            grad = probs - onehot
+        else:
+            grad = probs * onehot.sum(axis=1, keepdims=True) - onehot
+        grad = (grad / z.shape[0]).astype(z.dtype, copy=False)
         if sample_weight is not None:
             per_row = -np.sum(onehot * log_probs, axis=1, keepdims=True)
             return _weighted(per_row, grad, sample_weight, who)

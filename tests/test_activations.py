@@ -190,12 +190,13 @@ def tolerance(layer, dtype):
     Two of PyTorch's formulas (followed here) cancel, so one ulp of a transcendental,
     whoever computes it, moves the result by an absolute ~1e-16 rather than a relative
     one: GELU's ``0.5 x (1 + erf(x / sqrt 2))`` for negative x (erf near -1), and tanh's
-    gradient ``dy (1 - tanh(x)**2)`` for large |x|. Those get an absolute tolerance of 1e-15.
+    gradient ``dy (1 - tanh(x)**2)`` for large |x|, and softmax's gradient
+    ``y (dy - <dy, y>)``. Those get an absolute tolerance of 1e-15.
     In float32 the transcendental layers compute in double and round once, where
     PyTorch's float32 formulas (``(1 - y) * y`` for sigmoid's gradient) cancel in
     float32: an absolute 1e-6 covers that.
     """
-    cancels = isinstance(layer, (lk.GELU, lk.Tanh))
+    cancels = isinstance(layer, (lk.GELU, lk.Tanh, lk.Softmax))
     if dtype == np.float32:
         return dict(rtol=2e-6, atol=1e-6)
     return dict(rtol=1e-12, atol=1e-15 if cancels else 1e-300)

@@ -442,3 +442,31 @@ def test_training_resumes_identically_from_a_saved_net_and_real_optimizer(make_o
     fresh = lk.Net.load(path)  # the same file without restoring the optimizer state diverges
     lk.fit(fresh, x, labels, optimizer=make_optimizer(), **train)
     assert fresh.predict(x).tobytes() != net.predict(x).tobytes()
+
+
+@pytest.mark.parametrize("stored_config", ["5", "null", "[1, 2]", '"SGD"', '{"type": "SGD"}', '{"type": "Adam", "lr": 0.1}'])
+def test_malformed_stored_optimizer_config_is_a_model_file_error(saved, tmp_path, stored_config):
+    """Issue 15 item 7: an ``optimizer_config`` of JSON ``5`` raised AttributeError."""
+    net, _ = saved
+    path = tmp_path / "opt.npz"
+    net.save(path, optimizer=lk.optim.SGD(lr=0.1))
+    entries = read_entries(path)
+    entries["optimizer_config"] = np.array(stored_config)
+    write_entries(path, entries)
+    with pytest.raises(ModelFileError, match=r"opt.npz: SGD.load_state_dict rejected the stored optimizer state: "
+                                             r"SGD.load_state_dict: ('config'|the state comes from 'Adam')"):
+        lk.Net.load(path, optimizer=lk.optim.SGD())
+
+
+def test_huge_layer_in_a_file_and_in_a_config_give_their_error_classes(saved, tmp_path):
+    """Issue 15 item 9: a config asking for a 2**40-row weight raised MemoryError from Net.from_config."""
+    spec = [{"type": "linear", "n_in": 2 ** 40, "n_out": 1}]
+    with pytest.raises(ConfigError, match=r"item 0 \('linear'\): the layer is too large to build with "
+                                          r"\{'n_in': 1099511627776, 'n_out': 1\}"):
+        lk.Net.from_config(spec)
+    net, path = saved
+    entries = read_entries(path)
+    entries["config"] = np.array(json.dumps(spec))
+    write_entries(path, entries)
+    with pytest.raises(ModelFileError, match=r"too large"):
+        lk.Net.load(path)

@@ -170,3 +170,89 @@ def test_fused_path_checks_sample_weights_like_the_python_loss(loss, y, t):
     strided = np.array([1.0, 9.0, 2.0, 9.0, 3.0, 9.0])[::2]  # valid, but not contiguous: still fused correctly
     value, _, _ = loss.batch(y, t, np.empty_like(y), sample_weight=strided)
     assert value == pytest.approx(loss(y, t, sample_weight=np.array([1.0, 2.0, 3.0]))[0])
+
+
+# ---------------------------------------------------------------- issue 15, items 5 and 6
+def test_softmax_ce_gradient_is_that_of_the_loss_for_rows_not_summing_to_one():
+    """Issue 15 item 5: z=[[1,2,.5]], t=[[1,1,0]] used to return the gradient of another loss."""
+    z, t = np.array([[1.0, 2.0, 0.5]]), np.array([[1.0, 1.0, 0.0]])
+    value, grad = losses.softmax_cross_entropy(z, t)
+    np.testing.assert_allclose(grad, numeric_grad(losses.softmax_cross_entropy, z, t), atol=1e-7)
+    np.testing.assert_allclose(grad, [[-0.5375522, 0.25706344, 0.28048877]], atol=1e-7)
+    shifted = z - z.max()
+    assert value == pytest.approx(-np.sum(t * (shifted - np.log(np.exp(shifted).sum()))))
+
+
+def test_softmax_ce_soft_rows_of_any_sum_match_numeric_gradient(rng):
+    z = rng.normal(size=(4, 3))
+    t = rng.uniform(0, 2, size=(4, 3))
+    w = rng.uniform(0.5, 2, size=4)
+    _, grad = losses.softmax_cross_entropy(z, t, sample_weight=w)
+    numeric = numeric_grad(lambda y, tt: losses.softmax_cross_entropy(y, tt, sample_weight=w), z, t)
+    np.testing.assert_allclose(grad, numeric, atol=1e-7)
+
+
+BAD_BCE_TARGETS = {
+    "nan": np.array([[np.nan], [1.0], [0.0]]),
+    "inf": np.array([[np.inf], [1.0], [0.0]]),
+    "-inf": np.array([[0.0], [-np.inf], [0.0]]),
+    "wrong shape": np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]),
+    "strings": np.array([["a"], ["b"], ["c"]]),
+}
+BAD_SOFTMAX_TARGETS = {
+    "label too large": np.array([0, 3, 1], dtype=np.int64),
+    "negative label": np.array([0, -1, 1], dtype=np.int64),
+    "too few labels": np.array([0, 1], dtype=np.int64),
+    "nan row": np.array([[np.nan, 1, 0], [1, 0, 0], [0, 1, 0]]),
+    "inf row": np.array([[np.inf, 1, 0], [1, 0, 0], [0, 1, 0]]),
+    "fractional label": np.array([0.5, 1.0, 2.0]),
+}
+
+
+def _outcome(call):
+    try:
+        result = call()
+    except Exception as error:  # noqa: BLE001 - the outcome compared is the exception itself
+        return type(error), str(error)
+    return "returned", result
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", sorted(BAD_BCE_TARGETS))
+def test_bce_fused_batch_and_direct_call_reject_bad_targets_alike(case, dtype):
+    """Issue 15 item 6: the fused ``batch`` returned a NaN loss where the direct call raised."""
+    p = np.array([[0.2], [0.7], [0.4]], dtype=dtype)
+    t = BAD_BCE_TARGETS[case]
+    prepared = losses.binary_cross_entropy.prepare_targets(t, dtype)
+    direct = _outcome(lambda: losses.binary_cross_entropy(p, t))
+    fused = _outcome(lambda: losses.binary_cross_entropy.batch(p, prepared, np.empty_like(p)))
+    assert direct[0] in (ValueError, TypeError), direct
+    assert fused == direct
+    assert "binary_cross_entropy" in direct[1] and "targets" in direct[1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", sorted(BAD_SOFTMAX_TARGETS))
+def test_softmax_ce_fused_batch_and_direct_call_reject_bad_targets_alike(case, dtype):
+    z = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0], [2.0, 2.0, 2.0]], dtype=dtype)
+    t = BAD_SOFTMAX_TARGETS[case]
+    prepared = losses.softmax_cross_entropy.prepare_targets(t, dtype)
+    direct = _outcome(lambda: losses.softmax_cross_entropy(z, t))
+    fused = _outcome(lambda: losses.softmax_cross_entropy.batch(z, prepared, np.empty_like(z)))
+    assert direct[0] in (ValueError, TypeError), direct
+    assert fused == direct
+    assert "softmax_cross_entropy" in direct[1]
+
+
+def test_bce_fused_batch_rejects_nan_predictions_like_the_direct_call():
+    p = np.array([[np.nan], [0.5]])
+    t = np.array([[1.0], [0.0]])
+    direct = _outcome(lambda: losses.binary_cross_entropy(p, t))
+    fused = _outcome(lambda: losses.binary_cross_entropy.batch(p, t, np.empty_like(p)))
+    assert direct[0] is ValueError and fused == direct
+    assert "predictions" in direct[1]
+
+
+def test_softmax_ce_docstring_says_it_takes_logits():
+    doc = losses.SoftmaxCrossEntropy.__doc__
+    assert "takes logits" in doc and "Softmax" in doc

@@ -228,7 +228,7 @@ def test_a_layer_with_the_hook_exports():
     x = np.random.default_rng(0).normal(size=(7, 3))
     assert_agrees(run(to_onnx(net), x), net.predict(x), np.float64)
     # widths are declared where built-in layers tell them; a plugin layer may change them unannounced
-    model = to_onnx(lk.Net([lk.ReLU(), Cube(), lk.Linear(4, 2, rng=1), lk.Tanh() if hasattr(lk, "Tanh") else lk.ReLU()]))
+    model = to_onnx(lk.Net([lk.ReLU(), Cube(), lk.Linear(4, 2, rng=1), Tanh()]))
     assert dims(model.graph.input[0]) == ["batch", "n_in"] and dims(model.graph.output[0]) == ["batch", 2]
     model = to_onnx(lk.Net([lk.ReLU(), LayerNorm(4), Cube()]))
     assert dims(model.graph.input[0]) == ["batch", 4] and dims(model.graph.output[0]) == ["batch", "n_out"]
@@ -278,8 +278,7 @@ def test_plugin_package_layers_export_through_their_hooks(dtype):
     rng = np.random.default_rng(4)
     layers = [lk.Linear(5, WIDTH, rng=rng, dtype=dtype), swish(WIDTH, beta=0.7, dtype=dtype),
               lk.Linear(WIDTH, WIDTH, rng=rng, dtype=dtype), swish(dtype=dtype)]
-    if "mish" in registry.names():
-        layers += [registry.get("mish")(), lk.Linear(WIDTH, 3, rng=rng, dtype=dtype)]
+    layers += [registry.get("mish")(), lk.Linear(WIDTH, 3, rng=rng, dtype=dtype)]
     layers[1].beta[...] = rng.uniform(0.2, 2.0, size=WIDTH)  # learned, per feature
     net = lk.Net(layers)
     model = to_onnx(net)

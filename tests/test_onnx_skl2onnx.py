@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 import layerkit.onnx  # noqa: F401  (registers the converters)
 from layerkit.sklearn import NetClassifier, NetRegressor
 
-HIDDEN = ({"type": "linear", "n_out": 16}, "sigmoid", {"type": "linear", "n_out": 8}, "relu")
+HIDDEN = ({"type": "linear", "n_out": 16}, "gelu", {"type": "linear", "n_out": 8}, "relu")
 
 
 def session(model):

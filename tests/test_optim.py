@@ -288,3 +288,55 @@ def test_optimizers_pickle_with_their_layers_and_resume_identically():
     train(opt2, net2, lone2, 3)
     np.testing.assert_array_equal(net2[0].W, net[0].W)
     np.testing.assert_array_equal(lone2.W, lone.W)
+
+
+# ---------------------------------------------------------------- issue 15, item 7
+def _sgd_config():
+    return optim.SGD(lr=0.1).config()
+
+
+@pytest.mark.parametrize("state, error, message", [
+    ({"config": None, "arrays": {}}, TypeError, r"'config' must be a dict .*got NoneType"),
+    ({"config": [], "arrays": {}}, TypeError, r"'config' must be a dict .*got list"),
+    ({"config": "SGD", "arrays": {}}, TypeError, r"'config' must be a dict .*got str"),
+    ({"config": _sgd_config(), "arrays": None}, TypeError, r"'arrays' must be a dict .*got NoneType"),
+    ({"config": _sgd_config(), "arrays": []}, TypeError, r"'arrays' must be a dict .*got list"),
+    ({"config": _sgd_config(), "arrays": {1: np.zeros(2)}}, TypeError, r"keys of 'arrays' must be strings"),
+    ({"config": {**_sgd_config(), 3: 1}, "arrays": {}}, TypeError, r"keys of 'config' must be strings"),
+    ({"config": {"type": "SGD"}, "arrays": {}}, ValueError, r"'config' has no 'lr'"),
+    ({"config": {**_sgd_config(), "lr": [1]}, "arrays": {}}, (TypeError, ValueError), r"lr"),
+    ({"config": {**_sgd_config(), "bogus": 1}, "arrays": {}}, ValueError, r"does not fit SGD .*bogus"),
+    ({"config": {**_sgd_config(), "type": 5}, "arrays": {}}, ValueError, r"'type' \(a str\), got 5"),
+    ({"config": _sgd_config(), "arrays": {"0.W/step": "one"}}, ValueError, r"'0.W/step'.*integer scalar"),
+])
+def test_malformed_optimizer_state_gives_clear_errors(state, error, message):
+    """Issue 15 item 7: these raised AttributeError or KeyError."""
+    with pytest.raises(error, match=message):
+        optim.SGD().load_state_dict(state)
+    if isinstance(state["config"], dict) and state["config"].get("type") == "SGD":
+        with pytest.raises(error, match=message):
+            optim.optimizer_from_state_dict(state)
+
+
+def test_adam_state_with_negative_step_is_refused():
+    """Issue 15 item 7: step = -1 was accepted, then raised ZeroDivisionError at the next update."""
+    adam = optim.Adam()
+    _train(_net(), adam, 1)
+    saved = adam.state_dict()
+    saved["arrays"]["0.W/step"] = np.array(-1)
+    with pytest.raises(ValueError, match=r"'0.W/step': the update count must be >= 0, got -1"):
+        optim.Adam().load_state_dict(saved)
+
+
+@pytest.mark.parametrize("slot_value, message", [
+    (None, r"'0.W/exp_avg': expected a float array, got NoneType"),
+    ("abc", r"'0.W/exp_avg': expected a float array, got str"),
+    (np.array(["a", "b"]), r"'0.W/exp_avg': expected a float array, got dtype <U1"),
+])
+def test_adam_state_with_non_float_slot_is_refused(slot_value, message):
+    adam = optim.Adam()
+    _train(_net(), adam, 1)
+    saved = adam.state_dict()
+    saved["arrays"]["0.W/exp_avg"] = slot_value
+    with pytest.raises(TypeError, match=message):
+        optim.Adam().load_state_dict(saved)

@@ -54,10 +54,17 @@ enum {
 /* exp only ever sees -|v| <= 0, so it cannot overflow; both candidates are computed, one selected */
 static inline double lk_sigmoid(double v) {
     double e = lk_exp(-__builtin_fabs(v));
-    double r = 1.0 / (1.0 + e);
-    return v >= 0 ? r : e * r;
+    double d = 1.0 + e;
+    return v >= 0 ? 1.0 / d : e / d;
 }
 static inline double lk_sigmoid_b(double v, double g) { double s = lk_sigmoid(v); return g * s * (1.0 - s); }
+/* float32: the same in float lanes, on lk_expf */
+static inline float lk_sigmoidf(float v) {
+    float e = lk_expf(-__builtin_fabsf(v));
+    float d = 1.0f + e;
+    return v >= 0 ? 1.0f / d : e / d;
+}
+static inline float lk_sigmoidf_b(float v, float g) { float s = lk_sigmoidf(v); return g * s * (1.0f - s); }
 
 static inline double lk_tanh_f(double v) { return lk_tanh(v); }
 static inline double lk_tanh_b(double v, double g) { double t = lk_tanh(v); return g * (1.0 - t * t); }
@@ -69,9 +76,11 @@ static inline double lk_elu_b(double v, double g, double alpha) {
 }
 
 static inline double lk_gelu_f(double v) { return v * 0.5 * (1.0 + lk_erf(v * LK_SQRT1_2)); }
+/* exp(-v^2 / 2) of the normal density is the exp(-(v / sqrt 2)^2) erf computes anyway */
 static inline double lk_gelu_b(double v, double g) {
-    double cdf = 0.5 * (1.0 + lk_erf(v * LK_SQRT1_2));
-    double pdf = lk_exp(-0.5 * v * v) * LK_GELU_BETA;
+    double e;
+    double cdf = 0.5 * (1.0 + lk_erf_e(v * LK_SQRT1_2, &e));
+    double pdf = e * LK_GELU_BETA;
     return g * (cdf + v * pdf);
 }
 
@@ -119,9 +128,15 @@ static inline double lk_softplus_b(double v, double g, double beta, double thres
     LK_LOOP_F(lk_##NAME##_fwd_f, float, FWD)                 \
     LK_LOOP_B(lk_##NAME##_bwd_f, float, BWD)
 
-/* transcendental ones: computed in double, rounded once */
-LK_ACT_LOOPS(sigmoid, lk_sigmoid((double)xv), lk_sigmoid_b((double)xv, (double)g))
-LK_ACT_LOOPS(tanh, lk_tanh_f((double)xv), lk_tanh_b((double)xv, (double)g))
+/* transcendental ones: computed in double, rounded once (sigmoid's and tanh's float32 loops: float lanes) */
+LK_LOOP_F(lk_sigmoid_fwd_d, double, lk_sigmoid(xv))
+LK_LOOP_B(lk_sigmoid_bwd_d, double, lk_sigmoid_b(xv, g))
+LK_LOOP_F(lk_sigmoid_fwd_f, float, lk_sigmoidf(xv))
+LK_LOOP_B(lk_sigmoid_bwd_f, float, lk_sigmoidf_b(xv, g))
+LK_LOOP_F(lk_tanh_fwd_d, double, lk_tanh_f(xv))
+LK_LOOP_B(lk_tanh_bwd_d, double, lk_tanh_b(xv, g))
+LK_LOOP_F(lk_tanh_fwd_f, float, lk_tanhf(xv))
+LK_LOOP_B(lk_tanh_bwd_f, float, g * (1.0f - lk_tanhf(xv) * lk_tanhf(xv)))
 LK_ACT_LOOPS(elu, lk_elu_f((double)xv, p0), lk_elu_b((double)xv, (double)g, p0))
 LK_ACT_LOOPS(gelu, lk_gelu_f((double)xv), lk_gelu_b((double)xv, (double)g))
 LK_ACT_LOOPS(gelu_tanh, lk_gelu_tanh_f((double)xv), lk_gelu_tanh_b((double)xv, (double)g))
@@ -137,19 +152,31 @@ LK_ACT_LOOPS(leaky_relu, xv > 0 ? xv : xv * q0, xv > 0 ? g : g * q0)  /* q0: p0 
         for (ptrdiff_t i = 0; i < n; i++) y[i] = (T)lk_exp((double)x[i] - shift);              \
     }
 LK_EXP_SHIFTED(lk_exp_shifted_d, double)
+/* float32 too in double: x - max rounded to float would cost up to 60 float ulps for |x - max| ~ 70 */
 LK_EXP_SHIFTED(lk_exp_shifted_f, float)
 
-/* Row-wise softmax; the row maximum is subtracted first, so no input overflows. */
+/* Row-wise softmax; the row maximum is subtracted first, so no input overflows. The row sum
+   is accumulated in double in eight interleaved partial sums (vector adds, and an error that
+   grows with an eighth of the width). */
 #define LK_SOFTMAX(SUF, T)                                                                      \
     static void lk_softmax_fwd_##SUF(const T* x, T* y, ptrdiff_t rows, ptrdiff_t cols) {        \
         for (ptrdiff_t i = 0; i < rows; i++) {                                                  \
             const T* xr = x + i * cols;                                                         \
             T* yr = y + i * cols;                                                               \
-            T m = xr[0], total = 0;                                                             \
-            for (ptrdiff_t j = 1; j < cols; j++) if (xr[j] > m) m = xr[j];                      \
+            T m = xr[0], top[8];                                                                \
+            double part[8] = {0, 0, 0, 0, 0, 0, 0, 0}, total = 0;                               \
+            ptrdiff_t j = 0;                                                                    \
+            for (int k = 0; k < 8; k++) top[k] = xr[0];                                         \
+            for (; j + 8 <= cols; j += 8)      /* eight running maxima: no serial dependence */ \
+                for (int k = 0; k < 8; k++) top[k] = xr[j + k] > top[k] ? xr[j + k] : top[k];   \
+            for (; j < cols; j++) if (xr[j] > m) m = xr[j];                                     \
+            for (int k = 0; k < 8; k++) if (top[k] > m) m = top[k];                             \
             lk_exp_shifted_##SUF(xr, yr, cols, (double)m);                                     \
-            for (ptrdiff_t j = 0; j < cols; j++) total += yr[j];                                \
-            for (ptrdiff_t j = 0; j < cols; j++) yr[j] /= total;                                \
+            for (j = 0; j + 8 <= cols; j += 8)                                                  \
+                for (int k = 0; k < 8; k++) part[k] += (double)yr[j + k];                       \
+            for (; j < cols; j++) part[0] += (double)yr[j];                                     \
+            for (int k = 0; k < 8; k++) total += part[k];                                       \
+            for (ptrdiff_t j = 0; j < cols; j++) yr[j] = (T)((double)yr[j] / total);            \
         }                                                                                       \
     }                                                                                           \
     /* dx = y * (dy - <dy, y>) row by row, y = softmax(x) recomputed into dx */                 \

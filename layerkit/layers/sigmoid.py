@@ -8,8 +8,8 @@ class Sigmoid(KernelActivation):
 
     Computed without overflow for any input (``exp`` only ever sees a
     non-positive argument), with the SIMD exp of ``layerkit/_kernels``:
-    within 2 ulp of NumPy's ``1 / (1 + exp(-x))`` in float64, correctly
-    rounded in nearly all float32 cases (``tests/test_simd_accuracy.py``
+    within 2 ulp of NumPy's ``1 / (1 + exp(-x))`` in float64, and within 2
+    ulp in float32, where it computes in float lanes (``tests/test_simd_accuracy.py``
     measures both). The backward recomputes ``s = sigmoid(x)`` and returns
     ``dy * s * (1 - s)``.
     """

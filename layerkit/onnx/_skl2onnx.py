@@ -52,11 +52,15 @@ def register_skl2onnx() -> None:
 
 # ---------------------------------------------------------------------- what the estimator computes
 def _head_kind(model: Any) -> str:
-    """``"binary"``, ``"multilabel"`` or ``"softmax"``: how ``predict_proba`` reads the net's output."""
-    if getattr(model, "_multilabel", False) or getattr(model, "multilabel_", False):
-        return "multilabel"
-    if getattr(model, "_sigmoid", False):
-        return "binary"
+    """``"binary"``, ``"multilabel"`` or ``"softmax"``: how ``predict_proba`` reads the net's output.
+
+    The net's head tells: a ``Sigmoid`` after one output is binary, after
+    several multi-label (one probability per label); anything else gives
+    logits for a softmax.
+    """
+    last = model.net_.layers[-1]
+    if type(last).__module__.startswith("layerkit.layers.") and type(last).__name__ == "Sigmoid":
+        return "binary" if _net_width(model) == 1 else "multilabel"
     return "softmax"
 
 

@@ -197,14 +197,10 @@ class Optimizer:
             If the dict comes from another optimizer type or misses arrays.
         """
         name = type(self).__name__
-        if not isinstance(state_dict, dict) or set(state_dict) != {"config", "arrays"}:
-            raise ValueError(f"{name}.load_state_dict: expected a dict with keys 'config' and 'arrays', "
-                             f"got {sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__}")
-        config, arrays = state_dict["config"], state_dict["arrays"]
-        if config.get("type") != name:
-            raise ValueError(f"{name}.load_state_dict: the state comes from {config.get('type')!r}, not {name}")
-        hyper = {key: value for key, value in config.items() if key not in ("type", "lr")}
-        restored = type(self)(lr=schedule_from_config(config["lr"]), **hyper)
+        config, arrays = _checked_state_dict(state_dict, f"{name}.load_state_dict")
+        if config["type"] != name:
+            raise ValueError(f"{name}.load_state_dict: the state comes from {config['type']!r}, not {name}")
+        restored = _build(type(self), config, f"{name}.load_state_dict")
         state: dict[str, dict[str, Any]] = {}
         for array_name, value in arrays.items():
             key, _, slot = array_name.rpartition("/")
@@ -212,7 +208,10 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: unexpected array {array_name!r}; expected "
                                  f"'<key>/<slot>' with slot in {('step', *restored.slots)}")
             entry = state.setdefault(key, {})
-            entry[slot] = int(value) if slot == "step" else np.array(value, copy=True)
+            if slot == "step":
+                entry[slot] = _checked_step(value, f"{name}.load_state_dict: {array_name!r}")
+            else:
+                entry[slot] = _checked_slot(value, f"{name}.load_state_dict: {array_name!r}")
         for key, entry in state.items():
             missing = {"step", *restored.slots} - set(entry)
             if missing:
@@ -231,12 +230,12 @@ def optimizer_from_state_dict(state_dict: dict[str, Any]) -> Optimizer:
     """A new optimizer of the saved type, restored from ``Optimizer.state_dict()``."""
     from layerkit.optim import OPTIMIZERS
 
-    config = state_dict.get("config", {}) if isinstance(state_dict, dict) else {}
-    cls = OPTIMIZERS.get(config.get("type"))
+    config, _ = _checked_state_dict(state_dict, "optimizer_from_state_dict")
+    cls = OPTIMIZERS.get(config["type"])
     if cls is None:
-        raise ValueError(f"optimizer_from_state_dict: unknown optimizer type {config.get('type')!r}; "
+        raise ValueError(f"optimizer_from_state_dict: unknown optimizer type {config['type']!r}; "
                          f"expected one of {sorted(OPTIMIZERS)}")
-    optimizer = cls(lr=schedule_from_config(config["lr"]))
+    optimizer = _build(cls, config, "optimizer_from_state_dict")
     optimizer.load_state_dict(state_dict)
     return optimizer
 
@@ -246,3 +245,65 @@ def net_parameters(net: Any) -> dict[str, np.ndarray]:
     layers = getattr(net, "layers", net)
     return {f"{index}.{name}": getattr(layer, name)
             for index, layer in enumerate(layers) for name in getattr(layer, "param_names", ())}
+
+
+# ---------------------------------------------------------------------- checks of saved state
+def _checked_state_dict(state_dict: Any, who: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(config, arrays)`` of a state dict, or a ValueError/TypeError naming what is malformed."""
+    if not isinstance(state_dict, dict) or set(state_dict) != {"config", "arrays"}:
+        raise ValueError(f"{who}: expected a dict with keys 'config' and 'arrays', got "
+                         f"{sorted(map(str, state_dict)) if isinstance(state_dict, dict) else type(state_dict).__name__}")
+    config, arrays = state_dict["config"], state_dict["arrays"]
+    if not isinstance(config, dict):
+        raise TypeError(f"{who}: 'config' must be a dict (Optimizer.config()), got {type(config).__name__} {config!r:.60}")
+    if not isinstance(arrays, dict):
+        raise TypeError(f"{who}: 'arrays' must be a dict of str to arrays, got {type(arrays).__name__}")
+    for where, mapping in (("config", config), ("arrays", arrays)):
+        bad = [key for key in mapping if not isinstance(key, str)]
+        if bad:
+            raise TypeError(f"{who}: the keys of {where!r} must be strings, got {bad[:3]!r}")
+    if not isinstance(config.get("type"), str):
+        raise ValueError(f"{who}: 'config' must name the optimizer class in 'type' (a str), got "
+                         f"{config.get('type')!r}")
+    return config, arrays
+
+
+def _build(cls: type, config: dict[str, Any], who: str) -> "Optimizer":
+    """A new ``cls`` from a saved config, with the errors of a bad config as ValueError naming it."""
+    if "lr" not in config:
+        raise ValueError(f"{who}: 'config' has no 'lr' (the learning rate or its schedule's config); "
+                         f"it has {sorted(config)}")
+    lr = config["lr"]
+    if isinstance(lr, dict):
+        try:
+            lr = schedule_from_config(lr)
+        except TypeError as error:
+            raise ValueError(f"{who}: 'lr' is not a valid schedule config ({error})") from error
+    hyper = {key: value for key, value in config.items() if key not in ("type", "lr")}
+    try:
+        return cls(lr=lr, **hyper)
+    except TypeError as error:
+        raise ValueError(f"{who}: the config does not fit {cls.__name__} ({error})") from error
+
+
+def _checked_step(value: Any, who: str) -> int:
+    step = np.asarray(value)
+    if step.shape != () or step.dtype.kind not in "iu" and not (step.dtype.kind == "f" and float(step).is_integer()):
+        raise ValueError(f"{who}: the update count must be an integer scalar, got {value!r:.60}")
+    if int(step) < 0:
+        raise ValueError(f"{who}: the update count must be >= 0, got {int(step)}")
+    return int(step)
+
+
+def _checked_slot(value: Any, who: str) -> np.ndarray:
+    if value is None or isinstance(value, (str, bytes, dict)):
+        raise TypeError(f"{who}: expected a float array, got {type(value).__name__}")
+    try:
+        array = np.array(value, copy=True)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{who}: expected a float array, got {type(value).__name__} ({error})") from error
+    if array.dtype.kind != "f":
+        raise TypeError(f"{who}: expected a float array, got dtype {array.dtype}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{who}: holds NaN or infinite values")
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
