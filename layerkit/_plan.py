@@ -30,6 +30,7 @@ rest of its segment is fused.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Sequence
 
 import numpy as np
@@ -84,7 +85,7 @@ class Plan:
         self.last_is_linear = is_dense(self.last)
         self._trace_type = trace_type
         self._entry_type = entry_type
-        self._entry = entry_type._make
+        self._entry = partial(tuple.__new__, entry_type)  # entry_type._make, without its Python frame
 
     @staticmethod
     def compile(layers: Sequence[Any], trace_type: type, entry_type: type) -> "Plan | SegmentedPlan | None":
@@ -260,7 +261,7 @@ class SegmentedPlan:
         self.owner = self if owner is None else owner
         self._trace_type = trace_type
         self._entry_type = entry_type
-        self._entry = entry_type._make
+        self._entry = partial(tuple.__new__, entry_type)  # entry_type._make, without its Python frame
         self._sparse: Any = None
         self.segments: list[_Segment] = []
         i, count = 0, len(self.layers)
@@ -303,6 +304,7 @@ class SegmentedPlan:
             x = x.copy(order="K")  # an output of this workspace fed back in: the pass would overwrite it
         trace = self._trace_type()
         make = self._entry
+        owner = self.owner
         for segment in self.segments:
             chain = segment.chain
             if chain is None:
@@ -319,7 +321,13 @@ class SegmentedPlan:
                     trace.append(entry)
                     x = y
                 continue
-            out = self._chain_forward(segment, x, workspace)
+            out = None
+            if type(x) is np.ndarray and x.ndim == 2 and (x.flags.c_contiguous or not segment.lead_act):
+                # the usual case: straight into the chain (with the workspace's buffers)
+                out = chain.forward(x, None if workspace is None else
+                                    workspace._buffers_for(owner, chain, x.shape[0]))
+            if out is None:
+                out = self._chain_forward(segment, x, workspace)
             if out is None:
                 x = self._layers_forward(segment, x, trace, training)
                 continue

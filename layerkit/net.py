@@ -152,6 +152,10 @@ class Net:
     def forward(self, x: np.ndarray, *, workspace: Workspace | None = None) -> tuple[np.ndarray, Trace]:
         """Run every layer.
 
+        Runs of built-in layers run as fused kernel calls (one per run); any
+        other layer is called in between through ``forward_pass``, and the
+        results are exactly those of calling the layers one by one.
+
         Parameters
         ----------
         x : array_like, shape (n_samples, n_in)
@@ -161,6 +165,9 @@ class Net:
             arrays. ``y`` and the trace's arrays stay valid until the next
             forward pass with the same workspace. Without one, every call
             allocates its own arrays, so any number of passes may be in flight.
+            An ``x`` that shares memory with the workspace's buffers (an
+            output fed back in) is copied first, so the pass never overwrites
+            its own input.
 
         Returns
         -------

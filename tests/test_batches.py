@@ -200,6 +200,7 @@ def test_fit_holds_the_data_plus_o_batch_memory_on_100_mb(dtype):
     assert x.nbytes >= 100e6
     net = lk.Net([lk.Linear(m, 2, rng=0, dtype=dtype), lk.ReLU(), lk.Linear(2, 1, rng=1, dtype=dtype),
                   lk.Sigmoid()])
+    lk.fit(_net(3), x[:20, :3], y[:20], epochs=1, verbose=0)  # first-call imports (tqdm, ...) not counted
     peak = _peak_of(lambda: lk.fit(net, x, y, epochs=1, batch_size=256, seed=0, verbose=0))
     # the float32 net would have converted the whole set (52 MB) before; now rows convert per batch
-    assert peak < 8e6, f"fit allocated {peak / 1e6:.1f} MB on top of a {x.nbytes / 1e6:.0f} MB data set"
+    assert peak < 4e6, f"fit allocated {peak / 1e6:.1f} MB on top of a {x.nbytes / 1e6:.0f} MB data set"
