@@ -112,10 +112,11 @@ def test_fused_bce_batch_matches_the_python_loss(rng, dtype):
     assert accuracy == loss.accuracy(p, t)
 
 
+@pytest.mark.parametrize("k", [4, 37])  # 37: the vectorised exp's full vectors and its tail
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fused_softmax_cross_entropy_batch_matches_the_python_loss(rng, dtype):
-    z = rng.normal(scale=4, size=(11, 4)).astype(dtype)
-    labels = rng.integers(0, 4, size=11)
+def test_fused_softmax_cross_entropy_batch_matches_the_python_loss(rng, dtype, k):
+    z = rng.normal(scale=4 if k == 4 else 30, size=(11, k)).astype(dtype)
+    labels = rng.integers(0, k, size=11)
     loss = losses.softmax_cross_entropy
     target = loss.prepare_targets(labels, np.dtype(dtype))
     assert target.dtype == np.int64

@@ -75,9 +75,9 @@ static inline double lk_elu_b(double v, double g, double alpha) {
     return v > 0 ? g : e;   /* NaN x: NaN gradient, as PyTorch's vectorised ELU backward */
 }
 
-static inline double lk_gelu_f(double v) { return v * 0.5 * (1.0 + lk_erf(v * LK_SQRT1_2)); }
+LK_INLINE double lk_gelu_f(double v) { return v * 0.5 * (1.0 + lk_erf(v * LK_SQRT1_2)); }
 /* exp(-v^2 / 2) of the normal density is the exp(-(v / sqrt 2)^2) erf computes anyway */
-static inline double lk_gelu_b(double v, double g) {
+LK_INLINE double lk_gelu_b(double v, double g) {
     double e;
     double cdf = 0.5 * (1.0 + lk_erf_e(v * LK_SQRT1_2, &e));
     double pdf = e * LK_GELU_BETA;

@@ -38,6 +38,8 @@ cdef extern from "_kernels/elementwise.h" nogil:
     void lk_map_tanh_f(const float* x, float* y, Py_ssize_t n)
     void lk_map_erf_d(const double* x, double* y, Py_ssize_t n)
     void lk_map_erf_f(const float* x, float* y, Py_ssize_t n)
+    void lk_exp_shifted_d(const double* x, double* y, Py_ssize_t n, double shift)
+    void lk_exp_shifted_f(const float* x, float* y, Py_ssize_t n, double shift)
 
 
 DEF NO_ACT = -1

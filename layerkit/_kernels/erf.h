@@ -14,7 +14,7 @@
    *e receives exp(-x^2) (GELU's backward reuses it as the normal density's exponential).
    Measured (tests/test_simd_accuracy.py): <= 2 ulp against mpmath. NaN gives NaN,
    erf(+-inf) = +-1, erf(-0) = -0. */
-static inline double lk_erf_e(double x, double* e) {
+LK_INLINE double lk_erf_e(double x, double* e) {
     double a = __builtin_fabs(x);
     double as = a < 1.0 ? a : 1.0;
     double z = as * as;
@@ -61,6 +61,6 @@ static inline double lk_erf_e(double x, double* e) {
     return __builtin_copysign(a < 1.0 ? small : large, x);
 }
 
-static inline double lk_erf(double x) { double e; return lk_erf_e(x, &e); }
+LK_INLINE double lk_erf(double x) { double e; return lk_erf_e(x, &e); }
 
 #endif

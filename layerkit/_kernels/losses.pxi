@@ -41,7 +41,7 @@ cdef int _softmax_ce_batch(floating* z, cnp.npy_int64* labels, floating* g, floa
     cdef Py_ssize_t i, j, best
     cdef cnp.npy_int64 label
     cdef Py_ssize_t hits = 0
-    cdef double total = 0, top, norm, e, weight = 1, scale = 1.0 / n
+    cdef double total = 0, top, norm, weight = 1, scale = 1.0 / n
     cdef floating* row
     cdef floating* grow
     for i in range(n):
@@ -60,11 +60,14 @@ cdef int _softmax_ce_batch(floating* z, cnp.npy_int64* labels, floating* g, floa
             if row[j] > top:
                 top = row[j]
                 best = j
+        # exp(z - max) by the vectorised kernel of softmax (elementwise.h), then summed in double
+        if floating is double:
+            lk_exp_shifted_d(row, grow, k, top)
+        else:
+            lk_exp_shifted_f(row, grow, k, top)
         norm = 0
         for j in range(k):
-            e = exp(row[j] - top)
-            grow[j] = <floating>e
-            norm += e
+            norm += grow[j]
         total += weight * (log(norm) + top - row[label])
         for j in range(k):
             grow[j] = <floating>(weight * (grow[j] / norm - (1.0 if j == label else 0.0)) * scale)

@@ -29,6 +29,15 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Forced inlining for the kernels a loop must see whole: in _core.c's large translation unit
+   GCC otherwise stops inlining at its unit-growth limit, and a loop that calls a function does
+   not vectorise (erf in GELU's backward did exactly that). */
+#if defined(__GNUC__)
+#define LK_INLINE static inline __attribute__((always_inline))
+#else
+#define LK_INLINE static inline
+#endif
+
 static inline double lk_from_bits(uint64_t u) { double d; memcpy(&d, &u, sizeof d); return d; }
 static inline uint64_t lk_to_bits(double d) { uint64_t u; memcpy(&u, &d, sizeof u); return u; }
 
@@ -38,7 +47,7 @@ static inline uint64_t lk_to_bits(double d) { uint64_t u; memcpy(&u, &d, sizeof 
 #define LK_LN2LO 1.90821492927058770002e-10
 
 /* expm1(r) for |r| <= ln(2)/2: Taylor series to r^13 (truncation < 2e-18 relative) */
-static inline double lk_expm1_poly(double r) {
+LK_INLINE double lk_expm1_poly(double r) {
     double q = 1.0 / 6227020800.0;
     q = q * r + 1.0 / 479001600.0;
     q = q * r + 1.0 / 39916800.0;
@@ -55,7 +64,7 @@ static inline double lk_expm1_poly(double r) {
 }
 
 /* x = n ln2 + r: returns expm1(r) and sets the two halves 2^n1 * 2^n2 = 2^n (each a normal number) */
-static inline double lk_exp_reduce(double x, double* s1, double* s2) {
+LK_INLINE double lk_exp_reduce(double x, double* s1, double* s2) {
     x = x < -746.0 ? -746.0 : x;   /* exp underflows to 0 below, overflows above; NaN passes */
     x = x > 710.0 ? 710.0 : x;
     double t = x * LK_LOG2E + LK_MAGIC;
@@ -70,7 +79,7 @@ static inline double lk_exp_reduce(double x, double* s1, double* s2) {
 }
 
 /* exp(x), <= 1 ulp */
-static inline double lk_exp(double x) {
+LK_INLINE double lk_exp(double x) {
     double s1, s2;
     double em = lk_exp_reduce(x, &s1, &s2);
     return (s1 * em + s1) * s2;
@@ -131,7 +140,7 @@ static inline uint32_t lk_to_bits_f(float f) { uint32_t u; memcpy(&u, &f, sizeof
 
 /* exp(x) in float arithmetic, twice the lanes of the double kernel: Cody-Waite reduction with
    a short ln 2 and a degree-7 Taylor polynomial; <= 2 ulp of float32 (measured). */
-static inline float lk_expf(float x) {
+LK_INLINE float lk_expf(float x) {
     x = x < -104.0f ? -104.0f : x;
     x = x > 89.0f ? 89.0f : x;
     const float magic = 0x1.8p23f;
