@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from layerkit.warnings import check_trainable
 from layerkit.optim.schedules import Schedule, _check_real, as_schedule, schedule_from_config
 
 
@@ -116,6 +117,7 @@ class Optimizer:
             Prefix of the state keys (``Net.step`` passes the layer's index);
             by default a name this optimizer assigns to the layer.
         """
+        check_trainable(layer, optimizer=True)
         prefix = self.name_layer(layer) if key is None else key
         for name, param, grad in named_parameters(layer):
             self.update_param(f"{prefix}.{name}", param, grad, who=f"{layer!r}.{name}")
