@@ -52,6 +52,37 @@ class Sigmoid:
         pass
 
 
+class Tanh:
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.tanh(x)
+
+    def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        return dy * (1 - np.tanh(x) ** 2)
+
+    def step(self, lr: float) -> None:
+        pass
+
+
+class GELU:
+    """The exact GELU, ``x * Phi(x)`` (``scipy.special.erf`` for the normal CDF)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        from scipy.special import erf
+        return 0.5 * x * (1 + erf(x / np.sqrt(2)))
+
+    def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        from scipy.special import erf
+        cdf = 0.5 * (1 + erf(x / np.sqrt(2)))
+        pdf = np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
+        return dy * (cdf + x * pdf)
+
+    def step(self, lr: float) -> None:
+        pass
+
+
+HIDDEN = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "gelu": GELU}
+
+
 class NumpyNet:
     """The course material's net: a list of layers and a trace of their inputs."""
 
@@ -75,13 +106,15 @@ class NumpyNet:
             layer.step(lr)
 
 
-def build(widths: list[int], final: str, rng: np.random.Generator, dtype=np.float64) -> NumpyNet:
-    """``Linear-ReLU-...-Linear`` with ``final`` ("sigmoid" or "none") at the end."""
+def build(widths: list[int], final: str, rng: np.random.Generator, dtype=np.float64,
+          hidden: str = "relu") -> NumpyNet:
+    """``Linear-act-...-Linear`` (``hidden`` activation: relu, sigmoid, tanh, gelu) with ``final``
+    ("sigmoid" or "none") at the end."""
     layers: list = []
     for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
         layers.append(Linear(n_in, n_out, rng, dtype))
         if i < len(widths) - 2:
-            layers.append(ReLU())
+            layers.append(HIDDEN[hidden]())
     if final == "sigmoid":
         layers.append(Sigmoid())
     return NumpyNet(layers)

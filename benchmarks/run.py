@@ -1,21 +1,36 @@
-"""One table of training-step times: layerkit, PyTorch, plain NumPy layer objects, scikit-learn.
+"""One table of training-step times: layerkit, JAX (jit), PyTorch, plain NumPy layer objects, scikit-learn.
 
 Usage::
 
     pip install -e ".[bench]"
     python benchmarks/run.py            # full run, writes docs/benchmark.png
-    python benchmarks/run.py --quick    # under a minute
+    python benchmarks/run.py --quick    # a few minutes
+
+For figures comparable with the README's, pin to one core and let OpenBLAS
+choose its own kernels (a machine that sets ``OPENBLAS_CORETYPE`` or
+``OPENBLAS_L2_SIZE`` forces other ones; unset them for this command alone)::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE taskset -c 0 python benchmarks/run.py
 
 Every library runs on one thread (threadpoolctl for the BLAS and OpenMP
-pools, ``torch.set_num_threads(1)``). A time is the minimum over repeats of
-the mean over a block of steps, which is the least noisy estimate on a shared
-machine. A step is forward, ``dy = y - t``, backward, SGD update; layerkit's
-goes through its public API with a workspace and ``input_grad=False``.
+pools, ``torch.set_num_threads(1)``, XLA's CPU client without its Eigen
+thread pool). A time is the minimum over repeats of the mean over a block of
+steps, the libraries measured in interleaved rounds so that load spikes hit
+all alike. A step is forward, ``dy = y - t``, backward without the input's
+``dx``, and an SGD update: layerkit's goes through its public API with a
+workspace and ``input_grad=False``; JAX's is one ``jax.jit``-compiled
+function (``jax.vjp`` with respect to the parameters only, then the update),
+synchronised with ``block_until_ready`` after every step.
 """
 from __future__ import annotations
 
-import argparse
 import os
+
+# XLA reads its flags when JAX is first imported: one thread, like every other library here
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+                           " intra_op_parallelism_threads=1").strip()
+
+import argparse
 import platform
 import sys
 import threading
@@ -60,32 +75,59 @@ def best_time(fn, repeats: int, target: float = 0.02) -> float:
     return best
 
 
-def widths_flops(widths: list[int], n: int) -> float:
-    """FLOPs of the matrix products of one step, the input layer's dx skipped."""
-    total = 0.0
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        total += 2 * n * a * b * (2 if i == 0 else 3)
-    return total
+class IdentityLayer(lk.Layer):
+    """A custom Python layer that passes its input through (the segments case)."""
+
+    def forward(self, x):
+        return x
+
+    def backward(self, x, dy):
+        return dy
+
+
+TORCH_ACTS = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "gelu": "GELU"}
+
+
+def lk_activation(name: str):
+    """The layerkit activation layer ``name``, or ``None`` when this layerkit has none."""
+    cls = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "gelu": "GELU"}[name]
+    return getattr(lk, cls, None)
 
 
 class Case:
-    def __init__(self, widths, final, n, dtype, seed=0):
+    """One net and batch, built alike (same initial weights) in every library."""
+
+    def __init__(self, widths, final, n, dtype, seed=0, hidden="relu", custom=False):
         rng = np.random.default_rng(seed)
-        self.widths, self.n, self.dtype = widths, n, np.dtype(dtype)
+        self.widths, self.n, self.dtype, self.hidden = widths, n, np.dtype(dtype), hidden
         self.x = rng.normal(size=(n, widths[0])).astype(dtype)
         self.t = rng.random(size=(n, widths[-1])).astype(dtype)
+        act = lk_activation(hidden)
+        if act is None:
+            raise LookupError(f"this layerkit has no {hidden} layer")
         layers = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
             layers.append(lk.Linear(a, b, rng=rng, dtype=dtype))
             if i < len(widths) - 2:
-                layers.append(lk.ReLU())
+                layers.append(act())
+                if custom and i == 0:
+                    layers.append(IdentityLayer())
         if final == "sigmoid":
             layers.append(lk.Sigmoid())
         self.net = lk.Net(layers)
         self.ws = self.net.workspace()
         self.dy = np.empty_like(self.t)
-        self.ref = numpy_reference.build(widths, final, rng, dtype)
+        self.ref = numpy_reference.build(widths, final, rng, dtype, hidden=hidden)
         self.final = final
+
+    def name(self) -> str:
+        acts = "" if self.hidden == "relu" else f" {self.hidden}"
+        final = " sigmoid" if self.final == "sigmoid" else ""
+        return f"{'-'.join(map(str, self.widths))}{acts}{final} n={self.n} {self.dtype.name}"
+
+    def params(self):
+        """The initial ``(W, b)`` of every Linear, copied (so every library starts alike)."""
+        return [(l.W.copy(), l.b.copy()) for l in self.net if isinstance(l, lk.Linear)]
 
     def layerkit_step(self):
         net, dy = self.net, self.dy
@@ -106,7 +148,7 @@ class Case:
             for i, (a, b) in enumerate(zip(self.widths[:-1], self.widths[1:])):
                 mods.append(torch.nn.Linear(a, b))
                 if i < len(self.widths) - 2:
-                    mods.append(torch.nn.ReLU())
+                    mods.append(getattr(torch.nn, TORCH_ACTS[self.hidden])())
             if self.final == "sigmoid":
                 mods.append(torch.nn.Sigmoid())
             model = torch.nn.Sequential(*mods).to(torch.float32 if self.dtype == np.float32 else torch.float64)
@@ -118,23 +160,41 @@ class Case:
         y.backward(y.detach() - t)
         opt.step()
 
+    def jax_step(self):
+        if not hasattr(self, "_jax"):
+            self._jax = jax_stepper(self)
+        self._jax()
 
-def sgemm_rate(case: Case):
-    """A function running bare BLAS gemms of the step's shapes (NumPy matmul into preallocated outputs)."""
-    n, w = case.n, case.widths
-    rng = np.random.default_rng(1)
-    ops = []
-    for i, (a, b) in enumerate(zip(w[:-1], w[1:])):
-        x = rng.random((n, a)).astype(case.dtype); W = rng.random((a, b)).astype(case.dtype)
-        dy = rng.random((n, b)).astype(case.dtype)
-        ops.append((x, W, np.empty((n, b), case.dtype)))
-        ops.append((x.T, dy, np.empty((a, b), case.dtype)))
-        if i > 0:
-            ops.append((dy, W.T, np.empty((n, a), case.dtype)))
+
+def jax_stepper(case: Case):
+    """A function running one ``jax.jit``-compiled training step of ``case``'s net (parameters kept)."""
+    import jax
+    import jax.numpy as jnp
+    if case.dtype == np.float64:
+        jax.config.update("jax_enable_x64", True)
+    acts = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh,
+            "gelu": lambda z: jax.nn.gelu(z, approximate=False)}
+    hidden = acts[case.hidden]
+    sigmoid_out = case.final == "sigmoid"
+
+    def forward(params, x):
+        for i, (W, b) in enumerate(params):
+            x = x @ W + b
+            x = hidden(x) if i < len(params) - 1 else (jax.nn.sigmoid(x) if sigmoid_out else x)
+        return x
+
+    def step(params, x, t):
+        y, pullback = jax.vjp(lambda p: forward(p, x), params)  # no gradient of x is formed
+        (grads,) = pullback(y - t)
+        return [(W - LR * dW, b - LR * db) for (W, b), (dW, db) in zip(params, grads)]
+
+    compiled = jax.jit(step, donate_argnums=0)
+    state = {"params": [(jnp.asarray(W), jnp.asarray(b)) for W, b in case.params()]}
+    x, t = jnp.asarray(case.x), jnp.asarray(case.t)
 
     def run():
-        for a, b, out in ops:
-            np.matmul(a, b, out=out)
+        state["params"] = jax.block_until_ready(compiled(state["params"], x, t))
+    run()
     return run
 
 
@@ -200,67 +260,138 @@ def threads_speedup(case_args, steps: int) -> float:
     return 2 * one / two
 
 
+def kernel_line() -> str:
+    """Which BLAS kernels each library runs (threadpoolctl for NumPy's and SciPy's OpenBLAS)."""
+    import torch
+    parts = []
+    for info in threadpool_info():
+        if info["user_api"] != "blas":
+            continue
+        path = info["filepath"]
+        owner = ("NumPy" if "numpy.libs" in path or "/numpy/" in path else
+                 "SciPy (layerkit's BLAS, through cython_blas)" if "scipy" in path else path)
+        parts.append(f"{owner}: {info['internal_api']} {info['version']} {info.get('architecture')} kernels")
+    import re
+    found = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
+    blas = found.group(1) if found else "unknown"
+    parts.append(f"PyTorch BLAS {blas}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    try:
+        import jax
+        import jaxlib
+        parts.append(f"JAX {jax.__version__} (XLA:CPU, jaxlib {jaxlib.__version__}, its own gemm code)")
+    except ImportError:
+        parts.append("JAX not installed")
+    return "# kernels: " + "; ".join(parts)
+
+
+def affinity() -> str:
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return "affinity unknown"
+    return f"pinned to cpu {cpus[0]}" if len(cpus) == 1 else f"not pinned ({len(cpus)} cpus allowed; use taskset -c 0)"
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if np.isfinite(a) and np.isfinite(b) else "n/a"
+
+
+def _us(t: float) -> str:
+    if not np.isfinite(t):
+        return "n/a"
+    return f"{t * 1e3:.2f} ms" if t >= 1e-3 else f"{t * 1e6:.1f} us"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes (a few minutes)")
     parser.add_argument("--figure", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "benchmark.png")
+    parser.add_argument("--no-figure", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
     import torch
     torch.set_num_threads(1)
     threadpool_limits(1)
+    try:
+        import jax  # noqa: F401
+        has_jax = True
+    except ImportError:
+        has_jax = False
     repeats = 3 if args.quick else 7
-    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cpus; Python {platform.python_version()}, "
-          f"NumPy {np.__version__}, PyTorch {torch.__version__}, layerkit {lk.__version__}")
-    print("# BLAS: " + "; ".join(f"{b['internal_api']} {b['version']} {b.get('architecture')} "
-                                   f"threads={b['num_threads']}" for b in blas))
-    print(f"# OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')} OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE')}")
-    cases = [([64, 32, 1], "sigmoid", 1, np.float64), ([64, 32, 1], "sigmoid", 15, np.float64),
-             ([64, 32, 1], "sigmoid", 128, np.float64), ([784, 256, 128, 10], "none", 256, np.float32)]
-    header = f"| case | layerkit | PyTorch | NumPy | lk/PyTorch | lk/NumPy | share of BLAS rate | arrays allocated/step |"
-    print(header)
-    print("|---|---|---|---|---|---|---|---|")
-    for widths, final, n, dtype in cases:
-        case = Case(widths, final, n, dtype)
-        gemm = sgemm_rate(case)
-        times = best_times({"lk": case.layerkit_step, "np": case.numpy_step, "pt": case.torch_step,
-                            "gemm": gemm}, repeats)
-        t_lk, t_np, t_pt = times["lk"], times["np"], times["pt"]
-        rate = widths_flops(widths, n) / times["gemm"]
-        share = widths_flops(widths, n) / t_lk / rate
-        name = f"{'-'.join(map(str, widths))} n={n} {np.dtype(dtype).name}"
-        print(f"| {name} | {t_lk*1e6:.1f} us | {t_pt*1e6:.1f} us | {t_np*1e6:.1f} us | {t_lk/t_pt:.2f} | "
-              f"{t_lk/t_np:.2f} | {share:.0%} of {rate/1e9:.0f} GFLOP/s | {allocations_per_step(case)} |")
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, {affinity()}; "
+          f"Python {platform.python_version()}, NumPy {np.__version__}, PyTorch {torch.__version__}, "
+          f"layerkit {lk.__version__}")
+    print(kernel_line())
+    print(f"# OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')} "
+          f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE')} XLA_FLAGS={os.environ.get('XLA_FLAGS')}")
+    cases = [([64, 32, 1], "sigmoid", 15, np.float64, "relu"), ([64, 32, 1], "sigmoid", 1, np.float64, "relu"),
+             ([784, 256, 128, 10], "none", 256, np.float32, "relu"),
+             ([784, 256, 128, 10], "none", 32, np.float32, "relu"),
+             ([784, 512, 512, 10], "none", 256, np.float32, "sigmoid"),
+             ([784, 512, 512, 10], "none", 256, np.float32, "tanh"),
+             ([784, 512, 512, 10], "none", 256, np.float32, "gelu")]
+    print("| case | layerkit | JAX jit | PyTorch | NumPy | lk/JAX | lk/PyTorch | lk/NumPy | arrays allocated/step |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for widths, final, n, dtype, hidden in cases:
+        try:
+            case = Case(widths, final, n, dtype, hidden=hidden)
+        except LookupError as error:
+            print(f"| {'-'.join(map(str, widths))} {hidden} n={n} | not available: {error} | | | | | | | |")
+            continue
+        fns = {"lk": case.layerkit_step, "pt": case.torch_step, "np": case.numpy_step}
+        if has_jax:
+            fns["jax"] = case.jax_step
+        times = best_times(fns, repeats)
+        t_lk, t_pt, t_np = times["lk"], times["pt"], times["np"]
+        t_jax = times.get("jax", float("nan"))
+        print(f"| {case.name()} | {_us(t_lk)} | {_us(t_jax)} | {_us(t_pt)} | {_us(t_np)} | "
+              f"{_ratio(t_lk, t_jax)} | {_ratio(t_lk, t_pt)} | {_ratio(t_lk, t_np)} | "
+              f"{allocations_per_step(case)} |")
+    fused = Case([64, 32, 1], "sigmoid", 15, np.float64)
+    custom = Case([64, 32, 1], "sigmoid", 15, np.float64, custom=True)
+    times = best_times({"fused": fused.layerkit_step, "custom": custom.layerkit_step}, repeats)
+    print(f"| digits net with a custom identity layer inside, n=15 float64 | {_us(times['custom'])} | | | | "
+          f"{times['custom'] / times['fused']:.2f} x the fused net ({_us(times['fused'])}) | | | "
+          f"{allocations_per_step(custom)} |")
     epochs = 3 if args.quick else 10
     t_lk, t_sk, acc = digits_fit_vs_sklearn(epochs, 1 if args.quick else 3)
-    print(f"| digits fit, per epoch ({epochs} epochs) | {t_lk*1e3:.2f} ms | | | sklearn MLPClassifier "
+    print(f"| digits fit, per epoch ({epochs} epochs) | {t_lk*1e3:.2f} ms | | | | sklearn MLPClassifier "
           f"{t_sk*1e3:.2f} ms: lk/sklearn {t_lk/t_sk:.2f} | accuracy {acc['lk']:.3f} vs {acc['sk']:.3f} | | |")
-    speed = threads_speedup(([784, 256, 128, 10], "none", 256, np.float32), 5 if args.quick else 20)
-    print(f"| 2 threads, 2 nets, 784-256-128-10 n=256 float32 | throughput x{speed:.2f} of one thread | | | | | | |")
-    figure(args.figure, quick=args.quick, repeats=repeats)
-    print(f"# figure: {args.figure}")
+    if not args.quick:
+        speed = threads_speedup(([784, 256, 128, 10], "none", 256, np.float32), 20)
+        print(f"| 2 threads, 2 nets, 784-256-128-10 n=256 float32 | throughput x{speed:.2f} of one thread "
+              "| | | | | | | |")
+    if not args.no_figure:
+        figure(args.figure, quick=args.quick, repeats=repeats, has_jax=has_jax)
+        print(f"# figure: {args.figure}")
 
 
-def figure(path: Path, quick: bool, repeats: int) -> None:
+def figure(path: Path, quick: bool, repeats: int, has_jax: bool) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     batches = [1, 4, 16, 64, 256, 1024] if quick else [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
     widths = [32, 128, 512, 1024] if quick else [32, 64, 128, 256, 512, 1024]
     series = {"layerkit": "layerkit_step", "PyTorch": "torch_step", "NumPy": "numpy_step"}
+    if has_jax:
+        series["JAX jit"] = "jax_step"
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for label, method in series.items():
         by_batch = [best_time(getattr(Case([64, 32, 1], "sigmoid", n, np.float64), method), repeats, 0.01) / n
                     for n in batches]
-        by_width = [best_time(getattr(Case([w, w, 10], "none", 64, np.float32), method), repeats, 0.01) / 64
-                    for w in widths]
         axes[0].loglog(batches, np.array(by_batch) * 1e6, "o-", label=label)
-        axes[1].loglog(widths, np.array(by_width) * 1e6, "o-", label=label)
+        line = None
+        for hidden, style in (("relu", "o-"), ("tanh", "s--")):
+            if lk_activation(hidden) is None or label == "NumPy" and hidden == "tanh":
+                continue
+            by_width = [best_time(getattr(Case([w, w, 10], "none", 64, np.float32, hidden=hidden), method),
+                                  repeats, 0.01) / 64 for w in widths]
+            kwargs = {} if line is None else {"color": line.get_color()}
+            (line,) = axes[1].loglog(widths, np.array(by_width) * 1e6, style, label=f"{label} {hidden}", **kwargs)
     axes[0].set(xlabel="batch size", ylabel="time per sample (us)", title="digits net 64-32-1, float64")
     axes[1].set(xlabel="layer width w", ylabel="time per sample (us)", title="w-w-10 net, batch 64, float32")
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
     fig.suptitle("One training step (forward, backward, SGD), one thread")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

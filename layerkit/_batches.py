@@ -178,13 +178,10 @@ class BatchSource:
 def _gather(values: Any, idx: np.ndarray, buffers: dict, key: str) -> Any:
     if type(values) is not np.ndarray:
         return values[idx]
-    shape = (len(idx),) + values.shape[1:]
     buffer = buffers.get(key)
     if buffer is None or buffer.shape[0] < len(idx):
         buffer = buffers[key] = np.empty((max(len(idx), 1),) + values.shape[1:], dtype=values.dtype)
-    out = buffer[:len(idx)]
-    assert out.shape == shape
-    return np.take(values, idx, axis=0, out=out)
+    return np.take(values, idx, axis=0, out=buffer[:len(idx)])
 
 
 def minibatches(source: BatchSource, y: Any, weights: np.ndarray | None, order: np.ndarray | None,

@@ -1,20 +1,32 @@
-"""The compiled fast path of a ``Net`` made of built-in layers.
+"""The compiled fast path of a ``Net``: fused segments of built-in layers.
 
-When a net is a sequence of built-in layers (``Linear`` and the built-in
-activations, starting with a ``Linear``, all ``Linear`` of one dtype), each
-``Linear`` and the activation that follows it become one stage of a
-``_core.DenseChain``: one kernel call runs the whole forward pass (matrix
-product, bias and activation per stage) and one the whole backward pass
-(activation gradient, ``dW``, ``db``, ``dx`` per stage, the input's ``dx``
-skipped when not needed), with the GIL released throughout. The SGD update is
-one call of in-place axpys.
+A net's layers are split into *parts*. A maximal run of built-in layers the
+chain can take (``Linear`` and the built-in activations, every ``Linear`` of
+one dtype, widths that chain) holding at least one ``Linear`` becomes a
+*segment*: one ``_core.DenseChain`` in which each ``Linear`` and the
+activation that follows it form one stage. One kernel call runs a segment's
+forward pass (matrix product, bias and activation per stage) and one its
+backward pass (activation gradient, ``dW``, ``db``, ``dx`` per stage, the
+input's ``dx`` skipped when not needed), with the GIL released throughout.
+Every other layer (a custom Python layer, a plugin's layer, dropout, a
+normalisation layer, a ``Linear`` subclass, an activation standing alone) is
+a part of its own, called in between through the per-pass protocol
+(``forward_pass(x, training)`` / ``backward_pass(x, ctx, dy)`` where the layer
+defines them, else ``forward(x)`` / ``backward(x, dy)``). A net of built-in
+layers only is a single segment. The SGD update is one call of in-place axpys
+per segment.
 
 The plan computes exactly what the layers compute (the same kernels, in the
 same order), keeps no per-call state, and writes the trace the layers would
-have written. Whatever it cannot take as it is (an input of another dtype or
-layout, a parameter replaced by a list) goes through the same checks and
-conversions as the layers, with the same messages; the net falls back to
-calling its layers one by one when the plan does not apply.
+have written (``TraceEntry(layer, x)`` for every layer, with ``ctx`` for
+protocol layers). Whatever a segment cannot take as it is (an input of
+another dtype or layout, a parameter replaced by a list) goes through the
+same checks and conversions as its layers, with the same messages, or the
+segment runs its layers one by one.
+
+When the net's input is a ``scipy.sparse`` matrix and the first layer is a
+``Linear``, that layer runs by itself (its products go through scipy) and the
+rest of its segment is fused.
 """
 from __future__ import annotations
 
@@ -23,75 +35,111 @@ from typing import Any, Sequence
 import numpy as np
 
 from layerkit._backend import core
+from layerkit._batches import is_sparse
 from layerkit._fusable import chain_activation, is_dense
 from layerkit._validation import check_batch, check_grad_output
 
 
+def build_chain(layers: Sequence[Any]) -> Any:
+    """The ``DenseChain`` of ``layers``: built-in ``Linear`` layers (at least one) and activations.
+
+    Each ``Linear`` and the activation right after it are one stage; an
+    activation after an activation, or before the first ``Linear``, is a
+    stage of its own.
+    """
+    linears = [layer for layer in layers if is_dense(layer)]
+    holders: list = []
+    acts: list = []
+    params: list = []
+    widths = [linears[0].n_in]
+    for layer in layers:
+        if is_dense(layer):
+            holders.append(layer)
+            acts.append(core.ACT_NONE)
+            params.append((0.0, 0.0))
+            widths.append(layer.n_out)
+            continue
+        code, values = chain_activation(layer)
+        if acts and acts[-1] == core.ACT_NONE and holders[-1] is not None:
+            acts[-1], params[-1] = code, values
+        else:
+            holders.append(None)
+            acts.append(code)
+            params.append(values)
+            widths.append(widths[-1])
+    return core.DenseChain(holders, acts, widths, linears[0].dtype, params)
+
+
 class Plan:
-    """A net's layers compiled into one ``DenseChain`` (see the module docstring)."""
+    """A net of built-in layers compiled into one ``DenseChain`` (see the module docstring)."""
 
     def __init__(self, layers: list, trace_type: type, entry_type: type) -> None:
         self.layers = list(layers)
         self.linears = [layer for layer in layers if is_dense(layer)]
         self.dtype = self.linears[0].dtype
-        holders, acts, params, widths = [], [], [], [self.linears[0].n_in]
-        for layer in layers:
-            if is_dense(layer):
-                holders.append(layer)
-                acts.append(core.ACT_NONE)
-                params.append((0.0, 0.0))
-                widths.append(layer.n_out)
-                continue
-            code, values = chain_activation(layer)
-            if acts[-1] == core.ACT_NONE and holders[-1] is not None:
-                acts[-1], params[-1] = code, values
-            else:
-                holders.append(None)
-                acts.append(code)
-                params.append(values)
-                widths.append(widths[-1])
-        self.chain = core.DenseChain(holders, acts, widths, self.dtype, params)
-        self.n_in = widths[0]
+        self.chain = build_chain(self.layers)
+        self.n_in = self.linears[0].n_in
+        self._sparse: Any = None
         self.last = layers[-1]
         self.last_is_linear = is_dense(self.last)
         self._trace_type = trace_type
+        self._entry_type = entry_type
         self._entry = entry_type._make
 
     @staticmethod
-    def compile(layers: Sequence[Any], trace_type: type, entry_type: type) -> "Plan | None":
-        """The plan of ``layers``, or ``None`` when they are not all built-ins it can fuse."""
-        if not layers or not is_dense(layers[0]):
+    def compile(layers: Sequence[Any], trace_type: type, entry_type: type) -> "Plan | SegmentedPlan | None":
+        """The plan of ``layers``.
+
+        A ``Plan`` (one chain) when they are all built-ins it can fuse, a
+        ``SegmentedPlan`` when some of them can be fused in segments, else ``None``.
+        """
+        if not layers:
             return None
-        dtypes = set()
-        for layer in layers:
-            if is_dense(layer):
-                dtypes.add(np.dtype(layer.dtype))
-            elif chain_activation(layer) is None:
-                return None
-        linears = [layer for layer in layers if is_dense(layer)]
-        widths_chain = all(a.n_out == b.n_in for a, b in zip(linears, linears[1:]))
-        if len(dtypes) != 1 or not widths_chain:
-            return None
-        return Plan(list(layers), trace_type, entry_type)
+        if is_dense(layers[0]):
+            dtypes = set()
+            for layer in layers:
+                if is_dense(layer):
+                    dtypes.add(np.dtype(layer.dtype))
+                elif chain_activation(layer) is None:
+                    break
+            else:
+                linears = [layer for layer in layers if is_dense(layer)]
+                widths_chain = all(a.n_out == b.n_in for a, b in zip(linears, linears[1:]))
+                if len(dtypes) == 1 and widths_chain:
+                    return Plan(list(layers), trace_type, entry_type)
+        if any(is_dense(layer) for layer in layers):
+            return SegmentedPlan(list(layers), trace_type, entry_type)
+        return None
+
+    def _sparse_plan(self) -> "SegmentedPlan":
+        """The plan for a ``scipy.sparse`` input: the first ``Linear`` through the layer, the rest fused."""
+        if self._sparse is None:
+            self._sparse = SegmentedPlan(self.layers, self._trace_type, self._entry_type,
+                                         split_first=True, owner=self)
+        return self._sparse
 
     # ------------------------------------------------------------------ passes
     def forward(self, x: Any, workspace: Any) -> tuple[np.ndarray, Any] | None:
         """``(y, trace)``, or ``None`` when the net must run its layers one by one."""
         chain = self.chain
         buffers = None
-        if workspace is not None:
-            n = x.shape[0] if type(x) is np.ndarray and x.ndim == 2 else None
-            if n is not None:
-                buffers = workspace._buffers_for(chain, n)
+        if workspace is not None and type(x) is np.ndarray and x.ndim == 2:
+            buffers = workspace._buffers_for(self, chain, x.shape[0])
+            if workspace._aliased(x):  # an output of this workspace fed back in: the pass would overwrite it
+                x = x.copy(order="K")
         out = chain.forward(x, buffers)
         if out is None:
+            if is_sparse(x):
+                return self._sparse_plan().forward(x, workspace)
             # the first layer's own checks and conversion (same messages), then the parameters'
             x = check_batch(x, repr(self.linears[0]), n_features=self.n_in, dtype=self.dtype,
                             allow_fortran=True)
             for layer in self.linears:
                 layer._params_checked()
             if workspace is not None:
-                buffers = workspace._buffers_for(chain, x.shape[0])
+                buffers = workspace._buffers_for(self, chain, x.shape[0])
+                if workspace._aliased(x):
+                    x = x.copy(order="K")
             out = chain.forward(x, buffers)
             if out is None:
                 return None
@@ -102,24 +150,26 @@ class Plan:
             trace._workspace = (workspace, workspace.generation)
         return y, trace
 
+    def predict(self, x: Any) -> np.ndarray | None:
+        """The output in inference mode, or ``None`` when the net must run its layers one by one."""
+        result = self.forward(x, None)
+        return None if result is None else result[0]
+
     def backward(self, trace: Any, dy: Any, input_grad: bool) -> Any:
         """The input gradient (``None`` unless ``input_grad``), or ``NotImplemented``."""
-        ticket = getattr(trace, "_workspace", None)
         buffers = None
         saved = [entry[1] for entry in trace]
         n = saved[0].shape[0] if type(saved[0]) is np.ndarray and saved[0].ndim == 2 else None
         if n is None:
+            if is_sparse(saved[0]):
+                return self._sparse_plan().backward(trace, dy, input_grad)
             return NotImplemented
-        if ticket is not None:
-            workspace, generation = ticket
-            if workspace.generation != generation:
-                raise RuntimeError(
-                    "Net.backward: this trace's workspace was used by a later forward pass, which "
-                    "overwrote the trace's arrays; one workspace serves one trace in flight (run the "
-                    "backward before the next forward, or give each trace its own workspace)")
-            buffers = workspace._buffers_for(self.chain, n)
+        workspace = _workspace_of(trace)
+        if workspace is not None:
+            buffers = workspace._buffers_for(self, self.chain, n)
         dx = self.chain.backward(saved, dy, buffers, input_grad)
         if dx is NotImplemented:
+            _check_rows(trace, n)
             # the last layer's own checks and conversion of dy (same messages), then once more
             who = repr(self.last)
             dtype = self.dtype
@@ -133,3 +183,250 @@ class Plan:
     def step(self, rate: float) -> bool:
         """Plain gradient descent on every parameter; ``False`` when the layers must do it."""
         return self.chain.sgd(rate)
+
+
+def _workspace_of(trace: Any) -> Any:
+    """The workspace whose buffers hold ``trace``'s arrays (checked to be still valid), or ``None``."""
+    ticket = getattr(trace, "_workspace", None)
+    if ticket is None:
+        return None
+    workspace, generation = ticket
+    if workspace.generation != generation:
+        raise RuntimeError(
+            "Net.backward: this trace's workspace was used by a later forward pass, which "
+            "overwrote the trace's arrays; one workspace serves one trace in flight (run the "
+            "backward before the next forward, or give each trace its own workspace)")
+    return workspace
+
+
+def _check_rows(trace: Any, n: int) -> None:
+    """A hand-edited trace: every entry's input must be a 2-D batch of ``n`` rows (clear errors)."""
+    for i, entry in enumerate(trace):
+        x = entry[1]
+        shape = getattr(x, "shape", None)
+        if shape is None or is_sparse(x):
+            continue  # converted (or refused) by the layer itself, with its message
+        if len(shape) != 2:
+            raise ValueError(f"Net.backward: trace entry {i} ({entry[0]!r}) holds an input of shape "
+                             f"{tuple(shape)}, expected a 2-D batch (n_samples, n_features)")
+        if shape[0] != n:
+            raise ValueError(f"Net.backward: trace entry {i} ({entry[0]!r}) holds an input of {shape[0]} "
+                             f"rows, but entry 0 holds {n}: the trace was edited or mixes passes")
+
+
+class _Segment:
+    """Layers ``start:stop`` of a net: one fused ``chain``, or one layer called through Python (``chain`` None)."""
+
+    __slots__ = ("start", "stop", "chain", "linears", "layers", "lead_act")
+
+    def __init__(self, layers: list, start: int, stop: int, chain: Any) -> None:
+        self.start, self.stop, self.chain = start, stop, chain
+        self.layers = layers[start:stop]
+        self.linears = [layer for layer in self.layers if is_dense(layer)]
+        # a chain starting with an activation stage reads its input element by element: C order only
+        self.lead_act = chain is not None and not is_dense(self.layers[0])
+
+
+class SegmentedPlan:
+    """A net with layers the chain cannot take: fused segments of built-in layers, the others called between.
+
+    Every maximal run of layers that starts with a built-in ``Linear`` and
+    continues with ``Linear`` layers (of the same dtype, with matching widths)
+    and built-in activations is one ``DenseChain``; every other layer (custom
+    and plugin layers, dropout, normalisations, an activation that starts the
+    net or follows such a layer) is called through the per-pass protocol
+    (``forward_pass(x, training)`` / ``backward_pass(x, ctx, dy)``, or
+    ``forward``/``backward`` for objects without them), exactly as the
+    layer-by-layer path calls it. The trace holds every layer's input (and
+    ``ctx``). A segment whose input the chain cannot take as it is (another
+    dtype or layout, a sparse matrix) runs its layers one by one, so the
+    results are those of the layer-by-layer path, bit for bit.
+
+    Parameters
+    ----------
+    layers : list
+    trace_type, entry_type : type
+        The net's ``Trace`` and ``TraceEntry``.
+    split_first : bool
+        Call the first layer through Python even when it is a ``Linear`` (the
+        plan for ``scipy.sparse`` inputs).
+    owner : Plan or SegmentedPlan, optional
+        The plan whose workspace buffers this one shares (itself by default).
+    """
+
+    def __init__(self, layers: list, trace_type: type, entry_type: type, *, split_first: bool = False,
+                 owner: Any = None) -> None:
+        self.layers = list(layers)
+        self.owner = self if owner is None else owner
+        self._trace_type = trace_type
+        self._entry_type = entry_type
+        self._entry = entry_type._make
+        self._sparse: Any = None
+        self.segments: list[_Segment] = []
+        i, count = 0, len(self.layers)
+        while i < count:
+            j, dtype, width, dense = i, None, None, 0
+            while j < count and not (split_first and j == 0):
+                layer = self.layers[j]
+                if is_dense(layer):
+                    if dtype is not None and (np.dtype(layer.dtype) != dtype or layer.n_in != width):
+                        break
+                    dtype, width, dense = np.dtype(layer.dtype), layer.n_out, dense + 1
+                elif chain_activation(layer) is None:
+                    break
+                j += 1
+            if dense:  # a run of built-in layers holding a Linear: one chain
+                self.segments.append(_Segment(self.layers, i, j, build_chain(self.layers[i:j])))
+                i = j
+            else:  # activations alone, then the layer that ended the run, each called by itself
+                for k in range(i, max(j, i + 1) if j > i else i + 1):
+                    self.segments.append(_Segment(self.layers, k, k + 1, None))
+                i = max(j, i + 1)
+        self._first_fused = self.segments[0].chain is not None
+        self._rest = tuple(seg.start for seg in self.segments if seg.chain is None)  # one layer each
+        self._reversed = [(seg.start, seg.stop, seg.chain) for seg in reversed(self.segments)]
+        self._chains = [(seg.start, seg.stop, seg.chain) for seg in self.segments if seg.chain is not None]
+
+    def _sparse_plan(self) -> "SegmentedPlan":
+        if self._sparse is None:
+            self._sparse = SegmentedPlan(self.layers, self._trace_type, self._entry_type,
+                                         split_first=True, owner=self.owner)
+        return self._sparse
+
+    # ------------------------------------------------------------------ passes
+    def forward(self, x: Any, workspace: Any, training: bool | None = None) -> tuple[Any, Any]:
+        """``(y, trace)``; ``training`` None: each layer's own mode, else that mode for every layer."""
+        if type(x) is not np.ndarray:
+            if self._first_fused and is_sparse(x):
+                return self._sparse_plan().forward(x, workspace, training)
+        elif workspace is not None and workspace._aliased(x):
+            x = x.copy(order="K")  # an output of this workspace fed back in: the pass would overwrite it
+        trace = self._trace_type()
+        make = self._entry
+        for segment in self.segments:
+            chain = segment.chain
+            if chain is None:
+                layer = segment.layers[0]
+                forward_pass = getattr(layer, "forward_pass", None)
+                if forward_pass is None:
+                    trace.append(make((layer, x)))
+                    x = layer.forward(x)
+                else:
+                    y, ctx = forward_pass(x, getattr(layer, "training", True) if training is None else training)
+                    entry = make((layer, x))
+                    if ctx is not None:
+                        entry.ctx = ctx
+                    trace.append(entry)
+                    x = y
+                continue
+            out = self._chain_forward(segment, x, workspace)
+            if out is None:
+                x = self._layers_forward(segment, x, trace, training)
+                continue
+            x, saved = out
+            trace.extend(map(self._entry, zip(segment.layers, saved)))
+        if workspace is not None:
+            workspace.generation += 1
+            trace._workspace = (workspace, workspace.generation)
+        return x, trace
+
+    def _chain_forward(self, segment: _Segment, x: Any, workspace: Any) -> Any:
+        chain = segment.chain
+        buffers = None
+        if segment.lead_act and (type(x) is not np.ndarray or not x.flags.c_contiguous):
+            return None  # the activation layers convert and lay out such an input themselves
+        if workspace is not None and type(x) is np.ndarray and x.ndim == 2:
+            buffers = workspace._buffers_for(self.owner, chain, x.shape[0])
+        out = chain.forward(x, buffers)
+        if out is not None or segment.start > 0 or segment.lead_act or is_sparse(x):
+            # inside the net, an input the chain cannot take (another dtype, a layout) runs the layers
+            # one by one, so that the trace keeps exactly the inputs the layers saw
+            return out
+        # the net's input: the first layer's checks and conversion, as the whole-net plan does
+        first = segment.linears[0]
+        x = check_batch(x, repr(first), n_features=first.n_in, dtype=first.dtype, allow_fortran=True)
+        for layer in segment.linears:
+            layer._params_checked()
+        if workspace is not None:
+            buffers = workspace._buffers_for(self.owner, chain, x.shape[0])
+            if workspace._aliased(x):
+                x = x.copy(order="K")
+        return chain.forward(x, buffers)
+
+    def _layers_forward(self, segment: _Segment, x: Any, trace: list, training: bool | None) -> Any:
+        for layer in segment.layers:
+            forward_pass = getattr(layer, "forward_pass", None)
+            if forward_pass is None:
+                trace.append(self._entry_type(layer, x))
+                x = layer.forward(x)
+            else:
+                y, ctx = forward_pass(x, getattr(layer, "training", True) if training is None else training)
+                trace.append(self._entry_type(layer, x, ctx))
+                x = y
+        return x
+
+    def predict(self, x: Any) -> Any:
+        """The output in inference mode (``forward_pass(x, False)`` for every layer called through Python)."""
+        return self.forward(x, None, training=False)[0]
+
+    def backward(self, trace: Any, dy: Any, input_grad: bool) -> Any:
+        """The input gradient (``None`` unless ``input_grad``)."""
+        first = trace[0][1]
+        if self._first_fused and type(first) is not np.ndarray and is_sparse(first):
+            return self._sparse_plan().backward(trace, dy, input_grad)
+        workspace = _workspace_of(trace)
+        owner = self.owner
+        for start, stop, chain in self._reversed:
+            want_dx = input_grad or start > 0
+            if chain is None:
+                entry = trace[start]
+                layer, x = entry
+                if not want_dx and getattr(layer, "supports_need_dx", False):
+                    layer.backward(x, dy, need_dx=False)
+                    return None
+                backward_pass = getattr(layer, "backward_pass", None)
+                if backward_pass is None:
+                    dy = layer.backward(x, dy)
+                else:
+                    dy = backward_pass(x, getattr(entry, "ctx", None), dy)
+                continue
+            saved = [entry[1] for entry in trace[start:stop]]
+            x = saved[0]
+            if type(x) is np.ndarray and x.ndim == 2 and (x.flags.c_contiguous or is_dense(trace[start][0])):
+                dx = chain.backward(saved, dy, None if workspace is None else
+                                    workspace._buffers_for(owner, chain, x.shape[0]), want_dx)
+                if dx is not NotImplemented:
+                    dy = dx
+                    continue
+            dy = _layers_backward(trace[start:stop], dy, want_dx)
+        return dy if input_grad else None
+
+    def step(self, rate: float) -> tuple[int, ...]:
+        """Plain gradient descent through the chains; the indices of the layers left to their own ``step``.
+
+        A chain whose parameters do not fit (replaced by lists, say) updates
+        nothing, and its layers are left to their ``step`` too.
+        """
+        failed: list | None = None
+        for start, stop, chain in self._chains:
+            if not chain.sgd(rate):
+                failed = (failed or []) + list(range(start, stop))
+        if failed is None:
+            return self._rest
+        return tuple(sorted(set(self._rest).union(failed)))
+
+
+def _layers_backward(entries: Sequence[Any], dy: Any, want_dx: bool) -> Any:
+    """The layer-by-layer backward of ``entries`` (``Net.backward``'s general path, for a part of the net)."""
+    last = len(entries) - 1
+    for i, entry in enumerate(reversed(entries)):
+        layer, x = entry
+        if i == last and not want_dx and getattr(layer, "supports_need_dx", False):
+            layer.backward(x, dy, need_dx=False)
+            return None
+        backward_pass = getattr(layer, "backward_pass", None)
+        if backward_pass is None:
+            dy = layer.backward(x, dy)
+        else:
+            dy = backward_pass(x, getattr(entry, "ctx", None), dy)
+    return dy

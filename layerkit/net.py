@@ -6,7 +6,7 @@ from typing import Any, Iterator, NamedTuple, Sequence, overload
 
 import numpy as np
 
-from layerkit._plan import Plan
+from layerkit._plan import Plan, SegmentedPlan
 from layerkit.layers.base import Layer
 from layerkit.warnings import check_trainable
 from layerkit.workspace import Workspace
@@ -117,14 +117,23 @@ class Net:
         if isinstance(layers, (Layer, str, bytes)) or not hasattr(layers, "__iter__"):
             raise TypeError(f"Net: layers must be a sequence of layers, got {type(layers).__name__}")
         self.layers = [_check_layer(layer, i) for i, layer in enumerate(layers)]
-        self._plan: Plan | _NoPlan | None = None
+        self._plan: Plan | SegmentedPlan | _NoPlan | None = None
 
-    def _compiled(self) -> Plan | None:
-        """The fused plan of the current layers, or None (recompiled when ``self.layers`` changed)."""
+    def _runner(self) -> Plan | SegmentedPlan | None:
+        """The compiled plan of the current layers (recompiled when ``self.layers`` changed), or None.
+
+        A ``Plan`` runs the whole net as one fused chain; a ``SegmentedPlan``
+        runs fused segments with the other layers called in between.
+        """
         cached = self._plan
         if cached is None or cached.layers != self.layers:  # compares each layer by identity
             cached = self._plan = Plan.compile(self.layers, Trace, TraceEntry) or _NoPlan(self.layers)
-        return cached if type(cached) is Plan else None
+        return None if type(cached) is _NoPlan else cached
+
+    def _compiled(self) -> Plan | None:
+        """The plan running the whole net as one fused chain, or None."""
+        plan = self._runner()
+        return plan if type(plan) is Plan else None
 
     def __getstate__(self) -> dict:
         # the compiled plan is derived from the layers (and holds a C object
@@ -163,7 +172,7 @@ class Net:
         """
         if workspace is not None and (not isinstance(workspace, Workspace) or workspace.net is not self):
             raise ValueError(f"Net.forward: workspace must come from this net's workspace(), got {workspace!r}")
-        plan = self._compiled()
+        plan = self._runner()
         if plan is not None:
             result = plan.forward(x, workspace)
             if result is not None:
@@ -206,7 +215,7 @@ class Net:
             ``input_grad`` is false.
         """
         self._check_trace(trace)
-        plan = self._compiled()
+        plan = self._runner()
         if plan is not None:
             dx = plan.backward(trace, dy, input_grad)
             if dx is not NotImplemented:
@@ -225,16 +234,29 @@ class Net:
         return dy if input_grad else None
 
     def _check_trace(self, trace: Any) -> None:
+        layers = self.layers
+        if type(trace) is Trace and len(trace) == len(layers):  # the usual case, checked quickly
+            for entry, layer in zip(trace, layers):
+                if type(entry) is not TraceEntry or entry[0] is not layer:
+                    break
+            else:
+                return
         if not isinstance(trace, (list, tuple)):
             raise TypeError(f"Net.backward: trace must be the Trace returned by forward, got {type(trace).__name__}")
-        if len(trace) != len(self.layers) or any(
-            not isinstance(entry, tuple) or len(entry) != 2 or entry[0] is not layer
-            for entry, layer in zip(trace, self.layers)
-        ):
+        if len(trace) != len(self.layers):
             raise ValueError(
                 "Net.backward: trace does not come from this net's forward "
                 f"(expected {len(self.layers)} entries (layer, x) for its layers, got {len(trace)})"
             )
+        for index, (entry, layer) in enumerate(zip(trace, self.layers)):
+            if not isinstance(entry, tuple) or len(entry) != 2:
+                raise ValueError(
+                    f"Net.backward: trace entry {index} must be a TraceEntry (layer, x) as forward "
+                    f"returned it, got {type(entry).__name__} {_short(entry)}")
+            if entry[0] is not layer:
+                raise ValueError(
+                    f"Net.backward: trace entry {index} holds {entry[0]!r}, not this net's layer "
+                    f"{index} ({layer!r}): the trace does not come from this net's forward")
 
     def step(self, update: Any) -> None:
         """Update every layer's parameters (see ``Layer.step``).
@@ -247,12 +269,22 @@ class Net:
             names parameters with ``key=str(index)``, so its state for
             ``net[0].W`` is kept under ``"0.W"`` (see ``layerkit.optim``).
         """
+        indices: Any = range(len(self.layers))
+        apply = None
         if type(update) is float or type(update) is int:
-            plan = self._compiled()
-            if plan is not None and plan.step(update):
-                return
-        apply = None if isinstance(update, numbers.Real) else getattr(update, "update_layer", None)
-        for index, layer in enumerate(self.layers):
+            plan = self._runner()
+            if plan is not None:
+                # True: the plan updated every layer; else the indices of the layers left to their step
+                rest = plan.step(update)
+                if rest is True:
+                    return
+                if rest is not False:
+                    indices = rest
+        elif not isinstance(update, numbers.Real):
+            apply = getattr(update, "update_layer", None)
+        layers = self.layers
+        for index in indices:
+            layer = layers[index]
             if apply is not None:
                 if getattr(layer, "param_names", ()):
                     apply(layer, key=str(index))
@@ -272,11 +304,11 @@ class Net:
         norm uses its running statistics and does not update them), whatever
         its ``training`` attribute says; the attribute is left unchanged.
         """
-        plan = self._compiled()
+        plan = self._runner()
         if plan is not None:
-            result = plan.forward(x, None)
+            result = plan.predict(x)
             if result is not None:
-                return result[0]
+                return result
         for layer in self.layers:
             forward_pass = getattr(layer, "forward_pass", None)
             x = layer.forward(x) if forward_pass is None else forward_pass(x, False)[0]
@@ -406,6 +438,11 @@ class Net:
         from layerkit.io import load_net
         net = load_net(path, optimizer=optimizer)
         return net if cls is Net else cls(net.layers)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class _NoPlan:

@@ -32,34 +32,69 @@ class Workspace:
 
     def __init__(self, net: Any) -> None:
         self.net = net
-        self._chain: Any = None
-        self._buffers: dict[int, list] = {}
+        self._owner: Any = None  # the compiled plan the buffers were made for
+        self._buffers: dict[tuple[Any, int], list] = {}  # (chain, batch size) -> the chain's buffers
+        self._roots: set[int] = set()  # ids of the arrays owning the buffers' memory
+        self._arrays: list[np.ndarray] = []
         self.generation = 0
 
-    def _buffers_for(self, chain: Any, n: int) -> list:
-        if chain is not self._chain:  # the net was recompiled (its layers changed)
-            self._chain = chain
-            self._buffers = {}
-        buffers = self._buffers.get(n)
+    def _buffers_for(self, owner: Any, chain: Any, n: int) -> list:
+        """The buffers of ``chain`` (one of the fused segments of the plan ``owner``) for ``n`` rows."""
+        if owner is not self._owner:  # the net was recompiled (its layers changed)
+            self.clear()
+            self._owner = owner
+        buffers = self._buffers.get((chain, n))
         if buffers is None:
-            buffers = self._buffers[n] = chain.make_buffers(n)
+            buffers = self._buffers[(chain, n)] = chain.make_buffers(n)
+            for row in buffers:
+                for array in row:
+                    if isinstance(array, np.ndarray):
+                        self._arrays.append(array)
+                        self._roots.add(id(_root(array)))
         return buffers
+
+    def _aliased(self, x: Any) -> bool:
+        """``x`` may share memory with a buffer: a pass writing the buffers would overwrite its own input.
+
+        That happens when an output of this workspace (or a trace's array) is
+        fed back in; the passes then copy ``x`` first.
+        """
+        if not self._arrays:
+            return False
+        if x.base is None:  # an array owning its memory: a buffer itself, or none
+            return id(x) in self._roots
+        root = _root(x)
+        if id(root) in self._roots:
+            return True
+        if type(root) is np.ndarray:  # an array owning its memory, which is no buffer
+            return False
+        return any(np.may_share_memory(x, array) for array in self._arrays)  # memory of another object
 
     def clear(self) -> None:
         """Drop every buffer (they are made again on the next pass)."""
         self._buffers = {}
+        self._roots = set()
+        self._arrays = []
         self.generation += 1
 
     @property
     def batch_sizes(self) -> list[int]:
         """The batch sizes for which buffers exist."""
-        return sorted(self._buffers)
+        return sorted({n for _, n in self._buffers})
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the buffers."""
-        return sum(a.nbytes for rows in self._buffers.values() for row in rows for a in row
-                   if isinstance(a, np.ndarray))
+        return sum(array.nbytes for array in self._arrays)
 
     def __repr__(self) -> str:
         return f"Workspace(batch_sizes={self.batch_sizes}, nbytes={self.nbytes})"
+
+
+def _root(array: Any) -> Any:
+    """The object that owns ``array``'s memory (the end of its ``base`` chain)."""
+    while True:
+        base = getattr(array, "base", None)
+        if base is None:
+            return array
+        array = base

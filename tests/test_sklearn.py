@@ -13,19 +13,9 @@ import layerkit as lk
 from layerkit.sklearn import NetClassifier, NetRegressor
 
 
-def expected_failed_checks(estimator):
-    if isinstance(estimator, NetClassifier):
-        # Minibatch SGD: a row of weight 2 adds its gradient twice to one minibatch's mean, while a
-        # repeated row lands in another minibatch (and changes the batch count), so the fitted nets
-        # differ; weights are a per-row scaling of the loss, as the estimators document, not repetition.
-        return {"check_sample_weight_equivalence_on_dense_data":
-                "minibatch training: weighting a row is not the same as repeating it"}
-    return {}
-
-
-@parametrize_with_checks([NetClassifier(epochs=20, random_state=0), NetRegressor(epochs=20, random_state=0)],
-                         expected_failed_checks=expected_failed_checks)
+@parametrize_with_checks([NetClassifier(epochs=20, random_state=0), NetRegressor(epochs=20, random_state=0)])
 def test_sklearn_compatible_estimator(estimator, check):
+    # no expected failures: sample weights average over each minibatch, so a row of weight 2 is the row repeated
     check(estimator)
 
 
@@ -130,9 +120,18 @@ def test_partial_fit_errors(iris):
 def test_sample_weight_is_passed_to_the_loss(iris):
     X, y = iris
     params = dict(optimizer="sgd", learning_rate=0.05, epochs=4, random_state=3)
+    # a minibatch's loss is the weighted average of its rows' losses: uniform weights change nothing
     doubled = NetClassifier(**params).fit(X, y, sample_weight=np.full(150, 2.0))
-    faster = NetClassifier(**{**params, "learning_rate": 0.1}).fit(X, y)
-    np.testing.assert_allclose(doubled.predict_proba(X), faster.predict_proba(X), rtol=1e-10)
+    plain = NetClassifier(**params).fit(X, y)
+    np.testing.assert_allclose(doubled.predict_proba(X), plain.predict_proba(X), rtol=1e-10)
+    # in one minibatch, a row of weight 2 is the row repeated
+    weights = np.random.default_rng(0).integers(0, 3, size=40)
+    whole = dict(params, batch_size=200, shuffle=False)
+    rows = np.arange(0, 150, 4)[:40]  # every class
+    weights = weights[:rows.size]
+    weighted = NetClassifier(**whole).fit(X[rows], y[rows], sample_weight=weights)
+    repeated = NetClassifier(**whole).fit(np.repeat(X[rows], weights, axis=0), np.repeat(y[rows], weights))
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-9)
     # no weight on class 0: nothing pulls its logit up, so the net never predicts it
     unweighted = NetClassifier(epochs=10, random_state=0).fit(X, y)
     without_zero = NetClassifier(epochs=10, random_state=0).fit(X, y, sample_weight=(y != 0).astype(float))
@@ -142,11 +141,14 @@ def test_sample_weight_is_passed_to_the_loss(iris):
 def test_early_stopping_holds_out_a_validation_set(rng):
     X = rng.normal(size=(200, 5))
     y = rng.integers(0, 2, size=200)  # noise: the validation loss stops improving quickly
-    clf = NetClassifier(early_stopping=True, patience=3, epochs=300, learning_rate=0.05, random_state=0).fit(X, y)
+    clf = NetClassifier(early_stopping=True, n_iter_no_change=3, epochs=300, learning_rate=0.05,
+                        random_state=0).fit(X, y)
     assert clf.history_.stopped_early and clf.n_iter_ < 300
-    assert len(clf.validation_loss_curve_) == clf.n_iter_
-    best = int(np.argmin(clf.validation_loss_curve_))
-    assert clf.n_iter_ == best + 1 + 3  # stopped `patience` epochs after the best (whose weights it keeps)
+    assert len(clf.validation_loss_curve_) == len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_) and clf.best_loss_ is None
+    # MLPClassifier's rule: stop after more than n_iter_no_change epochs without a score above best + tol
+    best = int(np.argmax(clf.validation_scores_))
+    assert clf.n_iter_ == best + 1 + 4
 
 
 def test_feature_names_in(iris):
@@ -161,19 +163,27 @@ def test_feature_names_in(iris):
 
 
 @pytest.mark.parametrize("params, X_shape, y, message", [
-    ({"optimizer": "nope"}, (6, 2), [0, 1] * 3, r"NetClassifier: optimizer must be one of \['adagrad'"),
+    ({"optimizer": "nope"}, (6, 2), [0, 1] * 3, r"The 'optimizer' parameter of NetClassifier must be a str among"),
     ({"optimizer": "adam", "momentum": 0.9}, (6, 2), [0, 1] * 3, "momentum applies to optimizer='sgd' only"),
-    ({"epochs": 0}, (6, 2), [0, 1] * 3, r"NetClassifier: epochs must be an int >= 1, got 0"),
-    ({"verbose": -1}, (6, 2), [0, 1] * 3, r"NetClassifier: verbose must be an int >= 0, got -1"),
+    ({"epochs": 0}, (6, 2), [0, 1] * 3, r"The 'epochs' parameter of NetClassifier must be an int in the range \[1, inf\)\. Got 0"),
+    ({"verbose": -1}, (6, 2), [0, 1] * 3, r"The 'verbose' parameter of NetClassifier must be .*Got -1"),
     ({"early_stopping": True, "validation_fraction": 0.0}, (6, 2), [0, 1] * 3,
      "early_stopping needs validation_fraction > 0"),
-    ({"hidden_layers": "relu"}, (6, 2), [0, 1] * 3, "hidden_layers must be a list or tuple of layer specs"),
+    ({"hidden_layers": "relu"}, (6, 2), [0, 1] * 3, r"The 'hidden_layers' parameter of NetClassifier must be an instance of 'list' or an instance of 'tuple'"),
     ({"hidden_layers": ({"type": "nope"},)}, (6, 2), [0, 1] * 3, r"item 0 \('nope'\).*unknown|item 0 \('nope'\)"),
     ({"loss": "bce"}, (6, 2), [0, 1, 2] * 2, "loss='bce' needs 2 classes, got 3"),
-    ({"dtype": "int8"}, (6, 2), [0, 1] * 3, "dtype must be 'float64' or 'float32'"),
+    ({"dtype": "int8"}, (6, 2), [0, 1] * 3, r"The 'dtype' parameter of NetClassifier must be a str among"),
     ({"optimizer_params": {"nope": 1}}, (6, 2), [0, 1] * 3, r"optimizer_params \{'nope': 1\} do not fit Adam"),
     ({}, (6, 2), [0] * 6, "needs at least 2 classes to learn, got 1 class"),
-    ({}, (6, 2), [[0, 1]] * 6, r"y should be a 1d array, got an array of shape \(6, 2\)"),
+    ({}, (6, 2), [[0, 1], [2, 0], [1, 2]] * 2, r"a 2-D y must be a multi-label indicator matrix of 0 and 1"),
+    ({"shuffle": "true"}, (6, 2), [0, 1] * 3, r"The 'shuffle' parameter of NetClassifier must be an instance of 'bool'"),
+    ({"early_stopping": "invalid"}, (6, 2), [0, 1] * 3, r"The 'early_stopping' parameter of NetClassifier"),
+    ({"tol": -1.0}, (6, 2), [0, 1] * 3, r"The 'tol' parameter of NetClassifier must be a float in the range"),
+    ({"n_iter_no_change": 0}, (6, 2), [0, 1] * 3, r"The 'n_iter_no_change' parameter of NetClassifier"),
+    ({"activation": "softsign"}, (6, 2), [0, 1] * 3, r"The 'activation' parameter of NetClassifier must be a str among"),
+    ({"hidden_layer_sizes": (4,), "hidden_layers": ("relu",)}, (6, 2), [0, 1] * 3,
+     "give hidden_layers or hidden_layer_sizes, not both"),
+    ({"hidden_layer_sizes": (4, 0)}, (6, 2), [0, 1] * 3, r"hidden_layer_sizes must be positive ints, got \(4, 0\)"),
     ({}, (6, 2), [0.5, 1.5, 0.25, 1, 2, 3], "Unknown label type"),
 ])
 def test_classifier_errors_name_the_argument(params, X_shape, y, message):

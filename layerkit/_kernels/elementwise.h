@@ -76,9 +76,11 @@ static inline double lk_elu_b(double v, double g, double alpha) {
 }
 
 static inline double lk_gelu_f(double v) { return v * 0.5 * (1.0 + lk_erf(v * LK_SQRT1_2)); }
+/* exp(-v^2 / 2) of the normal density is the exp(-(v / sqrt 2)^2) erf computes anyway */
 static inline double lk_gelu_b(double v, double g) {
-    double cdf = 0.5 * (1.0 + lk_erf(v * LK_SQRT1_2));
-    double pdf = lk_exp(-0.5 * v * v) * LK_GELU_BETA;
+    double e;
+    double cdf = 0.5 * (1.0 + lk_erf_e(v * LK_SQRT1_2, &e));
+    double pdf = e * LK_GELU_BETA;
     return g * (cdf + v * pdf);
 }
 

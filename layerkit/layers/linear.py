@@ -12,6 +12,16 @@ from layerkit import init as initializers
 from layerkit.layers.base import Layer
 
 
+def _is_sparse(x: Any) -> bool:
+    """``x`` is a ``scipy.sparse`` matrix or array (scipy imported only when it already is)."""
+    module = type(x).__module__
+    if not module.startswith("scipy.sparse"):
+        return False
+    import scipy.sparse
+
+    return scipy.sparse.issparse(x)
+
+
 class Linear(Layer):
     """Dense layer ``y = x @ W + b``.
 
@@ -109,14 +119,21 @@ class Linear(Layer):
 
         Parameters
         ----------
-        x : array_like, shape (n_samples, n_in)
+        x : array_like or scipy.sparse matrix/array, shape (n_samples, n_in)
             Any real dtype and memory layout; converted to ``dtype`` when needed.
+            A sparse ``x`` (CSR or CSC; other formats are converted to CSR) is
+            multiplied through scipy and never densified.
 
         Returns
         -------
         y : ndarray, shape (n_samples, n_out), dtype ``self.dtype``
         """
         W, b = self._params_checked()
+        if _is_sparse(x):
+            x = self._sparse_batch(x)
+            out = np.asarray(x @ W, dtype=self.dtype)
+            out += b
+            return out
         x = check_batch(x, repr(self), n_features=self.n_in, dtype=self.dtype, allow_fortran=True)
         out = np.empty((x.shape[0], self.n_out), dtype=self.dtype)
         return core.dense_forward(x, W, b, out)
@@ -131,7 +148,8 @@ class Linear(Layer):
 
         Parameters
         ----------
-        x : array_like, shape (n_samples, n_in)
+        x : array_like or scipy.sparse matrix/array, shape (n_samples, n_in)
+            A sparse ``x`` gives ``dW = x.T @ dy`` through scipy (dense ``dW``).
         dy : array_like, shape (n_samples, n_out)
         need_dx : bool
             Compute ``dx``; ``False`` skips that matrix product (the first layer
@@ -143,6 +161,8 @@ class Linear(Layer):
         """
         W, _ = self._params_checked()
         who = repr(self)
+        if _is_sparse(x):
+            return self._sparse_backward(self._sparse_batch(x), W, dy, need_dx)
         x = check_batch(x, who, n_features=self.n_in, dtype=self.dtype, allow_fortran=True)
         dy = check_grad_output(dy, who, (x.shape[0], self.n_out), self.dtype, allow_fortran=True)
         dW = self._gradient_buffer("dW", (self.n_in, self.n_out))
@@ -151,6 +171,25 @@ class Linear(Layer):
         core.dense_backward(x, W, dy, dW, db, dx)
         self.dW, self.db = dW, db
         return dx
+
+    def _sparse_batch(self, x: Any) -> Any:
+        """A ``scipy.sparse`` ``x`` checked and in ``dtype`` (CSR or CSC kept; other formats become CSR)."""
+        if x.ndim != 2 or x.shape[1] != self.n_in:
+            raise ValueError(f"{self!r}: x must have shape (n_samples, {self.n_in}), got sparse {x.shape}")
+        if x.dtype.kind not in "fiub":
+            raise TypeError(f"{self!r}: x must hold real numbers, got sparse dtype {x.dtype}")
+        if x.format not in ("csr", "csc"):
+            x = x.tocsr()
+        return x.astype(self.dtype, copy=False)
+
+    def _sparse_backward(self, x: Any, W: np.ndarray, dy: Any, need_dx: bool) -> np.ndarray | None:
+        dy = check_grad_output(dy, repr(self), (x.shape[0], self.n_out), self.dtype, allow_fortran=True)
+        dW = self._gradient_buffer("dW", (self.n_in, self.n_out))
+        db = self._gradient_buffer("db", (self.n_out,))
+        dW[...] = x.T @ dy  # sparse (n_in, n) times dense (n, n_out): dense, x never densified
+        np.sum(dy, axis=0, out=db)
+        self.dW, self.db = dW, db
+        return dy @ W.T if need_dx else None
 
     def _gradient_buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         grad = getattr(self, name, None)

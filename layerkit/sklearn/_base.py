@@ -7,21 +7,30 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from layerkit import config, registry
-from layerkit.callbacks import EarlyStopping
 from layerkit.history import History
+from layerkit.losses import check_sample_weight, get_loss
 from layerkit.net import Net
-from layerkit.losses import check_sample_weight
 from layerkit.optim import OPTIMIZERS
 from layerkit.optim.base import Optimizer
+from layerkit.optim.schedules import Schedule
+from layerkit.optim.sgd import SGD
+from layerkit.sklearn import _sparse
+from layerkit.sklearn._stopping import StopRule
+from layerkit.sklearn._weights import WeightedAverage
 from layerkit.training import fit as fit_net
 
 OPTIMIZER_NAMES = {name.lower(): cls for name, cls in OPTIMIZERS.items()}
 DTYPES = ("float64", "float32")
+DEFAULT_HIDDEN = ({"type": "linear", "n_out": 32}, "relu")
+# MLPClassifier's activation names -> layerkit's built-in layers
+ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 
 
 def _accepted(name: str) -> set[str] | None:
@@ -58,13 +67,37 @@ def _filled(item: Any, width: int, dtype: str, where: str) -> Any:
 class NetEstimator(BaseEstimator):
     """Base class of the layerkit estimators; see ``NetClassifier`` for the parameters."""
 
-    def __init__(self, hidden_layers: Sequence[Any] = ({"type": "linear", "n_out": 32}, "relu"), *,
-                 loss: Any = None, optimizer: str = "adam", learning_rate: float = 0.01,
+    _parameter_constraints: dict = {
+        "hidden_layers": [list, tuple],
+        "hidden_layer_sizes": [None, "array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "optimizer": [StrOptions(set(OPTIMIZER_NAMES))],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="left"), Schedule],
+        "momentum": [Interval(numbers.Real, 0, 1, closed="left")],
+        "optimizer_params": [None, dict],
+        "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
+        "warm_start": ["boolean"],
+        "dtype": [StrOptions({"auto", "float64", "float32"}), type, np.dtype],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, hidden_layers: Sequence[Any] = DEFAULT_HIDDEN, *,
+                 hidden_layer_sizes: Sequence[int] | None = None, activation: str = "relu",
+                 loss: Any = None, optimizer: str = "adam", learning_rate: float | Schedule = 0.01,
                  momentum: float = 0.0, optimizer_params: dict | None = None, epochs: int = 50,
-                 batch_size: int = 32, shuffle: bool = True, early_stopping: bool = False,
-                 validation_fraction: float = 0.1, patience: int = 5, dtype: str = "float64",
-                 random_state: Any = None, verbose: int = 0) -> None:
+                 batch_size: int = 32, shuffle: bool = True, tol: float = 1e-4, n_iter_no_change: int = 10,
+                 early_stopping: bool = False, validation_fraction: float = 0.1, warm_start: bool = False,
+                 dtype: str = "auto", random_state: Any = None, verbose: int = 0) -> None:
         self.hidden_layers = hidden_layers
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
         self.loss = loss
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -73,9 +106,11 @@ class NetEstimator(BaseEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
-        self.patience = patience
+        self.warm_start = warm_start
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
@@ -92,66 +127,78 @@ class NetEstimator(BaseEstimator):
     def _stratify(self, targets: np.ndarray) -> np.ndarray | None:
         return None
 
+    def _validation_score(self, prediction: np.ndarray, targets: np.ndarray, sample_weight: Any) -> float:
+        """What ``score`` gives for the net's output ``prediction`` on encoded ``targets`` (higher is better)."""
+        raise NotImplementedError
+
+    def _same_targets(self, previous: dict) -> None:
+        """Raise when a warm start sees other targets than the fit it continues (classifier: classes)."""
+
     # ------------------------------------------------------------------ checks
     def _name(self) -> str:
         return type(self).__name__
 
     def _check_params(self) -> None:
+        self._validate_params()  # scikit-learn's _parameter_constraints
         who = self._name()
-
-        def integer(name: str, minimum: int) -> None:
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-                raise ValueError(f"{who}: {name} must be an int >= {minimum}, got {value!r}")
-
-        def real(name: str, low: float, high: float, high_open: bool = True) -> None:
-            value = getattr(self, name)
-            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and low <= value and (
-                value < high if high_open else value <= high)
-            if not ok:
-                raise ValueError(f"{who}: {name} must be a number in [{low}, {high}{')' if high_open else ']'}, "
-                                 f"got {value!r}")
-
-        integer("epochs", 1)
-        integer("batch_size", 1)
-        integer("patience", 1)
-        if not isinstance(self.verbose, bool):
-            integer("verbose", 0)
-        real("learning_rate", 0.0, np.inf)
-        real("momentum", 0.0, 1.0)
-        real("validation_fraction", 0.0, 1.0)
         if self.early_stopping and self.validation_fraction == 0:
             raise ValueError(f"{who}: early_stopping needs validation_fraction > 0, got 0")
-        if not isinstance(self.optimizer, str) or self.optimizer.lower() not in OPTIMIZER_NAMES:
-            raise ValueError(f"{who}: optimizer must be one of {sorted(OPTIMIZER_NAMES)}, got {self.optimizer!r}")
-        if self.momentum and self.optimizer.lower() != "sgd":
+        if self.momentum and self.optimizer != "sgd":
             raise ValueError(f"{who}: momentum applies to optimizer='sgd' only, got momentum={self.momentum} "
                              f"with optimizer={self.optimizer!r} (use optimizer_params for its settings)")
-        if self.optimizer_params is not None and not isinstance(self.optimizer_params, Mapping):
-            raise ValueError(f"{who}: optimizer_params must be a dict or None, got {self.optimizer_params!r}")
-        if self.dtype not in DTYPES and np.dtype(self.dtype).name not in DTYPES:
-            raise ValueError(f"{who}: dtype must be 'float64' or 'float32', got {self.dtype!r}")
-        if isinstance(self.hidden_layers, (str, bytes, Mapping)) or not isinstance(self.hidden_layers, Sequence):
-            raise ValueError(f"{who}: hidden_layers must be a list or tuple of layer specs (a Net.from_config "
-                             f"spec without the output layer), got {self.hidden_layers!r}")
+        if self.dtype != "auto":
+            try:
+                name = np.dtype(self.dtype).name
+            except TypeError:
+                name = None
+            if name not in DTYPES:
+                raise ValueError(f"{who}: dtype must be 'auto', 'float64' or 'float32', got {self.dtype!r}")
+        self._hidden_spec()
 
-    def _dtype(self) -> np.dtype:
-        return np.dtype(self.dtype)
+    def _hidden_spec(self) -> list[Any]:
+        """``hidden_layers``, or the spec ``hidden_layer_sizes`` and ``activation`` stand for."""
+        who = self._name()
+        if self.hidden_layer_sizes is None:
+            return list(self.hidden_layers)
+        if not _same(self.hidden_layers, DEFAULT_HIDDEN):
+            raise ValueError(f"{who}: give hidden_layers or hidden_layer_sizes, not both (got hidden_layers="
+                             f"{self.hidden_layers!r} and hidden_layer_sizes={self.hidden_layer_sizes!r})")
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
+        if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in sizes):
+            raise ValueError(f"{who}: hidden_layer_sizes must be positive ints, got {self.hidden_layer_sizes!r}")
+        spec: list[Any] = []
+        for n in sizes:
+            spec += [{"type": "linear", "n_out": int(n)}, ACTIVATIONS[self.activation]]
+        return spec
+
+    def _dtype(self, X: Any = None) -> Any:
+        """The computation's dtype: explicit, the fitted net's, or (``"auto"``) float32 for float32 data."""
+        if self.dtype != "auto":
+            return np.dtype(self.dtype)
+        if X is None:
+            return [np.float64, np.float32]  # validate_data keeps float32, converts anything else to float64
+        return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
 
     _y_checks: dict[str, Any] = {}  # validate_data's arguments for y (the regressor's: multi_output, y_numeric)
 
     def _validate(self, X: Any, y: Any = "no_validation", *, reset: bool) -> Any:
         checks = self._y_checks if not (isinstance(y, str) and y == "no_validation") else {}
-        return validate_data(self, X, y, reset=reset, dtype=self._dtype(), order="C", **checks)
+        if not reset and hasattr(self, "net_"):
+            dtype = self.net_.dtype
+        else:
+            dtype = self._dtype()
+        return validate_data(self, X, y, reset=reset, dtype=dtype, order="C",
+                             accept_sparse=["csr", "csc"], **checks)
 
     # ------------------------------------------------------------------ building
-    def _build(self, seed: int) -> Net:
-        """The net: ``hidden_layers`` with input widths and dtype filled in, then the output layers."""
-        dtype = self._dtype().name
+    def _build(self, seed: int, dtype: np.dtype) -> Net:
+        """The net: the hidden layers with input widths and dtype filled in, then the output layers."""
+        dtype = dtype.name
         n_out, head, _ = self._head()
         rng = np.random.default_rng(seed)
         layers, spec, width = [], [], self.n_features_in_
-        for index, item in enumerate(self.hidden_layers):
+        for index, item in enumerate(self._hidden_spec()):
             item = _filled(item, width, dtype, f"{self._name()}: hidden_layers[{index}]")
             layer = config.build_layer(item, index, rng)
             out = getattr(layer, "output_features", None)
@@ -169,10 +216,12 @@ class NetEstimator(BaseEstimator):
         return Net(layers)
 
     def _make_update(self) -> float | Optimizer:
-        name = self.optimizer.lower()
+        name = self.optimizer
         params = dict(self.optimizer_params or {})
+        schedule = isinstance(self.learning_rate, Schedule)
         if name == "sgd" and not self.momentum and not params:
-            return float(self.learning_rate)  # the same rule as SGD(lr), on the net's compiled fast path
+            # a float: the same rule as SGD(lr), on the net's compiled fast path
+            return SGD(lr=self.learning_rate) if schedule else float(self.learning_rate)
         if name == "sgd":
             params.setdefault("momentum", self.momentum)
         try:
@@ -182,13 +231,26 @@ class NetEstimator(BaseEstimator):
                              f"{error}") from error
 
     # ------------------------------------------------------------------ training
-    def _train(self, X: np.ndarray, targets: np.ndarray, sample_weight: Any, epochs: int,
+    def _start_bookkeeping(self) -> None:
+        """Fresh curves and counters (a new net): nothing of an earlier fit survives."""
+        self.loss_curve_ = []
+        self.n_iter_ = 0
+        self.t_ = 0
+        if self.early_stopping:
+            self.validation_loss_curve_, self.validation_scores_ = [], []
+            self.best_validation_score_, self.best_loss_ = -np.inf, None
+        else:
+            self.validation_loss_curve_ = self.validation_scores_ = self.best_validation_score_ = None
+            self.best_loss_ = np.inf
+
+    def _train(self, X: Any, targets: np.ndarray, sample_weight: Any, epochs: int,
                rng: np.random.RandomState) -> History:
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, X.shape[0], self._name(), X.dtype)
             if not np.any(sample_weight):
                 raise ValueError(f"{self._name()}: sample_weight is all zeros; at least one row must weigh > 0")
-        kwargs: dict[str, Any] = {}
+        _, _, loss = self._head()
+        validation = None
         if self.early_stopping:
             from sklearn.model_selection import train_test_split
 
@@ -201,13 +263,29 @@ class NetEstimator(BaseEstimator):
                 raise ValueError(f"{self._name()}: cannot split off a validation set of fraction "
                                  f"{self.validation_fraction} for early stopping: {error}") from error
             X, X_val, targets, y_val = split[:4]
-            sample_weight = split[4] if sample_weight is not None else None
-            kwargs = {"validation_data": (X_val, y_val),
-                      "early_stopping": EarlyStopping(patience=self.patience, restore_best_weights=True)}
-        _, _, loss = self._head()
-        return fit_net(self.net_, X, targets, epochs=epochs, lr=self._update, batch_size=self.batch_size,
-                       loss=loss, shuffle=self.shuffle, seed=rng.randint(2 ** 31 - 1), verbose=self.verbose,
-                       sample_weight=sample_weight, **kwargs)
+            sample_weight, w_val = (split[4], split[5]) if sample_weight is not None else (None, None)
+            validation = (X_val, y_val, w_val)
+            if self.best_validation_score_ is None:  # a warm start after a fit without early stopping
+                self.validation_loss_curve_, self.validation_scores_ = [], []
+                self.best_validation_score_, self.best_loss_ = -np.inf, None
+        elif self.best_loss_ is None:  # a warm start after a fit with early stopping
+            self.best_loss_ = np.inf
+        loss_fn = get_loss(loss)
+        if sample_weight is not None:  # a row of weight 2 counts as the row twice, as in scikit-learn
+            loss = loss_fn = WeightedAverage(loss_fn)
+        stop = StopRule(self, self.tol, self.n_iter_no_change, validation, self._validation_score, loss_fn,
+                        self._net_output)
+        seed = rng.randint(2 ** 31 - 1)
+        if sp.issparse(X):
+            history = _sparse.fit(self.net_, X, targets, epochs=epochs, lr=self._update,
+                                  batch_size=self.batch_size, loss=loss, shuffle=self.shuffle, seed=seed,
+                                  sample_weight=sample_weight, callbacks=[stop], who=self._name())
+        else:
+            history = fit_net(self.net_, X, targets, epochs=epochs, lr=self._update, batch_size=self.batch_size,
+                              loss=loss, shuffle=self.shuffle, seed=seed, verbose=self.verbose,
+                              sample_weight=sample_weight, callbacks=[stop])
+        self.t_ += X.shape[0] * len(history["train_loss"])
+        return history
 
     def _record(self, history: History, *, first: bool) -> None:
         if first:
@@ -216,28 +294,65 @@ class NetEstimator(BaseEstimator):
             for key, values in history.metrics.items():
                 self.history_.metrics.setdefault(key, []).extend(values)
         self.loss_curve_ = list(self.history_["train_loss"])
-        if "val_loss" in self.history_:
-            self.validation_loss_curve_ = list(self.history_["val_loss"])
         self.n_iter_ = len(self.loss_curve_)
+
+    def _architecture(self, dtype: np.dtype) -> tuple:
+        """What must not change for a warm start to continue the fitted net."""
+        return (self.n_features_in_, np.dtype(dtype).name, repr(self._hidden_spec()), self._head()[:1])
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any = None) -> "NetEstimator":
         self._check_params()
-        first = not partial or not hasattr(self, "net_")
-        X, y = self._validate(X, y, reset=first)
-        targets = self._targets(y, first=first, classes=classes)
+        fitted = hasattr(self, "net_")
+        if partial:
+            first = not fitted
+            X, y = self._validate(X, y, reset=first)
+            dtype = self._target_dtype = self._dtype(X) if first else self.net_.dtype
+            targets = self._targets(y, first=first, classes=classes)
+        else:
+            previous = self._fitted_targets() if fitted and self.warm_start else None
+            X, y = self._validate(X, y, reset=True)
+            dtype = self._target_dtype = self._dtype(X)
+            targets = self._targets(y, first=True)
+            if previous is not None:
+                self._same_targets(previous)
+            first = not (previous is not None and previous["architecture"] == self._architecture(dtype))
         if first:
             self._rng = check_random_state(self.random_state)
-            self.net_ = self._build(self._rng.randint(2 ** 31 - 1))
+            self.net_ = self._build(self._rng.randint(2 ** 31 - 1), np.dtype(dtype))
+            self._start_bookkeeping()
+        if first or not partial:
             self._update = self._make_update()
         epochs = 1 if partial else self.epochs
         history = self._train(X, targets, sample_weight, epochs, self._rng)
         self._record(history, first=first)
+        self._architecture_ = self._architecture(self.net_.dtype)
         return self
+
+    def _fitted_targets(self) -> dict:
+        """What a warm start compares with: the architecture (and the subclass's targets)."""
+        return {"architecture": getattr(self, "_architecture_", None)}
+
+    def _net_output(self, X: Any) -> np.ndarray:
+        if sp.issparse(X):
+            return _sparse.predict(self.net_, X, self._name())
+        return self.net_.predict(X)
 
     def _raw_predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "net_")
         X = self._validate(X, reset=False)
-        return self.net_.predict(X)
+        return self._net_output(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b) or (list(a) == list(b))
+    except Exception:  # noqa: BLE001 - an unusual spec compares unequal
+        return False
 
 
 __all__ = ["NetEstimator"]

@@ -4,10 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import softmax
 from sklearn.base import ClassifierMixin
-from sklearn.preprocessing import LabelEncoder
+from sklearn.metrics import accuracy_score
+from sklearn.preprocessing import LabelBinarizer, LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import column_or_1d
 
 from layerkit.sklearn._base import NetEstimator
 
@@ -103,13 +106,23 @@ class NetClassifier(ClassifierMixin, NetEstimator):
                              "(all the labels the data will have)")
         return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
-    def _targets(self, y: np.ndarray, *, first: bool, classes: Any = None) -> np.ndarray:
+    _y_checks = {"multi_output": True}  # a 2-D indicator y is multi-label
+
+    def _targets(self, y: Any, *, first: bool, classes: Any = None) -> np.ndarray:
+        if sp.issparse(y) or (getattr(y, "ndim", 1) == 2 and y.shape[1] > 1):
+            return self._multilabel_targets(y, first=first, classes=classes)
+        if getattr(y, "ndim", 1) == 2:
+            y = column_or_1d(y, warn=True)
+        if not first and self._multilabel:
+            raise ValueError(f"{self._name()}.partial_fit: y has shape {y.shape}, but the first call had a "
+                             f"multi-label indicator matrix of {len(self.classes_)} labels")
         check_classification_targets(y)
         kind = type_of_target(y, input_name="y")
         if kind not in ("binary", "multiclass"):
-            raise ValueError(f"{self._name()}: y must be binary or multi-class labels of shape (n_samples,), "
-                             f"got {kind!r} targets")
+            raise ValueError(f"{self._name()}: y must be binary or multi-class labels of shape (n_samples,) or a "
+                             f"multi-label indicator matrix (n_samples, n_labels), got {kind!r} targets")
         if first:
+            self._multilabel = False
             self._encoder = LabelEncoder().fit(y if classes is None else np.asarray(classes))
             self.classes_ = self._encoder.classes_
             if len(self.classes_) < 2:
@@ -129,30 +142,86 @@ class NetClassifier(ClassifierMixin, NetEstimator):
         if unseen.size:
             raise ValueError(f"{self._name()}: y has labels {unseen[:5].tolist()} not among classes {self.classes_.tolist()}")
         encoded = self._encoder.transform(y)
-        return encoded.astype(self._dtype()) if self._sigmoid else encoded.astype(np.int64)
+        return encoded.astype(self._target_dtype) if self._sigmoid else encoded.astype(np.int64)
+
+    def _multilabel_targets(self, y: Any, *, first: bool, classes: Any) -> np.ndarray:
+        """A 2-D 0/1 indicator ``y`` (dense or sparse): one sigmoid output per label, binary cross-entropy."""
+        kind = type_of_target(y, input_name="y")
+        if kind != "multilabel-indicator":
+            raise ValueError(f"{self._name()}: a 2-D y must be a multi-label indicator matrix of 0 and 1 "
+                             f"(n_samples, n_labels), got {kind!r} targets")
+        if first:
+            if self.loss is not None and self.loss not in BINARY_LOSSES:
+                raise ValueError(f"{self._name()}: multi-label y trains with binary cross-entropy; loss must be "
+                                 f"None or 'bce', got {self.loss!r}")
+            self._multilabel, self._sigmoid = True, False
+            self._binarizer = LabelBinarizer().fit(y)  # as MLPClassifier: classes_ = arange(n_labels)
+            self.classes_ = self._binarizer.classes_
+        elif not self._multilabel or y.shape[1] != len(self.classes_):
+            raise ValueError(f"{self._name()}.partial_fit: y is a multi-label matrix of {y.shape[1]} labels, but "
+                             f"the first call had {'a 1-D y' if not self._multilabel else len(self.classes_)}")
+        dense = y.toarray() if sp.issparse(y) else np.asarray(y)
+        return dense.astype(self._target_dtype)
 
     def _head(self) -> tuple[int, list[Any], str]:
+        if self._multilabel:
+            return len(self.classes_), ["sigmoid"], "bce"
         if self._sigmoid:
             return 1, ["sigmoid"], "bce"
         return len(self.classes_), [], "softmax_cross_entropy"
 
-    def _stratify(self, targets: np.ndarray) -> np.ndarray:
-        return targets
+    def _stratify(self, targets: np.ndarray) -> np.ndarray | None:
+        return None if self._multilabel else targets
+
+    def _validation_score(self, prediction: np.ndarray, targets: np.ndarray, sample_weight: Any) -> float:
+        if self._multilabel:
+            predicted = prediction > 0.5
+        elif self._sigmoid:
+            predicted = prediction[:, 0] > 0.5
+        else:
+            predicted = np.argmax(prediction, axis=1)
+        return accuracy_score(targets.astype(predicted.dtype), predicted, sample_weight=sample_weight)
+
+    def _fitted_targets(self) -> dict:
+        return {**super()._fitted_targets(), "classes": self.classes_, "multilabel": self._multilabel}
+
+    def _same_targets(self, previous: dict) -> None:
+        if previous["multilabel"] != self._multilabel or not np.array_equal(previous["classes"], self.classes_):
+            raise ValueError(f"{self._name()}: warm_start can only be used where y has the same classes as in the "
+                             f"previous call to fit; previously got {np.asarray(previous['classes']).tolist()}, "
+                             f"y has {np.asarray(self.classes_).tolist()} (set warm_start=False to start afresh)")
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
+        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``.
+
+        Multi-label: each label's probability, shape (n_samples, n_labels). The
+        dtype is the net's (float32 for a net trained on float32 data).
+        """
         out = self._raw_predict(X)
+        if self._multilabel:
+            return out
         if self._sigmoid:
-            p = out[:, 0].astype(np.float64)
-            return np.column_stack([1.0 - p, p])
-        return softmax(out.astype(np.float64), axis=1)
+            p = out[:, 0]
+            return np.column_stack([1 - p, p])
+        return softmax(out, axis=1)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """``log(predict_proba(X))``, shape (n_samples, n_classes)."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
-    def predict(self, X: Any) -> np.ndarray:
-        """The most probable class of each row, shape (n_samples,), labels as in ``y``."""
+    def predict(self, X: Any) -> Any:
+        """The most probable class of each row, shape (n_samples,), labels as in ``y``.
+
+        Multi-label: the indicator matrix (n_samples, n_labels) of the labels of
+        probability above 0.5 (sparse when ``y`` was).
+        """
         proba = self.predict_proba(X)  # checks that the estimator is fitted
+        if self._multilabel:
+            return self._binarizer.inverse_transform(proba)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags

@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
 
 from layerkit.losses import LOSSES, Loss
 from layerkit.sklearn._base import NetEstimator
@@ -59,15 +60,18 @@ class NetRegressor(RegressorMixin, NetEstimator):
         elif n_outputs != self.n_outputs_:
             raise ValueError(f"{self._name()}.partial_fit: y has {n_outputs} targets, but the first call had "
                              f"{self.n_outputs_}")
-        return y.astype(self._dtype())
+        return y.astype(self._target_dtype)
 
     def _head(self) -> tuple[int, list[Any], Any]:
         return self.n_outputs_, [], "mse" if self.loss is None else self.loss
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions, shape (n_samples,) for one target as fitted, else (n_samples, n_targets)."""
-        out = self._raw_predict(X).astype(np.float64)
+        out = self._raw_predict(X)  # the net's dtype: float32 for a net trained on float32 data
         return out[:, 0] if self._y_ndim == 1 else out
+
+    def _validation_score(self, prediction: np.ndarray, targets: np.ndarray, sample_weight: Any) -> float:
+        return r2_score(targets, prediction.reshape(targets.shape), sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

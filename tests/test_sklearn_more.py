@@ -1,0 +1,228 @@
+"""The estimators as an MLPClassifier user meets them: stopping rules, parameters, multi-label,
+warm start, dtypes and sparse input."""
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_iris, make_blobs, make_multilabel_classification
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import StandardScaler
+
+import layerkit as lk
+from layerkit.sklearn import NetClassifier, NetRegressor
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def _mlp_stop(losses, tol, n_iter_no_change):
+    """The epoch count at which MLPClassifier's training-loss rule stops on these losses."""
+    best, count = np.inf, 0
+    for epoch, loss in enumerate(losses):
+        count = count + 1 if loss > best - tol else 0
+        best = min(best, loss)
+        if count > n_iter_no_change:
+            return epoch + 1
+    return len(losses)
+
+
+# ---------------------------------------------------------------------- stopping rules (issue 15, 17-18)
+def test_tol_stops_on_easy_data_after_a_handful_of_epochs():
+    X, y = make_blobs(n_samples=100, centers=2, cluster_std=0.5, random_state=0)
+    clf = NetClassifier(epochs=3000, learning_rate=0.05, random_state=0).fit(X, y)
+    assert clf.history_.stopped_early and clf.n_iter_ < 100 and clf.score(X, y) == 1.0
+    assert clf.n_iter_ == _mlp_stop(clf.loss_curve_, clf.tol, clf.n_iter_no_change)
+    assert clf.best_loss_ == min(clf.loss_curve_) and clf.validation_scores_ is None
+    assert clf.t_ == 100 * clf.n_iter_
+    # tol=0 with a patience longer than the run: every epoch runs
+    full = NetClassifier(epochs=40, tol=0.0, n_iter_no_change=1000, random_state=0).fit(X, y)
+    assert full.n_iter_ == 40 and not full.history_.stopped_early
+
+
+def test_refit_clears_the_validation_curves(iris):
+    X, y = iris
+    clf = NetClassifier(early_stopping=True, epochs=8, n_iter_no_change=50, random_state=0).fit(X, y)
+    assert len(clf.validation_loss_curve_) == len(clf.validation_scores_) == 8
+    clf.set_params(early_stopping=False, epochs=3).fit(X, y)
+    assert clf.n_iter_ == len(clf.loss_curve_) == 3
+    assert clf.validation_loss_curve_ is None and clf.validation_scores_ is None
+    assert clf.best_validation_score_ is None and np.isfinite(clf.best_loss_)
+
+
+def test_divergence_with_early_stopping_raises_floating_point_error(iris):
+    X, y = load_iris(return_X_y=True)
+    for early_stopping in (True, False):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            with pytest.raises(FloatingPointError, match="became (inf|nan).*lower"):
+                NetRegressor(optimizer="sgd", learning_rate=100, early_stopping=early_stopping,
+                             random_state=0).fit(X * 1000, y)
+
+
+# ---------------------------------------------------------------------- parameters (issue 15, 19-20)
+def test_schedule_as_learning_rate(iris):
+    X, y = iris
+    constant = NetRegressor(optimizer="sgd", learning_rate=lk.optim.Constant(0.05), epochs=5, random_state=0)
+    plain = NetRegressor(optimizer="sgd", learning_rate=0.05, epochs=5, random_state=0)
+    np.testing.assert_allclose(constant.fit(X, y).predict(X), plain.fit(X, y).predict(X), rtol=1e-10)
+    cosine = NetRegressor(learning_rate=lk.optim.CosineDecay(.02, 1000), random_state=0).fit(X, y)
+    assert cosine._update.lr is cosine.learning_rate and cosine.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("activation, layer", [("identity", lk.Identity), ("logistic", lk.Sigmoid),
+                                               ("tanh", lk.Tanh), ("relu", lk.ReLU)])
+def test_hidden_layer_sizes_shorthand(iris, activation, layer):
+    X, y = iris
+    short = NetClassifier(hidden_layer_sizes=(16, 8), activation=activation, epochs=5, random_state=0).fit(X, y)
+    assert [type(x) for x in short.net_] == [lk.Linear, layer, lk.Linear, layer, lk.Linear]
+    name = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}[activation]
+    spec = NetClassifier(hidden_layers=({"type": "linear", "n_out": 16}, name, {"type": "linear", "n_out": 8}, name),
+                         epochs=5, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(short.predict_proba(X), spec.predict_proba(X))
+
+
+# ---------------------------------------------------------------------- multi-label (issue 13)
+@pytest.fixture(scope="module")
+def multilabel():
+    X, Y = make_multilabel_classification(n_samples=1000, n_features=20, n_classes=5, random_state=0)
+    return train_test_split(X, Y, test_size=0.25, random_state=0)
+
+
+def test_multilabel_as_mlpclassifier(multilabel):
+    X_train, X_test, Y_train, Y_test = multilabel
+    ours, theirs = [], []
+    for seed in range(3):
+        clf = NetClassifier(hidden_layer_sizes=(100,), learning_rate=0.001, batch_size=200, epochs=200,
+                            random_state=seed).fit(X_train, Y_train)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MLPClassifier's ConvergenceWarning at max_iter
+            mlp = MLPClassifier(hidden_layer_sizes=(100,), learning_rate_init=0.001, batch_size=200, max_iter=200,
+                                random_state=seed).fit(X_train, Y_train)
+        ours.append(clf.score(X_test, Y_test))
+        theirs.append(mlp.score(X_test, Y_test))
+    assert abs(np.mean(ours) - np.mean(theirs)) <= 0.02, (ours, theirs)
+    np.testing.assert_array_equal(clf.classes_, mlp.classes_)
+    assert isinstance(clf.net_[-1], lk.Sigmoid) and clf.net_[-2].n_out == 5
+    proba = clf.predict_proba(X_test)
+    assert proba.shape == (250, 5) and np.all((proba >= 0) & (proba <= 1))
+    predicted = clf.predict(X_test)
+    assert predicted.shape == (250, 5) and predicted.dtype.kind == "i"
+    np.testing.assert_array_equal(predicted, (proba > 0.5).astype(int))
+
+
+def test_multilabel_sparse_y_partial_fit_and_errors(multilabel):
+    X_train, X_test, Y_train, _ = multilabel
+    dense = NetClassifier(epochs=3, random_state=0).fit(X_train, Y_train)
+    sparse_y = NetClassifier(epochs=3, random_state=0).fit(X_train, sp.csr_matrix(Y_train))
+    np.testing.assert_array_equal(dense.predict_proba(X_test), sparse_y.predict_proba(X_test))
+    assert sp.issparse(sparse_y.predict(X_test))  # as MLPClassifier's LabelBinarizer gives it
+    steps = NetClassifier(random_state=0)
+    for _ in range(2):
+        steps.partial_fit(X_train, Y_train, classes=np.arange(5))
+    assert steps.n_iter_ == 2 and steps.predict(X_test).shape == (250, 5)
+    with pytest.raises(ValueError, match="partial_fit: y is a multi-label matrix of 3 labels, but the first call had 5"):
+        steps.partial_fit(X_train, Y_train[:, :3])
+    with pytest.raises(ValueError, match="multi-label y trains with binary cross-entropy"):
+        NetClassifier(loss="softmax_cross_entropy").fit(X_train, Y_train)
+
+
+def test_multilabel_converts_to_onnx(multilabel):
+    import onnxruntime as ort
+    from skl2onnx import to_onnx
+
+    import layerkit.onnx  # noqa: F401 - registers the converters
+
+    X_train, X_test, Y_train, _ = multilabel
+    clf = NetClassifier(epochs=5, random_state=0).fit(X_train.astype(np.float32), Y_train)
+    model = to_onnx(clf, X_train[:1].astype(np.float32))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    labels, proba = session.run(None, {session.get_inputs()[0].name: X_test.astype(np.float32)})
+    np.testing.assert_array_equal(labels, clf.predict(X_test.astype(np.float32)))
+    np.testing.assert_allclose(proba, clf.predict_proba(X_test.astype(np.float32)), rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------- warm start (issue 13)
+def test_warm_start_continues_or_starts_afresh(iris):
+    X, y = iris
+    clf = NetClassifier(warm_start=True, epochs=4, tol=0.0, n_iter_no_change=100, random_state=0).fit(X, y)
+    net, first_curve = clf.net_, list(clf.loss_curve_)
+    weights = net[0].W.copy()
+    clf.fit(X, y)
+    assert clf.net_ is net and not np.array_equal(net[0].W, weights)  # continued from the trained weights
+    assert clf.n_iter_ == 8 and clf.loss_curve_[:4] == first_curve and clf.t_ == 8 * 150
+    assert clf.loss_curve_[4] < first_curve[0]
+    clf.set_params(hidden_layer_sizes=(7,)).fit(X, y)  # another architecture: a new net
+    assert clf.net_ is not net and clf.net_[0].n_out == 7 and clf.n_iter_ == 4
+    cold = NetClassifier(warm_start=False, epochs=4, random_state=0).fit(X, y)
+    net = cold.net_
+    assert cold.fit(X, y).net_ is not net and cold.n_iter_ == 4
+    with pytest.raises(ValueError, match=r"warm_start can only be used where y has the same classes as in the "
+                                         r"previous call to fit; previously got \[0, 1, 2\], y has \[0, 1\]"):
+        clf.fit(X[y < 2], y[y < 2])
+
+
+# ---------------------------------------------------------------------- dtypes (issue 13)
+def test_dtype_auto_follows_the_data(iris):
+    X, y = iris
+    clf = NetClassifier(epochs=2, random_state=0).fit(X.astype(np.float32), y)
+    assert clf.net_.dtype == np.float32 and clf.predict_proba(X.astype(np.float32)).dtype == np.float32
+    reg = NetRegressor(epochs=2, random_state=0).fit(X.astype(np.float32), y.astype(np.float32))
+    assert reg.predict(X.astype(np.float32)).dtype == np.float32
+    assert NetRegressor(epochs=2).fit(X, y).predict(X).dtype == np.float64
+    assert NetRegressor(epochs=2).fit(np.round(X * 10).astype(np.int64), y).net_.dtype == np.float64
+    explicit = NetRegressor(dtype="float64", epochs=2).fit(X.astype(np.float32), y)
+    assert explicit.net_.dtype == np.float64 and explicit.predict(X.astype(np.float32)).dtype == np.float64
+    assert NetRegressor(dtype=np.float32, epochs=2).fit(X, y).net_.dtype == np.float32
+
+
+# ---------------------------------------------------------------------- sparse input (issue 13)
+@pytest.fixture
+def no_densifying(monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("the sparse X was densified")
+
+    for cls in (sp.csr_matrix, sp.csc_matrix, sp.csr_array, sp.csc_array):
+        monkeypatch.setattr(cls, "toarray", refuse)
+
+
+@pytest.fixture(scope="module")
+def sparse_data():
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 200, density=0.05, format="csr", random_state=np.random.RandomState(0))
+    y = (X @ rng.normal(size=200) > 0).astype(int) + (X[:, :10].sum(axis=1).A1 > 0.3)
+    return X, y, X.toarray()
+
+
+@pytest.mark.parametrize("fmt", [sp.csr_matrix, sp.csc_matrix, sp.csr_array, sp.csc_array])
+def test_sparse_input_gives_the_dense_results(sparse_data, fmt, no_densifying):
+    X, y, dense = sparse_data
+    params = dict(optimizer="adam", epochs=5, batch_size=16, random_state=0)
+    weights = np.linspace(0.5, 2, 300)
+    on_sparse = NetClassifier(**params).fit(fmt(X), y, sample_weight=weights)
+    on_dense = NetClassifier(**params).fit(dense, y, sample_weight=weights)
+    np.testing.assert_allclose(on_sparse.loss_curve_, on_dense.loss_curve_, rtol=1e-9)
+    np.testing.assert_allclose(on_sparse.predict_proba(fmt(X)), on_dense.predict_proba(dense), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(on_sparse.predict(fmt(X)), on_dense.predict(dense))
+    on_sparse.partial_fit(fmt(X), y)
+    on_dense.partial_fit(dense, y)
+    np.testing.assert_allclose(on_sparse.predict_proba(fmt(X)), on_dense.predict_proba(dense), rtol=1e-8, atol=1e-12)
+
+
+def test_sparse_regressor_with_early_stopping(sparse_data, no_densifying):
+    X, y, dense = sparse_data
+    params = dict(optimizer="sgd", learning_rate=0.1, early_stopping=True, epochs=6, random_state=0)
+    on_sparse = NetRegressor(**params).fit(X, y.astype(float))
+    on_dense = NetRegressor(**params).fit(dense, y.astype(float))
+    np.testing.assert_allclose(on_sparse.validation_scores_, on_dense.validation_scores_, rtol=1e-9)
+    np.testing.assert_allclose(on_sparse.predict(X), on_dense.predict(dense), rtol=1e-9, atol=1e-12)
+
+
+def test_sparse_input_needs_a_linear_first(sparse_data):
+    X, y, _ = sparse_data
+    with pytest.raises(TypeError, match="sparse input needs a net whose first layer is a Linear"):
+        NetClassifier(hidden_layers=("relu",), epochs=1).fit(X, y)
