@@ -279,12 +279,13 @@ def _build(cls: type, config: dict[str, Any], who: str) -> "Optimizer":
     if isinstance(lr, dict):
         try:
             lr = schedule_from_config(lr)
-        except TypeError as error:
+        except (TypeError, ValueError) as error:
             raise ValueError(f"{who}: 'lr' is not a valid schedule config ({error})") from error
     hyper = {key: value for key, value in config.items() if key not in ("type", "lr")}
     try:
         return cls(lr=lr, **hyper)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
+        # the constructor's own message, prefixed by who was loading (an unexpected key, a bad beta)
         raise ValueError(f"{who}: the config does not fit {cls.__name__} ({error})") from error
 
 
