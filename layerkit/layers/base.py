@@ -203,7 +203,8 @@ class Layer:
                     # name and leave the layer unchanged: refuse, as the optimizers do
                     raise TypeError(
                         f"{self!r}.step: parameter {name!r} must be a writeable float ndarray to be "
-                        f"updated in place, got {type(param).__name__} {getattr(param, 'dtype', '')}; "
+                        f"updated in place, got {type(param).__name__}"
+                        f"{f' of dtype {param.dtype}' if isinstance(param, np.ndarray) else ''}; "
                         f"store it as an array (self.{name} = np.array(value, dtype=float), 0-d for a scalar)"
                     )
                 if (isinstance(grad, np.ndarray)
