@@ -9,7 +9,7 @@ from importlib import import_module as _import_module
 from typing import Any as _Any
 
 from layerkit._backend import core as _core  # fails with build instructions if unbuilt
-from layerkit import config, init, io, optim, registry
+from layerkit import config, init, io, optim, registry, warnings
 from layerkit.callbacks import Callback, EarlyStopping, FitState, LambdaCallback
 from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
@@ -25,6 +25,7 @@ __version__ = "0.2.0.dev0"  # the one version string: pyproject.toml reads it (d
 __all__ = [
     "registry",
     "optim",
+    "warnings",
     "config",
     "io",
     "init",

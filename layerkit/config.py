@@ -87,6 +87,8 @@ def _split_spec(spec: Any, seed: Any) -> tuple[list[Any], Any]:
 def _item_type_and_kwargs(item: Any, index: int) -> tuple[str, dict[str, Any]]:
     where = f"Net.from_config: item {index}"
     if isinstance(item, str):
+        if not item:
+            raise ConfigError(f"{where}: a layer name must be a non-empty str, got ''")
         return item, {}
     if not isinstance(item, Mapping):
         raise ConfigError(

@@ -63,11 +63,18 @@ def _weighted(per_element: np.ndarray, grad: np.ndarray, sample_weight: Any, who
     return float(np.mean(w * per_element)), (grad * w).astype(grad.dtype, copy=False)
 
 
+class NonFinitePredictionsError(ValueError):
+    """Predictions holding NaN or infinity (``fit``, whose ``x`` is finite, reports a diverged net)."""
+
+
 def _predictions(y: Any, who: str) -> np.ndarray:
     pred = check_batch(y, who, name="predictions")
     if pred.shape[0] == 0:
         raise ValueError(f"{who}: predictions are an empty batch (0 rows); the mean loss is undefined")
-    check_finite(pred, who, "predictions")
+    try:
+        check_finite(pred, who, "predictions")
+    except ValueError as error:
+        raise NonFinitePredictionsError(str(error)) from None
     return pred
 
 

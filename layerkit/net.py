@@ -8,6 +8,7 @@ import numpy as np
 
 from layerkit._plan import Plan, SegmentedPlan
 from layerkit.layers.base import Layer
+from layerkit.warnings import check_trainable
 from layerkit.workspace import Workspace
 
 
@@ -294,9 +295,13 @@ class Net:
             if apply is not None:
                 if getattr(layer, "param_names", ()):
                     apply(layer, key=str(index))
+                else:  # an optimizer skips it: say so if it holds gradients or its own step()
+                    check_trainable(layer, optimizer=True)
                 continue
             step = getattr(layer, "step", None)
             if step is not None:
+                if getattr(type(layer), "step", None) is not Layer.step:  # Layer.step checks for itself
+                    check_trainable(layer, optimizer=False)
                 step(update)
 
     def predict(self, x: np.ndarray) -> np.ndarray:

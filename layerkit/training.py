@@ -16,7 +16,7 @@ from layerkit._validation import as_rng, check_batch, check_finite, check_positi
 from layerkit.callbacks import Callback, EarlyStopping, FitState
 from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
-from layerkit.losses import Loss, check_sample_weight, get_loss
+from layerkit.losses import Loss, NonFinitePredictionsError, SoftmaxCrossEntropy, check_sample_weight, get_loss
 from layerkit.net import Net
 from layerkit.optim.base import Optimizer
 from layerkit.optim.clipping import clip_grad_norm
@@ -24,6 +24,8 @@ from layerkit.optim.schedules import Schedule, _check_real
 from layerkit.optim.sgd import SGD
 
 __all__ = ["fit", "evaluate", "train_batch", "History"]
+
+_ADVICE = "lower the learning rate or clip gradients (clip_norm=)"
 
 
 def _check_targets(y: Any, n: int, who: str) -> np.ndarray:
@@ -174,6 +176,64 @@ def _progress(epochs: int, verbose: Any) -> Any:
                 dynamic_ncols=True)
 
 
+def _choose_loss(net: Net, source: BatchSource, y: np.ndarray) -> str:
+    """The loss ``fit`` uses when none is given, from the output width and the targets."""
+    width = np.shape(net.predict(source.slice(0, 1)))[-1]
+    integral = y.dtype.kind in "iub" or (y.size > 0 and bool(np.all(y == np.round(y))))
+    binary = y.size > 0 and bool(np.all((y == 0) | (y == 1)))
+    last = net.layers[-1] if len(net.layers) else None
+    from layerkit.layers.sigmoid import Sigmoid
+
+    if width == 1 and (y.ndim == 1 or y.shape[1:] == (1,)):
+        if binary or (isinstance(last, Sigmoid) and y.size and 0 <= y.min() and y.max() <= 1):
+            return "bce"
+        if not integral or y.dtype.kind == "f":
+            return "mse"
+    if width > 1 and y.ndim == 1 and integral:
+        return "softmax_cross_entropy"
+    if y.shape[1:] == (width,):
+        return "mse"
+    raise ValueError(
+        f"fit: no loss given, and none fits targets of shape {y.shape} ({y.dtype}) for a net with "
+        f"{width} output(s): pass loss=: 'bce' for 0/1 targets with one (sigmoid) output, "
+        "'softmax_cross_entropy' for 1-D integer labels 0..k-1 with k outputs (logits), 'mse' for "
+        f"float targets shaped like the output (n_samples, {width})"
+    )
+
+
+def _warn_double_softmax(net: Net, loss_fn: Any) -> None:
+    from layerkit.layers.softmax import Softmax
+    from layerkit.warnings import DoubleSoftmaxWarning, _user_stacklevel
+
+    if isinstance(loss_fn, SoftmaxCrossEntropy) and len(net.layers) and isinstance(net.layers[-1], Softmax):
+        import warnings
+
+        warnings.warn(
+            f"fit: the net ends in {net.layers[-1]!r} and the loss is softmax_cross_entropy, which takes "
+            "logits and applies the softmax itself: the softmax is taken twice and training stalls. "
+            "Remove the final Softmax layer (apply lk.Softmax to predictions when you need "
+            "probabilities), as with Keras' from_logits=True",
+            DoubleSoftmaxWarning, stacklevel=_user_stacklevel())
+
+
+def _non_finite_parameters(net: Net) -> str | None:
+    """The first parameter or gradient holding NaN or infinity, as ``"layers[i].W"``/``"layers[i].dW"``."""
+    for index, layer in enumerate(net.layers):
+        for name in getattr(layer, "param_names", ()):
+            for attr in (name, "d" + name):
+                value = getattr(layer, attr, None)
+                if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
+                    return f"layers[{index}].{attr} ({layer!r})"
+    return None
+
+
+def _diverged(message: str, history: History, bar: Any) -> FloatingPointError:
+    bar.close()
+    error = FloatingPointError(f"fit: {message}; {_ADVICE}. The epochs completed are in error.history")
+    error.history = history
+    return error
+
+
 def fit(
     net: Net,
     x: Any,
@@ -183,7 +243,7 @@ def fit(
     lr: float | Schedule | Optimizer | None = None,
     optimizer: Optimizer | None = None,
     batch_size: int = 15,
-    loss: str | Loss = "bce",
+    loss: str | Loss | None = None,
     shuffle: bool = True,
     seed: Any = None,
     validation_data: tuple[Any, Any] | None = None,
@@ -219,8 +279,16 @@ def fit(
         Same as passing it as ``lr``; give one of the two.
     batch_size : int
         Rows per minibatch; the last minibatch of an epoch may be smaller.
-    loss : str or Loss
+    loss : str or Loss, optional
         ``"bce"``, ``"mse"``, ``"softmax_cross_entropy"`` or a loss object.
+        By default it is chosen from the net's output width and ``y``:
+        ``"bce"`` for one output and 0/1 targets (or targets in [0, 1] with a
+        net ending in ``Sigmoid``), ``"softmax_cross_entropy"`` for k > 1
+        outputs and 1-D integer labels, ``"mse"`` for float targets shaped
+        like the output; other targets raise ``ValueError`` saying which loss
+        fits what. ``softmax_cross_entropy`` takes logits: ``fit`` warns
+        (``layerkit.warnings.DoubleSoftmaxWarning``) when the net ends in
+        ``Softmax``.
     shuffle : bool
         Shuffle the rows at the start of each epoch.
     seed : None, int or numpy.random.Generator
@@ -249,6 +317,16 @@ def fit(
     History
         Per-epoch metrics; ``history.plot(path)`` draws the learning curves.
 
+    Raises
+    ------
+    FloatingPointError
+        When training diverges: a minibatch's predictions or loss are NaN or
+        infinite (checked on every minibatch, a test of one number beside
+        the loss's own check of the predictions), or a parameter or its
+        gradient is (checked once per epoch, one pass over the parameters,
+        O(n_params)). The message names the culprit and gives advice; the
+        epochs completed before are kept in ``error.history`` (a ``History``).
+
     Notes
     -----
     ``fit`` puts the net in training mode (``net.train()``) and leaves it
@@ -267,13 +345,14 @@ def fit(
     if clip_norm is not None:
         clip_norm = _check_real(clip_norm, "fit: clip_norm", low=0.0, low_open=True)
     callbacks = _resolve_callbacks(callbacks, early_stopping)
-    loss_fn = get_loss(loss)
-    accuracy_fn = _accuracy_of(loss_fn)
     source = BatchSource(x, "fit", net.dtype)
     source.check_finite()
     y = _check_targets(y, len(source), "fit")
     if len(source) == 0:
         raise ValueError("fit: x is an empty batch (0 rows)")
+    loss_fn = get_loss(_choose_loss(net, source, y) if loss is None else loss)
+    _warn_double_softmax(net, loss_fn)
+    accuracy_fn = _accuracy_of(loss_fn)
     if sample_weight is not None:
         sample_weight = check_sample_weight(sample_weight, len(source), "fit", source.dtype)
     if validation_data is not None:
@@ -304,9 +383,18 @@ def fit(
         # the rows of x[order][start:stop], gathered into reused buffers (never a copy of the set)
         draws = minibatches(source, y, sample_weight, order, batch_size, batch_buffers)
         for batch, (xb, yb, wb) in enumerate(draws):
-            value, pred, accuracy = train_batch(
-                net, xb, yb, loss_fn, update, clip_norm=clip_norm, diagnostics=history.diagnostics,
-                workspace=workspace, grad_buffers=grad_buffers, sample_weight=wb)
+            try:
+                value, pred, accuracy = train_batch(
+                    net, xb, yb, loss_fn, update, clip_norm=clip_norm, diagnostics=history.diagnostics,
+                    workspace=workspace, grad_buffers=grad_buffers, sample_weight=wb)
+            except NonFinitePredictionsError as error:  # x is finite: the net diverged
+                culprit = _non_finite_parameters(net)
+                raise _diverged(f"the predictions became non-finite in epoch {epoch + 1}, minibatch {batch + 1} "
+                                f"({error}{'; ' + culprit + ' is not finite' if culprit else ''})",
+                                history, bar) from error
+            if not math.isfinite(value):
+                raise _diverged(f"the loss of minibatch {batch + 1} in epoch {epoch + 1} became {value}",
+                                history, bar)
             rows = xb.shape[0]
             total_loss += value * rows
             if accuracy is None:
@@ -316,6 +404,9 @@ def fit(
             state.batch, state.batch_loss, state.batch_size = batch, value, rows
             for callback in callbacks:
                 callback.on_batch_end(state)
+        culprit = _non_finite_parameters(net)
+        if culprit is not None:
+            raise _diverged(f"{culprit} became non-finite in epoch {epoch + 1}", history, bar)
         row = {"train_loss": total_loss / n, "train_accuracy": total_correct / n if has_accuracy else None}
         if validation_data is not None:
             val_pred = net.predict(x_val)
@@ -334,9 +425,7 @@ def fit(
             bar.write(f"epoch {epoch + 1:3d}/{epochs}: " + "  ".join(
                 f"{key}={value:.4f}" for key, value in shown.items()))
         if not math.isfinite(row["train_loss"]):
-            bar.close()
-            raise FloatingPointError(f"fit: the training loss became {row['train_loss']} in epoch {epoch + 1}; "
-                                     "lower the learning rate or clip gradients (clip_norm=)")
+            raise _diverged(f"the training loss became {row['train_loss']} in epoch {epoch + 1}", history, bar)
         if state.stop:
             history.stopped_early = epoch + 1 < epochs
             break

@@ -261,3 +261,9 @@ def test_load_spec_bad_files(tmp_path):
         load_spec(tmp_path / "c.toml")
     with pytest.raises(FileNotFoundError):
         load_spec(tmp_path / "missing.json")
+
+
+def test_empty_layer_name_is_a_config_error():
+    """Found by tests/test_properties.py: an empty name escaped from_config as the registry's TypeError."""
+    with pytest.raises(ConfigError, match=r"item 1: a layer name must be a non-empty str, got ''"):
+        lk.Net.from_config(["relu", ""])

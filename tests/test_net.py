@@ -150,3 +150,55 @@ def test_errors_name_the_failing_layer(rng):
     net = lk.Net([lk.Linear(3, 4, rng=rng), lk.ReLU(), lk.Linear(5, 1, rng=rng)])
     with pytest.raises(ValueError, match=r"Linear\(5, 1\): x must have 5 features \(columns\), got shape \(2, 4\)"):
         net.forward(np.ones((2, 3)))
+
+
+# ---------------------------------------------------------------- issue 15, item 4
+def _alpha_layer(value):
+    class Alpha(lk.Layer):
+        param_names = ("alpha",)
+
+        def __init__(self):
+            self.alpha = value
+
+        def forward(self, x):
+            return x * np.asarray(self.alpha)
+
+        def backward(self, x, dy):
+            self.dalpha = np.sum(x * dy, axis=0) if np.ndim(self.alpha) else np.sum(x * dy)
+            return dy * np.asarray(self.alpha)
+    return Alpha()
+
+
+@pytest.mark.parametrize("value", [np.float64(0.5), 0.5, [0.5, 0.5, 0.5], np.array([1, 2, 3])],
+                         ids=["numpy-scalar", "float", "list", "int-array"])
+@pytest.mark.parametrize("update", ["lr", "sgd", "fit"])
+def test_step_refuses_parameters_it_cannot_update_in_place(value, update):
+    """Issue 15 item 4: ``net.step(0.1)`` and ``fit(lr=...)`` left such a parameter unchanged, silently."""
+    layer = _alpha_layer(value)
+    net = lk.Net([lk.Linear(3, 3, rng=0), layer])
+    x = np.random.default_rng(0).random((5, 3))
+    y, trace = net.forward(x)
+    net.backward(trace, y)
+    kind = type(value).__name__
+    if update == "lr":
+        with pytest.raises(TypeError, match=rf"Alpha\(\)\.step: parameter 'alpha' must be a writeable float "
+                                            rf"ndarray to be updated in place, got {kind}.*np\.array"):
+            net.step(0.1)
+        with pytest.raises(TypeError, match=rf"parameter 'alpha' .* got {kind}"):
+            layer.step(0.1)
+    elif update == "sgd":
+        with pytest.raises(TypeError, match=rf"SGD: parameter Alpha\(\)\.alpha must be a writeable float "
+                                            rf"ndarray to be updated in place, got {kind}"):
+            net.step(lk.optim.SGD())
+    else:
+        with pytest.raises(TypeError, match=rf"parameter 'alpha' .* got {kind}"):
+            lk.fit(net, x, np.ones((5, 3)), loss="mse", lr=0.1, epochs=1, verbose=False)
+
+
+def test_step_updates_a_zero_d_float_array_parameter():
+    layer = _alpha_layer(np.array(0.5))
+    x = np.random.default_rng(0).random((5, 3))
+    layer.backward(x, layer.forward(x))
+    expected = 0.5 - 0.1 * layer.dalpha
+    layer.step(0.1)
+    assert float(layer.alpha) == pytest.approx(float(expected))

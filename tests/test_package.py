@@ -91,3 +91,14 @@ def test_unknown_attribute_is_a_plain_attribute_error():
     with pytest.raises(AttributeError, match="module 'layerkit' has no attribute 'tesing'"):
         lk.tesing  # noqa: B018
     assert not hasattr(lk, "tesing")
+
+
+def test_testing_extra_provides_pytest_for_the_plugin():
+    """Issue 15 item 15: the pytest plugin needs pytest, which the main install does not bring."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(requirement.startswith("pytest") for requirement in extras["testing"])
+    assert any(requirement.startswith("hypothesis") for requirement in extras["test"])
+    guide = (ROOT / "docs" / "guide" / "gradcheck.md").read_text()
+    assert 'pip install "layerkit[testing]"' in guide and "`pip install pytest`" in guide

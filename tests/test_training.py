@@ -280,3 +280,97 @@ def test_fit_accepts_a_plain_callable_loss(rng):
                      seed=0, verbose=False)
     np.testing.assert_allclose(by_function.predict(x), by_name.predict(x), rtol=1e-10)
     assert "train_accuracy" not in history  # a bare function says nothing about accuracy
+
+
+# ---- issue 15: divergence (item 2), double softmax (item 12), the default loss (item 13)
+def test_diverging_relu_net_stops_with_its_history():
+    """Issue 15 item 2: a diverged ReLU net kept 'training' at chance accuracy without a word."""
+    x, y = _blobs()
+    net = _net()
+    with pytest.raises(FloatingPointError, match=r"fit: .*(non-finite|became).*lower the learning rate or clip "
+                                                 r"gradients \(clip_norm=\)\. The epochs completed are in "
+                                                 r"error\.history") as caught:
+        lk.fit(net, x, y, epochs=30, lr=1e4, loss="softmax_cross_entropy", seed=0, verbose=False)
+    history = caught.value.history
+    assert isinstance(history, lk.History)
+    assert history.epochs < 30
+    assert all(np.isfinite(history["train_loss"]))
+
+
+def test_non_finite_gradient_stops_fit_at_the_end_of_the_epoch_naming_it():
+    x, y = _blobs()
+    net = _net()
+
+    def poison(state):  # after the epoch's only step: the stored gradient is non-finite, the weights are not
+        if state.epoch == 1:
+            state.net[2].db[0] = np.inf
+
+    with pytest.raises(FloatingPointError, match=r"layers\[2\]\.db \(Linear\(8, 3\)\) became non-finite in "
+                                                 r"epoch 2") as caught:
+        lk.fit(net, x, y, epochs=5, batch_size=len(x), lr=0.1, loss="softmax_cross_entropy",
+               callbacks=[lk.LambdaCallback(on_batch_end=poison)], verbose=False)
+    assert caught.value.history.epochs == 1
+    assert np.isfinite(net[2].b).all()
+
+
+def test_non_finite_weights_stop_fit_naming_them():
+    x, y = _blobs()
+    net = _net()
+
+    def poison(state):
+        state.net[0].W[0, 0] = np.nan
+
+    with pytest.raises(FloatingPointError, match=r"(predictions became non-finite in epoch 1, minibatch 2|"
+                                                 r"layers\[0\]\.W).*layers\[0\]\.W \(Linear\(2, 8\)\) is not finite"):
+        lk.fit(net, x, y, epochs=3, lr=0.1, loss="softmax_cross_entropy",
+               callbacks=[lk.LambdaCallback(on_batch_end=poison)], verbose=False)
+
+
+def test_fit_warns_when_the_net_ends_in_softmax_before_softmax_cross_entropy():
+    """Issue 15 item 12: the softmax was taken twice and the loss stuck near 0.6."""
+    x, y = _blobs()
+    net = lk.Net(list(_net().layers) + [lk.Softmax()])
+    with pytest.warns(lk.warnings.DoubleSoftmaxWarning,
+                      match=r"ends in Softmax\(\) and the loss is softmax_cross_entropy, which takes logits.*"
+                            r"Remove the final Softmax layer") as caught:
+        lk.fit(net, x, y, epochs=1, loss="softmax_cross_entropy", verbose=False)
+    assert caught[0].filename == __file__
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lk.warnings.DoubleSoftmaxWarning)
+        _fit(epochs=1)  # logits: quiet
+
+
+def test_default_loss_is_chosen_from_the_output_width_and_targets():
+    """Issue 15 item 13: a 3-class fit without loss= failed with a shape error about bce."""
+    x, y = _blobs()
+    history = lk.fit(_net(), x, y, epochs=20, lr=0.2, seed=0, verbose=False)  # softmax cross-entropy
+    assert history["train_accuracy"][-1] > 0.9
+    reference = lk.fit(_net(), x, y, epochs=20, lr=0.2, seed=0, verbose=False, loss="softmax_cross_entropy")
+    assert history["train_loss"] == reference["train_loss"]
+
+    binary = (y == 0).astype(int)
+    sigmoid_net = lk.Net([lk.Linear(2, 1, rng=0), lk.Sigmoid()])
+    chosen = lk.fit(sigmoid_net, x, binary, epochs=3, seed=0, verbose=False)
+    again = lk.fit(lk.Net([lk.Linear(2, 1, rng=0), lk.Sigmoid()]), x, binary, epochs=3, seed=0, verbose=False,
+                   loss="bce")
+    assert chosen["train_loss"] == again["train_loss"] and chosen["train_accuracy"][-1] is not None
+
+    targets = np.random.default_rng(0).normal(size=(len(x), 3))
+    chosen = lk.fit(_net(), x, targets, epochs=2, seed=0, verbose=False, lr=0.01)
+    again = lk.fit(_net(), x, targets, epochs=2, seed=0, verbose=False, lr=0.01, loss="mse")
+    assert chosen["train_loss"] == again["train_loss"] and "train_accuracy" not in chosen
+
+
+@pytest.mark.parametrize("targets, message", [
+    (np.zeros((120, 2)), r"none fits targets of shape \(120, 2\) \(float64\) for a net with 3 output\(s\)"),
+    (np.array(["a"] * 120), r"y must hold numbers"),
+])
+def test_default_loss_says_which_loss_fits_when_none_does(targets, message):
+    x, _ = _blobs()
+    with pytest.raises((ValueError, TypeError), match=message):
+        lk.fit(_net(), x, targets, epochs=1, verbose=False)
+    if targets.dtype.kind == "f":
+        with pytest.raises(ValueError, match=r"'softmax_cross_entropy' for 1-D integer labels 0\.\.k-1 with k "
+                                             r"outputs \(logits\), 'mse' for float targets shaped like the output"):
+            lk.fit(_net(), x, targets, epochs=1, verbose=False)

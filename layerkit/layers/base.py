@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from layerkit._backend import core
+from layerkit.warnings import check_trainable
 
 
 class Layer:
@@ -188,16 +189,28 @@ class Layer:
             ``update_layer(layer)``, which receives this layer and applies its
             own rule (see ``layerkit.optim``); the rule never lives here.
         """
+        is_rate = isinstance(update, numbers.Real) and not isinstance(update, bool)
         if not self.param_names:
+            check_trainable(self, optimizer=not is_rate)
             return
-        if isinstance(update, numbers.Real) and not isinstance(update, bool):
+        if is_rate:
+            check_trainable(self, optimizer=False)
             rate = float(update)
             for name, grad in self.grads().items():
                 param = getattr(self, name)
-                if (isinstance(param, np.ndarray) and isinstance(grad, np.ndarray)
-                        and param.dtype == grad.dtype and param.dtype.kind == "f"
+                if not isinstance(param, np.ndarray) or param.dtype.kind != "f" or not param.flags.writeable:
+                    # `param -= ...` on a float, a NumPy scalar or a list would rebind a local
+                    # name and leave the layer unchanged: refuse, as the optimizers do
+                    raise TypeError(
+                        f"{self!r}.step: parameter {name!r} must be a writeable float ndarray to be "
+                        f"updated in place, got {type(param).__name__}"
+                        f"{f' of dtype {param.dtype}' if isinstance(param, np.ndarray) else ''}; "
+                        f"store it as an array (self.{name} = np.array(value, dtype=float), 0-d for a scalar)"
+                    )
+                if (isinstance(grad, np.ndarray)
+                        and param.dtype == grad.dtype
                         and param.flags.c_contiguous and grad.flags.c_contiguous
-                        and param.flags.writeable and param.shape == grad.shape
+                        and param.shape == grad.shape
                         and param.dtype.itemsize in (4, 8)):
                     core.axpy(-rate, grad, param)
                 else:

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from layerkit.warnings import check_trainable
 from layerkit.optim.schedules import Schedule, _check_real, as_schedule, schedule_from_config
 
 
@@ -116,6 +117,7 @@ class Optimizer:
             Prefix of the state keys (``Net.step`` passes the layer's index);
             by default a name this optimizer assigns to the layer.
         """
+        check_trainable(layer, optimizer=True)
         prefix = self.name_layer(layer) if key is None else key
         for name, param, grad in named_parameters(layer):
             self.update_param(f"{prefix}.{name}", param, grad, who=f"{layer!r}.{name}")
@@ -277,12 +279,13 @@ def _build(cls: type, config: dict[str, Any], who: str) -> "Optimizer":
     if isinstance(lr, dict):
         try:
             lr = schedule_from_config(lr)
-        except TypeError as error:
+        except (TypeError, ValueError) as error:
             raise ValueError(f"{who}: 'lr' is not a valid schedule config ({error})") from error
     hyper = {key: value for key, value in config.items() if key not in ("type", "lr")}
     try:
         return cls(lr=lr, **hyper)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
+        # the constructor's own message, prefixed by who was loading (an unexpected key, a bad beta)
         raise ValueError(f"{who}: the config does not fit {cls.__name__} ({error})") from error
 
 

@@ -52,6 +52,7 @@ import numpy as np
 
 from layerkit.testing._target import CheckTarget, GradcheckError, float32_reason, float64_copy, layers_of
 from layerkit.testing.report import DEFAULT_ATOL, DEFAULT_RTOL, GradReport, TensorReport
+from layerkit.warnings import undeclared_gradients
 
 __all__ = ["check_grad", "assert_grad", "random_input", "GradcheckError"]
 
@@ -169,6 +170,22 @@ def _refuse_stateful(target: CheckTarget, x: np.ndarray, who: str) -> np.ndarray
             "reset=callable(layer) that reseeds it"
         )
     return y0
+
+
+def _refuse_undeclared_gradients(target: CheckTarget, who: str) -> None:
+    """A gradient ``d<name>`` stored for an array ``<name>`` missing from ``param_names`` is never
+    checked (nor trained): fail, naming it, rather than pass a layer whose ``dW`` may be wrong."""
+    for index, layer in enumerate(target.layers):
+        missing = undeclared_gradients(layer)
+        if missing:
+            where = f"layers[{index}] ({layer!r})" if target.is_net else who
+            names = ", ".join(missing)
+            raise GradcheckError(
+                f"check_grad: {where} stores the gradients {', '.join('d' + m for m in missing)} of its "
+                f"arrays {names}, which param_names does not list, so they can be neither checked nor "
+                f"trained; add param_names = "
+                f"{tuple(list(getattr(layer, 'param_names', ()) or ()) + missing)!r} to the class"
+            )
 
 
 def _prepare_dy(dy: Any, shape: tuple[int, ...], who: str, rng: np.random.Generator) -> np.ndarray:
@@ -375,6 +392,7 @@ def check_grad(
         y0 = _refuse_stateful(target, x, who)
         dy = _prepare_dy(dy, y0.shape, who, rng)
         dx, grads = _analytic_gradients(target, x, dy, params, arrays, who)
+        _refuse_undeclared_gradients(target, who)
         evaluate = lambda: np.asarray(target.forward(x))  # noqa: E731 - perturbed arrays are read in place
         tensors = {"x": _compare("x", _Probe(x, evaluate, y0, dy, eps), dx, "dx", rng, max_coords, directions)}
         for param, array, grad in zip(params, arrays, grads):
