@@ -164,6 +164,14 @@ def test_warm_start_continues_or_starts_afresh(iris):
     with pytest.raises(ValueError, match=r"warm_start can only be used where y has the same classes as in the "
                                          r"previous call to fit; previously got \[0, 1, 2\], y has \[0, 1\]"):
         clf.fit(X[y < 2], y[y < 2])
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])  # the fitted estimator is left as it was
+    assert clf.predict_proba(X).shape == (150, 3)
+
+
+def test_partial_fit_holds_out_no_rows(iris):
+    X, y = iris
+    clf = NetClassifier(early_stopping=True, random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    assert clf.t_ == 150 and clf.n_iter_ == 1
 
 
 # ---------------------------------------------------------------------- dtypes (issue 13)

@@ -22,6 +22,25 @@ def _is_sparse(x: Any) -> bool:
     return scipy.sparse.issparse(x)
 
 
+def _sparse_transpose_product(x: Any, dy: np.ndarray, out: np.ndarray) -> None:
+    """``out[...] = x.T @ dy`` for a CSR or CSC ``x``, accumulated straight into ``out``.
+
+    scipy's ``x.T @ dy`` would allocate a weight-sized result and then be
+    copied; its own kernel (``x.T`` of a CSR ``x`` is a CSC matrix on the same
+    arrays, and the other way round) writes into ``out`` instead. ``x`` is
+    never densified.
+    """
+    try:
+        from scipy.sparse import _sparsetools
+
+        kernel = _sparsetools.csc_matvecs if x.format == "csr" else _sparsetools.csr_matvecs
+        dy = np.ascontiguousarray(dy)
+        out.fill(0)
+        kernel(x.shape[1], x.shape[0], dy.shape[1], x.indptr, x.indices, x.data, dy.ravel(), out.ravel())
+    except (ImportError, AttributeError, TypeError, ValueError):  # scipy's private kernels moved or refused
+        out[...] = x.T @ dy
+
+
 class Linear(Layer):
     """Dense layer ``y = x @ W + b``.
 
@@ -186,7 +205,7 @@ class Linear(Layer):
         dy = check_grad_output(dy, repr(self), (x.shape[0], self.n_out), self.dtype, allow_fortran=True)
         dW = self._gradient_buffer("dW", (self.n_in, self.n_out))
         db = self._gradient_buffer("db", (self.n_out,))
-        dW[...] = x.T @ dy  # sparse (n_in, n) times dense (n, n_out): dense, x never densified
+        _sparse_transpose_product(x, dy, dW)
         np.sum(dy, axis=0, out=db)
         self.dW, self.db = dW, db
         return dy @ W.T if need_dx else None

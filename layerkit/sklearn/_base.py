@@ -244,14 +244,14 @@ class NetEstimator(BaseEstimator):
             self.best_loss_ = np.inf
 
     def _train(self, X: Any, targets: np.ndarray, sample_weight: Any, epochs: int,
-               rng: np.random.RandomState) -> History:
+               rng: np.random.RandomState, partial: bool = False) -> History:
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, X.shape[0], self._name(), X.dtype)
             if not np.any(sample_weight):
                 raise ValueError(f"{self._name()}: sample_weight is all zeros; at least one row must weigh > 0")
         _, _, loss = self._head()
         validation = None
-        if self.early_stopping:
+        if self.early_stopping and not partial:  # as MLPClassifier: partial_fit holds out no rows
             from sklearn.model_selection import train_test_split
 
             parts = [X, targets] + ([sample_weight] if sample_weight is not None else [])
@@ -310,11 +310,17 @@ class NetEstimator(BaseEstimator):
             targets = self._targets(y, first=first, classes=classes)
         else:
             previous = self._fitted_targets() if fitted and self.warm_start else None
+            before = dict(self.__dict__)
             X, y = self._validate(X, y, reset=True)
             dtype = self._target_dtype = self._dtype(X)
             targets = self._targets(y, first=True)
             if previous is not None:
-                self._same_targets(previous)
+                try:
+                    self._same_targets(previous)
+                except ValueError:
+                    self.__dict__.clear()  # the fitted estimator stays as it was
+                    self.__dict__.update(before)
+                    raise
             first = not (previous is not None and previous["architecture"] == self._architecture(dtype))
         if first:
             self._rng = check_random_state(self.random_state)
@@ -323,7 +329,7 @@ class NetEstimator(BaseEstimator):
         if first or not partial:
             self._update = self._make_update()
         epochs = 1 if partial else self.epochs
-        history = self._train(X, targets, sample_weight, epochs, self._rng)
+        history = self._train(X, targets, sample_weight, epochs, self._rng, partial=partial)
         self._record(history, first=first)
         self._architecture_ = self._architecture(self.net_.dtype)
         return self

@@ -19,12 +19,15 @@ SOFTMAX_LOSSES = ("softmax_cross_entropy", "cross_entropy")
 
 
 class NetClassifier(ClassifierMixin, NetEstimator):
-    """A layerkit ``Net`` trained as a scikit-learn classifier (binary or multi-class, any labels).
+    """A layerkit ``Net`` trained as a scikit-learn classifier (binary, multi-class or multi-label).
 
     The net is ``hidden_layers`` followed by an output ``Linear``: one logit
     and a ``Sigmoid`` with binary cross-entropy for two classes, one logit per
-    class with softmax cross-entropy for more. Input widths are filled in from
-    the data.
+    class with softmax cross-entropy for more, one sigmoid output per label
+    with binary cross-entropy for a 2-D indicator ``y`` (multi-label). Input
+    widths are filled in from the data. ``X`` may be dense or ``scipy.sparse``
+    (CSR or CSC; never densified: the first ``Linear`` multiplies each sparse
+    minibatch through scipy).
 
     Parameters
     ----------
@@ -33,28 +36,45 @@ class NetClassifier(ClassifierMixin, NetEstimator):
         ``({"type": "linear", "n_out": 32}, "relu")`` by default. ``n_in``
         (the width reaching the layer) and ``dtype`` are filled in for every
         layer that takes them and does not set them; plugin layers work too.
+    hidden_layer_sizes : tuple of int or None
+        ``MLPClassifier``'s shorthand: ``(64, 32)`` is a ``Linear`` of 64 and
+        one of 32 outputs, each followed by ``activation``. Give this or
+        ``hidden_layers``, not both.
+    activation : {"identity", "logistic", "tanh", "relu"}
+        The hidden activation with ``hidden_layer_sizes``.
     loss : None, "bce" or "softmax_cross_entropy"
         ``None`` chooses from the targets; ``"softmax_cross_entropy"`` with two
         classes uses two logits.
     optimizer : {"sgd", "adam", "adamw", "rmsprop", "adagrad"}
-    learning_rate : float
-        The optimizer's ``lr``, on the gradient of the mean loss of a minibatch.
+    learning_rate : float or layerkit.optim.Schedule
+        The optimizer's ``lr``, on the gradient of the mean loss of a minibatch;
+        a schedule (``lk.optim.CosineDecay(0.02, 1000)``) advances once per minibatch.
     momentum : float in [0, 1)
         SGD's momentum (``optimizer="sgd"`` only).
     optimizer_params : dict or None
         Further arguments of the optimizer (``{"betas": (0.9, 0.99)}``, ``{"weight_decay": 1e-4}``).
     epochs : int
-        Passes over the data in ``fit`` (``partial_fit`` makes one).
+        Most passes over the data in ``fit`` (``partial_fit`` makes one).
     batch_size : int
     shuffle : bool
         Shuffle the rows at each epoch.
+    tol : float >= 0
+        As in ``MLPClassifier``: an epoch improves when it lowers the training
+        loss by at least ``tol`` (with ``early_stopping``: raises the validation
+        score by at least ``tol``).
+    n_iter_no_change : int >= 1
+        Stop once more than this many epochs in a row did not improve.
     early_stopping : bool
-        Hold out ``validation_fraction`` of the rows (stratified), stop when their
-        loss has not improved for ``patience`` epochs and keep the best weights.
+        Hold out ``validation_fraction`` of the rows (stratified for single-label
+        targets), watch their score (accuracy) and keep the best-scoring weights.
     validation_fraction : float in [0, 1)
-    patience : int
-    dtype : "float64" or "float32"
-        Dtype of the net and of the computation.
+    warm_start : bool
+        ``fit`` continues from the fitted net when the data's width, the dtype,
+        the hidden layers and the classes still fit (other classes raise a
+        ``ValueError``), and builds a new net otherwise.
+    dtype : "auto", "float64" or "float32"
+        Dtype of the net and of the computation; ``"auto"``: float32 for float32
+        data, float64 for anything else.
     random_state : None, int or numpy.random.RandomState
         Seeds the weights, the shuffling and the validation split.
     verbose : int
@@ -63,6 +83,7 @@ class NetClassifier(ClassifierMixin, NetEstimator):
     Attributes
     ----------
     classes_ : ndarray, shape (n_classes,)
+        ``arange(n_labels)`` for multi-label ``y``, as in ``MLPClassifier``.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         When ``X`` had string column names.
@@ -74,10 +95,18 @@ class NetClassifier(ClassifierMixin, NetEstimator):
         Per-epoch metrics of all the training so far.
     loss_curve_ : list of float
         Training loss per epoch.
-    validation_loss_curve_ : list of float
-        Validation loss per epoch (with ``early_stopping``).
+    validation_loss_curve_ : list of float or None
+        Validation loss per epoch (with ``early_stopping``, else ``None``).
+    validation_scores_ : list of float or None
+        Validation score (accuracy) per epoch (with ``early_stopping``, else ``None``).
+    best_validation_score_ : float or None
+        Best of ``validation_scores_`` (with ``early_stopping``, else ``None``).
+    best_loss_ : float or None
+        Lowest training loss (``None`` with ``early_stopping``).
     n_iter_ : int
-        Epochs trained.
+        Epochs trained (over all the warm-started fits and ``partial_fit`` calls).
+    t_ : int
+        Training rows seen (``n_samples * n_iter_``).
 
     Examples
     --------
@@ -90,9 +119,12 @@ class NetClassifier(ClassifierMixin, NetEstimator):
     """
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "NetClassifier":
-        """Train a new net on ``X`` of shape (n_samples, n_features) and labels ``y`` of shape (n_samples,).
+        """Train on ``X`` (n_samples, n_features), dense or sparse, and labels ``y``.
 
-        ``sample_weight`` (n_samples,) weights each row's loss.
+        ``y`` has shape (n_samples,), or (n_samples, n_labels) 0/1 indicators
+        (dense or sparse) for multi-label. ``sample_weight`` (n_samples,)
+        weighs each row's loss; a minibatch's loss is their weighted average.
+        A new net unless ``warm_start`` continues the fitted one.
         """
         return self._fit(X, y, sample_weight, partial=False)
 

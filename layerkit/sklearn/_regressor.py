@@ -17,7 +17,8 @@ class NetRegressor(RegressorMixin, NetEstimator):
     The net is ``hidden_layers`` followed by a ``Linear`` with one output per
     target, trained on the mean squared error by default. The parameters and
     attributes are those of ``NetClassifier`` (without ``classes_`` and
-    ``predict_proba``), except:
+    ``predict_proba``; with ``early_stopping`` the validation score is R^2),
+    except:
 
     Parameters
     ----------
