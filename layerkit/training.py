@@ -55,11 +55,15 @@ def _accuracy_of(loss_fn: Any) -> Any:
     return getattr(loss_fn, "accuracy", lambda p, t: None)
 
 
-def evaluate(net: Net, x: Any, y: Any, loss: str | Loss = "bce") -> tuple[float, float | None]:
-    """Mean loss and accuracy (``None`` for regression losses) of ``net`` on ``(x, y)``."""
-    loss_fn = get_loss(loss)
+def evaluate(net: Net, x: Any, y: Any, loss: str | Loss | None = None) -> tuple[float, float | None]:
+    """Mean loss and accuracy (``None`` for regression losses) of ``net`` on ``(x, y)``.
+
+    ``loss=None`` chooses the loss from the output width and the targets by
+    ``fit``'s rule (see ``fit``).
+    """
     x, y = _check_data(net, x, y, "evaluate")
     pred = net.predict(x)
+    loss_fn = get_loss(_loss_for_width(net, np.shape(pred)[-1], y, "evaluate") if loss is None else loss)
     value, _ = loss_fn(pred, y)
     return value, _accuracy_of(loss_fn)(pred, y)
 
@@ -176,9 +180,13 @@ def _progress(epochs: int, verbose: Any) -> Any:
                 dynamic_ncols=True)
 
 
-def _choose_loss(net: Net, source: BatchSource, y: np.ndarray) -> str:
+def _choose_loss(net: Net, source: BatchSource, y: np.ndarray, who: str = "fit") -> str:
     """The loss ``fit`` uses when none is given, from the output width and the targets."""
-    width = np.shape(net.predict(source.slice(0, 1)))[-1]
+    return _loss_for_width(net, np.shape(net.predict(source.slice(0, 1)))[-1], y, who)
+
+
+def _loss_for_width(net: Net, width: int, y: np.ndarray, who: str) -> str:
+    """The rule of ``_choose_loss`` once the net's output width is known."""
     integral = y.dtype.kind in "iub" or (y.size > 0 and bool(np.all(y == np.round(y))))
     binary = y.size > 0 and bool(np.all((y == 0) | (y == 1)))
     last = net.layers[-1] if len(net.layers) else None
@@ -194,7 +202,7 @@ def _choose_loss(net: Net, source: BatchSource, y: np.ndarray) -> str:
     if y.shape[1:] == (width,):
         return "mse"
     raise ValueError(
-        f"fit: no loss given, and none fits targets of shape {y.shape} ({y.dtype}) for a net with "
+        f"{who}: no loss given, and none fits targets of shape {y.shape} ({y.dtype}) for a net with "
         f"{width} output(s): pass loss=: 'bce' for 0/1 targets with one (sigmoid) output, "
         "'softmax_cross_entropy' for 1-D integer labels 0..k-1 with k outputs (logits), 'mse' for "
         f"float targets shaped like the output (n_samples, {width})"

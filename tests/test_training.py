@@ -374,3 +374,16 @@ def test_default_loss_says_which_loss_fits_when_none_does(targets, message):
         with pytest.raises(ValueError, match=r"'softmax_cross_entropy' for 1-D integer labels 0\.\.k-1 with k "
                                              r"outputs \(logits\), 'mse' for float targets shaped like the output"):
             lk.fit(_net(), x, targets, epochs=1, verbose=False)
+
+
+def test_evaluate_chooses_its_loss_by_fits_rule_when_none_is_given():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(12, 4))
+    logits = lk.Net([lk.Linear(4, 3, rng=0)])
+    labels = rng.integers(0, 3, size=12)
+    assert lk.evaluate(logits, x, labels) == lk.evaluate(logits, x, labels, loss="softmax_cross_entropy")
+    regression = lk.Net([lk.Linear(4, 2, rng=0)])
+    targets = rng.normal(size=(12, 2))
+    assert lk.evaluate(regression, x, targets) == lk.evaluate(regression, x, targets, loss="mse")
+    with pytest.raises(ValueError, match=r"evaluate: no loss given.*'softmax_cross_entropy'"):
+        lk.evaluate(logits, x, rng.normal(size=(12, 5)))
