@@ -41,7 +41,8 @@ def load_data(seed: int = 0):
 
 def contenders(hidden: int, lr: float, batch_size: int, epochs: int, seed: int) -> dict:
     layerkit = NetClassifier(hidden_layers=({"type": "linear", "n_out": hidden}, "relu"), optimizer="sgd",
-                             learning_rate=lr, momentum=0.0, batch_size=batch_size, epochs=epochs, random_state=seed)
+                             learning_rate=lr, momentum=0.0, batch_size=batch_size, epochs=epochs, tol=0.0,
+                             n_iter_no_change=epochs + 1, random_state=seed)  # every epoch, as MLPClassifier below
     sklearn = MLPClassifier(hidden_layer_sizes=(hidden,), activation="relu", solver="sgd", learning_rate="constant",
                             learning_rate_init=lr, momentum=0.0, nesterovs_momentum=False, alpha=0.0,
                             batch_size=batch_size, max_iter=epochs, shuffle=True, tol=0.0,
