@@ -356,10 +356,13 @@ def main(argv=None) -> None:
     t_lk, t_sk, acc = digits_fit_vs_sklearn(epochs, 1 if args.quick else 3)
     print(f"| digits fit, per epoch ({epochs} epochs) | {t_lk*1e3:.2f} ms | | | | sklearn MLPClassifier "
           f"{t_sk*1e3:.2f} ms: lk/sklearn {t_lk/t_sk:.2f} | accuracy {acc['lk']:.3f} vs {acc['sk']:.3f} | | |")
-    if not args.quick:
+    if not args.quick and len(os.sched_getaffinity(0)) > 1:
         speed = threads_speedup(([784, 256, 128, 10], "none", 256, np.float32), 20)
         print(f"| 2 threads, 2 nets, 784-256-128-10 n=256 float32 | throughput x{speed:.2f} of one thread "
               "| | | | | | | |")
+    elif not args.quick:
+        # two threads on one pinned core measure nothing: benchmarks/threads.py runs unpinned
+        print("# 2 threads: not measured when pinned to one cpu; run benchmarks/threads.py without taskset")
     if not args.no_figure:
         figure(args.figure, quick=args.quick, repeats=repeats, has_jax=has_jax)
         print(f"# figure: {args.figure}")
