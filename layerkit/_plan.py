@@ -387,16 +387,7 @@ class SegmentedPlan:
         for start, stop, chain in self._reversed:
             want_dx = input_grad or start > 0
             if chain is None:
-                entry = trace[start]
-                layer, x = entry
-                if not want_dx and getattr(layer, "supports_need_dx", False):
-                    layer.backward(x, dy, need_dx=False)
-                    return None
-                backward_pass = getattr(layer, "backward_pass", None)
-                if backward_pass is None:
-                    dy = layer.backward(x, dy)
-                else:
-                    dy = backward_pass(x, getattr(entry, "ctx", None), dy)
+                dy = layers_backward(trace[start:start + 1], dy, want_dx)
                 continue
             saved = [entry[1] for entry in trace[start:stop]]
             x = saved[0]
@@ -406,7 +397,7 @@ class SegmentedPlan:
                 if dx is not NotImplemented:
                     dy = dx
                     continue
-            dy = _layers_backward(trace[start:stop], dy, want_dx)
+            dy = layers_backward(trace[start:stop], dy, want_dx)
         return dy if input_grad else None
 
     def step(self, rate: float) -> tuple[int, ...]:
@@ -424,7 +415,7 @@ class SegmentedPlan:
         return tuple(sorted(set(self._rest).union(failed)))
 
 
-def _layers_backward(entries: Sequence[Any], dy: Any, want_dx: bool) -> Any:
+def layers_backward(entries: Sequence[Any], dy: Any, want_dx: bool) -> Any:
     """The layer-by-layer backward of ``entries`` (``Net.backward``'s general path, for a part of the net)."""
     last = len(entries) - 1
     for i, entry in enumerate(reversed(entries)):

@@ -6,7 +6,7 @@ from typing import Any, Iterator, NamedTuple, Sequence, overload
 
 import numpy as np
 
-from layerkit._plan import Plan, SegmentedPlan
+from layerkit._plan import Plan, SegmentedPlan, layers_backward
 from layerkit.layers.base import Layer
 from layerkit.warnings import check_trainable
 from layerkit.workspace import Workspace
@@ -227,18 +227,8 @@ class Net:
             dx = plan.backward(trace, dy, input_grad)
             if dx is not NotImplemented:
                 return dx
-        last = len(trace) - 1
-        for i, entry in enumerate(reversed(trace)):
-            layer, x = entry
-            backward_pass = getattr(layer, "backward_pass", None)
-            if i == last and not input_grad and getattr(layer, "supports_need_dx", False):
-                layer.backward(x, dy, need_dx=False)
-                return None
-            if backward_pass is None:
-                dy = layer.backward(x, dy)
-            else:
-                dy = backward_pass(x, getattr(entry, "ctx", None), dy)
-        return dy if input_grad else None
+        dx = layers_backward(trace, dy, input_grad)
+        return dx if input_grad else None
 
     def _check_trace(self, trace: Any) -> None:
         layers = self.layers
