@@ -26,6 +26,10 @@ def resolve_dtype(dtype: Any, who: str = "dtype") -> np.dtype:
 def _as_numeric_array(value: Any, who: str, name: str) -> np.ndarray:
     if isinstance(value, np.ndarray):
         array = value
+    elif hasattr(value, "tocsr") and hasattr(value, "nnz"):  # a scipy.sparse matrix or array
+        raise TypeError(
+            f"{who}: {name} is a scipy.sparse {type(value).__name__}, which only a Linear layer takes (as the "
+            "net's first layer); start the net with a Linear, or densify it with .toarray()")
     else:
         try:
             array = np.asarray(value)

@@ -21,7 +21,6 @@ from layerkit.optim import OPTIMIZERS
 from layerkit.optim.base import Optimizer
 from layerkit.optim.schedules import Schedule
 from layerkit.optim.sgd import SGD
-from layerkit.sklearn import _sparse
 from layerkit.sklearn._stopping import StopRule
 from layerkit.sklearn._weights import WeightedAverage
 from layerkit.training import fit as fit_net
@@ -276,14 +275,10 @@ class NetEstimator(BaseEstimator):
         stop = StopRule(self, self.tol, self.n_iter_no_change, validation, self._validation_score, loss_fn,
                         self._net_output)
         seed = rng.randint(2 ** 31 - 1)
-        if sp.issparse(X):
-            history = _sparse.fit(self.net_, X, targets, epochs=epochs, lr=self._update,
-                                  batch_size=self.batch_size, loss=loss, shuffle=self.shuffle, seed=seed,
-                                  sample_weight=sample_weight, callbacks=[stop], who=self._name())
-        else:
-            history = fit_net(self.net_, X, targets, epochs=epochs, lr=self._update, batch_size=self.batch_size,
-                              loss=loss, shuffle=self.shuffle, seed=seed, verbose=self.verbose,
-                              sample_weight=sample_weight, callbacks=[stop])
+        # a sparse X trains as it is: fit draws CSR minibatches and the first Linear takes them
+        history = fit_net(self.net_, X, targets, epochs=epochs, lr=self._update, batch_size=self.batch_size,
+                          loss=loss, shuffle=self.shuffle, seed=seed, verbose=self.verbose,
+                          sample_weight=sample_weight, callbacks=[stop])
         self.t_ += X.shape[0] * len(history["train_loss"])
         return history
 
@@ -339,9 +334,7 @@ class NetEstimator(BaseEstimator):
         return {"architecture": getattr(self, "_architecture_", None)}
 
     def _net_output(self, X: Any) -> np.ndarray:
-        if sp.issparse(X):
-            return _sparse.predict(self.net_, X, self._name())
-        return self.net_.predict(X)
+        return self.net_.predict(X)  # a sparse X goes through the first Linear as it is
 
     def _raw_predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "net_")
