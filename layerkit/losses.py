@@ -165,6 +165,11 @@ class BinaryCrossEntropy(Loss):
                 "binary_cross_entropy: predictions must be probabilities in [0, 1], got values in "
                 f"[{p.min():.4g}, {p.max():.4g}] (end the net with Sigmoid, or use softmax_cross_entropy on logits)"
             )
+        if t.size and (t.min() < 0 or t.max() > 1):
+            raise ValueError(
+                "binary_cross_entropy: targets must be in [0, 1] (labels 0/1 or soft labels), got values in "
+                f"[{t.min():.4g}, {t.max():.4g}] (for class labels 0..k-1 use softmax_cross_entropy on logits)"
+            )
         eps = 1e-7 if p.dtype == np.float32 else 1e-12
         q = np.clip(p, eps, 1 - eps)
         grad = ((q - t) / (q * (1 - q)) / p.size).astype(p.dtype, copy=False)

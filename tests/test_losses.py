@@ -257,3 +257,15 @@ def test_bce_fused_batch_rejects_nan_predictions_like_the_direct_call():
 def test_softmax_ce_docstring_says_it_takes_logits():
     doc = losses.SoftmaxCrossEntropy.__doc__
     assert "takes logits" in doc and "Softmax" in doc
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [2.0, -0.5])
+def test_bce_refuses_targets_outside_0_1_on_the_direct_and_the_fused_path(dtype, bad):
+    p = np.full((4, 1), 0.3, dtype=dtype)
+    t = np.array([[0.0], [1.0], [bad], [0.5]], dtype=dtype)
+    message = r"binary_cross_entropy: targets must be in \[0, 1\]"
+    with pytest.raises(ValueError, match=message):
+        losses.binary_cross_entropy(p, t)
+    with pytest.raises(ValueError, match=message):
+        losses.get_loss("bce").batch(p, t, np.empty_like(p))

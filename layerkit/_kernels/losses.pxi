@@ -21,7 +21,7 @@ cdef int _bce_batch(floating* p, floating* t, floating* g, floating* w, Py_ssize
             idx = i * k + j
             q = p[idx]
             target = t[idx]
-            if not (q >= 0 and q <= 1):  # also false for NaN
+            if not (q >= 0 and q <= 1 and target >= 0 and target <= 1):  # also false for NaN
                 return 1
             if (q > 0.5) == (target > 0.5):
                 hits += 1
@@ -97,7 +97,7 @@ def bce_batch(cnp.ndarray p, cnp.ndarray t, cnp.ndarray grad, weights, double ep
     """Binary cross-entropy of probabilities ``p`` (n, k) against ``t`` (same shape and dtype).
 
     Returns ``(mean_loss, n_correct)`` and writes the gradient of the mean
-    loss into ``grad``; ``None`` when a prediction is outside [0, 1] or NaN,
+    loss into ``grad``; ``None`` when a prediction or a target is outside [0, 1] or NaN,
     or when an operand is not in native byte order.
     """
     cdef int typenum = _float_type(p)
