@@ -234,3 +234,11 @@ def test_sparse_input_needs_a_linear_first(sparse_data):
     X, y, _ = sparse_data
     with pytest.raises(TypeError, match=r"scipy\.sparse .* only a Linear layer takes"):
         NetClassifier(hidden_layers=("relu",), epochs=1).fit(X, y)
+
+
+def test_multilabel_partial_fit_refuses_classes_that_do_not_match_the_labels():
+    Y = np.array([[0, 1, 1], [1, 0, 0], [1, 1, 0], [0, 0, 1]])
+    X = np.arange(12, dtype=float).reshape(4, 3)
+    with pytest.raises(ValueError, match=r"multi-label y of 3 labels has the classes \[0, 1, 2\], got classes=\[0, 1\]"):
+        NetClassifier(epochs=1).partial_fit(X, Y, classes=[0, 1])
+    assert NetClassifier(epochs=1).partial_fit(X, Y, classes=[0, 1, 2]).classes_.tolist() == [0, 1, 2]

@@ -189,6 +189,9 @@ class NetClassifier(ClassifierMixin, NetEstimator):
             self._multilabel, self._sigmoid = True, False
             self._binarizer = LabelBinarizer().fit(y)  # as MLPClassifier: classes_ = arange(n_labels)
             self.classes_ = self._binarizer.classes_
+            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(f"{self._name()}.partial_fit: a multi-label y of {y.shape[1]} labels has the "
+                                 f"classes {self.classes_.tolist()}, got classes={np.unique(classes).tolist()}")
         elif not self._multilabel or y.shape[1] != len(self.classes_):
             raise ValueError(f"{self._name()}.partial_fit: y is a multi-label matrix of {y.shape[1]} labels, but "
                              f"the first call had {'a 1-D y' if not self._multilabel else len(self.classes_)}")
