@@ -340,3 +340,17 @@ def test_adam_state_with_non_float_slot_is_refused(slot_value, message):
     saved["arrays"]["0.W/exp_avg"] = slot_value
     with pytest.raises(TypeError, match=message):
         optim.Adam().load_state_dict(saved)
+
+
+def test_adam_update_needs_one_scratch_array_of_the_parameter_size():
+    import tracemalloc
+
+    layer = lk.Linear(1000, 250, rng=0)
+    layer.dW, layer.db = np.ones_like(layer.W), np.ones_like(layer.b)
+    opt = optim.Adam(lr=1e-3)
+    layer.step(opt)  # creates the moments
+    tracemalloc.start()
+    layer.step(opt)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1.5 * layer.W.nbytes  # five temporaries of W's size before

@@ -60,17 +60,25 @@ class Adam(Optimizer):
         else:
             grad = self._decayed(param, grad)
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        # one scratch array of the parameter's size per update (not five temporaries): for a wide
+        # first layer (a hashed bag of words) the temporaries set the peak memory of training
+        scratch = np.multiply(grad, 1 - beta1, dtype=param.dtype)
         exp_avg *= beta1
-        exp_avg += (1 - beta1) * grad
+        exp_avg += scratch
+        np.multiply(grad, grad, out=scratch)
+        scratch *= 1 - beta2
         exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
+        exp_avg_sq += scratch
         if self.amsgrad:
             second = np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
         else:
             second = exp_avg_sq
-        denom = np.sqrt(second) / math.sqrt(1 - beta2 ** step)
+        denom = np.sqrt(second, out=scratch)
+        denom /= math.sqrt(1 - beta2 ** step)
         denom += self.eps
-        param -= (lr / (1 - beta1 ** step)) * exp_avg / denom
+        step_size = np.divide(exp_avg, denom, out=scratch)
+        step_size *= lr / (1 - beta1 ** step)
+        param -= step_size
 
 
 class AdamW(Adam):
