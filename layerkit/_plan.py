@@ -308,18 +308,7 @@ class SegmentedPlan:
         for segment in self.segments:
             chain = segment.chain
             if chain is None:
-                layer = segment.layers[0]
-                forward_pass = getattr(layer, "forward_pass", None)
-                if forward_pass is None:
-                    trace.append(make((layer, x)))
-                    x = layer.forward(x)
-                else:
-                    y, ctx = forward_pass(x, getattr(layer, "training", True) if training is None else training)
-                    entry = make((layer, x))
-                    if ctx is not None:
-                        entry.ctx = ctx
-                    trace.append(entry)
-                    x = y
+                x = layers_forward(segment.layers, x, trace, make, training)
                 continue
             out = None
             if type(x) is np.ndarray and x.ndim == 2 and (x.flags.c_contiguous or not segment.lead_act):
@@ -329,7 +318,7 @@ class SegmentedPlan:
             if out is None:
                 out = self._chain_forward(segment, x, workspace)
             if out is None:
-                x = self._layers_forward(segment, x, trace, training)
+                x = layers_forward(segment.layers, x, trace, make, training)
                 continue
             x, saved = out
             trace.extend(map(self._entry, zip(segment.layers, saved)))
@@ -360,18 +349,6 @@ class SegmentedPlan:
             if workspace._aliased(x):
                 x = x.copy(order="K")
         return chain.forward(x, buffers)
-
-    def _layers_forward(self, segment: _Segment, x: Any, trace: list, training: bool | None) -> Any:
-        for layer in segment.layers:
-            forward_pass = getattr(layer, "forward_pass", None)
-            if forward_pass is None:
-                trace.append(self._entry_type(layer, x))
-                x = layer.forward(x)
-            else:
-                y, ctx = forward_pass(x, getattr(layer, "training", True) if training is None else training)
-                trace.append(self._entry_type(layer, x, ctx))
-                x = y
-        return x
 
     def predict(self, x: Any) -> Any:
         """The output in inference mode (``forward_pass(x, False)`` for every layer called through Python)."""
@@ -413,6 +390,28 @@ class SegmentedPlan:
         if failed is None:
             return self._rest
         return tuple(sorted(set(self._rest).union(failed)))
+
+
+def layers_forward(layers: Sequence[Any], x: Any, trace: list, make: Any, training: bool | None) -> Any:
+    """The layer-by-layer forward of ``layers`` (``Net.forward``'s general path, for a part of the net).
+
+    Appends ``make((layer, x))`` per layer to ``trace``, with ``ctx`` set where
+    the layer's ``forward_pass`` returned one; ``training`` None runs each layer
+    in its own mode, else that mode for every layer. Returns the output.
+    """
+    for layer in layers:
+        forward_pass = getattr(layer, "forward_pass", None)
+        if forward_pass is None:
+            trace.append(make((layer, x)))
+            x = layer.forward(x)
+            continue
+        y, ctx = forward_pass(x, getattr(layer, "training", True) if training is None else training)
+        entry = make((layer, x))
+        if ctx is not None:
+            entry.ctx = ctx
+        trace.append(entry)
+        x = y
+    return x
 
 
 def layers_backward(entries: Sequence[Any], dy: Any, want_dx: bool) -> Any:

@@ -6,7 +6,7 @@ from typing import Any, Iterator, NamedTuple, Sequence, overload
 
 import numpy as np
 
-from layerkit._plan import Plan, SegmentedPlan, layers_backward
+from layerkit._plan import Plan, SegmentedPlan, layers_backward, layers_forward
 from layerkit.layers.base import Layer
 from layerkit.warnings import check_trainable
 from layerkit.workspace import Workspace
@@ -185,16 +185,7 @@ class Net:
             if result is not None:
                 return result
         trace = Trace()
-        for layer in self.layers:
-            forward_pass = getattr(layer, "forward_pass", None)
-            if forward_pass is None:
-                trace.append(TraceEntry(layer, x))
-                x = layer.forward(x)
-            else:
-                y, ctx = forward_pass(x, getattr(layer, "training", True))
-                trace.append(TraceEntry(layer, x, ctx))
-                x = y
-        return x, trace
+        return layers_forward(self.layers, x, trace, TraceEntry._make, None), trace
 
     def backward(self, trace: Sequence[TraceEntry], dy: np.ndarray, *,
                  input_grad: bool = True) -> np.ndarray | None:
