@@ -92,8 +92,8 @@ def check_trainable(layer: Any, *, optimizer: bool) -> None:
     cls = type(layer)
     if cls.__module__.startswith("layerkit.layers."):
         return  # the built-in layers declare every parameter
-    missing = undeclared_gradients(layer)
-    if missing and (cls, "gradients") not in _warned:
+    missing = undeclared_gradients(layer) if (cls, "gradients") not in _warned else None
+    if missing:
         _warned.add((cls, "gradients"))
         names = ", ".join(missing)
         grads = ", ".join("d" + name for name in missing)
