@@ -30,6 +30,29 @@ def test_dense_forward_backward_match_numpy(rng, dtype, x_order, w_order, n):
     np.testing.assert_allclose(dx, dy @ W.T, **tol(dtype))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_order", ["C", "F"])
+@pytest.mark.parametrize("w_order", ["C", "F"])
+@pytest.mark.parametrize("n", [3, 8, 32, 33])
+def test_small_batch_products_split_into_pieces_match_numpy(rng, dtype, x_order, w_order, n):
+    # 1000 x 300 weights: at 32 rows or fewer the forward product is summed over slabs of
+    # the 1000 inputs and the weight gradient computed in row panels, with ragged last pieces
+    n_in, n_out = 1000, 300
+    x = np.asarray(rng.normal(size=(n, n_in)), dtype=dtype, order=x_order)
+    W = np.asarray(rng.normal(size=(n_in, n_out)), dtype=dtype, order=w_order)
+    b = rng.normal(size=n_out).astype(dtype)
+    dy = np.asarray(rng.normal(size=(n, n_out)), dtype=dtype, order=x_order)
+    x64, W64, dy64 = (a.astype(np.float64) for a in (x, W, dy))
+    scale = dict(rtol=0, atol=2e-4 * np.sqrt(n_in)) if dtype == np.float32 else dict(rtol=0, atol=1e-11)
+    out = np.full((n, n_out), np.nan, dtype=dtype)
+    core.dense_forward(x, W, b, out)
+    np.testing.assert_allclose(out, x64 @ W64 + b, **scale)
+    dW, db, dx = (np.full(shape, np.nan, dtype=dtype) for shape in ((n_in, n_out), n_out, (n, n_in)))
+    core.dense_backward(x, W, dy, dW, db, dx)
+    np.testing.assert_allclose(dW, x64.T @ dy64, **scale)
+    np.testing.assert_allclose(dx, dy64 @ W64.T, **scale)
+
+
 def test_dense_backward_can_skip_dx(rng):
     x, W, dy = rng.normal(size=(4, 5)), rng.normal(size=(5, 3)), rng.normal(size=(4, 3))
     dW, db = np.empty((5, 3)), np.empty(3)
