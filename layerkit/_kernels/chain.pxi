@@ -213,12 +213,13 @@ cdef class DenseChain:
         cdef cnp.npy_intp n
         cdef list row, saved
         cdef Stage* st
+        # a Fortran-ordered input only for a dense first stage: an activation reads element by element
         if not _fits(x, t, -1 if type(x) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2
-                     else cnp.PyArray_DIM(<cnp.ndarray>x, 0), self.widths[0], True, False):
+                     else cnp.PyArray_DIM(<cnp.ndarray>x, 0), self.widths[0], self.holders[0] is not None, False):
             return None
         n = cnp.PyArray_DIM(<cnp.ndarray>x, 0)
-        if n > 2147483647 or self.bad_params() != -1:
-            return None
+        if n > 2147483647:
+            return None  # (each holder's W and b are checked below, before anything is computed)
         if buffers is not None and not self._buffers_fit(buffers, n):
             return None
         if buffers is None:
@@ -304,7 +305,7 @@ cdef class DenseChain:
         if not saved or type(saved[0]) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>saved[0]) != 2:
             return NotImplemented
         n = cnp.PyArray_DIM(<cnp.ndarray>saved[0], 0)
-        if not _fits(dy, t, n, self.widths[k], last_dense, False) or self.bad_params() != -1:
+        if not _fits(dy, t, n, self.widths[k], last_dense, False):
             return NotImplemented
         if buffers is not None and not self._buffers_fit(buffers, n):
             return NotImplemented
@@ -313,7 +314,7 @@ cdef class DenseChain:
         for s in range(k):
             dense = self.holders[s] is not None
             has_act = self.acts[s] != NO_ACT
-            if i >= len(saved) or not _fits(saved[i], t, n, self.widths[s], s == 0, False):
+            if i >= len(saved) or not _fits(saved[i], t, n, self.widths[s], s == 0 and dense, False):
                 return NotImplemented
             i += 1
             if dense and has_act:
@@ -322,6 +323,16 @@ cdef class DenseChain:
                 i += 1
         if i != len(saved):
             return NotImplemented
+        # every weight matrix too, before any gradient array is replaced below
+        weights = []
+        for s in range(k):
+            if self.holders[s] is not None:
+                W = getattr(self.holders[s], _W)
+                if not _fits(W, t, self.widths[s], self.widths[s + 1], True, False):
+                    return NotImplemented
+                weights.append(W)
+            else:
+                weights.append(None)
         if buffers is None:
             buffers = []
             for s in range(k):
@@ -352,10 +363,7 @@ cdef class DenseChain:
                         _fill(&st[s].z, saved[i])
                         i += 1
                         _fill(&st[s].dz, row[2])
-                    W = getattr(holder, _W)
-                    if not _fits(W, t, self.widths[s], self.widths[s + 1], True, False):
-                        return NotImplemented
-                    keep.append(W)
+                    W = weights[s]  # checked above, and held until the kernels are done
                     _fill(&st[s].W, W)
                     grad = getattr(holder, _DW, None)
                     if not _fits(grad, t, self.widths[s], self.widths[s + 1], False, True):
@@ -383,45 +391,52 @@ cdef class DenseChain:
         return (<list>buffers[0])[3] if need_dx else None
 
     def sgd(self, double rate):
-        """``p -= rate * dp`` for every ``W``, ``b`` of the chain; ``False`` (and no update) if any pair does not fit."""
-        cdef int s, t = self.typenum
-        cdef int m, one = 1
+        """``p -= rate * dp`` for every ``W``, ``b`` of the chain; ``False`` (and no update) if any pair does not fit.
+
+        Every array is fetched and checked once, held for the update, and the
+        updates run in one block without the GIL.
+        """
+        cdef int s, i, n = 0, t = self.typenum, one = 1
         cdef float frate = <float>(-rate)
         cdef double drate = -rate
+        cdef list keep = []
+        cdef char** params
+        cdef char** grads
+        cdef int* sizes
         for s in range(self.n_stages):
             holder = self.holders[s]
             if holder is None:
                 continue
-            if not (_fits(getattr(holder, _W), t, self.widths[s], self.widths[s + 1], False, True)
-                    and _fits(getattr(holder, _DW, None), t, self.widths[s], self.widths[s + 1], False, False)
-                    and _fits_vector(getattr(holder, _B), t, self.widths[s + 1], True)
-                    and _fits_vector(getattr(holder, _DB, None), t, self.widths[s + 1], False)):
+            W, dW = getattr(holder, _W), getattr(holder, _DW, None)
+            b, db = getattr(holder, _B), getattr(holder, _DB, None)
+            if not (_fits(W, t, self.widths[s], self.widths[s + 1], False, True)
+                    and _fits(dW, t, self.widths[s], self.widths[s + 1], False, False)
+                    and _fits_vector(b, t, self.widths[s + 1], True)
+                    and _fits_vector(db, t, self.widths[s + 1], False)):
                 return False
             if self.widths[s] * self.widths[s + 1] > 2147483647:
                 return False
-        for s in range(self.n_stages):
-            holder = self.holders[s]
-            if holder is None:
-                continue
-            for pname, gname in ((_W, _DW), (_B, _DB)):
-                p = getattr(holder, pname)
-                g = getattr(holder, gname)
-                if not (type(p) is cnp.ndarray and type(g) is cnp.ndarray
-                        and cnp.PyArray_TYPE(<cnp.ndarray>p) == t and cnp.PyArray_TYPE(<cnp.ndarray>g) == t
-                        and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>p) and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>g)
-                        and cnp.PyArray_SIZE(<cnp.ndarray>p) == cnp.PyArray_SIZE(<cnp.ndarray>g)
-                        and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>p)
-                        and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>g)
-                        and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>p)):
-                    raise ValueError("layerkit._core: a parameter changed during the update")
-                m = <int>cnp.PyArray_SIZE(<cnp.ndarray>p)
+            keep.extend((W, dW, b, db))  # held until the update is done
+        n = len(keep) // 2
+        params = <char**>PyMem_Malloc(n * sizeof(char*))
+        grads = <char**>PyMem_Malloc(n * sizeof(char*))
+        sizes = <int*>PyMem_Malloc(n * sizeof(int))
+        if params == NULL or grads == NULL or sizes == NULL:
+            PyMem_Free(params)
+            PyMem_Free(grads)
+            PyMem_Free(sizes)
+            raise MemoryError()
+        for i in range(n):
+            params[i] = cnp.PyArray_BYTES(<cnp.ndarray>keep[2 * i])
+            grads[i] = cnp.PyArray_BYTES(<cnp.ndarray>keep[2 * i + 1])
+            sizes[i] = <int>cnp.PyArray_SIZE(<cnp.ndarray>keep[2 * i])
+        with nogil:
+            for i in range(n):
                 if t == cnp.NPY_FLOAT64:
-                    with nogil:
-                        daxpy(&m, &drate, <double*>cnp.PyArray_DATA(<cnp.ndarray>g), &one, <double*>cnp.PyArray_DATA(<cnp.ndarray>p), &one)
+                    daxpy(&sizes[i], &drate, <double*>grads[i], &one, <double*>params[i], &one)
                 else:
-                    with nogil:
-                        saxpy(&m, &frate, <float*>cnp.PyArray_DATA(<cnp.ndarray>g), &one, <float*>cnp.PyArray_DATA(<cnp.ndarray>p), &one)
+                    saxpy(&sizes[i], &frate, <float*>grads[i], &one, <float*>params[i], &one)
+        PyMem_Free(params)
+        PyMem_Free(grads)
+        PyMem_Free(sizes)
         return True
-
-
-
