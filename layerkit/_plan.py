@@ -145,7 +145,12 @@ class Plan:
             if out is None:
                 return None
         y, saved = out
-        trace = self._trace_type(map(self._entry, zip(self.layers, saved)))
+        if workspace is not None and buffers is not None:
+            layers = self.layers
+            trace = self._trace_type((self._entry((layers[0], saved[0])),)
+                                     + workspace._trace_tail(chain, layers, saved, self._entry))
+        else:
+            trace = self._trace_type(map(self._entry, zip(self.layers, saved)))
         if workspace is not None:
             workspace.generation += 1
             trace._workspace = (workspace, workspace.generation)
@@ -184,6 +189,12 @@ class Plan:
     def step(self, rate: float) -> bool:
         """Plain gradient descent on every parameter; ``False`` when the layers must do it."""
         return self.chain.sgd(rate)
+
+
+def _buffers(workspace: Any, owner: Any, chain: Any, x: np.ndarray) -> list:
+    """``workspace._buffers_for(owner, chain, len(x))``, with its dictionary looked up inline first."""
+    buffers = workspace._buffers.get((chain, x.shape[0]))  # made for this very chain: valid
+    return workspace._buffers_for(owner, chain, x.shape[0]) if buffers is None else buffers
 
 
 def _workspace_of(trace: Any) -> Any:
@@ -285,7 +296,10 @@ class SegmentedPlan:
                 i = max(j, i + 1)
         self._first_fused = self.segments[0].chain is not None
         self._rest = tuple(seg.start for seg in self.segments if seg.chain is None)  # one layer each
-        self._reversed = [(seg.start, seg.stop, seg.chain) for seg in reversed(self.segments)]
+        # what the passes loop over: (chain or None, the segment's layers, _Segment)
+        self._parts = [(seg.chain, seg.layers, seg) for seg in self.segments]
+        # (start, stop, chain or None, want_dx when the net's input gradient is not asked for)
+        self._reversed = [(seg.start, seg.stop, seg.chain, seg.start > 0) for seg in reversed(self.segments)]
         self._chains = [(seg.start, seg.stop, seg.chain) for seg in self.segments if seg.chain is not None]
 
     def _sparse_plan(self) -> "SegmentedPlan":
@@ -304,24 +318,26 @@ class SegmentedPlan:
             x = x.copy(order="K")  # an output of this workspace fed back in: the pass would overwrite it
         trace = self._trace_type()
         make = self._entry
-        owner = self.owner
-        for segment in self.segments:
-            chain = segment.chain
+        for chain, layers, segment in self._parts:
             if chain is None:
-                x = layers_forward(segment.layers, x, trace, make, training)
+                x = layer_forward(layers[0], x, trace, make, training)
                 continue
             out = None
-            if type(x) is np.ndarray and x.ndim == 2 and (x.flags.c_contiguous or not segment.lead_act):
-                # the usual case: straight into the chain (with the workspace's buffers)
-                out = chain.forward(x, None if workspace is None else
-                                    workspace._buffers_for(owner, chain, x.shape[0]))
+            if type(x) is np.ndarray and x.ndim == 2:
+                # the usual case: straight into the chain (with the workspace's buffers); the chain
+                # answers None for what it cannot take (a Fortran-ordered input of an activation stage)
+                out = chain.forward(x, None if workspace is None else _buffers(workspace, self.owner, chain, x))
             if out is None:
                 out = self._chain_forward(segment, x, workspace)
             if out is None:
-                x = layers_forward(segment.layers, x, trace, make, training)
+                x = layers_forward(layers, x, trace, make, training)
                 continue
             x, saved = out
-            trace.extend(map(self._entry, zip(segment.layers, saved)))
+            if workspace is None:
+                trace.extend(map(make, zip(layers, saved)))
+            else:
+                trace.append(make((layers[0], saved[0])))
+                trace.extend(workspace._trace_tail(chain, layers, saved, make))
         if workspace is not None:
             workspace.generation += 1
             trace._workspace = (workspace, workspace.generation)
@@ -360,17 +376,16 @@ class SegmentedPlan:
         if self._first_fused and type(first) is not np.ndarray and is_sparse(first):
             return self._sparse_plan().backward(trace, dy, input_grad)
         workspace = _workspace_of(trace)
-        owner = self.owner
-        for start, stop, chain in self._reversed:
-            want_dx = input_grad or start > 0
+        for start, stop, chain, inner in self._reversed:
+            want_dx = input_grad or inner
             if chain is None:
-                dy = layers_backward(trace[start:start + 1], dy, want_dx)
+                dy = layer_backward(trace[start], dy, want_dx)
                 continue
             saved = [entry[1] for entry in trace[start:stop]]
             x = saved[0]
-            if type(x) is np.ndarray and x.ndim == 2 and (x.flags.c_contiguous or is_dense(trace[start][0])):
+            if type(x) is np.ndarray and x.ndim == 2:  # (NotImplemented for what the chain cannot take)
                 dx = chain.backward(saved, dy, None if workspace is None else
-                                    workspace._buffers_for(owner, chain, x.shape[0]), want_dx)
+                                    _buffers(workspace, self.owner, chain, x), want_dx)
                 if dx is not NotImplemented:
                     dy = dx
                     continue
@@ -392,39 +407,54 @@ class SegmentedPlan:
         return tuple(sorted(set(self._rest).union(failed)))
 
 
+def layer_forward(layer: Any, x: Any, trace: list, make: Any, training: bool | None) -> Any:
+    """One layer's forward through the per-pass protocol: appends its trace entry, returns its output.
+
+    ``make((layer, x))`` makes the entry, with ``ctx`` set where the layer's
+    ``forward_pass`` returned one; ``training`` None runs the layer in its
+    own mode, else in that mode.
+    """
+    forward_pass = getattr(layer, "forward_pass", None)
+    if forward_pass is None:
+        trace.append(make((layer, x)))
+        return layer.forward(x)
+    y, ctx = forward_pass(x, getattr(layer, "training", True) if training is None else training)
+    entry = make((layer, x))
+    if ctx is not None:
+        entry.ctx = ctx
+    trace.append(entry)
+    return y
+
+
 def layers_forward(layers: Sequence[Any], x: Any, trace: list, make: Any, training: bool | None) -> Any:
     """The layer-by-layer forward of ``layers`` (``Net.forward``'s general path, for a part of the net).
 
-    Appends ``make((layer, x))`` per layer to ``trace``, with ``ctx`` set where
-    the layer's ``forward_pass`` returned one; ``training`` None runs each layer
-    in its own mode, else that mode for every layer. Returns the output.
+    Calls ``layer_forward`` for each layer in turn; returns the output.
     """
     for layer in layers:
-        forward_pass = getattr(layer, "forward_pass", None)
-        if forward_pass is None:
-            trace.append(make((layer, x)))
-            x = layer.forward(x)
-            continue
-        y, ctx = forward_pass(x, getattr(layer, "training", True) if training is None else training)
-        entry = make((layer, x))
-        if ctx is not None:
-            entry.ctx = ctx
-        trace.append(entry)
-        x = y
+        x = layer_forward(layer, x, trace, make, training)
     return x
+
+
+def layer_backward(entry: Any, dy: Any, want_dx: bool) -> Any:
+    """One trace entry's backward through the per-pass protocol: the input gradient.
+
+    Without ``want_dx``, a layer that supports it (``supports_need_dx``)
+    skips its input gradient, and ``None`` is returned.
+    """
+    layer, x = entry
+    if not want_dx and getattr(layer, "supports_need_dx", False):
+        layer.backward(x, dy, need_dx=False)
+        return None
+    backward_pass = getattr(layer, "backward_pass", None)
+    if backward_pass is None:
+        return layer.backward(x, dy)
+    return backward_pass(x, getattr(entry, "ctx", None), dy)
 
 
 def layers_backward(entries: Sequence[Any], dy: Any, want_dx: bool) -> Any:
     """The layer-by-layer backward of ``entries`` (``Net.backward``'s general path, for a part of the net)."""
     last = len(entries) - 1
     for i, entry in enumerate(reversed(entries)):
-        layer, x = entry
-        if i == last and not want_dx and getattr(layer, "supports_need_dx", False):
-            layer.backward(x, dy, need_dx=False)
-            return None
-        backward_pass = getattr(layer, "backward_pass", None)
-        if backward_pass is None:
-            dy = layer.backward(x, dy)
-        else:
-            dy = backward_pass(x, getattr(entry, "ctx", None), dy)
+        dy = layer_backward(entry, dy, want_dx or i != last)
     return dy

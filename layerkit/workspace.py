@@ -36,6 +36,7 @@ class Workspace:
         self._buffers: dict[tuple[Any, int], list] = {}  # (chain, batch size) -> the chain's buffers
         self._roots: set[int] = set()  # ids of the arrays owning the buffers' memory
         self._arrays: list[np.ndarray] = []
+        self._tails: dict[Any, tuple] = {}  # chain -> trace entries of its buffers (see _trace_tail)
         self.generation = 0
 
     def _buffers_for(self, owner: Any, chain: Any, n: int) -> list:
@@ -52,6 +53,19 @@ class Workspace:
                         self._arrays.append(array)
                         self._roots.add(id(_root(array)))
         return buffers
+
+    def _trace_tail(self, chain: Any, layers: list, saved: list, make: Any) -> tuple:
+        """The trace entries ``make((layers[i], saved[i]))`` for ``i >= 1``, made once per set of buffers.
+
+        A chain's saved arrays after its input are this workspace's buffers,
+        the very same arrays at every pass of a batch size, so their entries
+        (immutable pairs) are made once and shared by the traces of later
+        passes (each of which invalidates the previous trace anyway).
+        """
+        tail = self._tails.get(chain)
+        if tail is None or len(tail) != len(saved) - 1 or (tail and tail[0][1] is not saved[1]):
+            tail = self._tails[chain] = tuple(map(make, zip(layers[1:], saved[1:])))
+        return tail
 
     def _aliased(self, x: Any) -> bool:
         """``x`` may share memory with a buffer: a pass writing the buffers would overwrite its own input.
@@ -73,6 +87,7 @@ class Workspace:
     def clear(self) -> None:
         """Drop every buffer (they are made again on the next pass)."""
         self._buffers = {}
+        self._tails = {}
         self._roots = set()
         self._arrays = []
         self.generation += 1
