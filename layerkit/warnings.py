@@ -40,6 +40,7 @@ class DoubleSoftmaxWarning(LayerkitWarning):
 
 
 _warned: set[tuple[type, str]] = set()  # (layer class, kind) already warned about
+_builtin: dict[type, bool] = {}  # layer class -> it is one of layerkit's own (checked on every step)
 
 
 def undeclared_gradients(layer: Any) -> list[str]:
@@ -90,7 +91,10 @@ def check_trainable(layer: Any, *, optimizer: bool) -> None:
         and never calls a layer's own ``step()``) rather than a learning rate.
     """
     cls = type(layer)
-    if cls.__module__.startswith("layerkit.layers."):
+    builtin = _builtin.get(cls)
+    if builtin is None:
+        builtin = _builtin[cls] = cls.__module__.startswith("layerkit.layers.")
+    if builtin:
         return  # the built-in layers declare every parameter
     missing = undeclared_gradients(layer) if (cls, "gradients") not in _warned else None
     if missing:

@@ -189,7 +189,8 @@ class Layer:
             ``update_layer(layer)``, which receives this layer and applies its
             own rule (see ``layerkit.optim``); the rule never lives here.
         """
-        is_rate = isinstance(update, numbers.Real) and not isinstance(update, bool)
+        # the float check first: numbers.Real is an ABC, slow to test on every step
+        is_rate = type(update) is float or (isinstance(update, numbers.Real) and not isinstance(update, bool))
         if not self.param_names:
             check_trainable(self, optimizer=not is_rate)
             return
