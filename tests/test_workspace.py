@@ -1,6 +1,8 @@
 """Workspaces: an output fed back in is never overwritten (issue 15, item 3); hand-edited traces (item 8)."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -111,3 +113,23 @@ def test_malformed_trace_entries_name_the_entry():
     edited[1] = TraceEntry(net.layers[1], np.ones((4, 4)))
     with pytest.raises(ValueError, match=r"trace entry 1 \(ReLU\(\)\) holds an input of 4 rows, but entry 0 holds 5"):
         net.backward(edited, np.ones_like(y))
+
+
+@pytest.mark.parametrize("name,layers", list(nets()), ids=[n for n, _ in nets()])
+def test_alternating_batch_sizes_give_each_trace_its_own_inputs(name, layers):
+    """A workspace makes the trace entries of its buffers once; a pass at another batch size must not reuse them."""
+    net, plain = lk.Net(layers), lk.Net(copy.deepcopy(layers))
+    ws = net.workspace()
+    rng = np.random.default_rng(1)
+    for n in (5, 3, 5, 3):
+        x = rng.normal(size=(n, 4))
+        y, trace = net.forward(x, workspace=ws)
+        y_ref, trace_ref = plain.forward(x)
+        np.testing.assert_array_equal(y, y_ref)
+        for i, (entry, entry_ref) in enumerate(zip(trace, trace_ref)):
+            assert entry.layer is net[i] and entry.x.shape[0] == n
+            np.testing.assert_array_equal(entry.x, entry_ref.x)
+        dy = rng.normal(size=y.shape)
+        np.testing.assert_array_equal(net.backward(trace, dy), plain.backward(trace_ref, dy))
+        for ours, ref in zip(grads(net), grads(plain)):
+            np.testing.assert_array_equal(ours[0], ref[0])
