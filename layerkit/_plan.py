@@ -125,7 +125,7 @@ class Plan:
         chain = self.chain
         buffers = None
         if workspace is not None and type(x) is np.ndarray and x.ndim == 2:
-            buffers = workspace._buffers_for(self, chain, x.shape[0])
+            buffers = _buffers(workspace, self, chain, x)
             if workspace._aliased(x):  # an output of this workspace fed back in: the pass would overwrite it
                 x = x.copy(order="K")
         out = chain.forward(x, buffers)
@@ -172,7 +172,7 @@ class Plan:
             return NotImplemented
         workspace = _workspace_of(trace)
         if workspace is not None:
-            buffers = workspace._buffers_for(self, self.chain, n)
+            buffers = _buffers(workspace, self, self.chain, saved[0])
         dx = self.chain.backward(saved, dy, buffers, input_grad)
         if dx is NotImplemented:
             _check_rows(trace, n)

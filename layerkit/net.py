@@ -78,6 +78,8 @@ class Trace(list):
     several forward passes before their backward passes.
     """
 
+    __slots__ = ("_workspace",)  # (workspace, generation) of a pass that wrote into a workspace
+
     def __repr__(self) -> str:
         shapes = ", ".join(f"{entry.layer!r} <- {np.shape(entry.x)}" for entry in self)
         return f"Trace([{shapes}])"
