@@ -53,6 +53,24 @@ def test_small_batch_products_split_into_pieces_match_numpy(rng, dtype, x_order,
     np.testing.assert_allclose(dx, dy64 @ W64.T, **scale)
 
 
+def test_small_batch_pieces_switch_gives_the_same_products_and_restores(rng):
+    x, W, dy = rng.normal(size=(8, 1000)), rng.normal(size=(1000, 300)), rng.normal(size=(8, 300))
+    b = np.zeros(300)
+    results = {}
+    for pieces in (True, False):
+        previous = core.small_batch_pieces(pieces)
+        try:
+            out, dW, db = np.empty((8, 300)), np.empty((1000, 300)), np.empty(300)
+            core.dense_forward(x, W, b, out)
+            core.dense_backward(x, W, dy, dW, db, None)
+            results[pieces] = (out, dW)
+        finally:
+            core.small_batch_pieces(previous)
+    assert core.small_batch_pieces(True) is True  # on by default, and restored
+    for split, whole in zip(results[True], results[False]):
+        np.testing.assert_allclose(split, whole, rtol=0, atol=1e-11)
+
+
 def test_dense_backward_can_skip_dx(rng):
     x, W, dy = rng.normal(size=(4, 5)), rng.normal(size=(5, 3)), rng.normal(size=(4, 3))
     dW, db = np.empty((5, 3)), np.empty(3)

@@ -28,10 +28,21 @@ cdef inline void _rm_gemm(char ta, char tb, int M, int N, int K, floating alpha,
 # faster cut along its reduction, the weight gradient 1.0-1.7x faster cut
 # into row panels, and the input gradient not helped by either (it is left
 # whole). At 48 rows and more, the splits lose as often as they win.
+# ``benchmarks/small_batch.py`` measures both ways (``small_batch_pieces``).
 cdef enum:
     SMALL_BATCH_ROWS = 32
     PANEL_MULADDS = 1000000
     PANEL_GRANULE = 16
+
+cdef int _small_batch_rows = SMALL_BATCH_ROWS
+
+
+def small_batch_pieces(bint enabled):
+    """Turn the small-batch splitting on or off (for ``benchmarks/small_batch.py``); returns the previous setting."""
+    global _small_batch_rows
+    previous = _small_batch_rows > 0
+    _small_batch_rows = SMALL_BATCH_ROWS if enabled else 0
+    return previous
 
 
 cdef inline int _panel(double muladds_per_unit) noexcept nogil:
@@ -130,7 +141,7 @@ cdef void _dense_forward(Operand* x, Operand* W, floating* b, Operand* out) noex
         return
     if x.cols == 0:
         return
-    if out.rows <= SMALL_BATCH_ROWS:
+    if out.rows <= _small_batch_rows:
         _rm_gemm_reduction_slabs[floating](x.trans, W.trans, out.rows, out.cols, x.cols,
                                            <floating*>x.data, x.ld, <floating*>W.data, W.ld,
                                            o, out.ld)
@@ -205,7 +216,7 @@ cdef void _dense_backward(Operand* x, Operand* W, Operand* dy, Operand* dW,
         return
     if n_in > 0 and n_out > 0:
         # dW (n_in x n_out) = x.T (n_in x n) @ dy (n x n_out)
-        if n <= SMALL_BATCH_ROWS:
+        if n <= _small_batch_rows:
             _rm_gemm_row_panels[floating](flip_x, dy.trans, n_in, n_out, n,
                                           <floating*>x.data, x.ld, <floating*>dy.data, dy.ld,
                                           g, dW.ld)
