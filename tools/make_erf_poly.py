@@ -13,6 +13,22 @@ installs). Two approximations, both computed for every lane and one selected:
 The fits are mpmath's Chebyshev fits (``mpmath.chebyfit``) with 40 digits;
 the coefficients are rounded once to double and the rounded polynomials are
 checked against mpmath on a dense grid before the header is written.
+
+The float32 section (``lk_erff``, and ``lk_gelu_phif`` for GELU's float32
+loops) has the same two forms with shorter polynomials, coefficients rounded
+to float and float arithmetic, so a vector holds twice the lanes:
+
+* erf: ``x + x R(x^2)`` below ``F_SMALL``, ``1 - exp(-x^2) Q(t)`` on
+  [``F_SMALL``, 4] (erf rounds to 1 in float beyond);
+* GELU's ``Phi(x) = (1 + erf(x / sqrt 2)) / 2`` is fitted in x itself, so
+  ``x / sqrt 2`` is never rounded: ``1/2 + x R(x^2)`` for ``|x|`` below
+  ``G_SMALL``, and ``Phi(-|x|) = exp(-x^2 / 2) t Q(t)``, ``t = 1 / (1 + |x| / 2)``,
+  on [``G_LOW``, 15] (``exp(-x^2 / 2)`` is 0 in float beyond 14.5), which
+  gives GELU's tail for negative x with a relative error instead of
+  ``1 + erf``'s cancellation. The factor t leaves Q between 0.2 and 0.42
+  (a Q with t inside it would sum terms to near 0 at large |x| and lose
+  several ulps there), and GELU's tail ``|x| Phi(-|x|) = 2 (1 - t) Q e``
+  needs neither x nor a rounded 1 / t.
 """
 from __future__ import annotations
 
@@ -54,6 +70,168 @@ def horner(coef: list[float], v: mp.mpf) -> mp.mpf:
     return p
 
 
+# ---------------------------------------------------------------- float32
+F_SMALL, F_SMALL_DEGREE, F_LARGE_DEGREE, F_P = 0.875, 5, 7, mp.mpf(1) / 2
+G_SMALL, G_LOW, G_HIGH, G_SMALL_DEGREE, G_LARGE_DEGREE, G_P = 1.25, 0.75, 15, 5, 9, mp.mpf(1) / 2
+
+
+def to_float32(v) -> float:
+    """``v`` rounded to float32 (through a double: the two roundings differ only at near-ties)."""
+    import numpy as np
+
+    return float(np.float32(float(v)))
+
+
+def fit32(target, low, high, degree: int, relative_to=None) -> list[float]:
+    """Polynomial coefficients in float32, lowest degree first, fitted to ``target`` on [low, high].
+
+    Least squares of the relative error (relative to ``relative_to(v)``, default the target) on
+    Chebyshev points, the coefficients rounded to float32 one at a time from the lowest degree,
+    the higher ones refitted after each rounding so that they absorb its error (rounding them all
+    at once costs several times the fit's own error).
+    """
+    import numpy as np
+
+    n = 600
+    nodes = [(low + high) / 2 + (high - low) / 2 * mp.cos(mp.pi * (2 * k + 1) / (2 * n)) for k in range(n)]
+    v = np.array([float(u) for u in nodes])
+    f = np.array([float(target(u)) for u in nodes])
+    w = 1 / np.abs(np.array([float((relative_to or target)(u)) for u in nodes]))
+    scale = max(abs(float(low)), abs(float(high)))
+    basis = (v[:, None] / scale) ** np.arange(degree + 1)
+    fixed: list[float] = []
+    for k in range(degree + 1):
+        rest = f - (basis[:, :k] @ np.array([c * scale ** j for j, c in enumerate(fixed)]) if k else 0)
+        sol, *_ = np.linalg.lstsq(basis[:, k:] * w[:, None], rest * w, rcond=None)
+        fixed.append(to_float32(sol[0] / scale ** k))
+    return fixed
+
+
+def shifted(p: mp.mpf, low, high, function):
+    """The centre t0 and half-width of t = 1 / (1 + p x) over x in [low, high].
+
+    t0 is the float32 within 2000 ulps of the centre where ``function`` (of x) is closest to a
+    float32: Q(0), the constant coefficient, is then a float with no rounding error, which no
+    other coefficient could make up for at s = 0.
+    """
+    import numpy as np
+
+    t_low, t_high = 1 / (1 + p * high), 1 / (1 + p * low)
+    centre = np.float32(float((t_low + t_high) / 2))
+
+    def miss(t0: np.float32) -> float:
+        value = function((1 / mp.mpf(float(t0)) - 1) / p)
+        nearest = np.float32(float(value))
+        return float(abs(value - mp.mpf(float(nearest)))) / float(np.spacing(nearest))
+
+    candidates = [centre + np.float32(k) * np.spacing(centre) for k in range(-2000, 2001)]
+    t0 = min(candidates, key=miss)
+    return float(t0), (t_high - t_low) / 2
+
+
+def float32_section() -> tuple[list[str], dict]:
+    """The float32 kernels' lines, and the fits' worst relative errors (rounded coefficients, exact arithmetic)."""
+    sqrt2 = mp.sqrt(2)
+    erf_small = fit32(small_target, 0, mp.mpf(F_SMALL) ** 2, F_SMALL_DEGREE, lambda z: 1 + small_target(z))
+    f_t0, f_half = shifted(F_P, F_SMALL, 4, lambda x: mp.erfc(x) * mp.exp(x * x))
+    erf_large = fit32(lambda s: (lambda x: mp.erfc(x) * mp.exp(x * x))((1 / (f_t0 + s) - 1) / F_P),
+                      -f_half, f_half, F_LARGE_DEGREE)
+
+    def phi_small_target(z):   # (Phi(sqrt z) - 1/2) / sqrt z = erf(r / sqrt 2) / (2 r)
+        return 1 / (sqrt2 * mp.sqrt(mp.pi)) if z == 0 else mp.erf(mp.sqrt(z) / sqrt2) / (2 * mp.sqrt(z))
+
+    def phi_tail(x):            # Phi(-x) exp(x^2 / 2) / t, t = 1 / (1 + x / 2)
+        return mp.erfc(x / sqrt2) / 2 * mp.exp(x * x / 2) * (1 + G_P * x)
+
+    def phi_weight(z):         # the error of Phi = 1/2 + x R, relative to Phi on the side used
+        r = mp.sqrt(z)
+        return mp.ncdf(-r if r < G_LOW else r) / max(r, mp.mpf(10) ** -30)
+
+    gelu_small = fit32(phi_small_target, 0, mp.mpf(G_SMALL) ** 2, G_SMALL_DEGREE, phi_weight)
+    g_t0, g_half = shifted(G_P, G_LOW, G_HIGH, phi_tail)
+    gelu_large = fit32(lambda s: phi_tail((1 / (g_t0 + s) - 1) / G_P), -g_half, g_half, G_LARGE_DEGREE)
+    worst = {
+        "erf_small": max(abs(x + x * horner(erf_small, x * x) - mp.erf(x)) / mp.erf(x)
+                         for x in mp.linspace(mp.mpf(1) / 1000, F_SMALL, 300)),
+        "erf_large": max(abs(horner(erf_large, 1 / (1 + F_P * x) - f_t0) / (mp.erfc(x) * mp.exp(x * x)) - 1)
+                         for x in mp.linspace(F_SMALL, 4, 300)),
+        "gelu_small": max(abs(mp.mpf(1) / 2 + x * horner(gelu_small, x * x) - mp.ncdf(x)) / mp.ncdf(x)
+                          for x in mp.linspace(-G_LOW, G_SMALL, 600)),
+        "gelu_large": max(abs(horner(gelu_large, 1 / (1 + G_P * x) - g_t0) / phi_tail(x) - 1)
+                          for x in mp.linspace(G_LOW, G_HIGH, 300)),
+    }
+    assert all(v < mp.mpf("2e-8") for v in worst.values()), worst
+
+    def body(name: str, coef: list[float], var: str) -> list[str]:
+        out = [f"    float {name} = {coef[-1]!r}f;"]
+        out += [f"    {name} = {name} * {var} + {c!r}f;" for c in reversed(coef[:-1])]
+        return out
+
+    def e(key: str) -> str:
+        return mp.nstr(worst[key], 2)
+
+    lines = [
+        "/* ------------------------------------------------------------------ float32, in float lanes */",
+        "",
+        "/* erf(x) in float arithmetic, twice the lanes of lk_erf, both forms computed and one selected:",
+        f"     |x| < {F_SMALL}: x + x R(x^2), R of degree {F_SMALL_DEGREE} (relative error of erf below {e('erf_small')});",
+        f"     |x| >= {F_SMALL}: 1 - exp(-x^2) Q(t - {f_t0!r}), t = 1 / (1 + x / 2), Q of degree {F_LARGE_DEGREE} fitted",
+        f"               to erfc(x) exp(x^2) on [{F_SMALL}, 4] (relative error below {e('erf_large')}); x is clamped to 4,",
+        "               where erf rounds to 1; exp(-x^2) = exp(-h^2 - (x - h)(x + h)), h = x cut to 12",
+        "               bits so h^2 is exact, through lk_expf_hl.",
+        "   (Errors of the fits with the float coefficients, before float arithmetic.) Measured",
+        "   (tests/test_simd_accuracy.py): <= 1 ulp of float32 against mpmath. NaN gives NaN,",
+        "   erf(+-inf) = +-1, erf(-0) = -0. */",
+        "LK_INLINE float lk_erff(float x) {",
+        "    float a = __builtin_fabsf(x);",
+        f"    float as = a < {F_SMALL}f ? a : {F_SMALL}f;",
+        "    float z = as * as;",
+        *body("r", erf_small, "z"),
+        "    float small = as + as * r;",
+        "    float al = a > 4.0f ? 4.0f : a;   /* keeps NaN */",
+        "    float h = lk_from_bits_f(lk_to_bits_f(al) & 0xFFFFF000u);",
+        "    float ex = lk_expf_hl(-(h * h), -((al - h) * (al + h)));",
+        f"    float s = 1.0f / (1.0f + {float(F_P)!r}f * al) - {f_t0!r}f;",
+        *body("q", erf_large, "s"),
+        "    float large = 1.0f - ex * q;",
+        f"    return __builtin_copysignf(a < {F_SMALL}f ? small : large, x);",
+        "}",
+        "",
+        "/* The pieces of the normal CDF Phi(x) = (1 + erf(x / sqrt 2)) / 2 that GELU's float32 loops",
+        "   combine, fitted in x (x / sqrt 2 is never rounded):",
+        f"     *ph = 1/2 + x R(x^2), R of degree {G_SMALL_DEGREE}, for |x| < {G_SMALL} (relative error of Phi below",
+        f"           {e('gelu_small')} on [-{G_LOW}, {G_SMALL}], where it is used);",
+        "     *e  = exp(-x^2 / 2) (the normal density without its 1 / sqrt(2 pi)), from h = |x| cut to 12",
+        "           bits as in lk_erff, |x| clamped to 15 (*e is 0 beyond 14.5);",
+        "     *t  = 1 / (1 + |x| / 2);",
+        f"     *q  = Q(t - {g_t0!r}), Q of degree {G_LARGE_DEGREE} fitted to Phi(-|x|) exp(x^2 / 2) / t on",
+        f"           [{G_LOW}, {G_HIGH}] (relative error below {e('gelu_large')}), so Phi(-|x|) = *e *t *q with no",
+        "           cancellation, |x| Phi(-|x|) = 2 (1 - *t) *q *e (1 - t > 0.27: no cancellation either,",
+        "           and no 1 / t rounded), and Phi(|x|) = 1 - *e *t *q.",
+        f"   GELU uses the first below {G_SMALL} for x >= 0 and below {G_LOW} for x < 0, where 1/2 + x R",
+        "   loses at most a bit to cancellation. */",
+        "LK_INLINE void lk_gelu_phif(float x, float* ph, float* e, float* t, float* q) {",
+        "    float a = __builtin_fabsf(x);",
+        f"    float as = a < {G_SMALL}f ? x : {G_SMALL}f;",
+        "    float z = as * as;",
+        *body("r", gelu_small, "z"),
+        "    *ph = 0.5f + as * r;",
+        f"    float al = a > {float(G_HIGH)!r}f ? {float(G_HIGH)!r}f : a;   /* keeps NaN */",
+        "    float h = lk_from_bits_f(lk_to_bits_f(al) & 0xFFFFF000u);",
+        "    *e = lk_expf_hl(-0.5f * (h * h), -0.5f * ((al - h) * (al + h)));",
+        f"    *t = 1.0f / (1.0f + {float(G_P)!r}f * al);",
+        f"    float s = *t - {g_t0!r}f;",
+        *body("p", gelu_large, "s"),
+        "    *q = p;",
+        "}",
+        "",
+        f"#define LK_GELU_F_SMALL {G_SMALL}f",
+        f"#define LK_GELU_F_LOW {G_LOW}f",
+        "",
+    ]
+    return lines, worst
+
+
 def main() -> None:
     small = rounded(mp.chebyfit(small_target, [0, 1], SMALL_DEGREE + 1))
     large = rounded(mp.chebyfit(large_target, [-HALF, HALF], LARGE_DEGREE + 1))
@@ -69,6 +247,7 @@ def main() -> None:
         out += [f"    {name} = {name} * {var} + {c!r};" for c in reversed(coef[:-1])]
         return out
 
+    f32_lines, worst32 = float32_section()
     lines = [
         "/* Generated by tools/make_erf_poly.py: do not edit. */",
         "#ifndef LAYERKIT_ERF_H",
@@ -106,12 +285,14 @@ def main() -> None:
         "",
         "LK_INLINE double lk_erf(double x) { double e; return lk_erf_e(x, &e); }",
         "",
+        *f32_lines,
         "#endif",
         "",
     ]
     OUT.write_text("\n".join(lines))
     print(f"wrote {OUT}; worst erf relative error {mp.nstr(worst_small, 3)} (|x| < 1), "
-          f"erfc {mp.nstr(worst_large, 3)} (1 <= |x| <= 6)")
+          f"erfc {mp.nstr(worst_large, 3)} (1 <= |x| <= 6); float32 fits: "
+          + ", ".join(f"{k} {mp.nstr(v, 3)}" for k, v in worst32.items()))
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@
  * mispredicted on random signs, 30x slower); on their own they vectorise.
  *
  * Transcendental activations compute in double precision with the kernels of
- * vecmath.h (the float32 loops convert, compute and round once); their
- * accuracy is stated there. NaN propagates through every forward, as in
+ * vecmath.h (the float32 loops convert, compute and round once), except the
+ * float32 loops of sigmoid, tanh and exact GELU, which compute in float lanes
+ * (vecmath.h, erf.h); their accuracy is stated in vecmath.h. NaN propagates through every forward, as in
  * NumPy and PyTorch. The backward of each activation takes the forward's
  * input x (not its output) and the gradient dy arriving at its output, and
  * follows PyTorch's formula for it (including its choice at ties and NaN:
@@ -84,6 +85,31 @@ LK_INLINE double lk_gelu_b(double v, double g) {
     return g * (cdf + v * pdf);
 }
 
+/* float32, in float lanes on erf.h's lk_gelu_phif: Phi(x) is 1/2 + x R below the thresholds,
+   else 1 - e t q (x >= 0) or e t q (x < 0), and GELU's tail for x < 0 is -2 (1 - t) q e, so
+   no cancellation anywhere; e, not Phi, is what reaches the subnormals (from x = -13.2).
+   x = -inf gives NaN, as the formula x Phi(x) (and PyTorch) does; +inf gives +inf. */
+LK_INLINE float lk_geluf(float v) {
+    float ph, e, t, q;
+    lk_gelu_phif(v, &ph, &e, &t, &q);
+    float a = __builtin_fabsf(v);
+    int neg = v < 0;
+    float tail = -(((1.0f - t) * 2.0f) * q) * e;
+    float large = neg ? tail : v * (1.0f - (e * t) * q);
+    float y = a < (neg ? LK_GELU_F_LOW : LK_GELU_F_SMALL) ? v * ph : large;
+    return v == -__builtin_inff() ? __builtin_nanf("") : y;
+}
+/* g (Phi(x) + x phi(x)), phi = e / sqrt(2 pi): the e of Phi's tail is the density's */
+LK_INLINE float lk_geluf_b(float v, float g) {
+    float ph, e, t, q;
+    lk_gelu_phif(v, &ph, &e, &t, &q);
+    float a = __builtin_fabsf(v);
+    int neg = v < 0;
+    float et = (e * t) * q;
+    float cdf = a < (neg ? LK_GELU_F_LOW : LK_GELU_F_SMALL) ? ph : (neg ? et : 1.0f - et);
+    return g * (cdf + v * (e * (float)LK_GELU_BETA));
+}
+
 static inline double lk_gelu_tanh_f(double v) {
     double inner = LK_GELU_TANH_BETA * (v + LK_GELU_KAPPA * v * v * v);
     return 0.5 * v * (1.0 + lk_tanh(inner));
@@ -128,7 +154,7 @@ static inline double lk_softplus_b(double v, double g, double beta, double thres
     LK_LOOP_F(lk_##NAME##_fwd_f, float, FWD)                 \
     LK_LOOP_B(lk_##NAME##_bwd_f, float, BWD)
 
-/* transcendental ones: computed in double, rounded once (sigmoid's and tanh's float32 loops: float lanes) */
+/* transcendental ones: computed in double, rounded once (float32 sigmoid, tanh and GELU: float lanes) */
 LK_LOOP_F(lk_sigmoid_fwd_d, double, lk_sigmoid(xv))
 LK_LOOP_B(lk_sigmoid_bwd_d, double, lk_sigmoid_b(xv, g))
 LK_LOOP_F(lk_sigmoid_fwd_f, float, lk_sigmoidf(xv))
@@ -138,7 +164,10 @@ LK_LOOP_B(lk_tanh_bwd_d, double, lk_tanh_b(xv, g))
 LK_LOOP_F(lk_tanh_fwd_f, float, lk_tanhf(xv))
 LK_LOOP_B(lk_tanh_bwd_f, float, g * (1.0f - lk_tanhf(xv) * lk_tanhf(xv)))
 LK_ACT_LOOPS(elu, lk_elu_f((double)xv, p0), lk_elu_b((double)xv, (double)g, p0))
-LK_ACT_LOOPS(gelu, lk_gelu_f((double)xv), lk_gelu_b((double)xv, (double)g))
+LK_LOOP_F(lk_gelu_fwd_d, double, lk_gelu_f(xv))
+LK_LOOP_B(lk_gelu_bwd_d, double, lk_gelu_b(xv, g))
+LK_LOOP_F(lk_gelu_fwd_f, float, lk_geluf(xv))
+LK_LOOP_B(lk_gelu_bwd_f, float, lk_geluf_b(xv, g))
 LK_ACT_LOOPS(gelu_tanh, lk_gelu_tanh_f((double)xv), lk_gelu_tanh_b((double)xv, (double)g))
 LK_ACT_LOOPS(softplus, lk_softplus_f((double)xv, p0, p1), lk_softplus_b((double)xv, (double)g, p0, p1))
 /* piecewise-linear ones: in the array's own type (a select, which stays a vector blend).
@@ -243,6 +272,12 @@ LK_MAP(lk_map_exp, lk_exp(v))
 LK_MAP(lk_map_expm1, lk_expm1(v))
 LK_MAP(lk_map_log1p, lk_log1p01(v))
 LK_MAP(lk_map_tanh, lk_tanh(v))
-LK_MAP(lk_map_erf, lk_erf(v))
+static LK_CLONES void lk_map_erf_d(const double* restrict x, double* restrict y, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) y[i] = lk_erf(x[i]);
+}
+/* float32: the float-lane erf GELU's float32 loops are built like */
+static LK_CLONES void lk_map_erf_f(const float* restrict x, float* restrict y, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) y[i] = lk_erff(x[i]);
+}
 
 #endif

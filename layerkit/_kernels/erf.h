@@ -63,4 +63,87 @@ LK_INLINE double lk_erf_e(double x, double* e) {
 
 LK_INLINE double lk_erf(double x) { double e; return lk_erf_e(x, &e); }
 
+/* ------------------------------------------------------------------ float32, in float lanes */
+
+/* erf(x) in float arithmetic, twice the lanes of lk_erf, both forms computed and one selected:
+     |x| < 0.875: x + x R(x^2), R of degree 5 (relative error of erf below 1.4e-8);
+     |x| >= 0.875: 1 - exp(-x^2) Q(t - 0.5144990086555481), t = 1 / (1 + x / 2), Q of degree 7 fitted
+               to erfc(x) exp(x^2) on [0.875, 4] (relative error below 1.6e-9); x is clamped to 4,
+               where erf rounds to 1; exp(-x^2) = exp(-h^2 - (x - h)(x + h)), h = x cut to 12
+               bits so h^2 is exact, through lk_expf_hl.
+   (Errors of the fits with the float coefficients, before float arithmetic.) Measured
+   (tests/test_simd_accuracy.py): <= 1 ulp of float32 against mpmath. NaN gives NaN,
+   erf(+-inf) = +-1, erf(-0) = -0. */
+LK_INLINE float lk_erff(float x) {
+    float a = __builtin_fabsf(x);
+    float as = a < 0.875f ? a : 0.875f;
+    float z = as * as;
+    float r = -0.0006179636111482978f;
+    r = r * z + 0.005027227569371462f;
+    r = r * z + -0.026787690818309784f;
+    r = r * z + 0.11282330006361008f;
+    r = r * z + -0.3761253356933594f;
+    r = r * z + 0.12837915122509003f;
+    float small = as + as * r;
+    float al = a > 4.0f ? 4.0f : a;   /* keeps NaN */
+    float h = lk_from_bits_f(lk_to_bits_f(al) & 0xFFFFF000u);
+    float ex = lk_expf_hl(-(h * h), -((al - h) * (al + h)));
+    float s = 1.0f / (1.0f + 0.5f * al) - 0.5144990086555481f;
+    float q = 0.11868710070848465f;
+    q = q * s + -0.041287392377853394f;
+    q = q * s + -0.2278279960155487f;
+    q = q * s + 0.043331339955329895f;
+    q = q * s + 0.6348152756690979f;
+    q = q * s + 0.9941839575767517f;
+    q = q * s + 0.8828012943267822f;
+    q = q * s + 0.2679883539676666f;
+    float large = 1.0f - ex * q;
+    return __builtin_copysignf(a < 0.875f ? small : large, x);
+}
+
+/* The pieces of the normal CDF Phi(x) = (1 + erf(x / sqrt 2)) / 2 that GELU's float32 loops
+   combine, fitted in x (x / sqrt 2 is never rounded):
+     *ph = 1/2 + x R(x^2), R of degree 5, for |x| < 1.25 (relative error of Phi below
+           4.2e-9 on [-0.75, 1.25], where it is used);
+     *e  = exp(-x^2 / 2) (the normal density without its 1 / sqrt(2 pi)), from h = |x| cut to 12
+           bits as in lk_erff, |x| clamped to 15 (*e is 0 beyond 14.5);
+     *t  = 1 / (1 + |x| / 2);
+     *q  = Q(t - 0.4224662780761719), Q of degree 9 fitted to Phi(-|x|) exp(x^2 / 2) / t on
+           [0.75, 15] (relative error below 8.7e-9), so Phi(-|x|) = *e *t *q with no
+           cancellation, |x| Phi(-|x|) = 2 (1 - *t) *q *e (1 - t > 0.27: no cancellation either,
+           and no 1 / t rounded), and Phi(|x|) = 1 - *e *t *q.
+   GELU uses the first below 1.25 for x >= 0 and below 0.75 for x < 0, where 1/2 + x R
+   loses at most a bit to cancellation. */
+LK_INLINE void lk_gelu_phif(float x, float* ph, float* e, float* t, float* q) {
+    float a = __builtin_fabsf(x);
+    float as = a < 1.25f ? x : 1.25f;
+    float z = as * as;
+    float r = -6.735384431522107e-06f;
+    r = r * z + 0.0001107054777094163f;
+    r = r * z + -0.0011832700110971928f;
+    r = r * z + 0.009971845895051956f;
+    r = r * z + -0.0664900615811348f;
+    r = r * z + 0.3989422619342804f;
+    *ph = 0.5f + as * r;
+    float al = a > 15.0f ? 15.0f : a;   /* keeps NaN */
+    float h = lk_from_bits_f(lk_to_bits_f(al) & 0xFFFFF000u);
+    *e = lk_expf_hl(-0.5f * (h * h), -0.5f * ((al - h) * (al + h)));
+    *t = 1.0f / (1.0f + 0.5f * al);
+    float s = *t - 0.4224662780761719f;
+    float p = 0.07888875901699066f;
+    p = p * s + 0.07516072690486908f;
+    p = p * s + -0.12606923282146454f;
+    p = p * s + -0.012890072539448738f;
+    p = p * s + 0.1275414675474167f;
+    p = p * s + -0.05008750408887863f;
+    p = p * s + -0.13874304294586182f;
+    p = p * s + 0.09109129011631012f;
+    p = p * s + 0.3198520243167877f;
+    p = p * s + 0.3109232187271118f;
+    *q = p;
+}
+
+#define LK_GELU_F_SMALL 1.25f
+#define LK_GELU_F_LOW 0.75f
+
 #endif

@@ -15,9 +15,13 @@ class GELU(KernelActivation):
     ``approximate="none"``: ``y = 0.5 * x * (1 + erf(x / sqrt(2)))``.
     ``approximate="tanh"``: ``y = 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x**3)))``.
     Both follow PyTorch's formulas, forward and backward, with the ``erf``
-    (within 2 ulp of the exact value, 1 measured; branch-free and vectorised,
-    about 3 ns an element) and the SIMD ``tanh`` (about 2 ns) of
-    ``layerkit/_kernels``. NaN propagates.
+    (within 2 ulp of the exact value, 1 measured; branch-free and vectorised)
+    and the SIMD ``tanh`` of ``layerkit/_kernels``. In float32 the exact form
+    runs in float lanes (about 1.3 ns an element, forward or backward): the
+    forward within 4 ulp of float32 for every x, negative ones included
+    (``Phi(x)`` is evaluated from its tail, without the cancellation of
+    ``1 + erf``), the backward within 4 ulp of ``|Phi(x)| + |x phi(x)|``.
+    NaN propagates; ``x = -inf`` gives NaN, as ``x * Phi(x)`` does in PyTorch.
 
     Parameters
     ----------
