@@ -48,18 +48,22 @@ cdef void _chain_forward(Stage* st, int k, floating* dtype_tag) noexcept nogil:
 cdef void _chain_backward(Stage* st, int k, floating* dtype_tag) noexcept nogil:
     cdef int s
     cdef Operand* g
+    cdef floating* out
     for s in range(k - 1, -1, -1):
+        # a stage's output is the next stage's saved input: sigmoid, tanh and softmax take their
+        # gradient from it instead of recomputing it (the last stage's output is not saved)
+        out = <floating*>st[s + 1].x.data if s + 1 < k else NULL
         if not st[s].dense:
             if st[s].want_dx:
-                _act_backward[floating](st[s].act, <floating*>st[s].x.data, <floating*>st[s].da.data,
-                                        <floating*>st[s].dx.data, st[s].x.rows, st[s].x.cols,
-                                        st[s].p0, st[s].p1)
+                _act_backward_from[floating](st[s].act, <floating*>st[s].x.data, out,
+                                             <floating*>st[s].da.data, <floating*>st[s].dx.data,
+                                             st[s].x.rows, st[s].x.cols, st[s].p0, st[s].p1)
             continue
         g = &st[s].da
         if st[s].act != NO_ACT:
-            _act_backward[floating](st[s].act, <floating*>st[s].z.data, <floating*>st[s].da.data,
-                                    <floating*>st[s].dz.data, st[s].z.rows, st[s].z.cols,
-                                    st[s].p0, st[s].p1)
+            _act_backward_from[floating](st[s].act, <floating*>st[s].z.data, out,
+                                         <floating*>st[s].da.data, <floating*>st[s].dz.data,
+                                         st[s].z.rows, st[s].z.cols, st[s].p0, st[s].p1)
             g = &st[s].dz
         if g.trans != b'N':
             _column_sums_fortran(<floating*>st[s].db, <floating*>g.data, g.rows, g.cols, g.ld)

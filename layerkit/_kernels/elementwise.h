@@ -260,6 +260,41 @@ LK_SOFTMAX(f, float)
 LK_DISPATCH(d, double)
 LK_DISPATCH(f, float)
 
+/* Backward from the forward's output y = act(x), for the activations whose derivative is a
+   function of y: sigmoid s(1 - s), tanh 1 - t^2, softmax y (dy - <dy, y>). y holds exactly the
+   values the backward above recomputes from x (the same function of the same x, rounded alike),
+   so the result is the same bit for bit, without the exp. Returns 0 (nothing done) for the others. */
+#define LK_FROM_OUTPUT(SUF, T)                                                                  \
+    static LK_CLONES void lk_sigmoid_bwd_y_##SUF(const T* restrict y, const T* restrict dy,     \
+                                                T* restrict dx, ptrdiff_t n) {                  \
+        for (ptrdiff_t i = 0; i < n; i++) { T s = y[i]; dx[i] = dy[i] * s * ((T)1 - s); }        \
+    }                                                                                           \
+    static LK_CLONES void lk_tanh_bwd_y_##SUF(const T* restrict y, const T* restrict dy,        \
+                                             T* restrict dx, ptrdiff_t n) {                     \
+        for (ptrdiff_t i = 0; i < n; i++) { T t = y[i]; dx[i] = dy[i] * ((T)1 - t * t); }        \
+    }                                                                                           \
+    static int lk_act_backward_y_##SUF(int act, const T* y, const T* dy, T* dx, ptrdiff_t rows, \
+                                       ptrdiff_t cols) {                                        \
+        ptrdiff_t n = rows * cols;                                                              \
+        switch (act) {                                                                          \
+        case LK_SIGMOID: lk_sigmoid_bwd_y_##SUF(y, dy, dx, n); return 1;                        \
+        case LK_TANH: lk_tanh_bwd_y_##SUF(y, dy, dx, n); return 1;                              \
+        case LK_SOFTMAX:                                                                        \
+            for (ptrdiff_t i = 0; i < rows; i++) {                                              \
+                const T* yr = y + i * cols;                                                     \
+                const T* gr = dy + i * cols;                                                    \
+                T* xr = dx + i * cols;                                                          \
+                T dot = 0;                                                                      \
+                for (ptrdiff_t j = 0; j < cols; j++) dot += gr[j] * yr[j];                      \
+                for (ptrdiff_t j = 0; j < cols; j++) xr[j] = yr[j] * (gr[j] - dot);             \
+            }                                                                                   \
+            return 1;                                                                           \
+        }                                                                                       \
+        return 0;                                                                               \
+    }
+LK_FROM_OUTPUT(d, double)
+LK_FROM_OUTPUT(f, float)
+
 /* Plain vectorised exp, tanh, expm1, log1p and erf over an array (for the accuracy tests and benchmarks). */
 #define LK_MAP(NAME, EXPR)                                                                       \
     static LK_CLONES void NAME##_d(const double* restrict x, double* restrict y, ptrdiff_t n) {   \

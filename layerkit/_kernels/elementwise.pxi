@@ -28,6 +28,10 @@ cdef extern from "_kernels/elementwise.h" nogil:
                            Py_ssize_t cols, double p0, double p1)
     void lk_act_backward_f(int act, const float* x, const float* dy, float* dx, Py_ssize_t rows,
                            Py_ssize_t cols, double p0, double p1)
+    int lk_act_backward_y_d(int act, const double* y, const double* dy, double* dx, Py_ssize_t rows,
+                            Py_ssize_t cols)
+    int lk_act_backward_y_f(int act, const float* y, const float* dy, float* dx, Py_ssize_t rows,
+                            Py_ssize_t cols)
     void lk_map_exp_d(const double* x, double* y, Py_ssize_t n)
     void lk_map_exp_f(const float* x, float* y, Py_ssize_t n)
     void lk_map_expm1_d(const double* x, double* y, Py_ssize_t n)
@@ -59,6 +63,19 @@ cdef inline void _act_backward(int act, floating* x, floating* dy, floating* dx,
         lk_act_backward_f(act, x, dy, dx, rows, cols, p0, p1)
     else:
         lk_act_backward_d(act, x, dy, dx, rows, cols, p0, p1)
+
+
+cdef inline void _act_backward_from(int act, floating* x, floating* y, floating* dy, floating* dx,
+                                    Py_ssize_t rows, Py_ssize_t cols, double p0, double p1) noexcept nogil:
+    """``_act_backward``, from the forward's output ``y`` where the activation allows (``y`` may be NULL)."""
+    if y != NULL:
+        if floating is float:
+            if lk_act_backward_y_f(act, y, dy, dx, rows, cols):
+                return
+        else:
+            if lk_act_backward_y_d(act, y, dy, dx, rows, cols):
+                return
+    _act_backward[floating](act, x, dy, dx, rows, cols, p0, p1)
 
 
 cdef int _check_act(int act) except -1:
