@@ -8,12 +8,14 @@ At 32 rows or fewer, layerkit sums a ``Linear``'s forward product over slabs
 of its inputs and computes its weight gradient in row panels, each piece at
 most 1e6 multiply-adds (``layerkit/_kernels/blas.pxi``). This script times
 ``_core.dense_forward`` and ``_core.dense_backward`` (the weight gradient
-alone, as for a net's first layer) with the pieces and with one BLAS call
-each (``_core.small_batch_pieces(False)``), float32, for several weight
-shapes and batch sizes, in interleaved rounds, and the 784-256-128-10 float32
-training step of ``benchmarks/run.py`` both ways. Every figure is the minimum
-over the rounds; the ratio is pieces / whole (below 1: the pieces are faster).
-BLAS runs on one thread (threadpoolctl), as in ``run.py``.
+alone, as for a net's first layer) in pieces (``_core.small_batch_pieces(True)``)
+and as one BLAS call each (``small_batch_pieces(False)``), float32, for
+several weight shapes and batch sizes, in interleaved rounds, and the
+784-256-128-10 float32 training step of ``benchmarks/run.py`` both ways.
+Every figure is the minimum over the rounds; the ratio is pieces / whole
+(below 1: the pieces are faster). BLAS runs on one thread (threadpoolctl), as
+in ``run.py``: by default layerkit splits only then, since a piece runs on
+one thread while a whole call may use several.
 """
 from __future__ import annotations
 

@@ -30,11 +30,19 @@ def test_dense_forward_backward_match_numpy(rng, dtype, x_order, w_order, n):
     np.testing.assert_allclose(dx, dy @ W.T, **tol(dtype))
 
 
+@pytest.fixture
+def pieces():
+    """Small batches' products always in pieces (by default only while the BLAS runs one thread)."""
+    previous = core.small_batch_pieces(True)
+    yield
+    core.small_batch_pieces(previous)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("x_order", ["C", "F"])
 @pytest.mark.parametrize("w_order", ["C", "F"])
 @pytest.mark.parametrize("n", [3, 8, 32, 33])
-def test_small_batch_products_split_into_pieces_match_numpy(rng, dtype, x_order, w_order, n):
+def test_small_batch_products_split_into_pieces_match_numpy(rng, pieces, dtype, x_order, w_order, n):
     # 1000 x 300 weights: at 32 rows or fewer the forward product is summed over slabs of
     # the 1000 inputs and the weight gradient computed in row panels, with ragged last pieces
     n_in, n_out = 1000, 300
@@ -53,22 +61,43 @@ def test_small_batch_products_split_into_pieces_match_numpy(rng, dtype, x_order,
     np.testing.assert_allclose(dx, dy64 @ W64.T, **scale)
 
 
-def test_small_batch_pieces_switch_gives_the_same_products_and_restores(rng):
+def _small_products(setting):
+    rng = np.random.default_rng(3)
     x, W, dy = rng.normal(size=(8, 1000)), rng.normal(size=(1000, 300)), rng.normal(size=(8, 300))
-    b = np.zeros(300)
-    results = {}
-    for pieces in (True, False):
-        previous = core.small_batch_pieces(pieces)
-        try:
-            out, dW, db = np.empty((8, 300)), np.empty((1000, 300)), np.empty(300)
-            core.dense_forward(x, W, b, out)
-            core.dense_backward(x, W, dy, dW, db, None)
-            results[pieces] = (out, dW)
-        finally:
-            core.small_batch_pieces(previous)
-    assert core.small_batch_pieces(True) is True  # on by default, and restored
-    for split, whole in zip(results[True], results[False]):
-        np.testing.assert_allclose(split, whole, rtol=0, atol=1e-11)
+    previous = core.small_batch_pieces(setting)
+    try:
+        out, dW, db = np.empty((8, 300)), np.empty((1000, 300)), np.empty(300)
+        core.dense_forward(x, W, np.zeros(300), out)
+        core.dense_backward(x, W, dy, dW, db, None)
+    finally:
+        core.small_batch_pieces(previous)
+    return out, dW
+
+
+def test_small_batch_pieces_setting_gives_the_same_products_and_restores():
+    assert core.small_batch_pieces(None) is None  # the default: while the BLAS runs one thread
+    split, whole = _small_products(True), _small_products(False)
+    for a, b in zip(split, whole):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-11)
+    assert not np.array_equal(split[0], whole[0])  # other sums: the two settings are told apart below
+    assert core.small_batch_pieces(None) is None
+
+
+def test_small_batches_split_only_while_the_blas_runs_one_thread():
+    """A piece runs on one thread; with several BLAS threads one whole call is left to use them."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if core.small_batch_blas_threads() is None:
+        pytest.skip("the BLAS thread count cannot be read here (not scipy's OpenBLAS)")
+    # (the BLAS's own rounding depends on its thread count: each comparison is made within one limit)
+    with threadpoolctl.threadpool_limits(1):
+        assert core.small_batch_blas_threads() == 1
+        for a, b in zip(_small_products(None), _small_products(True)):
+            np.testing.assert_array_equal(a, b)
+    with threadpoolctl.threadpool_limits(2):
+        if core.small_batch_blas_threads() != 2:
+            pytest.skip("the BLAS runs one thread at most here")
+        for a, b in zip(_small_products(None), _small_products(False)):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_dense_backward_can_skip_dx(rng):

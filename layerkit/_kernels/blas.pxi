@@ -25,24 +25,71 @@ cdef inline void _rm_gemm(char ta, char tb, int M, int N, int K, floating alpha,
 # multiply-adds). Measured single-threaded on an AVX-512 machine, with both
 # OpenBLAS kernel sets (SkylakeX and Haswell), for 784x256, 512x512,
 # 1024x1024 and 2048x256 weights at 8-32 rows: the forward product 1.0-4x
-# faster cut along its reduction, the weight gradient 1.0-1.7x faster cut
-# into row panels, and the input gradient not helped by either (it is left
-# whole). At 48 rows and more, the splits lose as often as they win.
+# faster cut along its reduction, the weight gradient mostly 1.2-2x faster
+# cut into row panels (1024x1024 at 32 rows goes either way), and the input
+# gradient not helped by either (it is left whole). At 48 rows and more, the
+# splits lose as often as they win.
 # ``benchmarks/small_batch.py`` measures both ways (``small_batch_pieces``).
 cdef enum:
     SMALL_BATCH_ROWS = 32
     PANEL_MULADDS = 1000000
     PANEL_GRANULE = 16
 
-cdef int _small_batch_rows = SMALL_BATCH_ROWS
+# A piece runs on one thread, while one whole call may use several: by default
+# the products are split only while the BLAS runs one thread, which the kernels
+# ask its own thread-count function (found through threadpoolctl, on the first
+# small product; ``layerkit/_blas_threads.py``) at every small product.
+ctypedef int (*_thread_count_fn)() noexcept nogil
+cdef _thread_count_fn _blas_thread_count = NULL
+cdef bint _blas_probed = False
+cdef int _pieces_setting = -1   # -1: while the BLAS runs one thread; 0: never; 1: always
 
 
-def small_batch_pieces(bint enabled):
-    """Turn the small-batch splitting on or off (for ``benchmarks/small_batch.py``); returns the previous setting."""
-    global _small_batch_rows
-    previous = _small_batch_rows > 0
-    _small_batch_rows = SMALL_BATCH_ROWS if enabled else 0
+cdef int _probe_blas_threads() except -1:
+    """Find the BLAS thread-count function (once; with the GIL, before a small product)."""
+    global _blas_thread_count, _blas_probed
+    _blas_probed = True
+    from layerkit._blas_threads import num_threads_getter
+    cdef size_t address = num_threads_getter()
+    if address:
+        _blas_thread_count = <_thread_count_fn>address
+    return 0
+
+
+cdef inline int _prepare_small(Py_ssize_t rows) except -1:
+    if rows <= SMALL_BATCH_ROWS and not _blas_probed:
+        _probe_blas_threads()
+    return 0
+
+
+cdef inline bint _in_pieces(int rows) noexcept nogil:
+    """Split the products of a batch of ``rows`` rows into pieces."""
+    if rows > SMALL_BATCH_ROWS or _pieces_setting == 0:
+        return False
+    if _pieces_setting == 1:
+        return True
+    return _blas_thread_count != NULL and _blas_thread_count() == 1
+
+
+def small_batch_pieces(setting=None):
+    """How small batches' products run; returns the previous setting.
+
+    ``None`` (the default): in pieces while the BLAS runs one thread, as one
+    call otherwise; ``True``: always in pieces; ``False``: always one call.
+    For ``benchmarks/small_batch.py`` and the tests.
+    """
+    global _pieces_setting
+    previous = None if _pieces_setting == -1 else bool(_pieces_setting)
+    _pieces_setting = -1 if setting is None else (1 if setting else 0)
     return previous
+
+
+def small_batch_blas_threads():
+    """The BLAS thread count the kernels read (``None`` when they cannot read it)."""
+    _prepare_small(0)
+    if _blas_thread_count == NULL:
+        return None
+    return _blas_thread_count()
 
 
 cdef inline int _panel(double muladds_per_unit) noexcept nogil:
@@ -125,6 +172,7 @@ def dense_forward(cnp.ndarray x, cnp.ndarray W, cnp.ndarray b, cnp.ndarray out):
         raise ValueError("layerkit._core: x and W do not chain")
     _describe_output(out, t, ox.rows, ow.cols, &oo)
     _check_vector(b, t, ow.cols, False)
+    _prepare_small(ox.rows)
     if t == cnp.NPY_FLOAT64:
         with nogil:
             _dense_forward[double](&ox, &ow, <double*>cnp.PyArray_DATA(b), &oo)
@@ -141,7 +189,7 @@ cdef void _dense_forward(Operand* x, Operand* W, floating* b, Operand* out) noex
         return
     if x.cols == 0:
         return
-    if out.rows <= _small_batch_rows:
+    if _in_pieces(out.rows):
         _rm_gemm_reduction_slabs[floating](x.trans, W.trans, out.rows, out.cols, x.cols,
                                            <floating*>x.data, x.ld, <floating*>W.data, W.ld,
                                            o, out.ld)
@@ -185,6 +233,7 @@ def dense_backward(cnp.ndarray x, cnp.ndarray W, cnp.ndarray dy,
     _check_vector(db, t, ow.cols, True)
     if want_dx:
         _describe_output(<cnp.ndarray?>dx, t, ox.rows, ox.cols, &odx)
+    _prepare_small(ox.rows)
     if ody.trans != b'N':
         # the bias gradient sums rows of a C-ordered dy; a Fortran dy is rare
         # (it only comes from user code) and is summed by NumPy instead.
@@ -216,7 +265,7 @@ cdef void _dense_backward(Operand* x, Operand* W, Operand* dy, Operand* dW,
         return
     if n_in > 0 and n_out > 0:
         # dW (n_in x n_out) = x.T (n_in x n) @ dy (n x n_out)
-        if n <= _small_batch_rows:
+        if _in_pieces(n):
             _rm_gemm_row_panels[floating](flip_x, dy.trans, n_in, n_out, n,
                                           <floating*>x.data, x.ld, <floating*>dy.data, dy.ld,
                                           g, dW.ld)

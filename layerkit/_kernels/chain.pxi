@@ -224,6 +224,7 @@ cdef class DenseChain:
         n = cnp.PyArray_DIM(<cnp.ndarray>x, 0)
         if n > 2147483647:
             return None  # (each holder's W and b are checked below, before anything is computed)
+        _prepare_small(n)
         if buffers is not None and not self._buffers_fit(buffers, n):
             return None
         if buffers is None:
@@ -309,6 +310,7 @@ cdef class DenseChain:
         if not saved or type(saved[0]) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>saved[0]) != 2:
             return NotImplemented
         n = cnp.PyArray_DIM(<cnp.ndarray>saved[0], 0)
+        _prepare_small(n)
         if not _fits(dy, t, n, self.widths[k], last_dense, False):
             return NotImplemented
         if buffers is not None and not self._buffers_fit(buffers, n):
