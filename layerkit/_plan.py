@@ -161,10 +161,14 @@ class Plan:
         result = self.forward(x, None)
         return None if result is None else result[0]
 
-    def backward(self, trace: Any, dy: Any, input_grad: bool) -> Any:
-        """The input gradient (``None`` unless ``input_grad``), or ``NotImplemented``."""
+    def backward(self, trace: Any, dy: Any, input_grad: bool, saved: list | None = None) -> Any:
+        """The input gradient (``None`` unless ``input_grad``), or ``NotImplemented``.
+
+        ``saved``: the trace's inputs ``entry[1]``, when the caller collected them.
+        """
         buffers = None
-        saved = [entry[1] for entry in trace]
+        if saved is None:
+            saved = [entry[1] for entry in trace]
         n = saved[0].shape[0] if type(saved[0]) is np.ndarray and saved[0].ndim == 2 else None
         if n is None:
             if is_sparse(saved[0]):
@@ -370,8 +374,8 @@ class SegmentedPlan:
         """The output in inference mode (``forward_pass(x, False)`` for every layer called through Python)."""
         return self.forward(x, None, training=False)[0]
 
-    def backward(self, trace: Any, dy: Any, input_grad: bool) -> Any:
-        """The input gradient (``None`` unless ``input_grad``)."""
+    def backward(self, trace: Any, dy: Any, input_grad: bool, saved: list | None = None) -> Any:
+        """The input gradient (``None`` unless ``input_grad``); ``saved`` as for ``Plan.backward``."""
         first = trace[0][1]
         if self._first_fused and type(first) is not np.ndarray and is_sparse(first):
             return self._sparse_plan().backward(trace, dy, input_grad)
@@ -381,10 +385,10 @@ class SegmentedPlan:
             if chain is None:
                 dy = layer_backward(trace[start], dy, want_dx)
                 continue
-            saved = [entry[1] for entry in trace[start:stop]]
-            x = saved[0]
+            part = saved[start:stop] if saved is not None else [entry[1] for entry in trace[start:stop]]
+            x = part[0]
             if type(x) is np.ndarray and x.ndim == 2:  # (NotImplemented for what the chain cannot take)
-                dx = chain.backward(saved, dy, None if workspace is None else
+                dx = chain.backward(part, dy, None if workspace is None else
                                     _buffers(workspace, self.owner, chain, x), want_dx)
                 if dx is not NotImplemented:
                     dy = dx

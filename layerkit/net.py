@@ -6,6 +6,7 @@ from typing import Any, Iterator, NamedTuple, Sequence, overload
 
 import numpy as np
 
+from layerkit._backend import core
 from layerkit._plan import Plan, SegmentedPlan, layers_backward, layers_forward
 from layerkit.layers.base import Layer
 from layerkit.warnings import check_trainable
@@ -214,10 +215,13 @@ class Net:
             Gradient with respect to the net's input; ``None`` when
             ``input_grad`` is false.
         """
-        self._check_trace(trace)
+        # the usual trace, checked in one C loop that also collects the layers' inputs
+        saved = core.trace_inputs(trace, self.layers, TraceEntry) if type(trace) is Trace else None
+        if saved is None:
+            self._check_trace(trace)
         plan = self._runner()
         if plan is not None:
-            dx = plan.backward(trace, dy, input_grad)
+            dx = plan.backward(trace, dy, input_grad, saved)
             if dx is not NotImplemented:
                 return dx
         dx = layers_backward(trace, dy, input_grad)

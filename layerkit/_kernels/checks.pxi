@@ -132,3 +132,22 @@ cdef inline void _fill(Operand* op, object a) noexcept:
         op.trans = b'T'
         op.ld = <int>r if r > 1 else 1
 
+
+
+def trace_inputs(trace, list layers, type entry_type):
+    """The inputs ``entry[1]`` of ``trace``, or ``None`` unless it is a list of ``entry_type`` pairs holding ``layers`` in order.
+
+    The quick check of ``Net.backward`` on every step; a ``None`` sends the
+    caller to its own checks, which name what is wrong.
+    """
+    cdef Py_ssize_t i, n = len(layers)
+    cdef list out
+    if not isinstance(trace, list) or len(<list>trace) != n:
+        return None
+    out = []
+    for i in range(n):
+        entry = (<list>trace)[i]
+        if type(entry) is not entry_type or len(<tuple>entry) != 2 or (<tuple>entry)[0] is not layers[i]:
+            return None
+        out.append((<tuple>entry)[1])
+    return out
