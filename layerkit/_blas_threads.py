@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import warnings
 
 
 def num_threads_getter() -> int:
@@ -29,7 +30,9 @@ def num_threads_getter() -> int:
     except ImportError:
         return 0
     try:
-        found = [c for c in ThreadpoolController().lib_controllers if c.internal_api == "openblas"]
+        with warnings.catch_warnings():  # (threadpoolctl warns about OpenMP runtimes mixed in the process)
+            warnings.simplefilter("ignore")
+            found = [c for c in ThreadpoolController().lib_controllers if c.internal_api == "openblas"]
     except Exception:  # a probe for speed only: without it the products stay whole, never wrong
         return 0
     # a scipy wheel vendors its own OpenBLAS next to the package (scipy.libs); a system or
