@@ -73,6 +73,8 @@ def horner(coef: list[float], v: mp.mpf) -> mp.mpf:
 # ---------------------------------------------------------------- float32
 F_SMALL, F_SMALL_DEGREE, F_LARGE_DEGREE, F_P = 0.875, 5, 7, mp.mpf(1) / 2
 G_SMALL, G_LOW, G_HIGH, G_SMALL_DEGREE, G_LARGE_DEGREE, G_P = 1.25, 0.75, 15, 5, 9, mp.mpf(1) / 2
+G_EXP_DEGREE, G_EXP_R = 6, mp.mpf("0.35")   # exp(r) = 1 + r + r^2 E(r), |r| <= ln 2 / 2 (+ rounding)
+G_SCALE = 64                                  # GELU's exp(-x^2 / 2) is carried times 2^64
 
 
 def to_float32(v) -> float:
@@ -150,6 +152,9 @@ def float32_section() -> tuple[list[str], dict]:
     gelu_small = fit32(phi_small_target, 0, mp.mpf(G_SMALL) ** 2, G_SMALL_DEGREE, phi_weight)
     g_t0, g_half = shifted(G_P, G_LOW, G_HIGH, phi_tail)
     gelu_large = fit32(lambda s: phi_tail((1 / (g_t0 + s) - 1) / G_P), -g_half, g_half, G_LARGE_DEGREE)
+    # E(r) = (exp(r) - 1 - r) / r^2, its error weighted as the error it makes in exp(r)
+    gexp = fit32(lambda r: (mp.exp(r) - 1 - r) / (r * r), -G_EXP_R, G_EXP_R, G_EXP_DEGREE - 2,
+                 lambda r: mp.exp(r) / (r * r))
     worst = {
         "erf_small": max(abs(x + x * horner(erf_small, x * x) - mp.erf(x)) / mp.erf(x)
                          for x in mp.linspace(mp.mpf(1) / 1000, F_SMALL, 300)),
@@ -159,6 +164,8 @@ def float32_section() -> tuple[list[str], dict]:
                           for x in mp.linspace(-G_LOW, G_SMALL, 600)),
         "gelu_large": max(abs(horner(gelu_large, 1 / (1 + G_P * x) - g_t0) / phi_tail(x) - 1)
                           for x in mp.linspace(G_LOW, G_HIGH, 300)),
+        "gelu_exp": max(abs((1 + r + r * r * horner(gexp, r)) / mp.exp(r) - 1)
+                        for r in mp.linspace(-G_EXP_R, G_EXP_R, 601)),
     }
     assert all(v < mp.mpf("2e-8") for v in worst.values()), worst
 
@@ -201,13 +208,19 @@ def float32_section() -> tuple[list[str], dict]:
         "   combine, fitted in x (x / sqrt 2 is never rounded):",
         f"     *ph = 1/2 + x R(x^2), R of degree {G_SMALL_DEGREE}, for |x| < {G_SMALL} (relative error of Phi below",
         f"           {e('gelu_small')} on [-{G_LOW}, {G_SMALL}], where it is used);",
-        "     *e  = exp(-x^2 / 2) (the normal density without its 1 / sqrt(2 pi)), from h = |x| cut to 12",
-        "           bits as in lk_erff, |x| clamped to 15 (*e is 0 beyond 14.5);",
-        "     *t  = 1 / (1 + |x| / 2);",
+        f"     *e  = exp(-x^2 / 2) 2^{G_SCALE} (the normal density without its 1 / sqrt(2 pi), scaled),",
+        "           |x| clamped to 15 (exp(-x^2 / 2) is 0 in float beyond 14.5): exp(-h^2 / 2 - (x - h)(x + h) / 2),",
+        "           h = |x| cut to 12 bits so h^2 is exact, reduced as in lk_expf_hl, with",
+        "           exp(r) = 1 + r + r^2 E(r) on |r| <= %s, E of degree %d (relative error below %s); the" % (
+            mp.nstr(G_EXP_R, 2), G_EXP_DEGREE - 2, e('gelu_exp')),
+        f"           factor 2^{G_SCALE} keeps it a normal float for every |x| <= 15, so one scale factor",
+        f"           2^(n + {G_SCALE}) rebuilds it (no second one for subnormal results);",
+        f"     *t  = 2^-{G_SCALE} / (1 + |x| / 2) (the same division), so that e t, the product that can be",
+        "           subnormal, needs no rescaling and is rounded once;",
         f"     *q  = Q(t - {g_t0!r}), Q of degree {G_LARGE_DEGREE} fitted to Phi(-|x|) exp(x^2 / 2) / t on",
         f"           [{G_LOW}, {G_HIGH}] (relative error below {e('gelu_large')}), so Phi(-|x|) = *e *t *q with no",
-        "           cancellation, |x| Phi(-|x|) = 2 (1 - *t) *q *e (1 - t > 0.27: no cancellation either,",
-        "           and no 1 / t rounded), and Phi(|x|) = 1 - *e *t *q.",
+        f"           cancellation, |x| Phi(-|x|) = (2^-{G_SCALE - 1} - 2 *t) *q *e (1 - t > 0.27: no cancellation",
+        "           either, and no 1 / t rounded), and Phi(|x|) = 1 - *e *t *q.",
         f"   GELU uses the first below {G_SMALL} for x >= 0 and below {G_LOW} for x < 0, where 1/2 + x R",
         "   loses at most a bit to cancellation. */",
         "LK_INLINE void lk_gelu_phif(float x, float* ph, float* e, float* t, float* q) {",
@@ -218,15 +231,26 @@ def float32_section() -> tuple[list[str], dict]:
         "    *ph = 0.5f + as * r;",
         f"    float al = a > {float(G_HIGH)!r}f ? {float(G_HIGH)!r}f : a;   /* keeps NaN */",
         "    float h = lk_from_bits_f(lk_to_bits_f(al) & 0xFFFFF000u);",
-        "    *e = lk_expf_hl(-0.5f * (h * h), -0.5f * ((al - h) * (al + h)));",
-        f"    *t = 1.0f / (1.0f + {float(G_P)!r}f * al);",
-        f"    float s = *t - {g_t0!r}f;",
+        "    float hi = -0.5f * (h * h), lo = -0.5f * ((al - h) * (al + h));",
+        "    const float magic = 0x1.8p23f;",
+        "    float tn = (hi + lo) * 1.44269504088896341f + magic;",
+        "    float n = tn - magic;",
+        "    float rr = ((hi - n * 0.693359375f) - n * -2.12194440e-4f) + lo;",
+        *body("c", gexp, "rr"),
+        "    float em = rr + (rr * rr) * c;",
+        f"    float sc = lk_from_bits_f((lk_to_bits_f(tn) - lk_to_bits_f(magic) + {127 + G_SCALE}u) << 23);   /* 2^(n + {G_SCALE}) */",
+        "    *e = sc * em + sc;",
+        f"    float u = 1.0f / (1.0f + {float(G_P)!r}f * al);",
+        f"    *t = u * 0x1p-{G_SCALE}f;",
+        f"    float s = u - {g_t0!r}f;",
         *body("p", gelu_large, "s"),
         "    *q = p;",
         "}",
         "",
         f"#define LK_GELU_F_SMALL {G_SMALL}f",
         f"#define LK_GELU_F_LOW {G_LOW}f",
+        f"#define LK_GELU_F_ESCALE 0x1p-{G_SCALE}f   /* lk_gelu_phif's *e times this is exp(-x^2 / 2) */",
+        f"#define LK_GELU_F_TAIL1 0x1p-{G_SCALE - 1}f   /* 2 (1 - t) = LK_GELU_F_TAIL1 - 2 *t */",
         "",
     ]
     return lines, worst

@@ -105,13 +105,18 @@ LK_INLINE float lk_erff(float x) {
    combine, fitted in x (x / sqrt 2 is never rounded):
      *ph = 1/2 + x R(x^2), R of degree 5, for |x| < 1.25 (relative error of Phi below
            4.2e-9 on [-0.75, 1.25], where it is used);
-     *e  = exp(-x^2 / 2) (the normal density without its 1 / sqrt(2 pi)), from h = |x| cut to 12
-           bits as in lk_erff, |x| clamped to 15 (*e is 0 beyond 14.5);
-     *t  = 1 / (1 + |x| / 2);
+     *e  = exp(-x^2 / 2) 2^64 (the normal density without its 1 / sqrt(2 pi), scaled),
+           |x| clamped to 15 (exp(-x^2 / 2) is 0 in float beyond 14.5): exp(-h^2 / 2 - (x - h)(x + h) / 2),
+           h = |x| cut to 12 bits so h^2 is exact, reduced as in lk_expf_hl, with
+           exp(r) = 1 + r + r^2 E(r) on |r| <= 0.35, E of degree 4 (relative error below 3.9e-9); the
+           factor 2^64 keeps it a normal float for every |x| <= 15, so one scale factor
+           2^(n + 64) rebuilds it (no second one for subnormal results);
+     *t  = 2^-64 / (1 + |x| / 2) (the same division), so that e t, the product that can be
+           subnormal, needs no rescaling and is rounded once;
      *q  = Q(t - 0.4224662780761719), Q of degree 9 fitted to Phi(-|x|) exp(x^2 / 2) / t on
            [0.75, 15] (relative error below 8.7e-9), so Phi(-|x|) = *e *t *q with no
-           cancellation, |x| Phi(-|x|) = 2 (1 - *t) *q *e (1 - t > 0.27: no cancellation either,
-           and no 1 / t rounded), and Phi(|x|) = 1 - *e *t *q.
+           cancellation, |x| Phi(-|x|) = (2^-63 - 2 *t) *q *e (1 - t > 0.27: no cancellation
+           either, and no 1 / t rounded), and Phi(|x|) = 1 - *e *t *q.
    GELU uses the first below 1.25 for x >= 0 and below 0.75 for x < 0, where 1/2 + x R
    loses at most a bit to cancellation. */
 LK_INLINE void lk_gelu_phif(float x, float* ph, float* e, float* t, float* q) {
@@ -127,9 +132,22 @@ LK_INLINE void lk_gelu_phif(float x, float* ph, float* e, float* t, float* q) {
     *ph = 0.5f + as * r;
     float al = a > 15.0f ? 15.0f : a;   /* keeps NaN */
     float h = lk_from_bits_f(lk_to_bits_f(al) & 0xFFFFF000u);
-    *e = lk_expf_hl(-0.5f * (h * h), -0.5f * ((al - h) * (al + h)));
-    *t = 1.0f / (1.0f + 0.5f * al);
-    float s = *t - 0.4224662780761719f;
+    float hi = -0.5f * (h * h), lo = -0.5f * ((al - h) * (al + h));
+    const float magic = 0x1.8p23f;
+    float tn = (hi + lo) * 1.44269504088896341f + magic;
+    float n = tn - magic;
+    float rr = ((hi - n * 0.693359375f) - n * -2.12194440e-4f) + lo;
+    float c = 0.0013751573860645294f;
+    c = c * rr + 0.00836965348571539f;
+    c = c * rr + 0.04166959971189499f;
+    c = c * rr + 0.16666512191295624f;
+    c = c * rr + 0.49999988079071045f;
+    float em = rr + (rr * rr) * c;
+    float sc = lk_from_bits_f((lk_to_bits_f(tn) - lk_to_bits_f(magic) + 191u) << 23);   /* 2^(n + 64) */
+    *e = sc * em + sc;
+    float u = 1.0f / (1.0f + 0.5f * al);
+    *t = u * 0x1p-64f;
+    float s = u - 0.4224662780761719f;
     float p = 0.07888875901699066f;
     p = p * s + 0.07516072690486908f;
     p = p * s + -0.12606923282146454f;
@@ -145,5 +163,7 @@ LK_INLINE void lk_gelu_phif(float x, float* ph, float* e, float* t, float* q) {
 
 #define LK_GELU_F_SMALL 1.25f
 #define LK_GELU_F_LOW 0.75f
+#define LK_GELU_F_ESCALE 0x1p-64f   /* lk_gelu_phif's *e times this is exp(-x^2 / 2) */
+#define LK_GELU_F_TAIL1 0x1p-63f   /* 2 (1 - t) = LK_GELU_F_TAIL1 - 2 *t */
 
 #endif
