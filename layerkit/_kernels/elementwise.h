@@ -95,7 +95,7 @@ LK_INLINE float lk_geluf(float v) {
     lk_gelu_phif(v, &ph, &e, &t, &q);
     float a = __builtin_fabsf(v);
     int neg = v < 0;
-    float tail = -((LK_GELU_F_TAIL1 - 2.0f * t) * q) * e;
+    float tail = ((2.0f * t - LK_GELU_F_TAIL1) * q) * e;   /* -2 (1 - t) q e, the sign in the first factor */
     float large = neg ? tail : v * (1.0f - (e * t) * q);
     float y = a < (neg ? LK_GELU_F_LOW : LK_GELU_F_SMALL) ? v * ph : large;
     return v == -__builtin_inff() ? __builtin_nanf("") : y;

@@ -147,9 +147,8 @@ LK_INLINE void lk_gelu_phif(float x, float* ph, float* e, float* t, float* q) {
     float em = rr + (rr * rr) * c;
     float sc = lk_from_bits_f((lk_to_bits_f(tn) - lk_to_bits_f(magic) + 191u) << 23);   /* 2^(n + 64) */
     *e = sc * em + sc;
-    float u = 1.0f / (1.0f + 0.5f * al);
-    *t = u * 0x1p-64f;
-    float s = u - 0.4224662780761719f;
+    *t = 0x1p-64f / (1.0f + 0.5f * al);   /* 2^-64 RN(1 / (1 + |x| / 2)), exactly */
+    float s = *t * 0x1p64f - 0.4224662780761719f;
     float p = 0.07888875901699066f;
     p = p * s + 0.07516072690486908f;
     p = p * s + -0.12606923282146454f;
