@@ -188,7 +188,7 @@ def test_gelu_float32_forward_within_4_ulp_everywhere():
 
 def test_gelu_float32_backward_within_4_ulp_of_its_terms():
     """dx = dy (Phi(x) + x phi(x)) crosses 0 at x = -0.7518, where no relative bound can hold: the
-    error is bounded in ulps of |Phi(x)| + |x phi(x)| (measured 3.05 over every third float), for x > -13, where that is a
+    error is bounded in ulps of |Phi(x)| + |x phi(x)| (measured 3.22 over every third float), for x > -13, where that is a
     normal float; below, where the gradient is subnormal, by 1e-42 absolutely."""
     from scipy.special import ndtr
 

@@ -28,7 +28,13 @@ to float and float arithmetic, so a vector holds twice the lanes:
   ``1 + erf``'s cancellation. The factor t leaves Q between 0.2 and 0.42
   (a Q with t inside it would sum terms to near 0 at large |x| and lose
   several ulps there), and GELU's tail ``|x| Phi(-|x|) = 2 (1 - t) Q e``
-  needs neither x nor a rounded 1 / t.
+  needs neither x nor a rounded 1 / t. GELU's ``exp(-x^2 / 2)`` is its own,
+  inline: a degree-``G_EXP_DEGREE`` fit of exp on the reduced argument, the
+  value carried times ``2^G_SCALE`` (and t times ``2^-G_SCALE``) so that one
+  scale factor rebuilds it and no clamp or second factor is needed for the
+  subnormal range (a single-approximation Phi(-|x|) = e t Q(t) on [0, 15] was
+  tried: 10 instructions fewer, but 5 ulp near 0, where t's rounding weighs
+  most, against 1/2 + x R's 2).
 """
 from __future__ import annotations
 
@@ -72,7 +78,10 @@ def horner(coef: list[float], v: mp.mpf) -> mp.mpf:
 
 # ---------------------------------------------------------------- float32
 F_SMALL, F_SMALL_DEGREE, F_LARGE_DEGREE, F_P = 0.875, 5, 7, mp.mpf(1) / 2
-G_SMALL, G_LOW, G_HIGH, G_SMALL_DEGREE, G_LARGE_DEGREE, G_P = 1.25, 0.75, 15, 5, 9, mp.mpf(1) / 2
+G_SMALL, G_LOW, G_HIGH, G_SMALL_DEGREE, G_LARGE_DEGREE, G_P = 0.75, 0.75, 15, 4, 9, mp.mpf(1) / 2   # GELU: one threshold
+G_EXP_DEGREE, G_EXP_R = 6, mp.mpf("0.35")   # exp(r) = 1 + r + r^2 E(r), |r| <= ln 2 / 2 (+ rounding)
+G_HIGH_BITS = 0x41700000                      # 15.0f
+G_SCALE = 64                                  # GELU's exp(-x^2 / 2) is carried times 2^64
 
 
 def to_float32(v) -> float:
@@ -150,6 +159,9 @@ def float32_section() -> tuple[list[str], dict]:
     gelu_small = fit32(phi_small_target, 0, mp.mpf(G_SMALL) ** 2, G_SMALL_DEGREE, phi_weight)
     g_t0, g_half = shifted(G_P, G_LOW, G_HIGH, phi_tail)
     gelu_large = fit32(lambda s: phi_tail((1 / (g_t0 + s) - 1) / G_P), -g_half, g_half, G_LARGE_DEGREE)
+    # E(r) = (exp(r) - 1 - r) / r^2, its error weighted as the error it makes in exp(r)
+    gexp = fit32(lambda r: (mp.exp(r) - 1 - r) / (r * r), -G_EXP_R, G_EXP_R, G_EXP_DEGREE - 2,
+                 lambda r: mp.exp(r) / (r * r))
     worst = {
         "erf_small": max(abs(x + x * horner(erf_small, x * x) - mp.erf(x)) / mp.erf(x)
                          for x in mp.linspace(mp.mpf(1) / 1000, F_SMALL, 300)),
@@ -159,6 +171,8 @@ def float32_section() -> tuple[list[str], dict]:
                           for x in mp.linspace(-G_LOW, G_SMALL, 600)),
         "gelu_large": max(abs(horner(gelu_large, 1 / (1 + G_P * x) - g_t0) / phi_tail(x) - 1)
                           for x in mp.linspace(G_LOW, G_HIGH, 300)),
+        "gelu_exp": max(abs((1 + r + r * r * horner(gexp, r)) / mp.exp(r) - 1)
+                        for r in mp.linspace(-G_EXP_R, G_EXP_R, 601)),
     }
     assert all(v < mp.mpf("2e-8") for v in worst.values()), worst
 
@@ -201,32 +215,51 @@ def float32_section() -> tuple[list[str], dict]:
         "   combine, fitted in x (x / sqrt 2 is never rounded):",
         f"     *ph = 1/2 + x R(x^2), R of degree {G_SMALL_DEGREE}, for |x| < {G_SMALL} (relative error of Phi below",
         f"           {e('gelu_small')} on [-{G_LOW}, {G_SMALL}], where it is used);",
-        "     *e  = exp(-x^2 / 2) (the normal density without its 1 / sqrt(2 pi)), from h = |x| cut to 12",
-        "           bits as in lk_erff, |x| clamped to 15 (*e is 0 beyond 14.5);",
-        "     *t  = 1 / (1 + |x| / 2);",
+        f"     *e  = exp(-x^2 / 2) 2^{G_SCALE} (the normal density without its 1 / sqrt(2 pi), scaled),",
+        "           |x| clamped to 15 (exp(-x^2 / 2) is 0 in float beyond 14.5): exp(-h^2 / 2 - (x - h)(x + h) / 2),",
+        "           h = |x| cut to 12 bits so h^2 is exact, reduced as in lk_expf_hl, with",
+        "           exp(r) = 1 + r + r^2 E(r) on |r| <= %s, E of degree %d (relative error below %s); the" % (
+            mp.nstr(G_EXP_R, 2), G_EXP_DEGREE - 2, e('gelu_exp')),
+        f"           factor 2^{G_SCALE} keeps it a normal float for every |x| <= 15, so one scale factor",
+        f"           2^(n + {G_SCALE}) rebuilds it (no second one for subnormal results);",
+        f"     *t  = 2^-{G_SCALE} / (1 + |x| / 2) (the same division), so that e t, the product that can be",
+        "           subnormal, needs no rescaling and is rounded once;",
         f"     *q  = Q(t - {g_t0!r}), Q of degree {G_LARGE_DEGREE} fitted to Phi(-|x|) exp(x^2 / 2) / t on",
         f"           [{G_LOW}, {G_HIGH}] (relative error below {e('gelu_large')}), so Phi(-|x|) = *e *t *q with no",
-        "           cancellation, |x| Phi(-|x|) = 2 (1 - *t) *q *e (1 - t > 0.27: no cancellation either,",
-        "           and no 1 / t rounded), and Phi(|x|) = 1 - *e *t *q.",
-        f"   GELU uses the first below {G_SMALL} for x >= 0 and below {G_LOW} for x < 0, where 1/2 + x R",
-        "   loses at most a bit to cancellation. */",
+        f"           cancellation, |x| Phi(-|x|) = (2^-{G_SCALE - 1} - 2 *t) *q *e (1 - t > 0.27: no cancellation",
+        "           either, and no 1 / t rounded), and Phi(|x|) = 1 - *e *t *q.",
+        f"   GELU uses the first for |x| < {G_SMALL}, where 1/2 + x R loses at most a bit to cancellation for",
+        "   x < 0 (one threshold for both signs: one compare and one blend fewer). */",
         "LK_INLINE void lk_gelu_phif(float x, float* ph, float* e, float* t, float* q) {",
         "    float a = __builtin_fabsf(x);",
         f"    float as = a < {G_SMALL}f ? x : {G_SMALL}f;",
         "    float z = as * as;",
         *body("r", gelu_small, "z"),
         "    *ph = 0.5f + as * r;",
-        f"    float al = a > {float(G_HIGH)!r}f ? {float(G_HIGH)!r}f : a;   /* keeps NaN */",
+        "    /* |x| clamped to 15 in integers, one min instruction (a float select GCC turned into blends",
+        "       of the results); NaN gives 15 here, and reaches the results through x */",
+        "    uint32_t ua = lk_to_bits_f(a);",
+        f"    float al = lk_from_bits_f(ua < {G_HIGH_BITS:#x}u ? ua : {G_HIGH_BITS:#x}u);",
         "    float h = lk_from_bits_f(lk_to_bits_f(al) & 0xFFFFF000u);",
-        "    *e = lk_expf_hl(-0.5f * (h * h), -0.5f * ((al - h) * (al + h)));",
-        f"    *t = 1.0f / (1.0f + {float(G_P)!r}f * al);",
-        f"    float s = *t - {g_t0!r}f;",
+        "    float hi = -0.5f * (h * h), lo = -0.5f * ((al - h) * (al + h));",
+        "    const float magic = 0x1.8p23f;",
+        "    float tn = (hi + lo) * 1.44269504088896341f + magic;",
+        "    float n = tn - magic;",
+        "    float rr = ((hi - n * 0.693359375f) - n * -2.12194440e-4f) + lo;",
+        *body("c", gexp, "rr"),
+        "    float em = rr + (rr * rr) * c;",
+        f"    float sc = lk_from_bits_f((lk_to_bits_f(tn) - lk_to_bits_f(magic) + {127 + G_SCALE}u) << 23);   /* 2^(n + {G_SCALE}) */",
+        "    *e = sc * em + sc;",
+        f"    *t = 0x1p-{G_SCALE}f / (1.0f + {float(G_P)!r}f * al);   /* 2^-{G_SCALE} RN(1 / (1 + |x| / 2)), exactly */",
+        f"    float s = *t * 0x1p{G_SCALE}f - {g_t0!r}f;",
         *body("p", gelu_large, "s"),
         "    *q = p;",
         "}",
         "",
         f"#define LK_GELU_F_SMALL {G_SMALL}f",
         f"#define LK_GELU_F_LOW {G_LOW}f",
+        f"#define LK_GELU_F_ESCALE 0x1p-{G_SCALE}f   /* lk_gelu_phif's *e times this is exp(-x^2 / 2) */",
+        f"#define LK_GELU_F_TAIL1 0x1p-{G_SCALE - 1}f   /* 2 (1 - t) = LK_GELU_F_TAIL1 - 2 *t */",
         "",
     ]
     return lines, worst

@@ -87,14 +87,15 @@ LK_INLINE double lk_gelu_b(double v, double g) {
 
 /* float32, in float lanes on erf.h's lk_gelu_phif: Phi(x) is 1/2 + x R below the thresholds,
    else 1 - e t q (x >= 0) or e t q (x < 0), and GELU's tail for x < 0 is -2 (1 - t) q e, so
-   no cancellation anywhere; e, not Phi, is what reaches the subnormals (from x = -13.2).
+   no cancellation anywhere (e comes scaled by 2^64 and t by 2^-64: the products that reach the
+   subnormals, from x = -13.2, are rounded once).
    x = -inf gives NaN, as the formula x Phi(x) (and PyTorch) does; +inf gives +inf. */
 LK_INLINE float lk_geluf(float v) {
     float ph, e, t, q;
     lk_gelu_phif(v, &ph, &e, &t, &q);
     float a = __builtin_fabsf(v);
     int neg = v < 0;
-    float tail = -(((1.0f - t) * 2.0f) * q) * e;
+    float tail = ((2.0f * t - LK_GELU_F_TAIL1) * q) * e;   /* -2 (1 - t) q e, the sign in the first factor */
     float large = neg ? tail : v * (1.0f - (e * t) * q);
     float y = a < (neg ? LK_GELU_F_LOW : LK_GELU_F_SMALL) ? v * ph : large;
     return v == -__builtin_inff() ? __builtin_nanf("") : y;
@@ -107,7 +108,7 @@ LK_INLINE float lk_geluf_b(float v, float g) {
     int neg = v < 0;
     float et = (e * t) * q;
     float cdf = a < (neg ? LK_GELU_F_LOW : LK_GELU_F_SMALL) ? ph : (neg ? et : 1.0f - et);
-    return g * (cdf + v * (e * (float)LK_GELU_BETA));
+    return g * (cdf + v * (e * ((float)LK_GELU_BETA * LK_GELU_F_ESCALE)));
 }
 
 static inline double lk_gelu_tanh_f(double v) {

@@ -103,33 +103,52 @@ LK_INLINE float lk_erff(float x) {
 
 /* The pieces of the normal CDF Phi(x) = (1 + erf(x / sqrt 2)) / 2 that GELU's float32 loops
    combine, fitted in x (x / sqrt 2 is never rounded):
-     *ph = 1/2 + x R(x^2), R of degree 5, for |x| < 1.25 (relative error of Phi below
-           4.2e-9 on [-0.75, 1.25], where it is used);
-     *e  = exp(-x^2 / 2) (the normal density without its 1 / sqrt(2 pi)), from h = |x| cut to 12
-           bits as in lk_erff, |x| clamped to 15 (*e is 0 beyond 14.5);
-     *t  = 1 / (1 + |x| / 2);
+     *ph = 1/2 + x R(x^2), R of degree 4, for |x| < 0.75 (relative error of Phi below
+           3.7e-9 on [-0.75, 0.75], where it is used);
+     *e  = exp(-x^2 / 2) 2^64 (the normal density without its 1 / sqrt(2 pi), scaled),
+           |x| clamped to 15 (exp(-x^2 / 2) is 0 in float beyond 14.5): exp(-h^2 / 2 - (x - h)(x + h) / 2),
+           h = |x| cut to 12 bits so h^2 is exact, reduced as in lk_expf_hl, with
+           exp(r) = 1 + r + r^2 E(r) on |r| <= 0.35, E of degree 4 (relative error below 3.9e-9); the
+           factor 2^64 keeps it a normal float for every |x| <= 15, so one scale factor
+           2^(n + 64) rebuilds it (no second one for subnormal results);
+     *t  = 2^-64 / (1 + |x| / 2) (the same division), so that e t, the product that can be
+           subnormal, needs no rescaling and is rounded once;
      *q  = Q(t - 0.4224662780761719), Q of degree 9 fitted to Phi(-|x|) exp(x^2 / 2) / t on
            [0.75, 15] (relative error below 8.7e-9), so Phi(-|x|) = *e *t *q with no
-           cancellation, |x| Phi(-|x|) = 2 (1 - *t) *q *e (1 - t > 0.27: no cancellation either,
-           and no 1 / t rounded), and Phi(|x|) = 1 - *e *t *q.
-   GELU uses the first below 1.25 for x >= 0 and below 0.75 for x < 0, where 1/2 + x R
-   loses at most a bit to cancellation. */
+           cancellation, |x| Phi(-|x|) = (2^-63 - 2 *t) *q *e (1 - t > 0.27: no cancellation
+           either, and no 1 / t rounded), and Phi(|x|) = 1 - *e *t *q.
+   GELU uses the first for |x| < 0.75, where 1/2 + x R loses at most a bit to cancellation for
+   x < 0 (one threshold for both signs: one compare and one blend fewer). */
 LK_INLINE void lk_gelu_phif(float x, float* ph, float* e, float* t, float* q) {
     float a = __builtin_fabsf(x);
-    float as = a < 1.25f ? x : 1.25f;
+    float as = a < 0.75f ? x : 0.75f;
     float z = as * as;
-    float r = -6.735384431522107e-06f;
-    r = r * z + 0.0001107054777094163f;
-    r = r * z + -0.0011832700110971928f;
-    r = r * z + 0.009971845895051956f;
-    r = r * z + -0.0664900615811348f;
+    float r = 0.00010011733684223145f;
+    r = r * z + -0.0011774898739531636f;
+    r = r * z + 0.00997059978544712f;
+    r = r * z + -0.06648997962474823f;
     r = r * z + 0.3989422619342804f;
     *ph = 0.5f + as * r;
-    float al = a > 15.0f ? 15.0f : a;   /* keeps NaN */
+    /* |x| clamped to 15 in integers, one min instruction (a float select GCC turned into blends
+       of the results); NaN gives 15 here, and reaches the results through x */
+    uint32_t ua = lk_to_bits_f(a);
+    float al = lk_from_bits_f(ua < 0x41700000u ? ua : 0x41700000u);
     float h = lk_from_bits_f(lk_to_bits_f(al) & 0xFFFFF000u);
-    *e = lk_expf_hl(-0.5f * (h * h), -0.5f * ((al - h) * (al + h)));
-    *t = 1.0f / (1.0f + 0.5f * al);
-    float s = *t - 0.4224662780761719f;
+    float hi = -0.5f * (h * h), lo = -0.5f * ((al - h) * (al + h));
+    const float magic = 0x1.8p23f;
+    float tn = (hi + lo) * 1.44269504088896341f + magic;
+    float n = tn - magic;
+    float rr = ((hi - n * 0.693359375f) - n * -2.12194440e-4f) + lo;
+    float c = 0.0013751573860645294f;
+    c = c * rr + 0.00836965348571539f;
+    c = c * rr + 0.04166959971189499f;
+    c = c * rr + 0.16666512191295624f;
+    c = c * rr + 0.49999988079071045f;
+    float em = rr + (rr * rr) * c;
+    float sc = lk_from_bits_f((lk_to_bits_f(tn) - lk_to_bits_f(magic) + 191u) << 23);   /* 2^(n + 64) */
+    *e = sc * em + sc;
+    *t = 0x1p-64f / (1.0f + 0.5f * al);   /* 2^-64 RN(1 / (1 + |x| / 2)), exactly */
+    float s = *t * 0x1p64f - 0.4224662780761719f;
     float p = 0.07888875901699066f;
     p = p * s + 0.07516072690486908f;
     p = p * s + -0.12606923282146454f;
@@ -143,7 +162,9 @@ LK_INLINE void lk_gelu_phif(float x, float* ph, float* e, float* t, float* q) {
     *q = p;
 }
 
-#define LK_GELU_F_SMALL 1.25f
+#define LK_GELU_F_SMALL 0.75f
 #define LK_GELU_F_LOW 0.75f
+#define LK_GELU_F_ESCALE 0x1p-64f   /* lk_gelu_phif's *e times this is exp(-x^2 / 2) */
+#define LK_GELU_F_TAIL1 0x1p-63f   /* 2 (1 - t) = LK_GELU_F_TAIL1 - 2 *t */
 
 #endif
