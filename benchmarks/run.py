@@ -341,7 +341,8 @@ def main(argv=None) -> None:
         if has_jax:
             fns["jax"] = case.jax_step
         # the microsecond cases get more rounds: they are cheap, and a load spike weighs more on them
-        times = best_times(fns, repeats * 3 if n * widths[0] * widths[1] < 10**5 else repeats)
+        # (and the millisecond ones twice the rounds: a block is then only a few steps)
+        times = best_times(fns, repeats * 3 if n * widths[0] * widths[1] < 10**5 else repeats * 2)
         t_lk, t_pt, t_np = times["lk"], times["pt"], times["np"]
         t_jax = times.get("jax", float("nan"))
         print(f"| {case.name()} | {_us(t_lk)} | {_us(t_jax)} | {_us(t_pt)} | {_us(t_np)} | "

@@ -289,9 +289,11 @@ class Net:
             if step is not None:
                 if getattr(type(layer), "step", None) is not Layer.step:  # Layer.step checks for itself
                     check_trainable(layer, optimizer=False)
-                elif apply is None and not layer.param_names:
-                    # what Layer.step does for a layer without parameters, without the call
-                    check_trainable(layer, optimizer=False)
+                elif not layer.param_names:
+                    # what Layer.step does for a layer without parameters, without the call (the
+                    # check looks for gradient arrays among its attributes: none, nothing to check)
+                    if getattr(layer, "__dict__", None):
+                        check_trainable(layer, optimizer=False)
                     continue
                 step(update)
 
