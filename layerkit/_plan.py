@@ -125,7 +125,7 @@ class Plan:
         chain = self.chain
         buffers = None
         if workspace is not None and type(x) is np.ndarray and x.ndim == 2:
-            buffers = _buffers(workspace, self, chain, x)
+            buffers = workspace._buffers_for(self, chain, x.shape[0])
             if workspace._aliased(x):  # an output of this workspace fed back in: the pass would overwrite it
                 x = x.copy(order="K")
         out = chain.forward(x, buffers)
@@ -176,7 +176,7 @@ class Plan:
             return NotImplemented
         workspace = _workspace_of(trace)
         if workspace is not None:
-            buffers = _buffers(workspace, self, self.chain, saved[0])
+            buffers = workspace._buffers_for(self, self.chain, n)
         dx = self.chain.backward(saved, dy, buffers, input_grad)
         if dx is NotImplemented:
             _check_rows(trace, n)
@@ -193,12 +193,6 @@ class Plan:
     def step(self, rate: float) -> bool:
         """Plain gradient descent on every parameter; ``False`` when the layers must do it."""
         return self.chain.sgd(rate)
-
-
-def _buffers(workspace: Any, owner: Any, chain: Any, x: np.ndarray) -> list:
-    """``workspace._buffers_for(owner, chain, len(x))``, with its dictionary looked up inline first."""
-    buffers = workspace._buffers.get((chain, x.shape[0]))  # made for this very chain: valid
-    return workspace._buffers_for(owner, chain, x.shape[0]) if buffers is None else buffers
 
 
 def _workspace_of(trace: Any) -> Any:
@@ -330,7 +324,8 @@ class SegmentedPlan:
             if type(x) is np.ndarray and x.ndim == 2:
                 # the usual case: straight into the chain (with the workspace's buffers); the chain
                 # answers None for what it cannot take (a Fortran-ordered input of an activation stage)
-                out = chain.forward(x, None if workspace is None else _buffers(workspace, self.owner, chain, x))
+                out = chain.forward(x, None if workspace is None else
+                                    workspace._buffers_for(self.owner, chain, x.shape[0]))
             if out is None:
                 out = self._chain_forward(segment, x, workspace)
             if out is None:
@@ -389,7 +384,7 @@ class SegmentedPlan:
             x = part[0]
             if type(x) is np.ndarray and x.ndim == 2:  # (NotImplemented for what the chain cannot take)
                 dx = chain.backward(part, dy, None if workspace is None else
-                                    _buffers(workspace, self.owner, chain, x), want_dx)
+                                    workspace._buffers_for(self.owner, chain, x.shape[0]), want_dx)
                 if dx is not NotImplemented:
                     dy = dx
                     continue

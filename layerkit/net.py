@@ -228,13 +228,7 @@ class Net:
         return dx if input_grad else None
 
     def _check_trace(self, trace: Any) -> None:
-        layers = self.layers
-        if type(trace) is Trace and len(trace) == len(layers):  # the usual case, checked quickly
-            for entry, layer in zip(trace, layers):
-                if type(entry) is not TraceEntry or entry[0] is not layer:
-                    break
-            else:
-                return
+        """A trace that ``core.trace_inputs`` did not take: clear errors for what is wrong with it."""
         if not isinstance(trace, (list, tuple)):
             raise TypeError(f"Net.backward: trace must be the Trace returned by forward, got {type(trace).__name__}")
         if len(trace) != len(self.layers):

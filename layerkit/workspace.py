@@ -41,17 +41,18 @@ class Workspace:
 
     def _buffers_for(self, owner: Any, chain: Any, n: int) -> list:
         """The buffers of ``chain`` (one of the fused segments of the plan ``owner``) for ``n`` rows."""
+        buffers = self._buffers.get((chain, n))  # made for this very chain (the usual case): valid
+        if buffers is not None:
+            return buffers
         if owner is not self._owner:  # the net was recompiled (its layers changed)
             self.clear()
             self._owner = owner
-        buffers = self._buffers.get((chain, n))
-        if buffers is None:
-            buffers = self._buffers[(chain, n)] = chain.make_buffers(n)
-            for row in buffers:
-                for array in row:
-                    if isinstance(array, np.ndarray):
-                        self._arrays.append(array)
-                        self._roots.add(id(_root(array)))
+        buffers = self._buffers[(chain, n)] = chain.make_buffers(n)
+        for row in buffers:
+            for array in row:
+                if isinstance(array, np.ndarray):
+                    self._arrays.append(array)
+                    self._roots.add(id(_root(array)))
         return buffers
 
     def _trace_tail(self, chain: Any, layers: list, saved: list, make: Any) -> tuple:

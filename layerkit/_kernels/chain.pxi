@@ -72,6 +72,12 @@ cdef void _chain_backward(Stage* st, int k, floating* dtype_tag) noexcept nogil:
 
 
 
+cdef struct Update:
+    char* param     # p -= rate * grad, over size elements (one array of a DenseChain.sgd)
+    char* grad
+    int size
+
+
 # the attribute names of a dense stage's holder
 cdef str _W = "W", _B = "b", _DW = "dW", _DB = "db"
 
@@ -406,9 +412,7 @@ cdef class DenseChain:
         cdef float frate = <float>(-rate)
         cdef double drate = -rate
         cdef list keep = []
-        cdef char** params
-        cdef char** grads
-        cdef int* sizes
+        cdef Update* updates
         for s in range(self.n_stages):
             holder = self.holders[s]
             if holder is None:
@@ -424,25 +428,20 @@ cdef class DenseChain:
                 return False
             keep.extend((W, dW, b, db))  # held until the update is done
         n = len(keep) // 2
-        params = <char**>PyMem_Malloc(n * sizeof(char*))
-        grads = <char**>PyMem_Malloc(n * sizeof(char*))
-        sizes = <int*>PyMem_Malloc(n * sizeof(int))
-        if params == NULL or grads == NULL or sizes == NULL:
-            PyMem_Free(params)
-            PyMem_Free(grads)
-            PyMem_Free(sizes)
+        updates = <Update*>PyMem_Malloc(n * sizeof(Update))
+        if updates == NULL:
             raise MemoryError()
         for i in range(n):
-            params[i] = cnp.PyArray_BYTES(<cnp.ndarray>keep[2 * i])
-            grads[i] = cnp.PyArray_BYTES(<cnp.ndarray>keep[2 * i + 1])
-            sizes[i] = <int>cnp.PyArray_SIZE(<cnp.ndarray>keep[2 * i])
+            updates[i].param = cnp.PyArray_BYTES(<cnp.ndarray>keep[2 * i])
+            updates[i].grad = cnp.PyArray_BYTES(<cnp.ndarray>keep[2 * i + 1])
+            updates[i].size = <int>cnp.PyArray_SIZE(<cnp.ndarray>keep[2 * i])
         with nogil:
             for i in range(n):
                 if t == cnp.NPY_FLOAT64:
-                    daxpy(&sizes[i], &drate, <double*>grads[i], &one, <double*>params[i], &one)
+                    daxpy(&updates[i].size, &drate, <double*>updates[i].grad, &one,
+                          <double*>updates[i].param, &one)
                 else:
-                    saxpy(&sizes[i], &frate, <float*>grads[i], &one, <float*>params[i], &one)
-        PyMem_Free(params)
-        PyMem_Free(grads)
-        PyMem_Free(sizes)
+                    saxpy(&updates[i].size, &frate, <float*>updates[i].grad, &one,
+                          <float*>updates[i].param, &one)
+        PyMem_Free(updates)
         return True

@@ -209,16 +209,21 @@ LK_EXP_SHIFTED(lk_exp_shifted_f, float)
             for (ptrdiff_t j = 0; j < cols; j++) yr[j] = (T)((double)yr[j] / total);            \
         }                                                                                       \
     }                                                                                           \
-    /* dx = y * (dy - <dy, y>) row by row, y = softmax(x) recomputed into dx */                 \
-    static void lk_softmax_bwd_##SUF(const T* x, const T* dy, T* dx, ptrdiff_t rows, ptrdiff_t cols) { \
-        lk_softmax_fwd_##SUF(x, dx, rows, cols);                                                \
+    /* dx = y * (dy - <dy, y>) row by row, from the output y (dx may be y itself) */            \
+    static void lk_softmax_bwd_y_##SUF(const T* y, const T* dy, T* dx, ptrdiff_t rows, ptrdiff_t cols) { \
         for (ptrdiff_t i = 0; i < rows; i++) {                                                  \
-            T* yr = dx + i * cols;                                                              \
+            const T* yr = y + i * cols;                                                         \
             const T* gr = dy + i * cols;                                                        \
+            T* xr = dx + i * cols;                                                              \
             T dot = 0;                                                                          \
             for (ptrdiff_t j = 0; j < cols; j++) dot += gr[j] * yr[j];                          \
-            for (ptrdiff_t j = 0; j < cols; j++) yr[j] = yr[j] * (gr[j] - dot);                 \
+            for (ptrdiff_t j = 0; j < cols; j++) xr[j] = yr[j] * (gr[j] - dot);                 \
         }                                                                                       \
+    }                                                                                           \
+    /* the same with y = softmax(x) recomputed into dx */                                       \
+    static void lk_softmax_bwd_##SUF(const T* x, const T* dy, T* dx, ptrdiff_t rows, ptrdiff_t cols) { \
+        lk_softmax_fwd_##SUF(x, dx, rows, cols);                                                \
+        lk_softmax_bwd_y_##SUF(dx, dy, dx, rows, cols);                                         \
     }
 LK_SOFTMAX(d, double)
 LK_SOFTMAX(f, float)
@@ -280,16 +285,7 @@ LK_DISPATCH(f, float)
         switch (act) {                                                                          \
         case LK_SIGMOID: lk_sigmoid_bwd_y_##SUF(y, dy, dx, n); return 1;                        \
         case LK_TANH: lk_tanh_bwd_y_##SUF(y, dy, dx, n); return 1;                              \
-        case LK_SOFTMAX:                                                                        \
-            for (ptrdiff_t i = 0; i < rows; i++) {                                              \
-                const T* yr = y + i * cols;                                                     \
-                const T* gr = dy + i * cols;                                                    \
-                T* xr = dx + i * cols;                                                          \
-                T dot = 0;                                                                      \
-                for (ptrdiff_t j = 0; j < cols; j++) dot += gr[j] * yr[j];                      \
-                for (ptrdiff_t j = 0; j < cols; j++) xr[j] = yr[j] * (gr[j] - dot);             \
-            }                                                                                   \
-            return 1;                                                                           \
+        case LK_SOFTMAX: lk_softmax_bwd_y_##SUF(y, dy, dx, rows, cols); return 1;               \
         }                                                                                       \
         return 0;                                                                               \
     }

@@ -142,6 +142,28 @@ static inline double lk_tanh(double x) {
 static inline float lk_from_bits_f(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
 static inline uint32_t lk_to_bits_f(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
 
+/* e^r - 1 for the reduced argument |r| <= ln 2 / 2: degree-7 Taylor polynomial (the core of the
+   float exps below) */
+LK_INLINE float lk_expm1f_reduced(float r) {
+    float q = 1.0f / 5040.0f;
+    q = q * r + 1.0f / 720.0f;
+    q = q * r + 1.0f / 120.0f;
+    q = q * r + 1.0f / 24.0f;
+    q = q * r + 1.0f / 6.0f;
+    q = q * r + 0.5f;
+    return r + (r * r) * q;
+}
+
+/* (1 + em) 2^n for n in [-150, 128], through two normal scale factors, so that a subnormal
+   result is rounded once */
+LK_INLINE float lk_scale2f(float em, int32_t ni) {
+    int32_t n1 = (int32_t)((uint32_t)(ni + 300) >> 1) - 150;
+    int32_t n2 = ni - n1;
+    float s1 = lk_from_bits_f((uint32_t)(n1 + 127) << 23);
+    float s2 = lk_from_bits_f((uint32_t)(n2 + 127) << 23);
+    return (s1 * em + s1) * s2;
+}
+
 /* exp(x) in float arithmetic, twice the lanes of the double kernel: Cody-Waite reduction with
    a short ln 2 and a degree-7 Taylor polynomial; <= 2 ulp of float32 (measured). */
 LK_INLINE float lk_expf(float x) {
@@ -152,18 +174,8 @@ LK_INLINE float lk_expf(float x) {
     float n = t - magic;
     int32_t ni = (int32_t)(lk_to_bits_f(t) - lk_to_bits_f(magic));
     float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-    float q = 1.0f / 5040.0f;
-    q = q * r + 1.0f / 720.0f;
-    q = q * r + 1.0f / 120.0f;
-    q = q * r + 1.0f / 24.0f;
-    q = q * r + 1.0f / 6.0f;
-    q = q * r + 0.5f;
-    float em = r + (r * r) * q;
-    int32_t n1 = (int32_t)((uint32_t)(ni + 300) >> 1) - 150;
-    int32_t n2 = ni - n1;
-    float s1 = lk_from_bits_f((uint32_t)(n1 + 127) << 23);
-    float s2 = lk_from_bits_f((uint32_t)(n2 + 127) << 23);
-    return (s1 * em + s1) * s2;
+    float em = lk_expm1f_reduced(r);
+    return lk_scale2f(em, ni);
 }
 
 /* exp(hi + lo) in float lanes for hi <= 0 and |lo| < 0.1, the pair standing for an argument more
@@ -178,18 +190,8 @@ LK_INLINE float lk_expf_hl(float hi, float lo) {
     float n = t - magic;
     int32_t ni = (int32_t)(lk_to_bits_f(t) - lk_to_bits_f(magic));
     float r = ((hi - n * 0.693359375f) - n * -2.12194440e-4f) + lo;
-    float q = 1.0f / 5040.0f;
-    q = q * r + 1.0f / 720.0f;
-    q = q * r + 1.0f / 120.0f;
-    q = q * r + 1.0f / 24.0f;
-    q = q * r + 1.0f / 6.0f;
-    q = q * r + 0.5f;
-    float em = r + (r * r) * q;
-    int32_t n1 = (int32_t)((uint32_t)(ni + 300) >> 1) - 150;
-    int32_t n2 = ni - n1;
-    float s1 = lk_from_bits_f((uint32_t)(n1 + 127) << 23);
-    float s2 = lk_from_bits_f((uint32_t)(n2 + 127) << 23);
-    return (s1 * em + s1) * s2;
+    float em = lk_expm1f_reduced(r);
+    return lk_scale2f(em, ni);
 }
 
 /* exp(x) as lk_expf, for x in [-87, 0] only (results normal): no clamps and one scale factor, the
@@ -200,13 +202,7 @@ LK_INLINE float lk_expf_normal(float x) {
     float t = x * 1.44269504088896341f + magic;
     float n = t - magic;
     float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-    float q = 1.0f / 5040.0f;
-    q = q * r + 1.0f / 720.0f;
-    q = q * r + 1.0f / 120.0f;
-    q = q * r + 1.0f / 24.0f;
-    q = q * r + 1.0f / 6.0f;
-    q = q * r + 0.5f;
-    float em = r + (r * r) * q;
+    float em = lk_expm1f_reduced(r);
     float s = lk_from_bits_f((lk_to_bits_f(t) - lk_to_bits_f(magic) + 127u) << 23);   /* 2^n */
     return s * em + s;
 }
