@@ -225,11 +225,16 @@ def layer_config(layer: Any, index: int = 0) -> str | dict[str, Any]:
         values that are not JSON-able or do not fit its constructor.
     """
     where = f"Net.config: layer {index} ({layer!r})"
+    get_config = getattr(layer, "get_config", None)
     try:
         name = registry.name_of(layer)
     except registry.RegistryError as error:
+        # a layer that refuses configs (layerkit.interop's wrappers) says why; registering would not help
+        try:
+            get_config() if get_config is not None else None
+        except (TypeError, ValueError) as refusal:
+            raise ConfigError(f"{where}: get_config() failed: {refusal}") from refusal
         raise ConfigError(f"{where}: {error}") from error
-    get_config = getattr(layer, "get_config", None)
     try:
         config = get_config() if get_config is not None else {}
     except (TypeError, ValueError) as error:  # a layer that cannot describe itself says why

@@ -184,6 +184,16 @@ class TorchLayer(Layer):
             tensor.data = torch.from_numpy(array)
         return array
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        names = self.__dict__.get("torch_names")
+        if names is not None and name in names and value is not None:
+            # an array assigned to a parameter or buffer becomes the module's memory at once
+            tensor = self._tensors().get(names[name])
+            if tensor is not None:
+                value = self._adopt(name, names[name], tensor, value)
+                self._bound[name] = (tensor, value)
+        object.__setattr__(self, name, value)
+
     # ------------------------------------------------------------------ passes
     def _input(self, x: Any) -> Any:
         return torch.tensor(check_batch(x, repr(self), dtype=self.dtype))  # a copy: the module may work in place
