@@ -1,4 +1,4 @@
-"""Testing tools for layer authors: numerical gradient checks and a pytest plugin.
+"""Testing tools for layer authors: numerical gradient checks, autodiff comparisons and a pytest plugin.
 
 >>> import layerkit as lk
 >>> from layerkit.testing import assert_grad
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from layerkit.testing.gradcheck import GradcheckError, assert_grad, check_grad, random_input
+    from layerkit.testing.autodiff import AutodiffReport, compare_with_autodiff
     from layerkit.testing.report import GradReport, TensorReport
 
 _HOMES = {
@@ -23,6 +24,8 @@ _HOMES = {
     "GradcheckError": "layerkit.testing.gradcheck",
     "GradReport": "layerkit.testing.report",
     "TensorReport": "layerkit.testing.report",
+    "compare_with_autodiff": "layerkit.testing.autodiff",
+    "AutodiffReport": "layerkit.testing.autodiff",
 }
 
 __all__ = list(_HOMES)
