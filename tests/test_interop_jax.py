@@ -11,6 +11,8 @@ from layerkit import optim
 from layerkit.config import ConfigError
 from layerkit.testing import assert_grad
 
+from interop_helpers import train_with_steps
+
 jax = pytest.importorskip("jax", reason="JAX (the 'test' extra) is needed for JaxLayer")
 jnp = jax.numpy
 from layerkit.interop import JaxLayer  # noqa: E402
@@ -127,14 +129,7 @@ def test_mixed_net_trains(rng, make_update):
     x = rng.normal(size=(64, 4))
     t = np.sin(x[:, :2]) + 0.1 * x[:, 2:]
     start = layer.W.copy()
-    update = make_update()
-    losses = []
-    for _ in range(60):
-        y, trace = net.forward(x)
-        loss, dy = lk.mean_squared_error(y, t)
-        net.backward(trace, dy, input_grad=False)
-        net.step(update)
-        losses.append(loss)
+    losses = train_with_steps(net, x, t, make_update())
     assert losses[-1] < 0.5 * losses[0]
     assert not np.array_equal(layer.W, start)
     tree = layer.param_tree()  # the trained values, as the pytree the function takes
@@ -165,7 +160,7 @@ def test_copies_are_independent(rng):
 
 def test_config_save_and_onnx_refuse_clearly(rng, tmp_path):
     net = lk.Net([lk.Linear(4, 4, rng=0), JaxLayer(dense_tanh, _params(rng))])
-    with pytest.raises(ConfigError, match=r"layer 1 \(JaxLayer\(dense_tanh.*Python function.*param_tree"):
+    with pytest.raises(ConfigError, match=r"layer 1 \(JaxLayer\(dense_tanh.*JAX function.*param_tree"):
         net.config()
     with pytest.raises(ConfigError, match="cannot rebuild"):
         net.save(tmp_path / "net.npz")

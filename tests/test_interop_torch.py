@@ -12,6 +12,8 @@ from layerkit import optim
 from layerkit.config import ConfigError
 from layerkit.testing import assert_grad
 
+from interop_helpers import train_with_steps
+
 torch = pytest.importorskip("torch", reason="PyTorch (the 'test' extra, torch==2.13.0) is needed for TorchLayer")
 from layerkit.interop import TorchLayer  # noqa: E402
 
@@ -101,6 +103,18 @@ def test_replaced_submodule_is_followed():
     np.testing.assert_array_equal(y, module(torch.ones(2, 4, dtype=torch.float64)).detach().numpy())
     getattr(layer, "2_bias")[:] = 3.0
     assert torch.all(module[2].bias == 3.0)
+
+
+def test_frozen_parameters_are_not_trained(rng):
+    module = torch.nn.Linear(4, 3).double()
+    module.bias.requires_grad_(False)
+    layer = TorchLayer(module)
+    assert layer.param_names == ("weight",) and layer.n_params == 12
+    bias = module.bias.detach().clone()
+    layer.backward(_x(rng), np.ones((5, 3)))
+    layer.step(optim.Adam(0.1))
+    assert torch.equal(module.bias, bias)
+    assert not hasattr(layer, "dbias")
 
 
 # ---------------------------------------------------------------------- gradients
@@ -193,14 +207,7 @@ def test_mixed_net_trains_with_steps(rng, make_update):
     net = lk.Net([lk.Linear(4, 8, rng=0), lk.Tanh(), TorchLayer(module), lk.Linear(8, 2, rng=1)])
     start = module[0].weight.detach().clone()
     x, t = _regression(rng)
-    update = make_update()
-    losses = []
-    for _ in range(60):
-        y, trace = net.forward(x)
-        loss, dy = lk.mean_squared_error(y, t)
-        net.backward(trace, dy, input_grad=False)
-        net.step(update)
-        losses.append(loss)
+    losses = train_with_steps(net, x, t, make_update())
     assert losses[-1] < 0.5 * losses[0]
     assert not torch.equal(module[0].weight, start)  # the module itself was trained
     np.testing.assert_array_equal(getattr(net[2], "0_weight"), module[0].weight.detach().numpy())

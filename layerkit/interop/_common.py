@@ -7,6 +7,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from layerkit.layers.base import Layer
+
 
 def require(module: str, extra: str, who: str) -> ModuleType:
     """Import ``module``, or raise an ImportError saying which extra of layerkit installs it."""
@@ -90,3 +92,38 @@ def check_output(y: Any, n_samples: int, dtype: np.dtype, who: str, kind: str) -
     if np.dtype(str(y.dtype).replace("torch.", "")).itemsize < dtype.itemsize:
         raise TypeError(f"{who}: the {kind} returned {y.dtype} for {dtype} inputs and parameters; "
                         f"it must compute in {dtype}")
+
+
+class WrappedLayer(Layer):
+    """What a layer wrapping another framework's code refuses: configs, model files and ONNX export.
+
+    Subclasses say what they wrap (``wraps``) and how to save and export it
+    instead (``save_hint``, ``export_hint``).
+    """
+
+    wraps = "code"
+    save_hint = ""
+    export_hint = ""
+
+    def get_config(self) -> dict[str, Any]:
+        """Refused: a config cannot rebuild another framework's code.
+
+        Raises
+        ------
+        TypeError
+            Always, saying how to save the wrapped model instead.
+        """
+        raise TypeError(
+            f"{self!r} wraps {self.wraps}, which a layerkit config or model file cannot rebuild (it is Python "
+            f"code, not a layer name and arguments); {self.save_hint}")
+
+    def to_onnx(self, builder: Any, input_name: str) -> str:
+        """Refused: layerkit's ONNX export cannot translate another framework's code.
+
+        Raises
+        ------
+        TypeError
+            Always, naming the layer.
+        """
+        raise TypeError(f"layerkit.onnx: {self!r} wraps {self.wraps}, which layerkit cannot export to ONNX; "
+                        f"{self.export_hint}")

@@ -7,9 +7,8 @@ from typing import Any, Callable, ContextManager
 import numpy as np
 
 from layerkit._validation import check_batch, check_grad_output
-from layerkit.interop._common import (attribute_names, check_output, common_float_dtype, require,
+from layerkit.interop._common import (WrappedLayer, attribute_names, check_output, common_float_dtype, require,
                                       store_gradient)
-from layerkit.layers.base import Layer
 
 jax = require("jax", "jax", "JaxLayer")
 jnp = require("jax.numpy", "jax", "JaxLayer")
@@ -34,7 +33,7 @@ def _key_name(key: Any) -> str:
     return str(key)
 
 
-class JaxLayer(Layer):
+class JaxLayer(WrappedLayer):
     """A pure JAX function as a layer: NumPy in, NumPy out, gradients from ``jax.vjp``.
 
     Parameters
@@ -83,6 +82,10 @@ class JaxLayer(Layer):
     A ``JaxLayer`` cannot be written to a config, a model file or ONNX: save
     ``layer.param_tree()`` yourself and rebuild the layer in code.
     """
+
+    wraps = "a JAX function"
+    save_hint = "save layer.param_tree() yourself (numpy.savez) and rebuild the JaxLayer in code"
+    export_hint = "build the net from layerkit's layers to export it"
 
     def __init__(self, fn: Callable[[Any, Any], Any], params: Any, *, dtype: Any = None) -> None:
         if not callable(fn):
@@ -174,32 +177,6 @@ class JaxLayer(Layer):
         for name, grad in zip(self.param_names, jax.tree_util.tree_leaves(d_params)):
             store_gradient(self, name, np.asarray(grad))
         return np.array(dx, dtype=self.dtype, copy=True)
-
-    # ------------------------------------------------------------------ files
-    def get_config(self) -> dict[str, Any]:
-        """Refused: a config cannot rebuild a Python function.
-
-        Raises
-        ------
-        TypeError
-            Always, saying how to save the parameters instead.
-        """
-        raise TypeError(
-            f"{self!r} wraps a Python function, which a layerkit config or model file cannot rebuild (it is "
-            "code, not a layer name and arguments); save layer.param_tree() yourself (numpy.savez) and "
-            "rebuild the JaxLayer in code")
-
-    def to_onnx(self, builder: Any, input_name: str) -> str:
-        """Refused: layerkit's ONNX export cannot translate a JAX function.
-
-        Raises
-        ------
-        TypeError
-            Always, naming the layer.
-        """
-        raise TypeError(
-            f"layerkit.onnx: {self!r} wraps a JAX function, which layerkit cannot export to ONNX; build the "
-            "net from layerkit's layers to export it")
 
     def __repr__(self) -> str:
         name = getattr(self.fn, "__name__", type(self.fn).__name__)

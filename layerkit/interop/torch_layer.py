@@ -7,9 +7,8 @@ from typing import Any, Iterator, NamedTuple
 import numpy as np
 
 from layerkit._validation import check_batch, check_grad_output
-from layerkit.interop._common import (attribute_names, check_output, common_float_dtype, require,
+from layerkit.interop._common import (WrappedLayer, attribute_names, check_output, common_float_dtype, require,
                                       store_gradient)
-from layerkit.layers.base import Layer
 
 torch = require("torch", "torch", "TorchLayer")
 
@@ -48,7 +47,7 @@ def _has_active_dropout(module: Any) -> bool:
                for m in module.modules())
 
 
-class TorchLayer(Layer):
+class TorchLayer(WrappedLayer):
     """A ``torch.nn.Module`` as a layer: NumPy in, NumPy out, gradients from ``torch.autograd``.
 
     Parameters
@@ -109,6 +108,12 @@ class TorchLayer(Layer):
     >>> import torch, layerkit as lk                                   # doctest: +SKIP
     >>> net = lk.Net([lk.Linear(4, 8, rng=0), TorchLayer(torch.nn.Tanh()), lk.Linear(8, 1, rng=1)])  # doctest: +SKIP
     """
+
+    wraps = "a torch.nn.Module"
+    save_hint = ("save the module with torch.save(layer.module.state_dict(), path) and rebuild the TorchLayer "
+                 "in code")
+    export_hint = ("export the module on its own with torch.onnx.export(layer.module, ...), or build the net "
+                   "from layerkit's layers")
 
     def __init__(self, module: Any, *, dtype: Any = None) -> None:
         if not isinstance(module, torch.nn.Module):
@@ -324,33 +329,6 @@ class TorchLayer(Layer):
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._sync()
-
-    def get_config(self) -> dict[str, Any]:
-        """Refused: a config cannot rebuild a ``torch.nn.Module``.
-
-        Raises
-        ------
-        TypeError
-            Always, saying how to save the module instead.
-        """
-        raise TypeError(
-            f"{self!r} wraps a torch.nn.Module, which a layerkit config or model file cannot rebuild (it is "
-            "Python code, not a layer name and arguments); save the module with "
-            "torch.save(layer.module.state_dict(), path) and rebuild the TorchLayer in code")
-
-    def to_onnx(self, builder: Any, input_name: str) -> str:
-        """Refused: layerkit's ONNX export cannot translate a ``torch.nn.Module``.
-
-        Raises
-        ------
-        TypeError
-            Always, naming the layer; ``torch.onnx.export(layer.module, ...)``
-            exports the module on its own.
-        """
-        raise TypeError(
-            f"layerkit.onnx: {self!r} wraps a torch.nn.Module, which layerkit cannot export to ONNX; export "
-            "the module on its own with torch.onnx.export(layer.module, ...), or build the net from "
-            "layerkit's layers")
 
     def __repr__(self) -> str:
         text = repr(self.module).replace("\n", "").replace("  ", " ")
