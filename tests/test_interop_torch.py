@@ -117,6 +117,16 @@ def test_frozen_parameters_are_not_trained(rng):
     assert not hasattr(layer, "dbias")
 
 
+def test_the_layer_follows_a_converted_module(rng):
+    module = _mlp(torch.float64)
+    layer = TorchLayer(module)
+    module.float()
+    y = layer.forward(_x(rng))
+    assert layer.dtype == y.dtype == np.float32 and getattr(layer, "0_weight").dtype == np.float32
+    getattr(layer, "0_bias")[:] = 2.0
+    assert torch.all(module[0].bias == 2.0)
+
+
 # ---------------------------------------------------------------------- gradients
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_gradcheck(rng, dtype):

@@ -15,7 +15,7 @@ torch = require("torch", "torch", "TorchLayer")
 _NUMPY_DTYPES = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64)}
 _TORCH_DTYPES = {value: key for key, value in _NUMPY_DTYPES.items()}
 # instance attributes of a TorchLayer, which no parameter name may take
-_RESERVED = ("module", "dtype", "torch_names", "_bound")
+_RESERVED = ("module", "dtype", "torch_names", "_bound", "_dtype_seen")
 
 
 class _Pass(NamedTuple):
@@ -135,6 +135,7 @@ class TorchLayer(WrappedLayer):
                              "module (module.double() or module.float()) or leave dtype out")
         self.module = module
         self.dtype = own
+        self._dtype_seen = own
         names = attribute_names(self, [name for name, _ in parameters + buffers], _RESERVED)
         self.param_names = names[:len(parameters)]
         self.state_names = names[len(parameters):]
@@ -152,12 +153,17 @@ class TorchLayer(WrappedLayer):
         A tensor the module replaced (``module.fc = ...``, ``module.to(...)``)
         gets a fresh view; an array assigned to the attribute (or set by the
         gradient checker's float64 copy) becomes the tensor's memory. A changed
-        ``dtype`` attribute converts the module first.
+        ``dtype`` attribute converts the module first; a module converted by
+        itself (``module.float()``) changes the layer's ``dtype``.
         """
-        if any(_NUMPY_DTYPES.get(t.dtype, self.dtype) != self.dtype for t in self._tensors().values()
-               if t.is_floating_point()):
-            self.module.to(_TORCH_DTYPES[np.dtype(self.dtype)])
         tensors = self._tensors()
+        module_dtype = next((_NUMPY_DTYPES.get(t.dtype) for t in tensors.values() if t.is_floating_point()), None)
+        if np.dtype(self.dtype) != self._dtype_seen:  # the dtype attribute was set: convert the module
+            self.module.to(_TORCH_DTYPES[np.dtype(self.dtype)])
+            tensors = self._tensors()
+        elif module_dtype is not None and module_dtype != self.dtype:  # the module was converted: follow it
+            self.__dict__["dtype"] = module_dtype
+        self.__dict__["_dtype_seen"] = np.dtype(self.dtype)
         for attr, name in self.torch_names.items():
             tensor = tensors.get(name)
             if tensor is None:
