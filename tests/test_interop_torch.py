@@ -10,7 +10,7 @@ import pytest
 import layerkit as lk
 from layerkit import optim
 from layerkit.config import ConfigError
-from layerkit.testing import assert_grad
+from layerkit.testing import GradcheckError, assert_grad
 
 from interop_helpers import train_with_steps
 
@@ -142,6 +142,15 @@ def test_gradcheck_batch_norm_in_training_mode(rng):
     running = module[1].running_mean.clone()
     assert_grad(layer, _x(rng, n=6), seed=1)
     assert torch.equal(module[1].running_mean, running)  # the checker put the statistics back
+
+
+def test_gradcheck_dropout_with_a_reset(rng):
+    """torch's generator is not the layer's: the checker refuses the random module until reset reseeds torch."""
+    module = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Dropout(0.3), torch.nn.Tanh()).double()
+    layer, x = TorchLayer(module), _x(rng)
+    with pytest.raises(GradcheckError, match="different outputs"):
+        assert_grad(layer, x, seed=0)
+    assert_grad(layer, x, seed=0, reset=lambda _: torch.manual_seed(0))
 
 
 def test_gradients_equal_autograd_of_the_module(rng):
