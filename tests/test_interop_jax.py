@@ -88,10 +88,24 @@ def test_nested_pytree_names(rng):
     assert_grad(layer, rng.normal(size=(3, 4)), seed=0)
 
 
+@pytest.mark.parametrize("jit", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_gradcheck(rng, dtype):
-    report = assert_grad(JaxLayer(dense_tanh, _params(rng, dtype=dtype)), rng.normal(size=(5, 4)), seed=0)
+def test_gradcheck(rng, dtype, jit):
+    report = assert_grad(JaxLayer(dense_tanh, _params(rng, dtype=dtype), jit=jit), rng.normal(size=(5, 4)), seed=0)
     assert set(report.tensors) == {"x", "W", "b"}
+
+
+def test_a_function_jit_cannot_trace_needs_jit_false(rng):
+    def clipped(params, x):
+        scale = params["s"][0]
+        return x * scale if scale > 0 else -x  # Python control flow on a value
+
+    layer = JaxLayer(clipped, {"s": np.array([2.0])})
+    with pytest.raises(TypeError, match=r"jax.jit cannot trace fn .*jit=False"):
+        layer.forward(np.ones((2, 3)))
+    plain = JaxLayer(clipped, {"s": np.array([2.0])}, jit=False)
+    np.testing.assert_array_equal(plain.forward(np.ones((2, 3))), np.full((2, 3), 2.0))
+    assert_grad(plain, rng.normal(size=(2, 3)), seed=0)
 
 
 def test_gradients_equal_jax_grad(rng):
@@ -198,3 +212,9 @@ def test_bad_calls_name_the_layer(rng):
         narrow.forward(np.ones((2, 4)))
     with pytest.raises(TypeError, match="one array"):
         JaxLayer(lambda p, x: (x, x), _params(rng)).forward(np.ones((2, 4)))
+    with pytest.raises(TypeError, match="one array"):
+        JaxLayer(lambda p, x: (x, x), _params(rng)).backward(np.ones((2, 4)), np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"dy must have the shape of the layer's output \(2, 3\)"):
+        JaxLayer(dense_tanh, _params(rng), jit=False).backward(np.ones((2, 4)), np.ones((3, 3)))
+    with pytest.raises(TypeError, match="jit must be True or False"):
+        JaxLayer(dense_tanh, _params(rng), jit=1)

@@ -6,7 +6,7 @@ from typing import Any, Callable, ContextManager
 
 import numpy as np
 
-from layerkit._validation import check_batch, check_grad_output
+from layerkit._validation import check_batch
 from layerkit.interop._common import (WrappedLayer, attribute_names, check_output, common_float_dtype, require,
                                       store_gradient)
 
@@ -14,7 +14,7 @@ jax = require("jax", "jax", "JaxLayer")
 jnp = require("jax.numpy", "jax", "JaxLayer")
 
 # instance attributes of a JaxLayer, which no parameter name may take
-_RESERVED = ("fn", "dtype", "param_paths", "_treedef", "_shapes")
+_RESERVED = ("fn", "jit", "dtype", "param_paths", "_treedef", "_shapes", "_compiled")
 
 
 def _x64_scope() -> Callable[[bool], ContextManager]:
@@ -31,6 +31,17 @@ def _key_name(key: Any) -> str:
         if hasattr(key, field):
             return str(getattr(key, field))
     return str(key)
+
+
+def _compile(fn: Callable, jit: bool) -> tuple[Callable, Callable]:
+    """``fn`` and ``(params, x, dy) -> (y, d_params, dx)`` through ``jax.vjp``, jitted when asked."""
+    def forward_and_pullback(params: Any, x: Any, dy: Any) -> tuple[Any, Any, Any]:
+        y, pullback = jax.vjp(fn, params, x)
+        d_params, dx = pullback(jax.tree_util.tree_map(lambda out: dy.astype(out.dtype), y))
+        return y, d_params, dx
+    if not jit:
+        return fn, forward_and_pullback
+    return jax.jit(fn), jax.jit(forward_and_pullback)
 
 
 class JaxLayer(WrappedLayer):
@@ -50,6 +61,11 @@ class JaxLayer(WrappedLayer):
     dtype : float32 or float64, optional
         The dtype of a function without parameters (default float64); for one
         with parameters it must be theirs.
+    jit : bool
+        Compile ``fn`` and its forward-and-pullback with ``jax.jit`` (the
+        default; a backward pass then costs one compiled call instead of
+        tracing ``fn`` anew). ``False`` for a function that ``jax.jit``
+        cannot trace (Python control flow on values).
 
     Attributes
     ----------
@@ -87,7 +103,7 @@ class JaxLayer(WrappedLayer):
     save_hint = "save layer.param_tree() yourself (numpy.savez) and rebuild the JaxLayer in code"
     export_hint = "build the net from layerkit's layers to export it"
 
-    def __init__(self, fn: Callable[[Any, Any], Any], params: Any, *, dtype: Any = None) -> None:
+    def __init__(self, fn: Callable[[Any, Any], Any], params: Any, *, dtype: Any = None, jit: bool = True) -> None:
         if not callable(fn):
             raise TypeError(f"JaxLayer: fn must be a callable fn(params, x), got {type(fn).__name__}")
         leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
@@ -102,8 +118,12 @@ class JaxLayer(WrappedLayer):
         if dtype is not None and np.dtype(dtype) != own:
             raise ValueError(f"JaxLayer: dtype={np.dtype(dtype)} does not match the parameters' {own}; convert "
                              "the parameters or leave dtype out")
+        if not isinstance(jit, bool):
+            raise TypeError(f"JaxLayer: jit must be True or False, got {type(jit).__name__} {jit!r}")
         self.fn = fn
+        self.jit = jit
         self.dtype = own
+        self._compiled = _compile(fn, jit)
         self._treedef = treedef
         names = attribute_names(self, ["_".join(_key_name(k) for k in path) for path, _ in leaves], _RESERVED)
         self.param_names = names
@@ -121,7 +141,14 @@ class JaxLayer(WrappedLayer):
         return _x64_scope()(True) if np.dtype(self.dtype) == np.float64 else nullcontext()
 
     def _arguments(self, x: Any) -> tuple[Any, Any]:
-        """``fn``'s arguments as JAX arrays: the current parameters (checked) and ``x``."""
+        """``fn``'s arguments: the current parameters (checked) and ``x``.
+
+        The jitted functions take the NumPy arrays themselves (converting them
+        on the way in costs less than ``jnp.array`` each; every call ends by
+        reading its results, before the arrays can change); ``fn`` called
+        directly gets JAX arrays.
+        """
+        convert = (lambda a: a) if self.jit else jnp.asarray
         leaves = []
         for name in self.param_names:
             array = np.asarray(getattr(self, name))
@@ -130,9 +157,9 @@ class JaxLayer(WrappedLayer):
                                  f"{array.shape}")
             if array.dtype.kind not in "fiu":
                 raise TypeError(f"{self!r}: parameter {name} must hold real numbers, got dtype {array.dtype}")
-            leaves.append(jnp.array(array, dtype=self.dtype))  # a copy: the arrays change in place later
+            leaves.append(convert(array.astype(self.dtype, copy=False)))
         x = check_batch(x, repr(self), dtype=self.dtype)
-        return jax.tree_util.tree_unflatten(self._treedef, leaves), jnp.array(x)
+        return jax.tree_util.tree_unflatten(self._treedef, leaves), convert(x)
 
     def _output(self, y: Any, n_samples: int) -> np.ndarray:
         if not hasattr(y, "shape") or not hasattr(y, "dtype"):
@@ -154,7 +181,7 @@ class JaxLayer(WrappedLayer):
         """
         with self._precision():
             params, x_j = self._arguments(x)
-            return self._output(self.fn(params, x_j), x_j.shape[0])
+            return self._output(self._call(self._compiled[0], params, x_j), x_j.shape[0])
 
     def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
         """Run ``fn`` under ``jax.vjp`` from ``x``; store ``d<name>``, return ``dx``.
@@ -170,13 +197,45 @@ class JaxLayer(WrappedLayer):
         """
         with self._precision():
             params, x_j = self._arguments(x)
-            y, pullback = jax.vjp(self.fn, params, x_j)
+            dy = check_batch(dy, repr(self), name="dy", dtype=self.dtype)
+            try:
+                y, d_params, dx = self._call(self._compiled[1], params, x_j, dy if self.jit else jnp.asarray(dy))
+            except (TypeError, ValueError):
+                expected = self._output_shape(params, x_j)  # a clear error for a wrong output or dy first
+                if dy.shape != expected:
+                    raise ValueError(f"{self!r}: dy must have the shape of the layer's output {expected}, got "
+                                     f"{dy.shape}") from None
+                raise
             self._output(y, x_j.shape[0])
-            dy = check_grad_output(dy, repr(self), tuple(y.shape), self.dtype)
-            d_params, dx = pullback(jnp.array(dy, dtype=y.dtype))
         for name, grad in zip(self.param_names, jax.tree_util.tree_leaves(d_params)):
             store_gradient(self, name, np.asarray(grad))
         return np.array(dx, dtype=self.dtype, copy=True)
+
+    def _call(self, function: Callable, *args: Any) -> Any:
+        try:
+            return function(*args)
+        except jax.errors.ConcretizationTypeError as error:
+            if not self.jit:
+                raise
+            raise TypeError(f"{self!r}: jax.jit cannot trace fn (it branches on values: {type(error).__name__}); "
+                            "pass JaxLayer(fn, params, jit=False)") from error
+
+    def _output_shape(self, params: Any, x: Any) -> tuple[int, ...]:
+        """The shape of ``fn``'s output, checked like an output (without computing it)."""
+        y = jax.eval_shape(self.fn, params, x)
+        if not hasattr(y, "shape") or not hasattr(y, "dtype"):
+            raise TypeError(f"{self!r}: fn must return one array, got {type(y).__name__}")
+        check_output(y, x.shape[0], np.dtype(self.dtype), repr(self), "function")
+        return tuple(y.shape)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_compiled", None)  # compiled functions are rebuilt from fn
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._compiled = _compile(self.fn, self.jit)
 
     def __repr__(self) -> str:
         name = getattr(self.fn, "__name__", type(self.fn).__name__)
