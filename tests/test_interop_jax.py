@@ -1,7 +1,5 @@
 """layerkit.interop.JaxLayer: a pure JAX function as a layer, with gradients from jax.vjp."""
 import copy
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,7 +9,7 @@ from layerkit import optim
 from layerkit.config import ConfigError
 from layerkit.testing import assert_grad
 
-from interop_helpers import train_with_steps
+from interop_helpers import import_error_without, train_with_steps
 
 jax = pytest.importorskip("jax", reason="JAX (the 'test' extra) is needed for JaxLayer")
 jnp = jax.numpy
@@ -31,10 +29,7 @@ def _numpy_dense_tanh(params, x):
 
 
 def test_missing_jax_names_the_extra():
-    code = ("import sys; sys.modules['jax'] = None\n"
-            "try:\n    from layerkit.interop import JaxLayer\n"
-            "except ImportError as e:\n    print(e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = import_error_without("jax", "JaxLayer")
     assert "JaxLayer" in out and 'pip install "layerkit[jax]"' in out
 
 

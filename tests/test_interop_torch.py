@@ -12,7 +12,7 @@ from layerkit import optim
 from layerkit.config import ConfigError
 from layerkit.testing import GradcheckError, assert_grad
 
-from interop_helpers import train_with_steps
+from interop_helpers import import_error_without, train_with_steps
 
 torch = pytest.importorskip("torch", reason="PyTorch (the 'test' extra, torch==2.13.0) is needed for TorchLayer")
 from layerkit.interop import TorchLayer  # noqa: E402
@@ -36,10 +36,7 @@ def test_import_layerkit_imports_neither_torch_nor_jax():
 
 
 def test_missing_torch_names_the_extra():
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "try:\n    from layerkit.interop import TorchLayer\n"
-            "except ImportError as e:\n    print(e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = import_error_without("torch", "TorchLayer")
     assert "TorchLayer" in out and 'pip install "layerkit[torch]"' in out
 
 
