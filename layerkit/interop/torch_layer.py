@@ -337,7 +337,10 @@ class TorchLayer(WrappedLayer):
         self._sync()
 
     def __repr__(self) -> str:
-        text = repr(self.module).replace("\n", "").replace("  ", " ")
-        if len(text) > 60:
-            text = type(self.module).__name__ + "(...)"
-        return f"TorchLayer({text})"
+        # cheap (error messages of every call are built with it): a container shows its class alone
+        module = self.module
+        if next(module.children(), None) is None:
+            text = repr(module)
+            if len(text) <= 60:
+                return f"TorchLayer({text})"
+        return f"TorchLayer({type(module).__name__}(...))"
