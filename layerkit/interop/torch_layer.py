@@ -84,9 +84,6 @@ class TorchLayer(WrappedLayer):
         ``param_names`` and ``state_names``.
     dtype : numpy.dtype
         float32 or float64: inputs are converted to it, outputs have it.
-    training : bool
-        The module's mode (``module.training``); setting it calls
-        ``module.train(mode)``, as ``Net.train()``/``Net.eval()`` do.
 
     Notes
     -----
@@ -314,7 +311,8 @@ class TorchLayer(WrappedLayer):
     # ------------------------------------------------------------------ modes, copies, files
     @property
     def training(self) -> bool:  # type: ignore[override]
-        """The module's mode; setting it calls ``module.train(mode)``."""
+        """The module's mode (``module.training``); setting it calls ``module.train(mode)``, as
+        ``Net.train()`` and ``Net.eval()`` do."""
         return bool(self.module.training)
 
     @training.setter
