@@ -15,9 +15,17 @@ def _backends():
     return ["autograd", "jax"]
 
 
+def _batch_norm_in_inference_mode():
+    layer = lk.BatchNorm1d(4)
+    layer.training = False
+    layer.running_mean[:] = [0.5, -0.2, 0.1, 0.0]
+    layer.running_var[:] = [2.0, 0.5, 1.0, 3.0]
+    return layer
+
+
 BUILT_INS = [lk.Linear(4, 3, rng=0), lk.Linear(4, 3, rng=1, dtype=np.float32), lk.ReLU(), lk.LeakyReLU(0.2),
              lk.ELU(0.5), lk.Sigmoid(), lk.Tanh(), lk.Softmax(), lk.Softplus(beta=2.0), lk.GELU(),
-             lk.GELU("tanh"), lk.Identity(), lk.LayerNorm(4)]
+             lk.GELU("tanh"), lk.Identity(), lk.LayerNorm(4), lk.BatchNorm1d(4), _batch_norm_in_inference_mode()]
 
 
 class Scale(lk.Layer):

@@ -78,10 +78,24 @@ def _layer_norm(layer: Any, xnp: Any, erf: Any) -> Forward:
     return forward
 
 
+def _batch_norm(layer: Any, xnp: Any, erf: Any) -> Forward:
+    eps, training = float(layer.eps), bool(layer.training)
+    running_mean, running_var = layer.running_mean.copy(), layer.running_var.copy()
+
+    def forward(p: dict, x: Any) -> Any:
+        if training:  # the batch's own statistics (biased variance), as the layer normalises in training mode
+            centred = x - xnp.mean(x, axis=0, keepdims=True)
+            variance = xnp.mean(centred ** 2, axis=0, keepdims=True)
+        else:
+            centred, variance = x - running_mean, running_var
+        return centred / xnp.sqrt(variance + eps) * p["gamma"] + p["beta"]
+    return forward
+
+
 REFERENCES: dict[str, Callable[[Any, Any, Any], Forward]] = {
     "Linear": _linear, "ReLU": _relu, "LeakyReLU": _leaky_relu, "ELU": _elu, "Sigmoid": _sigmoid,
     "Tanh": _tanh, "Softmax": _softmax, "Softplus": _softplus, "GELU": _gelu, "Identity": _identity,
-    "LayerNorm": _layer_norm,
+    "LayerNorm": _layer_norm, "BatchNorm1d": _batch_norm,
 }
 
 

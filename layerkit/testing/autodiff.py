@@ -246,7 +246,8 @@ def compare_with_autodiff(
         (``backend="jax"``); ``params`` is a dict of float64 arrays keyed by
         parameter name (``"W"``; ``"layers[0].W"`` for a ``Net``). By default
         the built-in reference of each layer (``Linear``, the activations,
-        ``Softmax``, ``LayerNorm``); any other layer needs one.
+        ``Softmax``, ``LayerNorm``, ``BatchNorm1d`` in its current mode; not
+        ``Dropout``, which is random); any other layer needs one.
     backend : {"autograd", "jax"}
         Which automatic differentiation runs ``forward``. JAX runs in
         float64 through its scoped 64-bit mode.
