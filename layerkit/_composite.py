@@ -1,0 +1,141 @@
+"""``Composite``: what a layer made of layers (a ``Net``, a block) shares.
+
+A composite names its direct children (``children()``: ``("0", layer)`` for a
+net, ``("f", net)`` for a residual block, ``("branches.1", net)`` for a
+branch). Everything else follows from that:
+
+- ``walk()`` yields ``(path, layer)`` for every layer inside, nested ones
+  included (``"2.branches.0.1"``);
+- ``param_names`` and ``state_names`` are the paths of the inner layers'
+  arrays (``"branches.0.1.W"``), and ``getattr``/``setattr`` accept those
+  paths, with ``"d" + path`` for a gradient (``"dbranches.0.1.W"``). So the
+  code that reads a layer's parameters by name (optimizers, clipping,
+  diagnostics, gradient checks, files) reaches the nested layers unchanged,
+  and an optimizer's state key for a nested parameter is its path
+  (``"2.branches.0.1.W"``);
+- ``training`` set on a composite is set on every child;
+- ``step(rate)`` steps every child (each inner net through its fused plan).
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Iterator
+
+from layerkit.layers.base import Layer
+
+
+class Composite(Layer):
+    """Base class of layers made of layers (see the module docstring)."""
+
+    def children(self) -> list[tuple[str, Any]]:
+        """``(name, layer)`` of each direct child, in order of use."""
+        raise NotImplementedError(f"{type(self).__name__} must define children()")
+
+    # ------------------------------------------------------------------ paths
+    def walk(self) -> Iterator[tuple[str, Any]]:
+        """``(path, layer)`` for every layer inside, depth first, a composite before its children.
+
+        Paths join names with dots: ``"0"`` for a net's first layer,
+        ``"2.branches.0.1"`` for the second layer of the first branch of a
+        block at index 2.
+        """
+        for name, child in self.children():
+            yield name, child
+            if isinstance(child, Composite):
+                for path, layer in child.walk():
+                    yield f"{name}.{path}", layer
+
+    def _child(self, path: str) -> tuple[Any, str]:
+        """``(child, rest)`` for a dotted ``path`` that starts with a child's name (``rest`` may be "")."""
+        children = dict(self.children())
+        head, dot, rest = path.partition(".")
+        while True:
+            child = children.get(head)
+            if child is not None:
+                return child, rest
+            if not dot:
+                raise AttributeError(f"{self!r} has no layer at {path!r} (its children: {', '.join(children)})")
+            part, dot, rest = rest.partition(".")
+            head = f"{head}.{part}"
+
+    def _owner(self, path: str) -> tuple[Any, str]:
+        """The layer holding the array at ``path`` (``"f.0.W"``) and the array's attribute name (``"W"``)."""
+        child, rest = self._child(path)
+        if isinstance(child, Composite) and "." in rest:
+            return child._owner(rest)
+        if not rest or "." in rest:
+            raise AttributeError(f"{self!r}: {path!r} does not name an array of a layer inside it")
+        return child, rest
+
+    def _resolve(self, name: str) -> tuple[Any, str]:
+        """``(layer, attribute)`` for ``name``: an array path, or ``"d" + path`` for its gradient."""
+        try:
+            return self._owner(name)
+        except AttributeError:
+            if name[:1] != "d":
+                raise
+            owner, attr = self._owner(name[1:])
+            return owner, "d" + attr
+
+    def __getattr__(self, name: str) -> Any:
+        # only called when the ordinary lookup failed: dotted paths to inner arrays
+        if "." not in name or name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        owner, attr = self._resolve(name)
+        return getattr(owner, attr)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "." in name:
+            owner, attr = self._resolve(name)
+            setattr(owner, attr, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        """Paths of every trainable array inside (``"f.0.W"``), in order."""
+        return self._paths("param_names")
+
+    @property
+    def state_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        """Paths of every saved, non-trained array inside (batch norm's running statistics)."""
+        return self._paths("state_names")
+
+    def _paths(self, kind: str) -> tuple[str, ...]:
+        return tuple(f"{name}.{attr}" for name, child in self.children() for attr in getattr(child, kind, ()))
+
+    def check_state(self) -> None:
+        """Each inner layer's ``check_state`` (``ValueError`` naming the path of a bad one)."""
+        for path, layer in self.walk():
+            check = getattr(layer, "check_state", None)
+            if check is not None and not isinstance(layer, Composite) and getattr(layer, "state_names", ()):
+                try:
+                    check()
+                except (ValueError, TypeError) as error:
+                    raise type(error)(f"{self!r}: layer {path}: {error}") from error
+
+    # ------------------------------------------------------------------ modes and updates
+    @property
+    def training(self) -> bool:  # type: ignore[override]
+        """Training mode; setting it sets every child's."""
+        return self.__dict__.get("_training", True)
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        self.__dict__["_training"] = bool(mode)
+        for _, child in self.children():
+            child.training = bool(mode)
+
+    def step(self, update: Any) -> None:
+        """Step every child with ``update`` (a learning rate or an optimizer).
+
+        An optimizer given here directly keeps its state under this
+        composite's own name; through an outer ``Net.step`` it receives this
+        layer with its index as the key and updates the paths in
+        ``param_names``, so nothing calls this method then.
+        """
+        if isinstance(update, numbers.Real) and not isinstance(update, bool):
+            for _, child in self.children():
+                child.step(float(update))
+            return
+        super().step(update)
