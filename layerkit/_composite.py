@@ -27,6 +27,8 @@ from layerkit.layers.base import Layer
 class Composite(Layer):
     """Base class of layers made of layers (see the module docstring)."""
 
+    supports_need_dx = False  # (see backward_params instead; a class attribute: no __getattr__ on the path)
+
     def children(self) -> list[tuple[str, Any]]:
         """``(name, layer)`` of each direct child, in order of use."""
         raise NotImplementedError(f"{type(self).__name__} must define children()")
@@ -114,6 +116,15 @@ class Composite(Layer):
                 except (ValueError, TypeError) as error:
                     raise type(error)(f"{self!r}: layer {path}: {error}") from error
 
+    def backward_params(self, x: Any, ctx: Any, dy: Any) -> None:
+        """``backward_pass`` without the input gradient: only the parameters' gradients are left.
+
+        A net calls it for its first layer when its own input gradient is not
+        asked for (``input_grad=False``, as in training); the inner passes
+        then skip their input gradients too. The default runs ``backward_pass``.
+        """
+        self.backward_pass(x, ctx, dy)
+
     # ------------------------------------------------------------------ modes and updates
     @property
     def training(self) -> bool:  # type: ignore[override]
@@ -134,7 +145,7 @@ class Composite(Layer):
         layer with its index as the key and updates the paths in
         ``param_names``, so nothing calls this method then.
         """
-        if isinstance(update, numbers.Real) and not isinstance(update, bool):
+        if type(update) is float or (isinstance(update, numbers.Real) and not isinstance(update, bool)):
             for _, child in self.children():
                 child.step(float(update))
             return

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+from functools import partial
 from typing import Any, Iterator, Mapping, NamedTuple, Sequence, overload
 
 import numpy as np
@@ -87,6 +88,9 @@ class Trace(list):
     def __repr__(self) -> str:
         shapes = ", ".join(f"{entry.layer!r} <- {np.shape(entry.x)}" for entry in self)
         return f"Trace([{shapes}])"
+
+
+_make_entry = partial(tuple.__new__, TraceEntry)  # TraceEntry._make, without its Python frame
 
 
 def _check_layer(layer: Any, index: int, rng: Any = None) -> Any:
@@ -193,11 +197,15 @@ class Net(Composite):
             if result is not None:
                 return result
         trace = Trace()
-        return layers_forward(self.layers, x, trace, TraceEntry._make, training), trace
+        return layers_forward(self.layers, x, trace, _make_entry, training), trace
 
     def backward_pass(self, x: np.ndarray, ctx: Any, dy: np.ndarray) -> np.ndarray:
         """``backward(ctx, dy)``: the input gradient of the pass whose trace is ``ctx``."""
         return self.backward(ctx, dy)
+
+    def backward_params(self, x: np.ndarray, ctx: Any, dy: np.ndarray) -> None:
+        """``backward(ctx, dy, input_grad=False)``: the parameters' gradients alone."""
+        self.backward(ctx, dy, input_grad=False)
 
     def _runner(self) -> Plan | SegmentedPlan | None:
         """The compiled plan of the current layers (recompiled when ``self.layers`` changed), or None.
@@ -265,7 +273,7 @@ class Net(Composite):
             if result is not None:
                 return result
         trace = Trace()
-        return layers_forward(self.layers, x, trace, TraceEntry._make, None), trace
+        return layers_forward(self.layers, x, trace, _make_entry, None), trace
 
     def backward(self, trace: Sequence[TraceEntry], dy: np.ndarray, *,
                  input_grad: bool = True) -> np.ndarray | None:

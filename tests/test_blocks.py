@@ -394,3 +394,23 @@ def test_no_untrained_parameter_warning_for_blocks():
         warnings.simplefilter("error")
         net.step(0.1)
         net.step(Adam(0.1))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Residual([lin(3, 3, 0), lk.Tanh(), lin(3, 3, 1)]),
+    lambda: Concatenate([[lin(3, 2, 0)], [lin(3, 2, 1), lk.Tanh()]]),
+    lambda: Add([[lin(3, 2, 0)], [lin(3, 2, 1), lk.Tanh()]]),
+    lambda: lk.Net([lin(3, 2, 0), lk.Tanh()]),
+])
+def test_a_first_block_skips_the_input_gradient_when_not_asked(make):
+    net = lk.Net([make(), lk.Tanh()])
+    x = RNG.standard_normal((5, 3))
+    y, trace = net.forward(x)
+    dy = RNG.standard_normal(y.shape)
+    assert net.backward(trace, dy) is not None
+    expected = {name: getattr(net, "d" + name).copy() for name in net.param_names}
+    for name in net.param_names:
+        setattr(net, "d" + name, None)
+    assert net.backward(trace, dy, input_grad=False) is None
+    for name in net.param_names:
+        np.testing.assert_array_equal(getattr(net, "d" + name), expected[name])

@@ -78,15 +78,16 @@ class Branches(Composite):
                              "output one row per input row")
         return outputs, tuple(traces)
 
-    def _backward(self, ctx: BranchTraces, dys: list[np.ndarray]) -> np.ndarray:
+    def _backward(self, ctx: BranchTraces, dys: list[np.ndarray], need_dx: bool = True) -> np.ndarray | None:
         """The sum of the branches' input gradients, branch ``b`` receiving ``dys[b]``."""
         if not isinstance(ctx, BranchTraces) or len(ctx.traces) != len(self.branches):
             raise ValueError(f"{self!r}: ctx must be the BranchTraces of this block's forward_pass, got "
                              f"{type(ctx).__name__}")
         dx = None
         for net, trace, dy in zip(self.branches, ctx.traces, dys):
-            part = net.backward(trace, dy)
-            dx = part if dx is None else dx + part  # a new array: a branch's dx may be its dy itself
+            part = net.backward(trace, dy, input_grad=need_dx)
+            if need_dx:
+                dx = part if dx is None else dx + part  # a new array: a branch's dx may be its dy itself
         return dx
 
     def _dy(self, dy: Any, shape: tuple[int, int]) -> np.ndarray:
@@ -94,6 +95,30 @@ class Branches(Composite):
         if type(dy) is not np.ndarray or dy.shape != shape or dy.dtype.kind != "f":
             dy = check_grad_output(dy, repr(self), shape, float_dtype_of(np.asarray(dy)))
         return dy
+
+    def backward_params(self, x: np.ndarray, ctx: BranchTraces, dy: np.ndarray) -> None:
+        """The branches' backward passes without their input gradients (the block is a net's first layer)."""
+        self._backward(ctx, self._dys(x, ctx, dy), need_dx=False)
+
+    def backward_pass(self, x: np.ndarray, ctx: BranchTraces, dy: np.ndarray) -> np.ndarray:
+        """Each branch's backward pass with its part of ``dy``; returns the sum of their ``dx``.
+
+        Parameters
+        ----------
+        x : array_like, shape (n_samples, n_in)
+        ctx : BranchTraces
+            What ``forward_pass`` returned beside ``y``.
+        dy : array_like, shape (n_samples, n_out)
+
+        Returns
+        -------
+        dx : ndarray, shape (n_samples, n_in)
+        """
+        return self._backward(ctx, self._dys(x, ctx, dy))
+
+    def _dys(self, x: np.ndarray, ctx: BranchTraces, dy: np.ndarray) -> list[np.ndarray]:
+        """Each branch's part of ``dy``."""
+        raise NotImplementedError
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The block's output in its own mode."""

@@ -76,17 +76,6 @@ class Add(Branches):
             y = y + out
         return y, BranchTraces(traces, tuple(out.shape[1] for out in outputs))
 
-    def backward_pass(self, x: np.ndarray, ctx: BranchTraces, dy: np.ndarray) -> np.ndarray:
-        """Every branch's backward pass with ``dy``; returns the sum of their ``dx``.
-
-        Parameters
-        ----------
-        x : array_like, shape (n_samples, n_in)
-        ctx : BranchTraces
-        dy : array_like, shape (n_samples, n_out)
-
-        Returns
-        -------
-        dx : ndarray, shape (n_samples, n_in)
-        """
-        return self._backward(ctx, [dy] * len(self.branches))
+    def _dys(self, x: np.ndarray, ctx: BranchTraces, dy: np.ndarray) -> list[np.ndarray]:
+        """Every branch receives ``dy`` itself."""
+        return [dy] * len(self.branches)

@@ -60,19 +60,8 @@ class Concatenate(Branches):
         y = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=1)
         return y, BranchTraces(traces, tuple(out.shape[1] for out in outputs))
 
-    def backward_pass(self, x: np.ndarray, ctx: BranchTraces, dy: np.ndarray) -> np.ndarray:
-        """Each branch's backward pass with its columns of ``dy``; returns the sum of their ``dx``.
-
-        Parameters
-        ----------
-        x : array_like, shape (n_samples, n_in)
-        ctx : BranchTraces
-        dy : array_like, shape (n_samples, sum of the branches' widths)
-
-        Returns
-        -------
-        dx : ndarray, shape (n_samples, n_in)
-        """
+    def _dys(self, x: np.ndarray, ctx: BranchTraces, dy: np.ndarray) -> list[np.ndarray]:
+        """Branch ``b`` receives its own columns of ``dy`` (C-contiguous copies)."""
         if not isinstance(ctx, BranchTraces):
             raise ValueError(f"{self!r}: ctx must be the BranchTraces of this block's forward_pass, got "
                              f"{type(ctx).__name__}")
@@ -82,4 +71,4 @@ class Concatenate(Branches):
         for width in widths:
             parts.append(np.ascontiguousarray(dy[:, start:start + width]))
             start += width
-        return self._backward(ctx, parts)
+        return parts

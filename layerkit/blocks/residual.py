@@ -122,6 +122,17 @@ class Residual(Composite):
             dy = check_grad_output(dy, repr(self), dfx.shape, dfx.dtype)
         return dfx + dy
 
+    def backward_params(self, x: np.ndarray, ctx: Trace, dy: np.ndarray) -> None:
+        """``f``'s backward pass without its input gradient (the block is a net's first layer)."""
+        self.f.backward(ctx, dy, input_grad=False)
+
+    def step(self, update: Any) -> None:
+        """``f.step(update)`` for a learning rate (``f``'s fused update), else ``Composite.step``."""
+        if type(update) is float:
+            self.f.step(update)
+        else:
+            super().step(update)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``x + f(x)`` in the block's own mode."""
         return self.forward_pass(x, self.training)[0]
