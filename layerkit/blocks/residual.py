@@ -8,6 +8,7 @@ import numpy as np
 from layerkit._composite import Composite
 from layerkit._validation import check_batch, check_grad_output
 from layerkit.blocks._inner import as_batch, as_net, net_input_width, shared_rng
+from layerkit._plan import Plan
 from layerkit.net import Net, Trace
 
 
@@ -101,6 +102,8 @@ class Residual(Composite):
         if fx.shape != x.shape:
             raise ValueError(f"{self!r}: f maps an input of shape {x.shape} to shape {fx.shape}; a residual "
                              "block must keep the shape (y = x + f(x))")
+        if type(self.f._plan) is Plan:  # f's output is a new array of its one fused chain, in no trace
+            return np.add(fx, x, out=fx), trace
         return fx + x, trace
 
     def backward_pass(self, x: np.ndarray, ctx: Trace, dy: np.ndarray) -> np.ndarray:
@@ -120,6 +123,8 @@ class Residual(Composite):
         dfx = self.f.backward(ctx, dy)
         if type(dy) is not np.ndarray or dy.shape != dfx.shape or dy.dtype != dfx.dtype:
             dy = check_grad_output(dy, repr(self), dfx.shape, dfx.dtype)
+        if type(self.f._plan) is Plan and getattr(ctx, "_workspace", None) is None:  # a new array of f's chain
+            return np.add(dfx, dy, out=dfx)
         return dfx + dy
 
     def backward_params(self, x: np.ndarray, ctx: Trace, dy: np.ndarray) -> None:
