@@ -47,6 +47,20 @@ class Composite(Layer):
                 for path, layer in child.walk():
                     yield f"{name}.{path}", layer
 
+    def _refuse_shared(self) -> None:
+        """``ValueError`` when one layer with parameters sits at two places inside (its gradients would
+        overwrite each other: the second backward pass's replace the first's, nothing adds them)."""
+        seen: dict[int, str] = {}
+        for path, layer in self.walk():
+            if isinstance(layer, Composite) or not getattr(layer, "param_names", ()):
+                continue
+            first = seen.setdefault(id(layer), path)
+            if first != path:
+                raise ValueError(
+                    f"{type(self).__name__}: the layer {layer!r} is used twice, at {first} and {path}; a "
+                    "layer keeps one gradient per parameter, so the second use's gradients would replace the "
+                    "first's. Give each place its own layer (copy.deepcopy(layer) for a copy)")
+
     def _child(self, path: str) -> tuple[Any, str]:
         """``(child, rest)`` for a dotted ``path`` that starts with a child's name (``rest`` may be "")."""
         children = dict(self.children())

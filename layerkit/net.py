@@ -146,6 +146,7 @@ class Net(Composite):
             rng = np.random.default_rng(rng)
         self.layers = [_check_layer(layer, i, rng) for i, layer in enumerate(layers)]
         self._plan: Plan | SegmentedPlan | _NoPlan | None = None
+        self._refuse_shared()
 
     def children(self) -> list[tuple[str, Any]]:
         """``(str(index), layer)`` for each layer of ``self.layers``."""

@@ -414,3 +414,31 @@ def test_a_first_block_skips_the_input_gradient_when_not_asked(make):
     assert net.backward(trace, dy, input_grad=False) is None
     for name in net.param_names:
         np.testing.assert_array_equal(getattr(net, "d" + name), expected[name])
+
+
+def test_a_layer_with_parameters_used_twice_is_refused():
+    shared = lin(3, 3, 0)
+    with pytest.raises(ValueError, match=r"Net: the layer Linear\(3, 3\) is used twice, at 0 and 1.f.0"):
+        lk.Net([shared, Residual([shared])])
+    branch = lk.Net([lin(3, 2, 1)])
+    with pytest.raises(ValueError, match=r"Concatenate: the layer Linear\(3, 2\) is used twice, at "
+                                         r"branches.0.0 and branches.1.0"):
+        Concatenate([branch, branch])
+    relu = lk.ReLU()
+    assert len(lk.Net([lin(3, 3, 2), relu, lin(3, 3, 3), relu]).layers) == 4  # no parameters: no harm
+
+
+def test_a_workspace_pass_of_a_net_with_blocks_equals_a_plain_pass():
+    net = lk.Net([lin(3, 5, 0), lk.ReLU(), residual_net()[1], lin(5, 2, 4)])
+    ws = net.workspace()
+    x = RNG.standard_normal((6, 3))
+    y, trace = net.forward(x)
+    dy = RNG.standard_normal(y.shape)
+    dx = net.backward(trace, dy)
+    grads = {name: getattr(net, "d" + name).copy() for name in net.param_names}
+    for _ in range(2):
+        y_ws, trace_ws = net.forward(x, workspace=ws)
+        np.testing.assert_array_equal(y_ws, y)
+        np.testing.assert_array_equal(net.backward(trace_ws, dy), dx)
+        for name in net.param_names:
+            np.testing.assert_array_equal(getattr(net, "d" + name), grads[name])

@@ -45,6 +45,7 @@ class Branches(Composite):
         self.branches = [as_net(branch, f"{name}: branch {index}", rng) for index, branch in enumerate(branches)]
         if not self.branches:
             raise ValueError(f"{name}: expected at least one branch, got none")
+        self._refuse_shared()
         widths = {index: net_input_width(net) for index, net in enumerate(self.branches)}
         known = {index: width for index, width in widths.items() if width is not None}
         if len(set(known.values())) > 1:
