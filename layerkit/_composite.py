@@ -130,6 +130,19 @@ class Composite(Layer):
                 except (ValueError, TypeError) as error:
                     raise type(error)(f"{self!r}: layer {path}: {error}") from error
 
+    def forward(self, x: Any) -> Any:
+        """The output of ``forward_pass(x, self.training)`` (a block's; ``Net.forward`` returns its trace too)."""
+        return self.forward_pass(x, self.training)[0]
+
+    def backward(self, x: Any, dy: Any) -> Any:
+        """The backward pass of a fresh forward pass over ``x``.
+
+        The inner layers' per-pass state (dropout's masks, batch statistics)
+        is that of the fresh pass; ``Net`` keeps the pass's own in its trace,
+        so go through ``Net.forward``/``Net.backward`` to train.
+        """
+        return self.backward_pass(x, self.forward_pass(x, self.training)[1], dy)
+
     def backward_params(self, x: Any, ctx: Any, dy: Any) -> None:
         """``backward_pass`` without the input gradient: only the parameters' gradients are left.
 

@@ -341,7 +341,9 @@ class Net(Composite):
             A learning rate for plain gradient descent, or an optimizer object
             with ``update_layer(layer, key)``: it receives each layer that
             names parameters with ``key=str(index)``, so its state for
-            ``net[0].W`` is kept under ``"0.W"`` (see ``layerkit.optim``).
+            ``net[0].W`` is kept under ``"0.W"`` (see ``layerkit.optim``). A
+            block's parameters are named by path, so the state of
+            ``net[2].f[0].W`` is kept under ``"2.f.0.W"``.
         """
         indices: Any = range(len(self.layers))
         apply = None

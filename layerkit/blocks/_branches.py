@@ -121,14 +121,6 @@ class Branches(Composite):
         """Each branch's part of ``dy``."""
         raise NotImplementedError
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """The block's output in its own mode."""
-        return self.forward_pass(x, self.training)[0]
-
-    def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
-        """The backward pass of a fresh forward pass over ``x`` (use ``Net`` to keep the trace instead)."""
-        return self.backward_pass(x, self.forward_pass(x, self.training)[1], dy)
-
     def get_config(self) -> dict[str, Any]:
         """``{"branches": [each branch's spec]}``."""
         return {"branches": [net.config() for net in self.branches]}

@@ -138,14 +138,6 @@ class Residual(Composite):
         else:
             super().step(update)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """``x + f(x)`` in the block's own mode."""
-        return self.forward_pass(x, self.training)[0]
-
-    def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
-        """The backward pass of a fresh forward pass over ``x`` (use ``Net`` to keep the trace instead)."""
-        return self.backward_pass(x, self.forward_pass(x, self.training)[1], dy)
-
     def get_config(self) -> dict[str, Any]:
         """``{"layers": f's spec}``."""
         return {"layers": self.f.config()}
