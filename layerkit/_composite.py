@@ -85,13 +85,13 @@ class Composite(Layer):
 
     def _resolve(self, name: str) -> tuple[Any, str]:
         """``(layer, attribute)`` for ``name``: an array path, or ``"d" + path`` for its gradient."""
-        try:
-            return self._owner(name)
-        except AttributeError:
-            if name[:1] != "d":
-                raise
-            owner, attr = self._owner(name[1:])
-            return owner, "d" + attr
+        if name[:1] == "d":  # a gradient first (no child's name starts with "d"): the optimizers' lookup
+            try:
+                owner, attr = self._owner(name[1:])
+                return owner, "d" + attr
+            except AttributeError:
+                pass
+        return self._owner(name)
 
     def __getattr__(self, name: str) -> Any:
         # only called when the ordinary lookup failed: dotted paths to inner arrays
