@@ -85,6 +85,23 @@ class Trace(list):
 
     __slots__ = ("_workspace",)  # (workspace, generation) of a pass that wrote into a workspace
 
+    def walk(self) -> Iterator[tuple[str, "TraceEntry"]]:
+        """``(path, entry)`` for every entry, those of blocks' inner passes included, depth first.
+
+        A path is that of the entry's layer in ``net.walk()``: ``dict(trace.walk())["2.f.1"].x`` is
+        the input the layer at ``"2.f.1"`` saw in this pass.
+        """
+        for index, entry in enumerate(self):
+            yield str(index), entry
+            inner_traces = getattr(entry[0], "inner_traces", None)
+            ctx = getattr(entry, "ctx", None)
+            if inner_traces is None or ctx is None:
+                continue
+            for name, inner in inner_traces(ctx):
+                prefix = f"{index}.{name}." if name else f"{index}."
+                for path, nested in inner.walk():
+                    yield prefix + path, nested
+
     def __repr__(self) -> str:
         shapes = ", ".join(f"{entry.layer!r} <- {np.shape(entry.x)}" for entry in self)
         return f"Trace([{shapes}])"
@@ -203,6 +220,10 @@ class Net(Composite):
     def backward_pass(self, x: np.ndarray, ctx: Any, dy: np.ndarray) -> np.ndarray:
         """``backward(ctx, dy)``: the input gradient of the pass whose trace is ``ctx``."""
         return self.backward(ctx, dy)
+
+    def inner_traces(self, ctx: "Trace") -> list[tuple[str, "Trace"]]:
+        """The net as a layer: its pass's trace holds its own layers' entries (path prefix ``""``)."""
+        return [("", ctx)]
 
     def backward_params(self, x: np.ndarray, ctx: Any, dy: np.ndarray) -> None:
         """``backward(ctx, dy, input_grad=False)``: the parameters' gradients alone."""

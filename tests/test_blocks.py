@@ -1,6 +1,7 @@
 """Blocks (Residual, Concatenate, Add, Net as a layer): outputs, gradients, traces, paths and training."""
 import copy
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -442,3 +443,23 @@ def test_a_workspace_pass_of_a_net_with_blocks_equals_a_plain_pass():
         np.testing.assert_array_equal(net.backward(trace_ws, dy), dx)
         for name in net.param_names:
             np.testing.assert_array_equal(getattr(net, "d" + name), grads[name])
+
+
+def test_trace_walk_gives_every_inner_input_under_its_layers_path():
+    inner_net = lk.Net([lin(4, 4, 5), lk.Tanh()])
+    net = lk.Net([lin(3, 4, 0), Residual([lin(4, 4, 1), lk.ReLU()]),
+                  Concatenate([[lin(4, 2, 2)], [inner_net]]), lin(6, 1, 3)])
+    x = RNG.standard_normal((5, 3))
+    _, trace = net.forward(x)
+    entries = dict(trace.walk())
+    layers = dict(net.walk())
+    # every layer has an entry, but for a block's own inner nets (f, branches.<b>), whose layers have theirs
+    assert set(entries) == {path for path in layers if not re.search(r"(\.f|\.branches\.\d+)$", path)}
+    assert isinstance(entries["2.branches.1.0"].layer, lk.Net)  # a net used as a layer is a layer
+    assert all(entries[path].layer is layers[path] for path in entries)
+    h = x @ net[0].W + net[0].b
+    np.testing.assert_array_equal(entries["1.f.0"].x, h)
+    z = h @ net[1].f[0].W + net[1].f[0].b
+    np.testing.assert_allclose(entries["1.f.1"].x, z, rtol=1e-14)
+    np.testing.assert_allclose(entries["2.branches.1.0.1"].x, (h + np.maximum(z, 0)) @ inner_net[0].W + inner_net[0].b,
+                               rtol=1e-13)

@@ -97,6 +97,10 @@ class Branches(Composite):
             dy = check_grad_output(dy, repr(self), shape, float_dtype_of(np.asarray(dy)))
         return dy
 
+    def inner_traces(self, ctx: BranchTraces) -> list[tuple[str, Trace]]:
+        """``("branches.<b>", branch b's trace)`` for each branch: what ``Trace.walk`` enters."""
+        return [(f"branches.{index}", trace) for index, trace in enumerate(ctx.traces)]
+
     def backward_params(self, x: np.ndarray, ctx: BranchTraces, dy: np.ndarray) -> None:
         """The branches' backward passes without their input gradients (the block is a net's first layer)."""
         self._backward(ctx, self._dys(x, ctx, dy), need_dx=False)

@@ -127,6 +127,10 @@ class Residual(Composite):
             return np.add(dfx, dy, out=dfx)
         return dfx + dy
 
+    def inner_traces(self, ctx: Trace) -> list[tuple[str, Trace]]:
+        """``[("f", f's trace)]``: what ``Trace.walk`` enters."""
+        return [("f", ctx)]
+
     def backward_params(self, x: np.ndarray, ctx: Trace, dy: np.ndarray) -> None:
         """``f``'s backward pass without its input gradient (the block is a net's first layer)."""
         self.f.backward(ctx, dy, input_grad=False)
