@@ -1,13 +1,9 @@
 """Blocks: layers made of layers, for models that are not a chain.
 
-==================  ==============  ==============================================
-class               registry name   output
-==================  ==============  ==============================================
-``Residual(layers)``  ``residual``    ``x + f(x)``, ``f`` the chain of ``layers``
-``Concatenate(b)``  ``concatenate`` the branches' outputs side by side (features)
-``Add(b)``          ``add``         the sum of the branches' outputs
-``layerkit.Net``    ``net``         a net used as a layer
-==================  ==============  ==============================================
+- ``Residual(layers)``, registered as ``residual``: ``x + f(x)``, ``f`` the chain of ``layers``;
+- ``Concatenate(branches)``, ``concatenate``: the branches' outputs side by side (features);
+- ``Add(branches)``, ``add``: the sum of the branches' outputs;
+- ``layerkit.Net``, ``net``: a net used as a layer.
 
 Each block holds its inner layers as ``Net`` objects (``Residual.f``,
 ``Concatenate.branches``), so runs of built-in layers inside a block run as
