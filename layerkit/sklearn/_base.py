@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from layerkit import config, registry
+from layerkit.blocks import Residual
 from layerkit.blocks._branches import Branches
 from layerkit.history import History
 from layerkit.losses import check_sample_weight, get_loss
@@ -75,7 +76,7 @@ def _nested_key(item: Any) -> str | None:
         return None
     if issubclass(cls, Branches) and "branches" in item:
         return "branches"
-    return "layers" if "layers" in item and issubclass(cls, (Net, registry.get("residual"))) else None
+    return "layers" if "layers" in item and issubclass(cls, (Net, Residual)) else None
 
 
 def _build_hidden(item: Any, width: int, dtype: str, rng: Any, index: int, where: str) -> tuple[Any, Any, Any]:
