@@ -57,7 +57,7 @@ class Branches(Composite):
 
     @property
     def n_in(self) -> int | None:
-        """The input width the branches declare, or ``None``."""
+        # the input width the branches declare, or None (undocumented: see Residual.n_in)
         return next((w for w in map(net_input_width, self.branches) if w is not None), None)
 
     @property

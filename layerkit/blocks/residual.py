@@ -68,7 +68,8 @@ class Residual(Composite):
 
     @property
     def n_in(self) -> int | None:
-        """The input width ``f``'s layers declare, or ``None``."""
+        # the input width f's layers declare, or None: what configs check widths with (no docstring:
+        # a documented attribute named n_in would be a second target of every "n_in" in the API pages)
         return net_input_width(self.f)
 
     @property
