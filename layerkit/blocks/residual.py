@@ -103,7 +103,7 @@ class Residual(Composite):
         if fx.shape != x.shape:
             raise ValueError(f"{self!r}: f maps an input of shape {x.shape} to shape {fx.shape}; a residual "
                              "block must keep the shape (y = x + f(x))")
-        if type(self.f._plan) is Plan:  # f's output is a new array of its one fused chain, in no trace
+        if type(self.f._plan) is Plan and fx is not trace[-1][1]:  # a new array of f's chain, in no trace
             return np.add(fx, x, out=fx), trace
         return fx + x, trace
 
