@@ -383,7 +383,14 @@ class Net(Composite):
         for index in indices:
             layer = layers[index]
             if apply is not None:
-                if getattr(layer, "param_names", ()):
+                if isinstance(layer, Composite):  # each inner layer with its path: the same keys, no lookups
+                    for path, inner in layer.walk():
+                        if not isinstance(inner, Composite):
+                            if getattr(inner, "param_names", ()):
+                                apply(inner, key=f"{index}.{path}")
+                            else:
+                                check_trainable(inner, optimizer=True)
+                elif getattr(layer, "param_names", ()):
                     apply(layer, key=str(index))
                 else:  # an optimizer skips it: say so if it holds gradients or its own step()
                     check_trainable(layer, optimizer=True)
