@@ -211,6 +211,46 @@ def allocations_per_step(case: Case) -> int:
     return sum(s.count_diff for s in stats if s.count_diff > 0)
 
 
+def residual_block_times(n: int, width: int, dtype, repeats: int) -> tuple[float, float]:
+    """Seconds per training step of ``Residual([Linear, ReLU, Linear, ReLU])`` and of the same four layers
+    without the skip (same weights), both through the public API: forward, backward without the input's
+    ``dx``, SGD step.
+
+    Timed in this thread's CPU time (``time.thread_time``), min over ``repeats`` interleaved blocks: the
+    ratio of two near-equal times is what counts here, and CPU time leaves out what other processes on
+    a shared core take (wall-clock ratios of such a pair swing from 0.6 to 2.5 on a loaded machine).
+    """
+    x = np.random.default_rng(0).normal(size=(n, width)).astype(dtype)
+
+    def four():
+        init = np.random.default_rng(1)
+        return [lk.Linear(width, width, rng=init, dtype=dtype), lk.ReLU(),
+                lk.Linear(width, width, rng=init, dtype=dtype), lk.ReLU()]
+
+    def stepper(net):
+        def step():
+            y, trace = net.forward(x)
+            net.backward(trace, y, input_grad=False)  # dy = y: the gradient of ||y||^2 / 2
+            net.step(LR)
+        return step
+
+    steps = {"residual": stepper(lk.Net([lk.Residual(four())])), "plain": stepper(lk.Net(four()))}
+    calls = {}
+    for key, step in steps.items():  # warm up, and size a block to ~20 ms
+        t0 = time.thread_time()
+        for _ in range(20):
+            step()
+        calls[key] = max(1, int(0.02 / max((time.thread_time() - t0) / 20, 1e-7)))
+    best = {key: float("inf") for key in steps}
+    for _ in range(repeats):
+        for key, step in steps.items():
+            t0 = time.thread_time()
+            for _ in range(calls[key]):
+                step()
+            best[key] = min(best[key], (time.thread_time() - t0) / calls[key])
+    return best["residual"], best["plain"]
+
+
 def digits_fit_vs_sklearn(epochs: int, repeats: int):
     from sklearn.datasets import load_digits
     from sklearn.neural_network import MLPClassifier
@@ -354,6 +394,10 @@ def main(argv=None) -> None:
     print(f"| digits net with a custom identity layer inside, n=15 float64 | {_us(times['custom'])} | | | | "
           f"{times['custom'] / times['fused']:.2f} x the fused net ({_us(times['fused'])}) | | | "
           f"{allocations_per_step(custom)} |")
+    for n, width, dtype in ((15, 64, np.float64), (32, 64, np.float64), (256, 256, np.float32)):
+        t_res, t_plain = residual_block_times(n, width, dtype, repeats * 3)
+        print(f"| residual block of 2 Linear({width}, {width})+ReLU, n={n} {np.dtype(dtype).name} | {_us(t_res)} | "
+              f"| | | {t_res / t_plain:.2f} x the same 4 layers without the skip ({_us(t_plain)}), CPU time | | | |")
     epochs = 3 if args.quick else 10
     t_lk, t_sk, acc = digits_fit_vs_sklearn(epochs, 1 if args.quick else 3)
     print(f"| digits fit, per epoch ({epochs} epochs) | {t_lk*1e3:.2f} ms | | | | sklearn MLPClassifier "

@@ -19,6 +19,7 @@ from layerkit.losses import binary_cross_entropy, mean_squared_error, softmax_cr
 from layerkit.net import Net, Trace, TraceEntry
 from layerkit.plotting import plot_diagnostics, plot_history
 from layerkit.training import evaluate, fit
+from layerkit.blocks import Add, Concatenate, Residual
 
 __version__ = "0.2.0.dev0"  # the one version string: pyproject.toml reads it (dynamic = ["version"])
 
@@ -44,6 +45,9 @@ __all__ = [
     "Softplus",
     "Identity",
     "Net",
+    "Residual",
+    "Concatenate",
+    "Add",
     "Trace",
     "TraceEntry",
     "fit",

@@ -442,9 +442,14 @@ def layer_backward(entry: Any, dy: Any, want_dx: bool) -> Any:
     skips its input gradient, and ``None`` is returned.
     """
     layer, x = entry
-    if not want_dx and getattr(layer, "supports_need_dx", False):
-        layer.backward(x, dy, need_dx=False)
-        return None
+    if not want_dx:
+        if getattr(layer, "supports_need_dx", False):
+            layer.backward(x, dy, need_dx=False)
+            return None
+        params_only = getattr(layer, "backward_params", None)  # blocks: the inner passes skip it too
+        if params_only is not None:
+            params_only(x, getattr(entry, "ctx", None), dy)
+            return None
     backward_pass = getattr(layer, "backward_pass", None)
     if backward_pass is None:
         return layer.backward(x, dy)

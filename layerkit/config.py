@@ -1,4 +1,7 @@
-"""Nets from configs: build a ``Net`` from a spec, report a net's spec, read specs from files.
+"""Layers from configs: build a net's layers from a spec, report a net's spec, read specs from files.
+
+This module knows layers and specs, never ``Net``: ``Net.from_config`` calls
+``build_layers`` and ``Net.config`` calls ``net_config``.
 
 A spec is a list of items, one per layer, each either a registered layer name
 (``"relu"``) or a dict with the name under ``"type"`` and the constructor's
@@ -17,6 +20,10 @@ TOML allows at the top level)::
     n_out = 32
     [[layers]]
     type = "relu"
+
+Blocks nest specs: ``{"type": "residual", "layers": [...]}``,
+``{"type": "concatenate", "branches": [[...], [...]]}``, ``{"type": "net",
+"layers": [...]}`` (the block builds its items through ``build_layer``).
 """
 from __future__ import annotations
 
@@ -31,7 +38,6 @@ import numpy as np
 
 from layerkit import registry
 from layerkit.layers.base import Layer
-from layerkit.net import Net
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -165,8 +171,8 @@ def _check_widths(layers: list[Any]) -> None:
         width = out(width) if out is not None else None
 
 
-def build_net(spec: Spec | Mapping[str, Any], *, seed: int | np.random.Generator | None = None) -> Net:
-    """Build a ``Net`` from a spec (see the module docstring).
+def build_layers(spec: Spec | Mapping[str, Any], *, seed: int | np.random.Generator | None = None) -> list[Layer]:
+    """Build the layers of a spec (see the module docstring); ``Net.from_config`` wraps them in a ``Net``.
 
     Parameters
     ----------
@@ -178,7 +184,7 @@ def build_net(spec: Spec | Mapping[str, Any], *, seed: int | np.random.Generator
 
     Returns
     -------
-    Net
+    list of Layer
 
     Raises
     ------
@@ -191,7 +197,7 @@ def build_net(spec: Spec | Mapping[str, Any], *, seed: int | np.random.Generator
     rng = None if seed is None else np.random.default_rng(seed)
     layers = [build_layer(item, index, rng) for index, item in enumerate(items)]
     _check_widths(layers)
-    return Net(layers)
+    return layers
 
 
 def _jsonable(value: Any, where: str) -> Any:
@@ -256,9 +262,9 @@ def layer_config(layer: Any, index: int = 0) -> str | dict[str, Any]:
     return {"type": name, **config} if config else name
 
 
-def net_config(net: Net) -> list[str | dict[str, Any]]:
-    """The spec of ``net``: ``build_net(net_config(net))`` rebuilds its architecture."""
-    return [layer_config(layer, index) for index, layer in enumerate(net.layers)]
+def net_config(net: Any) -> list[str | dict[str, Any]]:
+    """The spec of a ``Net`` (or a list of layers): ``build_layers(net_config(net))`` rebuilds its architecture."""
+    return [layer_config(layer, index) for index, layer in enumerate(getattr(net, "layers", net))]
 
 
 def load_spec(path: str | os.PathLike) -> list[Any] | dict[str, Any]:

@@ -24,8 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from layerkit._atomic import atomic_path
-from layerkit.config import ConfigError, build_net, net_config
-from layerkit.net import Net
+from layerkit.config import ConfigError, build_layers, net_config
 from layerkit.registry import UnknownLayerError
 
 FORMAT = "layerkit.net"
@@ -65,7 +64,7 @@ def _optimizer_entries(optimizer: Any) -> dict[str, np.ndarray]:
     return entries
 
 
-def save_net(net: Net, path: str | os.PathLike, *, optimizer: Any = None) -> None:
+def save_net(net: Any, path: str | os.PathLike, *, optimizer: Any = None) -> None:
     """Write ``net`` (and optionally ``optimizer``'s state) to ``path`` atomically.
 
     Parameters
@@ -169,11 +168,13 @@ def _json_entry(entries: dict[str, Any], key: str, where: str) -> Any:
         raise ModelFileError(f"{where}: entry {key!r} is not valid JSON: {error}") from error
 
 
-def _build(spec: Any, where: str) -> Net:
+def _build(spec: Any, where: str) -> list[Any]:
     try:
-        return build_net(spec)
+        return build_layers(spec)
     except ConfigError as error:
         cause = error.__cause__
+        while isinstance(cause, ConfigError):  # a block's own items: the innermost cause
+            cause = cause.__cause__
         if isinstance(cause, UnknownLayerError):
             raise ModelFileError(
                 f"{where} holds a layer that is not installed: {error}. Install the plugin package "
@@ -184,9 +185,9 @@ def _build(spec: Any, where: str) -> Net:
         raise ModelFileError(f"{where}: its config asks for layers too large to build: {error}") from error
 
 
-def _restore_parameters(net: Net, entries: dict[str, Any], where: str) -> None:
+def _restore_parameters(layers: list[Any], entries: dict[str, Any], where: str) -> None:
     expected = {f"layers/{i}/{name}": (layer, name)
-                for i, layer in enumerate(net.layers) for name in _saved_names(layer)}
+                for i, layer in enumerate(layers) for name in _saved_names(layer)}
     stored = {key for key in entries if key.startswith("layers/")}
     missing = sorted(set(expected) - stored)
     if missing:
@@ -203,7 +204,7 @@ def _restore_parameters(net: Net, entries: dict[str, Any], where: str) -> None:
             )
     for key, (layer, name) in expected.items():  # everything checked: now assign
         setattr(layer, name, entries[key])
-    for index, layer in enumerate(net.layers):
+    for index, layer in enumerate(layers):
         check_state = getattr(layer, "check_state", None)
         if check_state is not None and getattr(layer, "state_names", ()):
             try:
@@ -228,8 +229,10 @@ def _load_optimizer(optimizer: Any, entries: dict[str, Any], where: str) -> None
         ) from error
 
 
-def load_net(path: str | os.PathLike, *, optimizer: Any = None) -> Net:
-    """Read a net written by ``save_net``; its predictions are bit-identical to the saved net's.
+def load_layers(path: str | os.PathLike, *, optimizer: Any = None) -> list[Any]:
+    """Read the layers of a net written by ``save_net``; ``Net.load`` wraps them in a ``Net``.
+
+    The net's predictions are bit-identical to the saved net's.
 
     Parameters
     ----------
@@ -239,7 +242,7 @@ def load_net(path: str | os.PathLike, *, optimizer: Any = None) -> Net:
 
     Returns
     -------
-    Net
+    list of Layer
 
     Raises
     ------
@@ -254,8 +257,8 @@ def load_net(path: str | os.PathLike, *, optimizer: Any = None) -> Net:
     where = os.fspath(path)
     entries = _read_entries(path)
     _check_format(entries, where)
-    net = _build(_json_entry(entries, "config", where), where)
-    _restore_parameters(net, entries, where)
+    layers = _build(_json_entry(entries, "config", where), where)
+    _restore_parameters(layers, entries, where)
     if optimizer is not None:
         _load_optimizer(optimizer, entries, where)
-    return net
+    return layers

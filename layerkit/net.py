@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any, Iterator, NamedTuple, Sequence, overload
+from functools import partial
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence, overload
 
 import numpy as np
 
+from layerkit import config as _config
+from layerkit import io as _io
 from layerkit._backend import core
+from layerkit._composite import Composite
 from layerkit._plan import Plan, SegmentedPlan, layers_backward, layers_forward
 from layerkit.layers.base import Layer
 from layerkit.warnings import check_trainable
@@ -81,12 +85,34 @@ class Trace(list):
 
     __slots__ = ("_workspace",)  # (workspace, generation) of a pass that wrote into a workspace
 
+    def walk(self) -> Iterator[tuple[str, "TraceEntry"]]:
+        """``(path, entry)`` for every entry, those of blocks' inner passes included, depth first.
+
+        A path is that of the entry's layer in ``net.walk()``: ``dict(trace.walk())["2.f.1"].x`` is
+        the input the layer at ``"2.f.1"`` saw in this pass.
+        """
+        for index, entry in enumerate(self):
+            yield str(index), entry
+            inner_traces = getattr(entry[0], "inner_traces", None)
+            ctx = getattr(entry, "ctx", None)
+            if inner_traces is None or ctx is None:
+                continue
+            for name, inner in inner_traces(ctx):
+                prefix = f"{index}.{name}." if name else f"{index}."
+                for path, nested in inner.walk():
+                    yield prefix + path, nested
+
     def __repr__(self) -> str:
         shapes = ", ".join(f"{entry.layer!r} <- {np.shape(entry.x)}" for entry in self)
         return f"Trace([{shapes}])"
 
 
-def _check_layer(layer: Any, index: int) -> Any:
+_make_entry = partial(tuple.__new__, TraceEntry)  # TraceEntry._make, without its Python frame
+
+
+def _check_layer(layer: Any, index: int, rng: Any = None) -> Any:
+    if isinstance(layer, (str, Mapping)):  # a spec item: {"type": "linear", ...} or "relu"
+        return _config.build_layer(layer, index, rng)
     for method in ("forward", "backward"):
         if not callable(getattr(layer, method, None)):
             raise TypeError(
@@ -96,15 +122,25 @@ def _check_layer(layer: Any, index: int) -> Any:
     return layer
 
 
-class Net:
+class Net(Composite):
     """A feed-forward stack of layers.
+
+    A ``Net`` is itself a layer (registered as ``"net"``): it may be a layer
+    of another net or of a block (``layerkit.blocks``). Used so, its
+    ``forward_pass`` returns ``(y, trace)``, the trace being the ``ctx`` of
+    the outer trace entry, and its parameters are named by path
+    (``"0.W"``, see ``walk``).
 
     Parameters
     ----------
-    layers : sequence of Layer
+    layers : sequence of Layer or spec items
         Applied in order. Any object with ``forward(x)`` and ``backward(x, dy)``
         (and optionally ``step(update)``) is accepted; subclassing
-        ``layerkit.Layer`` is the usual way.
+        ``layerkit.Layer`` is the usual way. A spec item (``"relu"``,
+        ``{"type": "linear", "n_in": 4, "n_out": 3}``) is built through the
+        registry, as ``Net.from_config`` does.
+    rng : None, int or numpy.random.Generator
+        Passed to the spec items whose layer accepts ``rng``.
 
     Examples
     --------
@@ -116,11 +152,82 @@ class Net:
     >>> net.step(0.1)
     """
 
-    def __init__(self, layers: Sequence[Layer]) -> None:
-        if isinstance(layers, (Layer, str, bytes)) or not hasattr(layers, "__iter__"):
+    example_kwargs = {"layers": [{"type": "linear", "n_in": 4, "n_out": 3, "rng": 0}, "tanh",
+                                 {"type": "linear", "n_in": 3, "n_out": 2, "rng": 1}]}
+
+    def __init__(self, layers: Sequence[Layer], *, rng: Any = None) -> None:
+        if ((isinstance(layers, (Layer, str, bytes, Mapping)) and not isinstance(layers, Net))
+                or not hasattr(layers, "__iter__")):
             raise TypeError(f"Net: layers must be a sequence of layers, got {type(layers).__name__}")
-        self.layers = [_check_layer(layer, i) for i, layer in enumerate(layers)]
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            rng = np.random.default_rng(rng)
+        self.layers = [_check_layer(layer, i, rng) for i, layer in enumerate(layers)]
         self._plan: Plan | SegmentedPlan | _NoPlan | None = None
+        self._refuse_shared()
+
+    def children(self) -> list[tuple[str, Any]]:
+        """``(str(index), layer)`` for each layer of ``self.layers``."""
+        return [(str(index), layer) for index, layer in enumerate(self.layers)]
+
+    def walk(self) -> Iterator[tuple[str, Any]]:
+        """``(path, layer)`` for every layer, nested ones included, depth first.
+
+        ``Net.layers`` is the top level; ``walk`` also enters blocks and nets
+        used as layers: ``("2", Concatenate(...))``, then
+        ``("2.branches.0", Net(...))``, ``("2.branches.0.0", Linear(...))``, ...
+        A parameter's name is its layer's path and attribute (``"2.branches.0.0.W"``):
+        ``getattr(net, "2.branches.0.0.W")`` reads it, and the optimizers keep
+        its state under that key.
+        """
+        return super().walk()
+
+    def get_config(self) -> dict[str, Any]:
+        """``{"layers": spec}``: the spec of the layers (see ``config``)."""
+        return {"layers": self.config()}
+
+    def output_features(self, n_in: int | None) -> int | None:
+        """Width of the output for an input of width ``n_in`` (``None`` when a layer cannot say)."""
+        width = n_in
+        for layer in self.layers:
+            out = getattr(layer, "output_features", None)
+            width = out(width) if out is not None else None
+        return width
+
+    # -------------------------------------------------------------- as a layer of another net
+    def forward_pass(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, "Trace"]:
+        """``(y, trace)`` in the given mode: the net as a layer (its trace is the outer entry's ``ctx``).
+
+        Parameters
+        ----------
+        x : array_like, shape (n_samples, n_in)
+        training : bool
+            Mode of every layer of this pass (the layers' own ``training`` is left alone).
+
+        Returns
+        -------
+        y : ndarray, shape (n_samples, n_out)
+        trace : Trace
+        """
+        plan = self._runner()
+        if plan is not None:
+            # a single chain holds no layer that depends on the mode
+            result = plan.forward(x, None) if type(plan) is Plan else plan.forward(x, None, training)
+            if result is not None:
+                return result
+        trace = Trace()
+        return layers_forward(self.layers, x, trace, _make_entry, training), trace
+
+    def backward_pass(self, x: np.ndarray, ctx: Any, dy: np.ndarray) -> np.ndarray:
+        """``backward(ctx, dy)``: the input gradient of the pass whose trace is ``ctx``."""
+        return self.backward(ctx, dy)
+
+    def inner_traces(self, ctx: "Trace") -> list[tuple[str, "Trace"]]:
+        """The net as a layer: its pass's trace holds its own layers' entries (path prefix ``""``)."""
+        return [("", ctx)]
+
+    def backward_params(self, x: np.ndarray, ctx: Any, dy: np.ndarray) -> None:
+        """``backward(ctx, dy, input_grad=False)``: the parameters' gradients alone."""
+        self.backward(ctx, dy, input_grad=False)
 
     def _runner(self) -> Plan | SegmentedPlan | None:
         """The compiled plan of the current layers (recompiled when ``self.layers`` changed), or None.
@@ -188,7 +295,7 @@ class Net:
             if result is not None:
                 return result
         trace = Trace()
-        return layers_forward(self.layers, x, trace, TraceEntry._make, None), trace
+        return layers_forward(self.layers, x, trace, _make_entry, None), trace
 
     def backward(self, trace: Sequence[TraceEntry], dy: np.ndarray, *,
                  input_grad: bool = True) -> np.ndarray | None:
@@ -255,7 +362,9 @@ class Net:
             A learning rate for plain gradient descent, or an optimizer object
             with ``update_layer(layer, key)``: it receives each layer that
             names parameters with ``key=str(index)``, so its state for
-            ``net[0].W`` is kept under ``"0.W"`` (see ``layerkit.optim``).
+            ``net[0].W`` is kept under ``"0.W"`` (see ``layerkit.optim``). A
+            block's parameters are named by path, so the state of
+            ``net[2].f[0].W`` is kept under ``"2.f.0.W"``.
         """
         indices: Any = range(len(self.layers))
         apply = None
@@ -274,7 +383,14 @@ class Net:
         for index in indices:
             layer = layers[index]
             if apply is not None:
-                if getattr(layer, "param_names", ()):
+                if isinstance(layer, Composite):  # each inner layer with its path: the same keys, no lookups
+                    for path, inner in layer.walk():
+                        if not isinstance(inner, Composite):
+                            if getattr(inner, "param_names", ()):
+                                apply(inner, key=f"{index}.{path}")
+                            else:
+                                check_trainable(inner, optimizer=True)
+                elif getattr(layer, "param_names", ()):
                     apply(layer, key=str(index))
                 else:  # an optimizer skips it: say so if it holds gradients or its own step()
                     check_trainable(layer, optimizer=True)
@@ -331,8 +447,7 @@ class Net:
         """
         if not isinstance(mode, (bool, np.bool_)):
             raise TypeError(f"Net.train: mode must be True or False, got {type(mode).__name__} {mode!r}")
-        for layer in self.layers:
-            layer.training = bool(mode)
+        self.training = bool(mode)  # every layer's, nested ones included
         return self
 
     def eval(self) -> "Net":
@@ -405,33 +520,27 @@ class Net:
         layerkit.config.ConfigError
             Naming the item's index and what is wrong.
         """
-        from layerkit.config import build_net
-        net = build_net(spec, seed=seed)
-        return net if cls is Net else cls(net.layers)
+        return cls(_config.build_layers(spec, seed=seed))
 
     def config(self) -> list:
         """The spec of this net: ``Net.from_config(net.config())`` rebuilds its architecture."""
-        from layerkit.config import net_config
-        return net_config(self)
+        return _config.net_config(self)
 
     def save(self, path: Any, *, optimizer: Any = None) -> None:
         """Write architecture and parameters (and optionally an optimizer's state) to ``path``.
 
         See ``layerkit.io.save_net``: an ``.npz`` file, written atomically.
         """
-        from layerkit.io import save_net
-        save_net(self, path, optimizer=optimizer)
+        _io.save_net(self, path, optimizer=optimizer)
 
     @classmethod
     def load(cls, path: Any, *, optimizer: Any = None) -> "Net":
         """Read a net written by ``save``; predictions are bit-identical.
 
-        See ``layerkit.io.load_net``; raises ``layerkit.io.ModelFileError``
+        See ``layerkit.io.load_layers``; raises ``layerkit.io.ModelFileError``
         for a file that cannot be loaded, saying why.
         """
-        from layerkit.io import load_net
-        net = load_net(path, optimizer=optimizer)
-        return net if cls is Net else cls(net.layers)
+        return cls(_io.load_layers(path, optimizer=optimizer))
 
 
 def _short(value: Any) -> str:

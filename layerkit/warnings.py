@@ -41,6 +41,7 @@ class DoubleSoftmaxWarning(LayerkitWarning):
 
 _warned: set[tuple[type, str]] = set()  # (layer class, kind) already warned about
 _builtin: dict[type, bool] = {}  # layer class -> it is one of layerkit's own (checked on every step)
+_BUILTIN_MODULES = ("layerkit.layers.", "layerkit.blocks.", "layerkit.net")
 
 
 def undeclared_gradients(layer: Any) -> list[str]:
@@ -62,10 +63,11 @@ def undeclared_gradients(layer: Any) -> list[str]:
 
 
 def _overrides_step(layer: Any) -> bool:
-    from layerkit.layers.base import Layer
-
+    # Layer.step is known by its qualified name: this module is imported by layerkit.layers.base
+    # and never imports it back
     step = getattr(type(layer), "step", None)
-    return callable(step) and step is not Layer.step
+    return callable(step) and (getattr(step, "__module__", None), getattr(step, "__qualname__", None)) != (
+        "layerkit.layers.base", "Layer.step")
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -93,9 +95,9 @@ def check_trainable(layer: Any, *, optimizer: bool) -> None:
     cls = type(layer)
     builtin = _builtin.get(cls)
     if builtin is None:
-        builtin = _builtin[cls] = cls.__module__.startswith("layerkit.layers.")
+        builtin = _builtin[cls] = cls.__module__.startswith(_BUILTIN_MODULES)
     if builtin:
-        return  # the built-in layers declare every parameter
+        return  # the built-in layers and blocks declare every parameter
     missing = undeclared_gradients(layer) if (cls, "gradients") not in _warned else None
     if missing:
         _warned.add((cls, "gradients"))

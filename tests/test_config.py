@@ -8,7 +8,7 @@ import pytest
 
 import layerkit as lk
 from layerkit import registry
-from layerkit.config import ConfigError, build_net, layer_config, load_spec
+from layerkit.config import ConfigError, build_layers, layer_config, load_spec
 
 SPEC = [{"type": "linear", "n_in": 4, "n_out": 8}, "relu", {"type": "Linear", "n_in": 8, "n_out": 3},
         "softmax"]
@@ -100,8 +100,8 @@ def test_from_config_on_a_subclass_builds_the_subclass():
     assert type(net) is MyNet and len(net) == 4
 
 
-def test_build_net_is_what_from_config_calls():
-    np.testing.assert_array_equal(build_net(SPEC, seed=0)[2].W, lk.Net.from_config(SPEC, seed=0)[2].W)
+def test_build_layers_is_what_from_config_calls():
+    np.testing.assert_array_equal(build_layers(SPEC, seed=0)[2].W, lk.Net.from_config(SPEC, seed=0)[2].W)
 
 
 # ------------------------------------------------------------------ reporting

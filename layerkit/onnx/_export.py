@@ -9,6 +9,8 @@ import onnx
 from onnx import helper
 
 from layerkit._atomic import atomic_path
+from layerkit.blocks import Add, Concatenate, Residual
+from layerkit.net import Net
 from layerkit.onnx._builder import Builder
 from layerkit.onnx._converters import CONVERTERS
 
@@ -39,6 +41,8 @@ def converter_for(layer: Any, index: int) -> Any:
     cls = type(layer)
     if _builtin(layer):
         return CONVERTERS[cls.__name__]
+    if cls in BLOCK_CONVERTERS:
+        return BLOCK_CONVERTERS[cls]
     raise TypeError(
         f"layerkit.onnx: layer {index} ({layer!r}, class {cls.__module__}.{cls.__qualname__}) cannot be "
         f"exported: it is not a built-in layer and defines no ONNX hook. Give it a method {HOOK} "
@@ -56,6 +60,33 @@ def export_layers(layers: Sequence[Any], builder: Builder, input_name: str) -> s
                             "not the name of its output tensor")
         name = out
     return name
+
+
+# ---------------------------------------------------------------------- blocks: their inner nets' nodes, joined
+def _net(layer: Net, b: Builder, x: str) -> str:
+    """A net used as a layer: its layers' nodes in line."""
+    return export_layers(layer.layers, b, x)
+
+
+def _residual(layer: Residual, b: Builder, x: str) -> str:
+    """``Add(x, f(x))``."""
+    return b.add_node("Add", [x, export_layers(layer.f.layers, b, x)], hint="residual")
+
+
+def _concatenate(layer: Concatenate, b: Builder, x: str) -> str:
+    """``Concat(branch outputs, axis=1)``."""
+    outputs = [export_layers(branch.layers, b, x) for branch in layer.branches]
+    return b.add_node("Concat", outputs, hint="concatenate", axis=1)
+
+
+def _add(layer: Add, b: Builder, x: str) -> str:
+    """``Sum(branch outputs)``."""
+    outputs = [export_layers(branch.layers, b, x) for branch in layer.branches]
+    return b.add_node("Sum", outputs, hint="add")
+
+
+BLOCK_CONVERTERS = {Net: _net, Residual: _residual, Concatenate: _concatenate, Add: _add}
+"""Block class -> its converter (subclasses, which may compute otherwise, need their own hook)."""
 
 
 def net_layers(net: Any) -> list[Any]:

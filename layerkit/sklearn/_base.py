@@ -14,6 +14,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from layerkit import config, registry
+from layerkit.blocks import Residual
+from layerkit.blocks._branches import Branches
 from layerkit.history import History
 from layerkit.losses import check_sample_weight, get_loss
 from layerkit.net import Net
@@ -61,6 +63,48 @@ def _filled(item: Any, width: int, dtype: str, where: str) -> Any:
         if key not in item and accepted is not None and key in accepted:
             item[key] = value
     return item
+
+
+def _nested_key(item: Any) -> str | None:
+    """``"layers"`` for a block holding a chain (``residual``, ``net``), ``"branches"`` for a branching one."""
+    name = item.get("type") if isinstance(item, Mapping) else item
+    try:
+        cls = registry.get(name) if isinstance(name, str) else None
+    except registry.RegistryError:
+        return None  # build_layer reports it
+    if cls is None or not isinstance(item, Mapping):
+        return None
+    if issubclass(cls, Branches) and "branches" in item:
+        return "branches"
+    return "layers" if "layers" in item and issubclass(cls, (Net, Residual)) else None
+
+
+def _build_hidden(item: Any, width: int, dtype: str, rng: Any, index: int, where: str) -> tuple[Any, Any, Any]:
+    """``(layer, filled item, output width)`` of a ``hidden_layers`` item, blocks' inner items filled too."""
+    key = _nested_key(item)
+    if key is None:
+        item = _filled(item, width, dtype, where)
+        layer = config.build_layer(item, index, rng)
+        out = getattr(layer, "output_features", None)
+        return layer, item, out(width) if out is not None else width
+    chains = [item[key]] if key == "layers" else list(item[key])
+    built_chains, filled_chains = [], []
+    for b, chain in enumerate(chains):
+        inner_width, built, filled = width, [], []
+        for i, inner in enumerate(chain):
+            part = f"{where}[{key!r}]" + (f"[{b}]" if key == "branches" else "") + f"[{i}]"
+            layer, inner, inner_width = _build_hidden(inner, inner_width, dtype, rng, i, part)
+            if not isinstance(inner_width, numbers.Integral):
+                raise ValueError(f"{part}: cannot tell the output width of {layer!r}; give its layer an "
+                                 "output_features(n_in) method")
+            built.append(layer)
+            filled.append(inner)
+        built_chains.append(built)
+        filled_chains.append(filled)
+    filled_item = {**item, key: filled_chains[0] if key == "layers" else filled_chains}
+    layer = config.build_layer({**item, key: built_chains[0] if key == "layers" else built_chains}, index, rng)
+    out = getattr(layer, "output_features", None)
+    return layer, filled_item, out(width) if out is not None else width
 
 
 class NetEstimator(BaseEstimator):
@@ -198,10 +242,8 @@ class NetEstimator(BaseEstimator):
         rng = np.random.default_rng(seed)
         layers, spec, width = [], [], self.n_features_in_
         for index, item in enumerate(self._hidden_spec()):
-            item = _filled(item, width, dtype, f"{self._name()}: hidden_layers[{index}]")
-            layer = config.build_layer(item, index, rng)
-            out = getattr(layer, "output_features", None)
-            width = out(width) if out is not None else width
+            layer, item, width = _build_hidden(item, width, dtype, rng, index,
+                                               f"{self._name()}: hidden_layers[{index}]")
             if not isinstance(width, numbers.Integral):
                 raise ValueError(f"{self._name()}: cannot tell the output width of hidden_layers[{index}] "
                                  f"({layer!r}); give its layer an output_features(n_in) method")

@@ -38,6 +38,17 @@ def layers_of(obj: Any) -> list[Any]:
     return list(obj.layers) if isinstance(obj, Net) else [obj]
 
 
+def all_layers_of(obj: Any) -> list[Any]:
+    """``layers_of(obj)`` and every layer nested in them (blocks, nets used as layers)."""
+    found = []
+    for layer in layers_of(obj):
+        found.append(layer)
+        walk = getattr(layer, "walk", None)
+        if callable(walk):
+            found.extend(inner for _, inner in walk())
+    return found
+
+
 def _is_float32(value: Any) -> bool:
     try:
         return np.dtype(value) == np.float32
@@ -61,7 +72,7 @@ def float32_reason(obj: Any) -> str | None:
 def float64_copy(obj: Any) -> Any:
     """A deep copy of ``obj`` whose float32 arrays and ``dtype`` attributes are float64."""
     twin = copy.deepcopy(obj)
-    for layer in layers_of(twin):
+    for layer in all_layers_of(twin):
         state = getattr(layer, "__dict__", {})
         for key, value in list(state.items()):
             if isinstance(value, np.ndarray) and value.dtype == np.float32:
@@ -104,7 +115,7 @@ class CheckTarget:
         self.reset = reset
         self._generator_states = [
             (generator, copy.deepcopy(_generator_state(generator)))
-            for layer in self.layers
+            for layer in all_layers_of(obj)
             for generator in vars_of(layer).values()
             if isinstance(generator, _GENERATORS)
         ]
@@ -112,7 +123,8 @@ class CheckTarget:
         # put back before every pass, so each pass starts from the same state, and at the end
         self._layer_states = [
             (layer, name, getattr(layer, name), np.array(getattr(layer, name), copy=True))
-            for layer in self.layers
+            for layer in all_layers_of(obj)
+            if not hasattr(layer, "walk")  # a block's state is its inner layers' (listed themselves)
             for name in getattr(layer, "state_names", ())
             if isinstance(getattr(layer, name, None), np.ndarray)
         ]

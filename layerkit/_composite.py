@@ -1,0 +1,179 @@
+"""``Composite``: what a layer made of layers (a ``Net``, a block) shares.
+
+A composite names its direct children (``children()``: ``("0", layer)`` for a
+net, ``("f", net)`` for a residual block, ``("branches.1", net)`` for a
+branch). Everything else follows from that:
+
+- ``walk()`` yields ``(path, layer)`` for every layer inside, nested ones
+  included (``"2.branches.0.1"``);
+- ``param_names`` and ``state_names`` are the paths of the inner layers'
+  arrays (``"branches.0.1.W"``), and ``getattr``/``setattr`` accept those
+  paths, with ``"d" + path`` for a gradient (``"dbranches.0.1.W"``). So the
+  code that reads a layer's parameters by name (optimizers, clipping,
+  diagnostics, gradient checks, files) reaches the nested layers unchanged,
+  and an optimizer's state key for a nested parameter is its path
+  (``"2.branches.0.1.W"``);
+- ``training`` set on a composite is set on every child;
+- ``step(rate)`` steps every child (each inner net through its fused plan).
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Iterator
+
+from layerkit.layers.base import Layer
+
+
+class Composite(Layer):
+    """Base class of layers made of layers (see the module docstring)."""
+
+    supports_need_dx = False  # (see backward_params instead; a class attribute: no __getattr__ on the path)
+
+    def children(self) -> list[tuple[str, Any]]:
+        """``(name, layer)`` of each direct child, in order of use."""
+        raise NotImplementedError(f"{type(self).__name__} must define children()")
+
+    # ------------------------------------------------------------------ paths
+    def walk(self) -> Iterator[tuple[str, Any]]:
+        """``(path, layer)`` for every layer inside, depth first, a composite before its children.
+
+        Paths join names with dots: ``"0"`` for a net's first layer,
+        ``"2.branches.0.1"`` for the second layer of the first branch of a
+        block at index 2.
+        """
+        for name, child in self.children():
+            yield name, child
+            if isinstance(child, Composite):
+                for path, layer in child.walk():
+                    yield f"{name}.{path}", layer
+
+    def _refuse_shared(self) -> None:
+        """``ValueError`` when one layer with parameters sits at two places inside (its gradients would
+        overwrite each other: the second backward pass's replace the first's, nothing adds them)."""
+        seen: dict[int, str] = {}
+        for path, layer in self.walk():
+            if isinstance(layer, Composite) or not getattr(layer, "param_names", ()):
+                continue
+            first = seen.setdefault(id(layer), path)
+            if first != path:
+                raise ValueError(
+                    f"{type(self).__name__}: the layer {layer!r} is used twice, at {first} and {path}; a "
+                    "layer keeps one gradient per parameter, so the second use's gradients would replace the "
+                    "first's. Give each place its own layer (copy.deepcopy(layer) for a copy)")
+
+    def _child(self, path: str) -> tuple[Any, str]:
+        """``(child, rest)`` for a dotted ``path`` that starts with a child's name (``rest`` may be "")."""
+        children = dict(self.children())
+        head, dot, rest = path.partition(".")
+        while True:
+            child = children.get(head)
+            if child is not None:
+                return child, rest
+            if not dot:
+                raise AttributeError(f"{self!r} has no layer at {path!r} (its children: {', '.join(children)})")
+            part, dot, rest = rest.partition(".")
+            head = f"{head}.{part}"
+
+    def _owner(self, path: str) -> tuple[Any, str]:
+        """The layer holding the array at ``path`` (``"f.0.W"``) and the array's attribute name (``"W"``)."""
+        child, rest = self._child(path)
+        if isinstance(child, Composite) and "." in rest:
+            return child._owner(rest)
+        if not rest or "." in rest:
+            raise AttributeError(f"{self!r}: {path!r} does not name an array of a layer inside it")
+        return child, rest
+
+    def _resolve(self, name: str) -> tuple[Any, str]:
+        """``(layer, attribute)`` for ``name``: an array path, or ``"d" + path`` for its gradient."""
+        if name[:1] == "d":  # a gradient first (no child's name starts with "d"): the optimizers' lookup
+            try:
+                owner, attr = self._owner(name[1:])
+                return owner, "d" + attr
+            except AttributeError:
+                pass
+        return self._owner(name)
+
+    def __getattr__(self, name: str) -> Any:
+        # only called when the ordinary lookup failed: dotted paths to inner arrays
+        if "." not in name or name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        owner, attr = self._resolve(name)
+        return getattr(owner, attr)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "." in name:
+            owner, attr = self._resolve(name)
+            setattr(owner, attr, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        """Paths of every trainable array inside (``"f.0.W"``), in order."""
+        return self._paths("param_names")
+
+    @property
+    def state_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        """Paths of every saved, non-trained array inside (batch norm's running statistics)."""
+        return self._paths("state_names")
+
+    def _paths(self, kind: str) -> tuple[str, ...]:
+        return tuple(f"{name}.{attr}" for name, child in self.children() for attr in getattr(child, kind, ()))
+
+    def check_state(self) -> None:
+        """Each inner layer's ``check_state`` (``ValueError`` naming the path of a bad one)."""
+        for path, layer in self.walk():
+            check = getattr(layer, "check_state", None)
+            if check is not None and not isinstance(layer, Composite) and getattr(layer, "state_names", ()):
+                try:
+                    check()
+                except (ValueError, TypeError) as error:
+                    raise type(error)(f"{self!r}: layer {path}: {error}") from error
+
+    def forward(self, x: Any) -> Any:
+        """The output of ``forward_pass(x, self.training)`` (a block's; ``Net.forward`` returns its trace too)."""
+        return self.forward_pass(x, self.training)[0]
+
+    def backward(self, x: Any, dy: Any) -> Any:
+        """The backward pass of a fresh forward pass over ``x``.
+
+        The inner layers' per-pass state (dropout's masks, batch statistics)
+        is that of the fresh pass; ``Net`` keeps the pass's own in its trace,
+        so go through ``Net.forward``/``Net.backward`` to train.
+        """
+        return self.backward_pass(x, self.forward_pass(x, self.training)[1], dy)
+
+    def backward_params(self, x: Any, ctx: Any, dy: Any) -> None:
+        """``backward_pass`` without the input gradient: only the parameters' gradients are left.
+
+        A net calls it for its first layer when its own input gradient is not
+        asked for (``input_grad=False``, as in training); the inner passes
+        then skip their input gradients too. The default runs ``backward_pass``.
+        """
+        self.backward_pass(x, ctx, dy)
+
+    # ------------------------------------------------------------------ modes and updates
+    @property
+    def training(self) -> bool:  # type: ignore[override]
+        """Training mode; setting it sets every child's."""
+        return self.__dict__.get("_training", True)
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        self.__dict__["_training"] = bool(mode)
+        for _, child in self.children():
+            child.training = bool(mode)
+
+    def step(self, update: Any) -> None:
+        """Step every child with ``update`` (a learning rate or an optimizer).
+
+        An optimizer given here directly keeps its state under this
+        composite's own name; through an outer ``Net.step`` it receives this
+        layer with its index as the key and updates the paths in
+        ``param_names``, so nothing calls this method then.
+        """
+        if type(update) is float or (isinstance(update, numbers.Real) and not isinstance(update, bool)):
+            for _, child in self.children():
+                child.step(float(update))
+            return
+        super().step(update)
