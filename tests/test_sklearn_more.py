@@ -59,9 +59,15 @@ def test_divergence_with_early_stopping_raises_floating_point_error(iris):
     for early_stopping in (True, False):
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            with pytest.raises(FloatingPointError, match="became (inf|nan).*lower"):
-                NetRegressor(optimizer="sgd", learning_rate=100, early_stopping=early_stopping,
+            with pytest.raises(FloatingPointError, match="became (inf|nan).*lower") as raised:
+                NetRegressor(optimizer="sgd", learning_rate=100, batch_size=32, early_stopping=early_stopping,
                              random_state=0).fit(X * 1000, y)
+        # the estimator's own advice, with or without early stopping: fit's clip_norm= is not its parameter
+        message = str(raised.value)
+        assert message.startswith("NetRegressor: ") and "lower learning_rate (now 100)" in message
+        assert "clip_norm" not in message and "StandardScaler" in message
+        if not early_stopping:
+            assert isinstance(raised.value.history, lk.History)  # fit's record of the epochs completed
 
 
 # ---------------------------------------------------------------------- parameters (issue 15, 19-20)
