@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.datasets import load_iris, make_blobs, make_multilabel_classification
+from sklearn.datasets import load_digits, load_iris, make_blobs, make_multilabel_classification
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
@@ -192,6 +192,44 @@ def test_dtype_auto_follows_the_data(iris):
     explicit = NetRegressor(dtype="float64", epochs=2).fit(X.astype(np.float32), y)
     assert explicit.net_.dtype == np.float64 and explicit.predict(X.astype(np.float32)).dtype == np.float64
     assert NetRegressor(dtype=np.float32, epochs=2).fit(X, y).net_.dtype == np.float32
+
+
+
+# ---------------------------------------------------------------------- same seed, either dtype (issue 19)
+def _parameters(net):
+    return [np.array(p) for layer in net for p in (getattr(layer, "W", None), getattr(layer, "b", None))
+            if p is not None]
+
+
+@pytest.mark.parametrize("Estimator", [NetClassifier, NetRegressor])
+def test_same_random_state_starts_float32_from_the_float64_weights_cast(iris, Estimator):
+    X, y = iris
+    # learning_rate=0: the fitted weights are the initial ones
+    params = dict(hidden_layers=({"type": "linear", "n_out": 16}, "relu", {"type": "linear", "n_out": 8}, "tanh",
+                                 {"type": "linear", "n_out": 8, "init": "orthogonal"}, "relu"),
+                  learning_rate=0.0, epochs=1, random_state=3)
+    w64 = _parameters(Estimator(dtype="float64", **params).fit(X, y).net_)
+    w32 = _parameters(Estimator(dtype="float32", **params).fit(X, y).net_)
+    assert len(w64) == 8 and [w.dtype for w in w32] == [np.float32] * 8
+    for a, b in zip(w64, w32):
+        np.testing.assert_array_equal(a.astype(np.float32), b)
+
+
+def test_float32_and_float64_train_alike_as_in_scikit_learns_mlp_dtype_test():
+    # scikit-learn's test_mlp_classifier_dtypes_casting and test_mlp_regressor_dtypes_casting, ported
+    X_digits, y_digits = load_digits(n_class=2, return_X_y=True)
+    params = dict(hidden_layer_sizes=(5, 3), random_state=1)
+    clf_64 = NetClassifier(epochs=100, tol=1e-1, **params).fit(X_digits[:300], y_digits[:300])
+    clf_32 = NetClassifier(epochs=100, tol=1e-1, **params).fit(X_digits[:300].astype(np.float32), y_digits[:300])
+    assert clf_32.net_.dtype == np.float32 and clf_64.n_iter_ == clf_32.n_iter_
+    np.testing.assert_array_equal(clf_64.predict(X_digits[300:]), clf_32.predict(X_digits[300:].astype(np.float32)))
+    np.testing.assert_allclose(clf_64.predict_proba(X_digits[300:]),
+                               clf_32.predict_proba(X_digits[300:].astype(np.float32)), rtol=1e-2)
+    reg_64 = NetRegressor(epochs=150, tol=1e-3, **params).fit(X_digits[:300], y_digits[:300])
+    reg_32 = NetRegressor(epochs=150, tol=1e-3, **params).fit(X_digits[:300].astype(np.float32), y_digits[:300])
+    assert reg_32.net_.dtype == np.float32
+    np.testing.assert_allclose(reg_64.predict(X_digits[300:]), reg_32.predict(X_digits[300:].astype(np.float32)),
+                               rtol=5e-4)
 
 
 # ---------------------------------------------------------------------- sparse input (issue 13)
