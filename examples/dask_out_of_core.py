@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"materialised; NetClassifier(hidden_layer_sizes=({args.hidden},), learning_rate={args.learning_rate:g}), "
           f"batch_size='auto' (200)")
     results: dict = {"gigabytes": X.nbytes / 1e9, "n_rows": n_rows}
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         before = client.run(peak_rss_mib)
         start = time.perf_counter()

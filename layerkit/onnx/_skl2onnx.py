@@ -31,12 +31,13 @@ REGRESSOR_ALIAS = "LayerkitNetRegressor"
 def register_skl2onnx() -> None:
     """Register the converters of ``NetClassifier`` and ``NetRegressor`` with skl2onnx.
 
-    Only skl2onnx's public API is used (``update_registered_converter``, the
-    ``Scope`` and ``Container`` methods and ``skl2onnx.common.data_types``);
-    the classifier's parser and its ZipMap are layerkit's own. Idempotent. Classifiers take skl2onnx's options ``zipmap`` (``True``,
+    Idempotent. Classifiers take skl2onnx's options ``zipmap`` (``True``,
     ``False`` or ``"columns"``) and ``nocl`` (labels as class indices) like its
     own classifiers; multi-label classifiers output tensors (labels
-    ``(n, n_labels)`` int64), never a ZipMap.
+    ``(n, n_labels)`` int64), never a ZipMap. Only skl2onnx's public API is
+    used (``update_registered_converter``, the ``Scope`` and ``Container``
+    methods, ``skl2onnx.common.data_types``): the classifier's parser and its
+    ZipMap are layerkit's own.
 
     Raises
     ------
@@ -133,7 +134,8 @@ def _parse_classifier(scope: Any, model: Any, inputs: list, custom_parsers: Any 
                    scope.declare_local_variable("probabilities", _float_type(inputs[0])())]
     elif zipmap == "columns":
         outputs = [scope.declare_local_variable("output_label", label_type())]
-        outputs += [scope.declare_local_variable(name, _float_type(inputs[0])()) for name in _column_names(model)]
+        outputs += [scope.declare_local_variable(name, _float_type(inputs[0])())
+                    for name in _column_names(model, _nocl(scope, model))]
     else:
         outputs = [scope.declare_local_variable("output_label", label_type()),
                    scope.declare_local_variable("output_probability", SequenceType(
@@ -142,9 +144,9 @@ def _parse_classifier(scope: Any, model: Any, inputs: list, custom_parsers: Any 
     return outputs
 
 
-def _column_names(model: Any) -> list[str]:
+def _column_names(model: Any, nocl: bool) -> list[str]:
     """The outputs of ``zipmap="columns"``, as skl2onnx names them: ``i<label>`` for integers, ``s<label>`` else."""
-    labels = _label_values(model)
+    labels = np.arange(len(model.classes_)) if nocl else _label_values(model)
     return [f"i{label}" if labels.dtype == np.int64 else f"s{label}" for label in labels]
 
 

@@ -294,7 +294,7 @@ class NetEstimator(BaseEstimator):
         return history
 
     def _diverged(self, error: FloatingPointError) -> FloatingPointError:
-        """``fit``'s divergence error with the estimator's own advice (``fit``'s names arguments it lacks)."""
+        """``fit``'s divergence error, with the estimator's advice instead of fit's (clip_norm= is not its parameter)."""
         message = str(error)
         if message.startswith(f"{self._name()}:"):  # StopRule's, already the estimator's
             return error
