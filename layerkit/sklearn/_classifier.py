@@ -96,8 +96,9 @@ class NetClassifier(ClassifierMixin, NetEstimator):
     ``n_iter_no_change``), under layerkit's names: ``learning_rate`` is
     ``learning_rate_init``, ``epochs`` is ``max_iter``. Two differences
     remain: one hidden layer of 32 (``MLPClassifier``: 100), and no L2
-    penalty (``MLPClassifier``'s ``alpha=1e-4``; ``optimizer="adamw"`` with
-    ``optimizer_params={"weight_decay": ...}`` is the nearest).
+    penalty (``MLPClassifier``'s ``alpha=1e-4`` adds ``alpha * W / batch`` to
+    each minibatch's gradient; Adam's ``optimizer_params={"weight_decay":
+    alpha / batch}`` is the nearest, though it decays the biases too).
 
     Attributes
     ----------
