@@ -54,6 +54,22 @@ def test_refit_clears_the_validation_curves(iris):
     assert clf.best_validation_score_ is None and np.isfinite(clf.best_loss_)
 
 
+
+def test_running_out_of_epochs_warns_as_mlp_classifiers_max_iter(iris):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = iris
+    with pytest.warns(ConvergenceWarning, match=r"NetClassifier: all epochs=3 ran out before the training loss "
+                                                r"stopped improving by tol=0.0001.*raise epochs"):
+        NetClassifier(epochs=3, random_state=0).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="NetRegressor: all epochs=4 ran out before the validation score"):
+        NetRegressor(epochs=4, early_stopping=True, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        stopped = NetClassifier(epochs=500, tol=1.0, n_iter_no_change=2, random_state=0).fit(X, y)
+        assert stopped.n_iter_ == 4  # the stop rule ended it (epoch 1 improves on inf, 3 more do not): no warning
+        NetClassifier(epochs=3, random_state=0).partial_fit(X, y, classes=[0, 1, 2])  # one epoch by design
+
 def test_divergence_with_early_stopping_raises_floating_point_error(iris):
     X, y = load_iris(return_X_y=True)
     for early_stopping in (True, False):

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -291,6 +293,11 @@ class NetEstimator(BaseEstimator):
         except FloatingPointError as error:
             raise self._diverged(error) from error
         self.t_ += X.shape[0] * len(history["train_loss"])
+        if not partial and len(history["train_loss"]) == epochs and not stop.stopped:
+            warnings.warn(f"{self._name()}: all epochs={epochs} ran out before the "
+                          f"{'validation score' if validation is not None else 'training loss'} stopped improving "
+                          f"by tol={self.tol}: the optimization has not converged yet (as MLPClassifier's "
+                          "max_iter); raise epochs or learning_rate", ConvergenceWarning, stacklevel=4)
         return history
 
     def _diverged(self, error: FloatingPointError) -> FloatingPointError:

@@ -59,7 +59,9 @@ class NetClassifier(ClassifierMixin, NetEstimator):
     epochs : int
         Most passes over the data in ``fit`` (``partial_fit`` makes one).
         Default 200, ``MLPClassifier``'s ``max_iter``; ``tol`` and
-        ``n_iter_no_change`` usually stop training sooner.
+        ``n_iter_no_change`` usually stop training sooner. When all the
+        epochs run out first, ``fit`` warns with a ``ConvergenceWarning``, as
+        ``MLPClassifier`` does.
     batch_size : int or "auto"
         Rows per minibatch; ``"auto"`` (default) is ``min(200, n_samples)`` as
         in ``MLPClassifier``, ``n_samples`` being the rows trained on (those

@@ -44,6 +44,7 @@ class StopRule(Callback):
         self.estimator, self.tol, self.n_iter_no_change = estimator, tol, n_iter_no_change
         self.validation, self.score, self.loss, self.predict = validation, score, loss, predict
         self.count = 0
+        self.stopped = False  # the rule ended the run (converged), rather than the epochs running out
         self._best_weights: dict[str, np.ndarray] | None = None
         self._best_state: dict[str, np.ndarray] = {}
 
@@ -80,7 +81,7 @@ class StopRule(Callback):
                                     for key, (layer, name) in _net_state(state.net).items()}
         self.count = 0 if improved else self.count + 1
         if self.count > self.n_iter_no_change:
-            state.stop = True
+            state.stop = self.stopped = True
 
     def on_train_end(self, state: FitState) -> None:
         if self._best_weights is not None:
