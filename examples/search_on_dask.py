@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import logging
 import time
+import warnings
 from typing import Any, Iterator
 
 from sklearn.datasets import load_digits
@@ -62,6 +63,15 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
         yield client
 
 
+def quiet_convergence() -> None:
+    """Every configuration trains a fixed budget of epochs: their ConvergenceWarning says nothing new here."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+
+
 def width_of(hidden_layers: Any) -> int:
     return hidden_layers[0]["n_out"]
 
@@ -86,8 +96,10 @@ def main(argv: list[str] | None = None) -> GridSearchCV:
     search = make_search(args.widths, args.learning_rates, epochs=args.epochs, cv=args.cv, seed=args.seed)
     with dask_client(args.scheduler, args.workers) as client:
         print(f"cluster: {client.scheduler.address} with {len(client.scheduler_info()['workers'])} workers")
+        client.run(quiet_convergence)  # in the workers (the CV fits) ...
         start = time.perf_counter()
-        with parallel_backend("dask"):
+        with parallel_backend("dask"), warnings.catch_warnings():
+            quiet_convergence()  # ... and here (the refit of the best configuration)
             search.fit(X_train, y_train)
         elapsed = time.perf_counter() - start
     results = search.cv_results_

@@ -10,6 +10,12 @@ accepts
 - a factory's result: ``normal(std)``, ``uniform(limit)``;
 - any callable ``(n_in, n_out, rng, dtype) -> W``.
 
+Every built-in initialiser and factory draws in float64 and casts to the
+layer's dtype, so one seed gives one net in either dtype: a float32 layer's
+weights are the float64 layer's, rounded (the estimators' ``dtype="float32"``
+and ``"float64"`` start alike for one ``random_state``). A callable of your
+own should do the same.
+
 Names and factories are kept in configs and saved files (a factory as
 ``{"type": "normal", "std": 0.01}``); a plain callable is not, and saving a
 net that uses one raises an error naming the layer.

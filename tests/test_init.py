@@ -156,6 +156,15 @@ def test_float32_weights():
         assert w.dtype == np.float32 and w.flags.c_contiguous
 
 
+
+@pytest.mark.parametrize("init", sorted(lk.init.INITIALIZERS) + [lk.init.normal(0.1), lk.init.uniform(0.2)])
+def test_float32_weights_are_the_float64_draw_cast(init):
+    # the same seed gives the same net in either dtype (issue 19): drawn in float64, then rounded
+    w64 = lk.Linear(13, 7, rng=5, init=init).W
+    w32 = lk.Linear(13, 7, rng=5, init=init, dtype="float32").W
+    assert w64.dtype == np.float64 and w32.dtype == np.float32
+    np.testing.assert_array_equal(w64.astype(np.float32), w32)
+
 def test_a_layer_keeps_only_the_name_of_a_callable_and_pickles(tmp_path):
     import pickle
 

@@ -134,3 +134,38 @@ def test_multilabel_classifier_pipeline(X_dtype):
     np.testing.assert_array_equal(labels, want)
     assert 0 < want.mean() < 1  # both values occur: the threshold is exercised
     np.testing.assert_allclose(proba, pipe.predict_proba(X), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("zipmap", [True, False, "columns"])
+@pytest.mark.parametrize("labels", ["int", "str"])
+def test_zipmap_options_give_the_outputs_of_skl2onnx_own_classifiers(zipmap, labels):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = DATA["multiclass"]
+    X = X.astype(np.float32)
+    y = np.array(["setosa", "versicolor", "virginica"])[y] if labels == "str" else y
+    clf = NetClassifier(HIDDEN, epochs=20, random_state=0)
+    pipe = pipeline(clf, X, y)
+    ours = skl2onnx.to_onnx(pipe, X[:1], options={id(clf): {"zipmap": zipmap}})
+    logistic = LogisticRegression()
+    theirs = skl2onnx.to_onnx(pipeline(logistic, X, y), X[:1], options={id(logistic): {"zipmap": zipmap}})
+    assert [o.name for o in ours.graph.output] == [o.name for o in theirs.graph.output]
+    assert [o.type for o in ours.graph.output] == [o.type for o in theirs.graph.output]
+    got = outputs(ours, X)
+    np.testing.assert_array_equal(got[0], pipe.predict(X))
+    proba = np.column_stack(got[1:]) if zipmap == "columns" else proba_columns(got[1], pipe.classes_)
+    np.testing.assert_allclose(proba, pipe.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_the_converters_use_no_private_skl2onnx_name():
+    import ast
+    import inspect
+
+    import layerkit.onnx._skl2onnx as module
+
+    imported = [node.module for node in ast.walk(ast.parse(inspect.getsource(module)))
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("skl2onnx")]
+    assert imported and not [name for name in imported if any(part.startswith("_") for part in name.split("."))]
+    names = [alias.name for node in ast.walk(ast.parse(inspect.getsource(module)))
+             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("skl2onnx") for alias in node.names]
+    assert not [name for name in names if name.startswith("_")]

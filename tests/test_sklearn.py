@@ -13,7 +13,11 @@ import layerkit as lk
 from layerkit.sklearn import NetClassifier, NetRegressor
 
 
-@parametrize_with_checks([NetClassifier(epochs=20, random_state=0), NetRegressor(epochs=20, random_state=0)])
+# the defaults before issue 19 (MLPClassifier's are learning_rate 0.001, batch 200): a few epochs suffice on iris
+FAST = dict(learning_rate=0.01, batch_size=32)
+
+
+@parametrize_with_checks([NetClassifier(random_state=0), NetRegressor(random_state=0)])  # the defaults
 def test_sklearn_compatible_estimator(estimator, check):
     # no expected failures: sample weights average over each minibatch, so a row of weight 2 is the row repeated
     check(estimator)
@@ -48,7 +52,7 @@ def test_classifier_is_layerkit_fit_on_the_net_of_its_spec(iris):
 def test_multiclass_with_string_labels(iris):
     X, y = iris
     names = np.array(["setosa", "versicolor", "virginica"])[y]
-    clf = NetClassifier(epochs=40, random_state=0).fit(X, names)
+    clf = NetClassifier(epochs=40, random_state=0, **FAST).fit(X, names)
     assert list(clf.classes_) == ["setosa", "versicolor", "virginica"]
     proba = clf.predict_proba(X)
     assert proba.shape == (150, 3)
@@ -61,11 +65,11 @@ def test_multiclass_with_string_labels(iris):
 def test_binary_uses_one_sigmoid_output_or_two_logits(iris):
     X, y = iris
     labels = np.where(y == 0, "setosa", "other")
-    clf = NetClassifier(epochs=10, random_state=0).fit(X, labels)
+    clf = NetClassifier(epochs=10, random_state=0, **FAST).fit(X, labels)
     assert isinstance(clf.net_[-1], lk.Sigmoid) and clf.net_[-2].n_out == 1
     assert list(clf.classes_) == ["other", "setosa"]
     assert clf.score(X, labels) == 1.0
-    two = NetClassifier(loss="softmax_cross_entropy", epochs=10, random_state=0).fit(X, labels)
+    two = NetClassifier(loss="softmax_cross_entropy", epochs=10, random_state=0, **FAST).fit(X, labels)
     assert isinstance(two.net_[-1], lk.Linear) and two.net_[-1].n_out == 2
     assert two.predict_proba(X).shape == (150, 2) and two.score(X, labels) == 1.0
 
@@ -73,22 +77,22 @@ def test_binary_uses_one_sigmoid_output_or_two_logits(iris):
 def test_hidden_layers_take_plugin_layers_and_float32(iris):
     X, y = iris
     clf = NetClassifier(hidden_layers=({"type": "linear", "n_out": 8}, "mish", {"type": "linear", "n_out": 5}, "swish"),
-                        dtype="float32", epochs=30, random_state=0).fit(X, y)
+                        dtype="float32", epochs=30, random_state=0, **FAST).fit(X, y)
     assert [type(layer).__name__ for layer in clf.net_] == ["Linear", "Mish", "Linear", "Swish", "Linear"]
     assert [layer.n_in for layer in clf.net_ if isinstance(layer, lk.Linear)] == [4, 8, 5]
     assert clf.net_.dtype == np.float32 and clf.score(X, y) > 0.8
-    logistic = NetClassifier(hidden_layers=(), epochs=30, random_state=0).fit(X, y)
+    logistic = NetClassifier(hidden_layers=(), epochs=30, random_state=0, **FAST).fit(X, y)
     assert len(logistic.net_) == 1 and logistic.score(X, y) > 0.8
 
 
 def test_regressor_one_and_several_targets():
     X, y = make_regression(n_samples=120, n_features=5, n_targets=2, noise=1.0, random_state=0)
     y = y / y.std(axis=0)
-    two = NetRegressor(epochs=60, random_state=0).fit(X, y)
+    two = NetRegressor(epochs=60, random_state=0, **FAST).fit(X, y)
     assert two.predict(X).shape == (120, 2) and two.n_outputs_ == 2 and two.score(X, y) > 0.95
-    one = NetRegressor(epochs=60, random_state=0).fit(X, y[:, 0])
+    one = NetRegressor(epochs=60, random_state=0, **FAST).fit(X, y[:, 0])
     assert one.predict(X).shape == (120,) and one.score(X, y[:, 0]) > 0.95
-    as_object = NetRegressor(loss=lk.losses.MeanSquaredError(), epochs=60, random_state=0).fit(X, y[:, 0])
+    as_object = NetRegressor(loss=lk.losses.MeanSquaredError(), epochs=60, random_state=0, **FAST).fit(X, y[:, 0])
     np.testing.assert_array_equal(as_object.predict(X), one.predict(X))
 
 
@@ -133,8 +137,8 @@ def test_sample_weight_is_passed_to_the_loss(iris):
     repeated = NetClassifier(**whole).fit(np.repeat(X[rows], weights, axis=0), np.repeat(y[rows], weights))
     np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-9)
     # no weight on class 0: nothing pulls its logit up, so the net never predicts it
-    unweighted = NetClassifier(epochs=10, random_state=0).fit(X, y)
-    without_zero = NetClassifier(epochs=10, random_state=0).fit(X, y, sample_weight=(y != 0).astype(float))
+    unweighted = NetClassifier(epochs=10, random_state=0, **FAST).fit(X, y)
+    without_zero = NetClassifier(epochs=10, random_state=0, **FAST).fit(X, y, sample_weight=(y != 0).astype(float))
     assert np.sum(unweighted.predict(X) == 0) == 50 and np.sum(without_zero.predict(X) == 0) == 0
 
 
@@ -204,7 +208,7 @@ def test_predict_checks_the_number_of_features(iris):
 
 def test_pipeline_cross_val_score_and_grid_search(iris):
     X, y = iris
-    pipe = make_pipeline(StandardScaler(), NetClassifier(epochs=15, random_state=0))
+    pipe = make_pipeline(StandardScaler(), NetClassifier(epochs=15, random_state=0, **FAST))
     scores = cross_val_score(pipe, X, y, cv=3)
     assert scores.shape == (3,) and scores.min() > 0.8
     search = GridSearchCV(pipe, {"netclassifier__learning_rate": [1e-5, 0.02],

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.datasets import load_iris, make_blobs, make_multilabel_classification
+from sklearn.datasets import load_digits, load_iris, make_blobs, make_multilabel_classification
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
@@ -54,14 +54,36 @@ def test_refit_clears_the_validation_curves(iris):
     assert clf.best_validation_score_ is None and np.isfinite(clf.best_loss_)
 
 
+
+def test_running_out_of_epochs_warns_as_mlp_classifiers_max_iter(iris):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = iris
+    with pytest.warns(ConvergenceWarning, match=r"NetClassifier: all epochs=3 ran out before the training loss "
+                                                r"stopped improving by tol=0.0001.*raise epochs"):
+        NetClassifier(epochs=3, random_state=0).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="NetRegressor: all epochs=4 ran out before the validation score"):
+        NetRegressor(epochs=4, early_stopping=True, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        stopped = NetClassifier(epochs=500, tol=1.0, n_iter_no_change=2, random_state=0).fit(X, y)
+        assert stopped.n_iter_ == 4  # the stop rule ended it (epoch 1 improves on inf, 3 more do not): no warning
+        NetClassifier(epochs=3, random_state=0).partial_fit(X, y, classes=[0, 1, 2])  # one epoch by design
+
 def test_divergence_with_early_stopping_raises_floating_point_error(iris):
     X, y = load_iris(return_X_y=True)
     for early_stopping in (True, False):
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            with pytest.raises(FloatingPointError, match="became (inf|nan).*lower"):
-                NetRegressor(optimizer="sgd", learning_rate=100, early_stopping=early_stopping,
+            with pytest.raises(FloatingPointError, match="became (inf|nan).*lower") as raised:
+                NetRegressor(optimizer="sgd", learning_rate=100, batch_size=32, early_stopping=early_stopping,
                              random_state=0).fit(X * 1000, y)
+        # the estimator's own advice, with or without early stopping: fit's clip_norm= is not its parameter
+        message = str(raised.value)
+        assert message.startswith("NetRegressor: ") and "lower learning_rate (now 100)" in message
+        assert "clip_norm" not in message and "StandardScaler" in message
+        if not early_stopping:
+            assert isinstance(raised.value.history, lk.History)  # fit's record of the epochs completed
 
 
 # ---------------------------------------------------------------------- parameters (issue 15, 19-20)
@@ -186,6 +208,44 @@ def test_dtype_auto_follows_the_data(iris):
     explicit = NetRegressor(dtype="float64", epochs=2).fit(X.astype(np.float32), y)
     assert explicit.net_.dtype == np.float64 and explicit.predict(X.astype(np.float32)).dtype == np.float64
     assert NetRegressor(dtype=np.float32, epochs=2).fit(X, y).net_.dtype == np.float32
+
+
+
+# ---------------------------------------------------------------------- same seed, either dtype (issue 19)
+def _parameters(net):
+    return [np.array(p) for layer in net for p in (getattr(layer, "W", None), getattr(layer, "b", None))
+            if p is not None]
+
+
+@pytest.mark.parametrize("Estimator", [NetClassifier, NetRegressor])
+def test_same_random_state_starts_float32_from_the_float64_weights_cast(iris, Estimator):
+    X, y = iris
+    # learning_rate=0: the fitted weights are the initial ones
+    params = dict(hidden_layers=({"type": "linear", "n_out": 16}, "relu", {"type": "linear", "n_out": 8}, "tanh",
+                                 {"type": "linear", "n_out": 8, "init": "orthogonal"}, "relu"),
+                  learning_rate=0.0, epochs=1, random_state=3)
+    w64 = _parameters(Estimator(dtype="float64", **params).fit(X, y).net_)
+    w32 = _parameters(Estimator(dtype="float32", **params).fit(X, y).net_)
+    assert len(w64) == 8 and [w.dtype for w in w32] == [np.float32] * 8
+    for a, b in zip(w64, w32):
+        np.testing.assert_array_equal(a.astype(np.float32), b)
+
+
+def test_float32_and_float64_train_alike_as_in_scikit_learns_mlp_dtype_test():
+    # scikit-learn's test_mlp_classifier_dtypes_casting and test_mlp_regressor_dtypes_casting, ported
+    X_digits, y_digits = load_digits(n_class=2, return_X_y=True)
+    params = dict(hidden_layer_sizes=(5, 3), random_state=1)
+    clf_64 = NetClassifier(epochs=100, tol=1e-1, **params).fit(X_digits[:300], y_digits[:300])
+    clf_32 = NetClassifier(epochs=100, tol=1e-1, **params).fit(X_digits[:300].astype(np.float32), y_digits[:300])
+    assert clf_32.net_.dtype == np.float32 and clf_64.n_iter_ == clf_32.n_iter_
+    np.testing.assert_array_equal(clf_64.predict(X_digits[300:]), clf_32.predict(X_digits[300:].astype(np.float32)))
+    np.testing.assert_allclose(clf_64.predict_proba(X_digits[300:]),
+                               clf_32.predict_proba(X_digits[300:].astype(np.float32)), rtol=1e-2)
+    reg_64 = NetRegressor(epochs=150, tol=1e-3, **params).fit(X_digits[:300], y_digits[:300])
+    reg_32 = NetRegressor(epochs=150, tol=1e-3, **params).fit(X_digits[:300].astype(np.float32), y_digits[:300])
+    assert reg_32.net_.dtype == np.float32
+    np.testing.assert_allclose(reg_64.predict(X_digits[300:]), reg_32.predict(X_digits[300:].astype(np.float32)),
+                               rtol=5e-4)
 
 
 # ---------------------------------------------------------------------- sparse input (issue 13)

@@ -34,7 +34,10 @@ def register_skl2onnx() -> None:
     Idempotent. Classifiers take skl2onnx's options ``zipmap`` (``True``,
     ``False`` or ``"columns"``) and ``nocl`` (labels as class indices) like its
     own classifiers; multi-label classifiers output tensors (labels
-    ``(n, n_labels)`` int64), never a ZipMap.
+    ``(n, n_labels)`` int64), never a ZipMap. Only skl2onnx's public API is
+    used (``update_registered_converter``, the ``Scope`` and ``Container``
+    methods, ``skl2onnx.common.data_types``): the classifier's parser and its
+    ZipMap are layerkit's own.
 
     Raises
     ------
@@ -97,25 +100,54 @@ def _nocl(options_holder: Any, model: Any) -> bool:
 
 
 # ---------------------------------------------------------------------- parser and shapes
-def _parse_classifier(scope: Any, model: Any, inputs: list, custom_parsers: Any = None) -> list:
-    """skl2onnx's classifier parsing (labels, probabilities, optional ZipMap).
+def _zipmap(scope: Any, model: Any, inputs: list) -> Any:
+    """The ZipMap the outputs get: ``False``, ``True`` or ``"columns"`` (skl2onnx's option, True by default).
 
-    Multi-label classifiers and float64 inputs give tensors without ZipMap
-    (onnxruntime's ZipMap takes float32 only, and a map per label makes no sense).
+    Multi-label classifiers and float64 inputs get none (onnxruntime's ZipMap
+    takes float32 only, and a map per label makes no sense).
     """
-    from skl2onnx._parse import _parse_sklearn_classifier
-    from skl2onnx.common.data_types import DoubleTensorType, Int64TensorType, StringTensorType
+    from skl2onnx.common.data_types import DoubleTensorType
 
-    kind = _head_kind(model)
-    if kind != "multilabel" and not isinstance(inputs[0].type, DoubleTensorType):
-        return _parse_sklearn_classifier(scope, model, inputs, custom_parsers=custom_parsers)
+    if _head_kind(model) == "multilabel" or isinstance(inputs[0].type, DoubleTensorType):
+        return False
+    return scope.get_options(model, dict(zipmap=True))["zipmap"]
+
+
+def _parse_classifier(scope: Any, model: Any, inputs: list, custom_parsers: Any = None) -> list:
+    """The classifier's outputs, declared with skl2onnx's public ``Scope`` methods.
+
+    Labels, then probabilities: a tensor, a ZipMap's list of ``{label: p}``
+    (``zipmap=True``, as skl2onnx's own classifiers) or one column per class
+    (``zipmap="columns"``). The converter writes the ZipMap itself, so no
+    private parser of skl2onnx is called.
+    """
+    from skl2onnx.common.data_types import DictionaryType, Int64TensorType, SequenceType, StringTensorType
+
     operator = scope.declare_local_operator(CLASSIFIER_ALIAS, model)
     operator.inputs = inputs
-    string_labels = kind != "multilabel" and not _nocl(scope, model) and _label_values(model).dtype == object
-    label = scope.declare_local_variable("label", (StringTensorType if string_labels else Int64TensorType)())
-    proba = scope.declare_local_variable("probabilities", _float_type(inputs[0])())
-    operator.outputs.extend([label, proba])
-    return [label, proba]
+    zipmap = _zipmap(scope, model, inputs)
+    string_labels = _head_kind(model) != "multilabel" and not _nocl(scope, model) and \
+        _label_values(model).dtype == object
+    label_type = StringTensorType if string_labels else Int64TensorType
+    if zipmap is False:
+        outputs = [scope.declare_local_variable("label", label_type()),
+                   scope.declare_local_variable("probabilities", _float_type(inputs[0])())]
+    elif zipmap == "columns":
+        outputs = [scope.declare_local_variable("output_label", label_type())]
+        outputs += [scope.declare_local_variable(name, _float_type(inputs[0])())
+                    for name in _column_names(model, _nocl(scope, model))]
+    else:
+        outputs = [scope.declare_local_variable("output_label", label_type()),
+                   scope.declare_local_variable("output_probability", SequenceType(
+                       DictionaryType(label_type([]), _float_type(inputs[0])([]))))]
+    operator.outputs.extend(outputs)
+    return outputs
+
+
+def _column_names(model: Any, nocl: bool) -> list[str]:
+    """The outputs of ``zipmap="columns"``, as skl2onnx names them: ``i<label>`` for integers, ``s<label>`` else."""
+    labels = np.arange(len(model.classes_)) if nocl else _label_values(model)
+    return [f"i{label}" if labels.dtype == np.int64 else f"s{label}" for label in labels]
 
 
 def _classifier_shapes(operator: Any) -> None:
@@ -129,7 +161,17 @@ def _classifier_shapes(operator: Any) -> None:
     else:
         labels = np.arange(width) if _nocl(operator.scope_inst, model) else _label_values(model)
         operator.outputs[0].type = (Int64TensorType if labels.dtype == np.int64 else StringTensorType)([n])
-    operator.outputs[1].type = _float_type(operator.inputs[0])([n, width])
+    if len(operator.outputs) > 2:  # zipmap="columns": one probability column per class
+        for variable in operator.outputs[1:]:
+            variable.type = _float_type(operator.inputs[0])([n])
+    elif not _is_sequence(operator.outputs[1]):  # a ZipMap's list of maps keeps its declared type
+        operator.outputs[1].type = _float_type(operator.inputs[0])([n, width])
+
+
+def _is_sequence(variable: Any) -> bool:
+    from skl2onnx.common.data_types import SequenceType
+
+    return isinstance(variable.type, SequenceType)
 
 
 def _regressor_shapes(operator: Any) -> None:
@@ -195,7 +237,18 @@ def _convert_classifier(scope: Any, operator: Any, container: Any) -> None:
         labels = _label_values(model)
         classes = b.add_initializer(labels, "classes", dtype=labels.dtype)
         b.add_node("Gather", [classes, index], outputs=[label_var.full_name], axis=0)
-    b.add_node("Identity", [_to_output(b, proba, proba_var)], outputs=[proba_var.full_name])
+    proba = _to_output(b, proba, operator.inputs[0])  # the probabilities have the input's float type
+    if len(operator.outputs) > 2:  # zipmap="columns"
+        for column, variable in enumerate(operator.outputs[1:]):
+            index = b.add_initializer(np.array(column, dtype=np.int64), "column", dtype=np.int64)
+            b.add_node("Gather", [proba, index], outputs=[variable.full_name], axis=1)
+    elif _is_sequence(proba_var):  # zipmap=True: onnxruntime's ZipMap (float32 only)
+        labels = np.arange(len(model.classes_)) if _nocl(container, model) else _label_values(model)
+        key = "classlabels_int64s" if labels.dtype == np.int64 else "classlabels_strings"
+        b.add_node("ZipMap", [proba], outputs=[proba_var.full_name], domain="ai.onnx.ml",
+                   **{key: [int(v) if key.endswith("int64s") else str(v) for v in labels]})
+    else:
+        b.add_node("Identity", [proba], outputs=[proba_var.full_name])
     _emit(b, container)
 
 

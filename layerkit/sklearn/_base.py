@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -23,13 +25,14 @@ from layerkit.optim import OPTIMIZERS
 from layerkit.optim.base import Optimizer
 from layerkit.optim.schedules import Schedule
 from layerkit.optim.sgd import SGD
-from layerkit.sklearn._stopping import StopRule
+from layerkit.sklearn._stopping import StopRule, divergence_advice
 from layerkit.sklearn._weights import WeightedAverage
 from layerkit.training import fit as fit_net
 
 OPTIMIZER_NAMES = {name.lower(): cls for name, cls in OPTIMIZERS.items()}
 DTYPES = ("float64", "float32")
 DEFAULT_HIDDEN = ({"type": "linear", "n_out": 32}, "relu")
+AUTO_BATCH = 200  # batch_size="auto": min(AUTO_BATCH, n_samples), as MLPClassifier
 # MLPClassifier's activation names -> layerkit's built-in layers
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 
@@ -119,7 +122,7 @@ class NetEstimator(BaseEstimator):
         "momentum": [Interval(numbers.Real, 0, 1, closed="left")],
         "optimizer_params": [None, dict],
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "shuffle": ["boolean"],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -133,9 +136,9 @@ class NetEstimator(BaseEstimator):
 
     def __init__(self, hidden_layers: Sequence[Any] = DEFAULT_HIDDEN, *,
                  hidden_layer_sizes: Sequence[int] | None = None, activation: str = "relu",
-                 loss: Any = None, optimizer: str = "adam", learning_rate: float | Schedule = 0.01,
-                 momentum: float = 0.0, optimizer_params: dict | None = None, epochs: int = 50,
-                 batch_size: int = 32, shuffle: bool = True, tol: float = 1e-4, n_iter_no_change: int = 10,
+                 loss: Any = None, optimizer: str = "adam", learning_rate: float | Schedule = 0.001,
+                 momentum: float = 0.0, optimizer_params: dict | None = None, epochs: int = 200,
+                 batch_size: int | str = "auto", shuffle: bool = True, tol: float = 1e-4, n_iter_no_change: int = 10,
                  early_stopping: bool = False, validation_fraction: float = 0.1, warm_start: bool = False,
                  dtype: str = "auto", random_state: Any = None, verbose: int = 0) -> None:
         self.hidden_layers = hidden_layers
@@ -231,8 +234,11 @@ class NetEstimator(BaseEstimator):
             dtype = self.net_.dtype
         else:
             dtype = self._dtype()
-        return validate_data(self, X, y, reset=reset, dtype=dtype, order="C",
-                             accept_sparse=["csr", "csc"], **checks)
+        checked = validate_data(self, X, y, reset=reset, dtype=dtype, order="C",
+                                accept_sparse=["csr", "csc"], **checks)
+        if isinstance(checked, tuple):
+            return (_aligned(checked[0]),) + checked[1:]
+        return _aligned(checked)
 
     # ------------------------------------------------------------------ building
     def _build(self, seed: int, dtype: np.dtype) -> Net:
@@ -272,6 +278,10 @@ class NetEstimator(BaseEstimator):
                              f"{error}") from error
 
     # ------------------------------------------------------------------ training
+    def _batch_size(self, n_samples: int) -> int:
+        """The minibatch size for ``n_samples`` training rows: ``"auto"`` is ``min(200, n_samples)``."""
+        return min(AUTO_BATCH, n_samples) if self.batch_size == "auto" else self.batch_size
+
     def _start_bookkeeping(self) -> None:
         """Fresh curves and counters (a new net): nothing of an earlier fit survives."""
         self.loss_curve_ = []
@@ -318,11 +328,29 @@ class NetEstimator(BaseEstimator):
                         self._net_output)
         seed = rng.randint(2 ** 31 - 1)
         # a sparse X trains as it is: fit draws CSR minibatches and the first Linear takes them
-        history = fit_net(self.net_, X, targets, epochs=epochs, lr=self._update, batch_size=self.batch_size,
-                          loss=loss, shuffle=self.shuffle, seed=seed, verbose=self.verbose,
-                          sample_weight=sample_weight, callbacks=[stop])
+        try:
+            history = fit_net(self.net_, X, targets, epochs=epochs, lr=self._update,
+                              batch_size=self._batch_size(X.shape[0]), loss=loss, shuffle=self.shuffle,
+                              seed=seed, verbose=self.verbose, sample_weight=sample_weight, callbacks=[stop])
+        except FloatingPointError as error:
+            raise self._diverged(error) from error
         self.t_ += X.shape[0] * len(history["train_loss"])
+        if not partial and len(history["train_loss"]) == epochs and not stop.stopped:
+            warnings.warn(f"{self._name()}: all epochs={epochs} ran out before the "
+                          f"{'validation score' if validation is not None else 'training loss'} stopped improving "
+                          f"by tol={self.tol}: the optimization has not converged yet (as MLPClassifier's "
+                          "max_iter); raise epochs or learning_rate", ConvergenceWarning, stacklevel=4)
         return history
+
+    def _diverged(self, error: FloatingPointError) -> FloatingPointError:
+        """``fit``'s divergence error, with the estimator's advice instead of fit's (clip_norm= is not its parameter)."""
+        message = str(error)
+        if message.startswith(f"{self._name()}:"):  # StopRule's, already the estimator's
+            return error
+        what = message.split(";")[0].removeprefix("fit: ")
+        diverged = FloatingPointError(f"{self._name()}: {what}; {divergence_advice(self.learning_rate)}")
+        diverged.history = getattr(error, "history", None)
+        return diverged
 
     def _record(self, history: History, *, first: bool) -> None:
         if first:
@@ -387,6 +415,20 @@ class NetEstimator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+def _aligned(X: Any) -> Any:
+    """``X``, copied when its values are not aligned in memory.
+
+    Arrays that arrive over a network (a block of a ``dask.array`` moved to
+    another worker, which ``dask_ml.wrappers.Incremental`` does) may start at
+    any byte; gathering their minibatch rows with ``numpy.take`` then runs
+    several hundred times slower. One aligned copy costs less than one epoch
+    of such gathers.
+    """
+    if isinstance(X, np.ndarray) and not X.flags.aligned:
+        return np.array(X, order="C", copy=True)
+    return X
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -46,16 +46,27 @@ class NetClassifier(ClassifierMixin, NetEstimator):
         ``None`` chooses from the targets; ``"softmax_cross_entropy"`` with two
         classes uses two logits.
     optimizer : {"sgd", "adam", "adamw", "rmsprop", "adagrad"}
+        ``"adam"`` by default (betas 0.9 and 0.999, eps 1e-8), as
+        ``MLPClassifier``'s ``solver="adam"``.
     learning_rate : float or layerkit.optim.Schedule
         The optimizer's ``lr``, on the gradient of the mean loss of a minibatch;
-        a schedule (``lk.optim.CosineDecay(0.02, 1000)``) advances once per minibatch.
+        a schedule (``lk.optim.CosineDecay(0.02, 1000)``) advances once per
+        minibatch. Default 0.001, ``MLPClassifier``'s ``learning_rate_init``.
     momentum : float in [0, 1)
         SGD's momentum (``optimizer="sgd"`` only).
     optimizer_params : dict or None
         Further arguments of the optimizer (``{"betas": (0.9, 0.99)}``, ``{"weight_decay": 1e-4}``).
     epochs : int
         Most passes over the data in ``fit`` (``partial_fit`` makes one).
-    batch_size : int
+        Default 200, ``MLPClassifier``'s ``max_iter``; ``tol`` and
+        ``n_iter_no_change`` usually stop training sooner. When all the
+        epochs run out first, ``fit`` warns with a ``ConvergenceWarning``, as
+        ``MLPClassifier`` does.
+    batch_size : int or "auto"
+        Rows per minibatch; ``"auto"`` (default) is ``min(200, n_samples)`` as
+        in ``MLPClassifier``, ``n_samples`` being the rows trained on (those
+        of the ``partial_fit`` call, without the validation rows of
+        ``early_stopping``).
     shuffle : bool
         Shuffle the rows at each epoch.
     tol : float >= 0
@@ -79,6 +90,17 @@ class NetClassifier(ClassifierMixin, NetEstimator):
         Seeds the weights, the shuffling and the validation split.
     verbose : int
         0: quiet; 1: a progress bar; 2: also a line per epoch.
+
+    Notes
+    -----
+    The defaults are ``MLPClassifier``'s (Adam, learning rate 0.001, batch
+    ``min(200, n_samples)``, at most 200 epochs stopped by ``tol`` and
+    ``n_iter_no_change``), under layerkit's names: ``learning_rate`` is
+    ``learning_rate_init``, ``epochs`` is ``max_iter``. Two differences
+    remain: one hidden layer of 32 (``MLPClassifier``: 100), and no L2
+    penalty (``MLPClassifier``'s ``alpha=1e-4`` adds ``alpha * W / batch`` to
+    each minibatch's gradient; Adam's ``optimizer_params={"weight_decay":
+    alpha / batch}`` is the nearest, though it decays the biases too).
 
     Attributes
     ----------
@@ -113,7 +135,7 @@ class NetClassifier(ClassifierMixin, NetEstimator):
     >>> from sklearn.datasets import load_iris
     >>> from layerkit.sklearn import NetClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = NetClassifier(epochs=30, random_state=0).fit(X, y)
+    >>> clf = NetClassifier(random_state=0).fit(X, y)
     >>> clf.predict_proba(X[:2]).shape
     (2, 3)
     """

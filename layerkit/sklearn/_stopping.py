@@ -10,6 +10,12 @@ from layerkit.callbacks import Callback, FitState, _net_state
 from layerkit.optim.base import net_parameters
 
 
+def divergence_advice(learning_rate: Any) -> str:
+    """What to change when an estimator's training diverges: its own parameters, not ``fit``'s."""
+    return (f"lower learning_rate (now {learning_rate!r}), give it a schedule (layerkit.optim), choose another "
+            "optimizer, or scale X (sklearn.preprocessing.StandardScaler)")
+
+
 class StopRule(Callback):
     """Stop a ``fit`` run as ``MLPClassifier`` does, and keep its bookkeeping on the estimator.
 
@@ -38,6 +44,7 @@ class StopRule(Callback):
         self.estimator, self.tol, self.n_iter_no_change = estimator, tol, n_iter_no_change
         self.validation, self.score, self.loss, self.predict = validation, score, loss, predict
         self.count = 0
+        self.stopped = False  # the rule ended the run (converged), rather than the epochs running out
         self._best_weights: dict[str, np.ndarray] | None = None
         self._best_state: dict[str, np.ndarray] = {}
 
@@ -50,7 +57,7 @@ class StopRule(Callback):
             improved = train_loss <= est.best_loss_ - self.tol
             est.best_loss_ = min(est.best_loss_, train_loss)
         else:
-            advice = "; lower learning_rate (or use a schedule, or another optimizer)"
+            advice = f"; {divergence_advice(est.learning_rate)}"
             if not math.isfinite(train_loss):
                 raise FloatingPointError(f"{who}: the training loss became {train_loss} in epoch "
                                          f"{state.epoch + 1}{advice}")
@@ -74,7 +81,7 @@ class StopRule(Callback):
                                     for key, (layer, name) in _net_state(state.net).items()}
         self.count = 0 if improved else self.count + 1
         if self.count > self.n_iter_no_change:
-            state.stop = True
+            state.stop = self.stopped = True
 
     def on_train_end(self, state: FitState) -> None:
         if self._best_weights is not None:
@@ -84,4 +91,4 @@ class StopRule(Callback):
                 setattr(layer, name, self._best_state[key].copy())
 
 
-__all__ = ["StopRule"]
+__all__ = ["StopRule", "divergence_advice"]
