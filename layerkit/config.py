@@ -200,6 +200,21 @@ def build_layers(spec: Spec | Mapping[str, Any], *, seed: int | np.random.Genera
     return layers
 
 
+def build_net(spec: Spec | Mapping[str, Any], *, seed: int | np.random.Generator | None = None) -> Any:
+    """Deprecated: use ``Net.from_config(spec, seed=seed)`` (or ``build_layers`` for the layers alone).
+
+    Kept so code written against earlier releases still runs; it warns with a
+    ``FutureWarning`` and returns the same ``Net`` as ``Net.from_config``.
+    """
+    import warnings
+
+    warnings.warn("layerkit.config.build_net is deprecated: use layerkit.Net.from_config(spec, seed=...) "
+                  "or layerkit.config.build_layers(spec, seed=...) for the list of layers",
+                  FutureWarning, stacklevel=2)
+    # the registry's "net" entry is layerkit.Net: no import of layerkit.net here, so no circle
+    return registry.get("net")(build_layers(spec, seed=seed))
+
+
 def _jsonable(value: Any, where: str) -> Any:
     if isinstance(value, np.generic):
         value = value.item()

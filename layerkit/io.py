@@ -25,6 +25,7 @@ import numpy as np
 
 from layerkit._atomic import atomic_path
 from layerkit.config import ConfigError, build_layers, net_config
+from layerkit import registry
 from layerkit.registry import UnknownLayerError
 
 FORMAT = "layerkit.net"
@@ -262,3 +263,17 @@ def load_layers(path: str | os.PathLike, *, optimizer: Any = None) -> list[Any]:
     if optimizer is not None:
         _load_optimizer(optimizer, entries, where)
     return layers
+
+
+def load_net(path: str | os.PathLike, *, optimizer: Any = None) -> Any:
+    """Deprecated: use ``Net.load(path, optimizer=...)`` (or ``load_layers`` for the layers alone).
+
+    Kept so code written against earlier releases still runs; it warns with a
+    ``FutureWarning`` and returns the same ``Net`` as ``Net.load``.
+    """
+    import warnings
+
+    warnings.warn("layerkit.io.load_net is deprecated: use layerkit.Net.load(path) "
+                  "or layerkit.io.load_layers(path) for the list of layers", FutureWarning, stacklevel=2)
+    layers = load_layers(path, optimizer=optimizer)
+    return registry.get("net")(layers)  # layerkit.Net, through the registry: io does not import net
