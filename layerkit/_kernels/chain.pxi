@@ -78,6 +78,18 @@ cdef struct Update:
     int size
 
 
+cdef void _apply_updates(Update* updates, int n, int typenum, double rate) noexcept nogil:
+    """``param -= rate * grad`` for each update in turn, by BLAS axpy."""
+    cdef int i, one = 1
+    cdef float frate = <float>(-rate)
+    cdef double drate = -rate
+    for i in range(n):
+        if typenum == cnp.NPY_FLOAT64:
+            daxpy(&updates[i].size, &drate, <double*>updates[i].grad, &one, <double*>updates[i].param, &one)
+        else:
+            saxpy(&updates[i].size, &frate, <float*>updates[i].grad, &one, <float*>updates[i].param, &one)
+
+
 # the attribute names of a dense stage's holder
 cdef str _W = "W", _B = "b", _DW = "dW", _DB = "db"
 
@@ -188,6 +200,36 @@ cdef class DenseChain:
             if not _fits(row[3], self.typenum, n, self.widths[s], False, True):
                 return False
         return True
+
+    cdef list _epoch_params(self):
+        """Per stage ``(W, b, dW, db)`` (``None`` for an activation stage) for training in place.
+
+        ``None`` when a ``W`` or ``b`` is not a writeable C-contiguous array of
+        the chain's dtype (``sgd`` would refuse it too). A ``dW`` or ``db``
+        that does not fit is replaced by a new array, as ``backward`` replaces it.
+        """
+        cdef int s, t = self.typenum
+        cdef list out = []
+        for s in range(self.n_stages):
+            holder = self.holders[s]
+            if holder is None:
+                out.append(None)
+                continue
+            W, b = getattr(holder, _W), getattr(holder, _B)
+            if not (_fits(W, t, self.widths[s], self.widths[s + 1], False, True)
+                    and _fits_vector(b, t, self.widths[s + 1], True)
+                    and self.widths[s] * self.widths[s + 1] <= 2147483647):
+                return None
+            dW = getattr(holder, _DW, None)
+            if not _fits(dW, t, self.widths[s], self.widths[s + 1], False, True):
+                dW = _empty2(self.widths[s], self.widths[s + 1], t)
+                setattr(holder, _DW, dW)
+            db = getattr(holder, _DB, None)
+            if not _fits_vector(db, t, self.widths[s + 1], True):
+                db = cnp.PyArray_EMPTY(1, &self.widths[s + 1], t, 0)
+                setattr(holder, _DB, db)
+            out.append((W, b, dW, db))
+        return out
 
     def bad_params(self):
         """Index of the first dense stage whose ``W`` or ``b`` the kernels cannot use as is, or -1."""
@@ -408,9 +450,7 @@ cdef class DenseChain:
         Every array is fetched and checked once, held for the update, and the
         updates run in one block without the GIL.
         """
-        cdef int s, i, n = 0, t = self.typenum, one = 1
-        cdef float frate = <float>(-rate)
-        cdef double drate = -rate
+        cdef int s, i, n = 0, t = self.typenum
         cdef list keep = []
         cdef Update* updates
         for s in range(self.n_stages):
@@ -436,12 +476,6 @@ cdef class DenseChain:
             updates[i].grad = cnp.PyArray_BYTES(<cnp.ndarray>keep[2 * i + 1])
             updates[i].size = <int>cnp.PyArray_SIZE(<cnp.ndarray>keep[2 * i])
         with nogil:
-            for i in range(n):
-                if t == cnp.NPY_FLOAT64:
-                    daxpy(&updates[i].size, &drate, <double*>updates[i].grad, &one,
-                          <double*>updates[i].param, &one)
-                else:
-                    saxpy(&updates[i].size, &frate, <float*>updates[i].grad, &one,
-                          <float*>updates[i].param, &one)
+            _apply_updates(updates, n, t, rate)
         PyMem_Free(updates)
         return True
