@@ -135,16 +135,18 @@ class _CompiledLoss(Loss):
 
     who = "loss"
 
-    # ``_kernel(y, t, weights, grad)``: a function of the core, a staticmethod (no Python frame of its own)
+    # ``_kernel(y, t, weights, grad)``: a function of the core, a staticmethod (no Python frame of its own);
+    # ``_batch_kernel`` the one of ``batch`` (the same unless a loss says otherwise)
     _kernel: Any = None
+    _batch_kernel: Any = None
 
     def _checked(self, y: Any, t: Any, sample_weight: Any) -> tuple[np.ndarray, Any, np.ndarray | None]:
         raise NotImplementedError
 
-    def _run(self, y: Any, t: Any, sample_weight: Any, grad: Any) -> tuple[float, np.ndarray, Any]:
-        out = self._kernel(y, t, sample_weight, grad)
+    def _run(self, y: Any, t: Any, sample_weight: Any, grad: Any, kernel: Any) -> tuple[float, np.ndarray, Any]:
+        out = kernel(y, t, sample_weight, grad)
         if out is None:
-            out = self._kernel(*self._checked(y, t, sample_weight), grad)
+            out = kernel(*self._checked(y, t, sample_weight), grad)
             if out is None:  # every check passed, so the kernel must take the converted arrays
                 raise RuntimeError(f"{self.who}: the compiled kernel refused inputs that passed every "
                                    "check; this is a bug in layerkit, please report it")
@@ -153,11 +155,11 @@ class _CompiledLoss(Loss):
     def __call__(self, y, t, sample_weight=None):
         out = self._kernel(y, t, sample_weight, None)  # the usual case: one call into the core
         if out is None:
-            out = self._run(y, t, sample_weight, None)
+            out = self._run(y, t, sample_weight, None, self._kernel)
         return out[0], out[1]
 
     def batch(self, y, t, grad_out=None, sample_weight=None):
-        out = self._run(y, t, sample_weight, grad_out)
+        out = self._run(y, t, sample_weight, grad_out, self._batch_kernel or self._kernel)
         return out[0], out[1], self._accuracy_of_count(out[2], out[1])
 
     @staticmethod
@@ -207,7 +209,9 @@ class BinaryCrossEntropy(_CompiledLoss):
     name = "bce"
     who = "binary_cross_entropy"
 
-    _kernel = staticmethod(partial(core.bce_loss, _BCE_EPS_FLOAT32, _BCE_EPS_FLOAT64))
+    # the direct call's gradient is NumPy's formula bit for bit; fit's minibatches compute it in double
+    _kernel = staticmethod(partial(core.bce_loss, _BCE_EPS_FLOAT32, _BCE_EPS_FLOAT64, True))
+    _batch_kernel = staticmethod(partial(core.bce_loss, _BCE_EPS_FLOAT32, _BCE_EPS_FLOAT64, False))
 
     def _checked(self, p, t, sample_weight):
         p = _predictions(p, self.who)

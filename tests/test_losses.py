@@ -134,7 +134,7 @@ def test_fused_kernels_weight_rows(rng):
     p, t = rng.uniform(size=(5, 1)), rng.integers(0, 2, size=(5, 1)).astype(float)
     w = rng.uniform(0.5, 2, size=5)
     grad = np.empty_like(p)
-    value, out, _ = core.bce_loss(1e-7, 1e-12, p, t, w, grad)
+    value, out, _ = core.bce_loss(1e-7, 1e-12, False, p, t, w, grad)
     assert out is grad
     per_row = -(t * np.log(p) + (1 - t) * np.log1p(-p))[:, 0]
     assert value == pytest.approx(np.mean(w * per_row))

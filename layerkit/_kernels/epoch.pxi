@@ -59,7 +59,7 @@ cdef struct EpochJob:
 cdef int _epoch_loss(EpochJob* job, floating* y, char* t, floating* g, char* w, Py_ssize_t rows,
                      double* value, Py_ssize_t* correct) noexcept nogil:
     if job.loss == EPOCH_BCE:
-        return _bce[floating](y, <floating*>t, g, <floating*>w, rows, job.out, job.eps, value, correct)
+        return _bce[floating](y, <floating*>t, g, <floating*>w, rows, job.out, job.eps, False, value, correct)
     if job.loss == EPOCH_SOFTMAX_LABELS:
         return _softmax_ce_labels[floating](y, <cnp.npy_int64*>t, g, <floating*>w, rows, job.out, value, correct)
     if job.loss == EPOCH_SOFTMAX_ROWS:

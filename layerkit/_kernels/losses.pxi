@@ -68,10 +68,18 @@ cdef floating _pairwise(floating* a, Py_ssize_t n) noexcept nogil:
 
 
 cdef int _bce(floating* p, floating* t, floating* g, floating* w, Py_ssize_t n, Py_ssize_t k,
-              double eps, double* loss, Py_ssize_t* correct) noexcept nogil:
+              double eps, bint numpy_gradient, double* loss, Py_ssize_t* correct) noexcept nogil:
+    """Binary cross-entropy; the gradient in one of two forms, equal up to rounding.
+
+    ``numpy_gradient``: NumPy's ``(q - t) / (q * (1 - q)) / size * w`` in the
+    dtype's arithmetic, bit for bit (the direct call, as it always computed
+    it); else ``w * ((q - t) / (q * (1 - q))) / size`` in double, rounded
+    once to the dtype (``fit``'s minibatches, as they always computed it).
+    """
     cdef Py_ssize_t i, j, idx
     cdef Py_ssize_t hits = 0
     cdef double total = 0, q, target, weight = 1, scale = 1.0 / (n * k)
+    cdef floating fq, diff, spread, size = <floating>(n * k), one = 1
     # the clip bounds as the dtype holds them, so float32 clips where NumPy's float32 would
     cdef double low = <floating>eps, high = <floating>(1 - eps)
     for i in range(n):
@@ -99,7 +107,18 @@ cdef int _bce(floating* p, floating* t, floating* g, floating* w, Py_ssize_t n, 
                 total -= weight * log(q)
             else:
                 total -= weight * (target * log(q) + (1 - target) * log1p(-q))
-            g[idx] = <floating>(weight * ((q - target) / (q * (1 - q))) * scale)
+            if numpy_gradient:  # one operation per statement: each rounded to the dtype, as NumPy rounds
+                fq = <floating>q  # the clipped prediction, exact in the dtype
+                diff = fq - t[idx]
+                spread = one - fq
+                spread = fq * spread
+                diff = diff / spread
+                diff = diff / size
+                if w != NULL:
+                    diff = diff * w[i]
+                g[idx] = diff
+            else:
+                g[idx] = <floating>(weight * ((q - target) / (q * (1 - q))) * scale)
     loss[0] = total * scale
     correct[0] = hits
     return LOSS_OK
@@ -315,13 +334,15 @@ cdef cnp.ndarray _grad_for(object grad, int typenum, cnp.npy_intp n, cnp.npy_int
 
 
 # ----------------------------------------------------------------- entries
-def bce_loss(double eps_float32, double eps_float64, y, t, weights, grad):
+def bce_loss(double eps_float32, double eps_float64, bint numpy_gradient, y, t, weights, grad):
     """Binary cross-entropy of probabilities ``y`` (n, k) against targets ``t`` in [0, 1].
 
     Predictions are clipped to ``[eps, 1 - eps]`` inside the logarithms and
-    the gradient (``eps_float32`` or ``eps_float64`` by the dtype). Writes the
-    gradient into ``grad`` when it fits (else into a new array). Returns
-    ``(mean_loss, grad, n_correct)`` or ``None`` (see the file's notes).
+    the gradient (``eps_float32`` or ``eps_float64`` by the dtype). The
+    gradient is NumPy's formula bit for bit with ``numpy_gradient``, else
+    computed in double and rounded once (``fit``'s minibatches); see ``_bce``.
+    Writes the gradient into ``grad`` when it fits (else into a new array).
+    Returns ``(mean_loss, grad, n_correct)`` or ``None`` (see the file's notes).
     """
     if not _loss_batch(y):
         return None
@@ -345,11 +366,11 @@ def bce_loss(double eps_float32, double eps_float64, y, t, weights, grad):
     if typenum == cnp.NPY_FLOAT64:
         with nogil:
             status = _bce[double](<double*>cnp.PyArray_DATA(p), <double*>tp, <double*>cnp.PyArray_DATA(g),
-                                  <double*>wp, n, k, eps_float64, &loss, &correct)
+                                  <double*>wp, n, k, eps_float64, numpy_gradient, &loss, &correct)
     else:
         with nogil:
             status = _bce[float](<float*>cnp.PyArray_DATA(p), <float*>tp, <float*>cnp.PyArray_DATA(g),
-                                 <float*>wp, n, k, eps_float32, &loss, &correct)
+                                 <float*>wp, n, k, eps_float32, numpy_gradient, &loss, &correct)
     return None if status else (loss, g, correct)
 
 
