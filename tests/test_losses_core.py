@@ -247,3 +247,24 @@ def test_confident_wrong_predictions_stay_finite_in_every_kernel_path(dtype):
         for t in (np.array([1, 0]), np.array([[0.9], [0.1]], dtype=dtype)):
             value, grad = lk.binary_cross_entropy(p, t, sample_weight=np.array([1.0, 2.0]))
             assert np.isfinite(value) and np.isfinite(grad).all() and value > 5
+
+
+@pytest.mark.parametrize("loss, make_target", [
+    (losses.binary_cross_entropy, lambda rng, shape: (rng.random(shape) < 0.5).astype(float)),
+    (losses.softmax_cross_entropy, lambda rng, shape: rng.integers(0, shape[1], size=shape[0])),
+    (losses.mean_squared_error, lambda rng, shape: rng.normal(size=shape)),
+])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_predictions_of_any_layout_give_the_c_contiguous_result(loss, make_target, dtype):
+    rng = np.random.default_rng(2)
+    y = rng.uniform(0.05, 0.95, size=(9, 3)).astype(dtype)
+    t = make_target(rng, y.shape)
+    w = rng.uniform(0, 2, size=9)
+    expected_value, expected_grad = loss(y, t, sample_weight=w)
+    for layout, pred in layouts(y).items():
+        if pred.dtype.kind != "f":
+            continue
+        value, grad = loss(pred, t, sample_weight=w)
+        assert value == expected_value, layout
+        assert grad.dtype == dtype and grad.flags.c_contiguous
+        np.testing.assert_array_equal(grad, expected_grad, err_msg=layout)
