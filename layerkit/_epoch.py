@@ -58,13 +58,12 @@ class EpochRunner:
     needs Python per minibatch; ``run(order)`` then trains one epoch.
     """
 
-    def __init__(self, plan: Any, source: BatchSource, y: np.ndarray, loss: int, rate: float,
+    def __init__(self, net: Any, source: BatchSource, y: np.ndarray, loss: int, rate: float,
                  sample_weight: np.ndarray | None, batch_size: int, workspace: Any, grad_buffers: dict,
                  batch_buffers: dict) -> None:
-        self.plan, self.source, self.y, self.loss, self.rate = plan, source, y, loss, rate
+        self.net, self.source, self.y, self.loss, self.rate = net, source, y, loss, rate
         self.sample_weight, self.batch_size = sample_weight, batch_size
         self.workspace, self.grad_buffers, self.batch_buffers = workspace, grad_buffers, batch_buffers
-        self.eps = _BCE_EPS_FLOAT32 if plan.dtype == np.float32 else _BCE_EPS_FLOAT64
         self.has_accuracy = loss != core.EPOCH_LOSS_MSE
 
     @classmethod
@@ -81,7 +80,7 @@ class EpochRunner:
         if (plan is None or loss is None or source.kind != "dense" or source.data.dtype != plan.dtype
                 or not source.data.flags.c_contiguous):
             return None
-        return cls(plan, source, y, loss, update, sample_weight, batch_size, workspace, grad_buffers,
+        return cls(net, source, y, loss, update, sample_weight, batch_size, workspace, grad_buffers,
                    batch_buffers)
 
     def run(self, order: np.ndarray | None) -> tuple[int, float, float, float, int] | None:
@@ -95,7 +94,9 @@ class EpochRunner:
             ``fit`` accumulates, and the last minibatch's loss and rows.
             ``None`` when the epoch must run in Python from its start.
         """
-        plan, n = self.plan, len(self.source)
+        plan, n = self.net._compiled(), len(self.source)  # asked each epoch: a callback may change the layers
+        if plan is None or self.source.data.dtype != plan.dtype:
+            return None
         chain = plan.chain
         full = min(self.batch_size, n)
         last = n - (n - 1) // full * full
@@ -113,6 +114,7 @@ class EpochRunner:
             tbuf = gather_buffer(self.y, full, self.batch_buffers, "y")
             if self.sample_weight is not None:
                 wbuf = gather_buffer(self.sample_weight, full, self.batch_buffers, "w")
+        eps = _BCE_EPS_FLOAT32 if plan.dtype == np.float32 else _BCE_EPS_FLOAT64
         return core.train_epoch(chain, self.source.data, self.loss, self.y, self.sample_weight, order,
-                                self.batch_size, self.rate, self.eps, sets, xbuf, tbuf, wbuf)
+                                self.batch_size, self.rate, eps, sets, xbuf, tbuf, wbuf)
 

@@ -229,3 +229,24 @@ def test_the_core_refuses_operands_that_do_not_fit():
                                 np.empty((15, 1))) is None  # a gather buffer too small
     net[0].W = np.asfortranarray(net[0].W)  # not updated in place by the chain
     assert lk._core.train_epoch(chain, x, *args) is None
+
+
+def test_layers_replaced_by_a_callback_are_the_ones_trained(monkeypatch):
+    """The runner asks the net for its plan at every epoch, so it never trains layers the net dropped."""
+
+    class Swap(lk.Callback):
+        def on_train_begin(self, state):
+            state.net.layers[0] = lk.Linear(6, 5, rng=42)
+
+        def on_epoch_end(self, state):
+            if state.epoch == 0:
+                state.net.layers[2] = lk.Linear(5, 1, rng=43)
+
+    results = []
+    for in_core in (True, False):
+        calls = []
+        results.append(_train(_problem("bce", np.float64, 53, 7), in_core, monkeypatch, calls, epochs=3, lr=0.1,
+                              batch_size=15, seed=7, callbacks=[Swap()]))
+        assert len(calls) == (3 if in_core else 0) and all(c is not None for c in calls)
+    _assert_same(*results)
+    assert not np.array_equal(results[0][0].layers[0].W, lk.Linear(6, 5, rng=42).W)  # it was trained
