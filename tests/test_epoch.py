@@ -250,3 +250,48 @@ def test_layers_replaced_by_a_callback_are_the_ones_trained(monkeypatch):
         assert len(calls) == (3 if in_core else 0) and all(c is not None for c in calls)
     _assert_same(*results)
     assert not np.array_equal(results[0][0].layers[0].W, lk.Linear(6, 5, rng=42).W)  # it was trained
+
+
+def test_a_long_epoch_runs_in_slices_with_the_same_result(monkeypatch):
+    """Past 16384 rows an epoch runs in slices (signals are looked at between them): same numbers."""
+    options = dict(epochs=2, lr=0.05, batch_size=999, seed=4)
+    calls = []
+    in_core = _train(_problem("mse", np.float32, 20000, 4), True, monkeypatch, calls, **options)
+    python = _train(_problem("mse", np.float32, 20000, 4), False, monkeypatch, **options)
+    assert [c[0] for c in calls] == [21, 21]
+    _assert_same(in_core, python)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_signal_stops_a_long_epoch_between_slices(monkeypatch):
+    """A signal during the core's epoch runs its handler mid-epoch (Ctrl-C's KeyboardInterrupt likewise)."""
+    import signal
+    import threading
+
+    options = dict(loss="mse", epochs=1, lr=0.01, batch_size=32, shuffle=False, verbose=False)
+    full, x, y, _ = _problem("mse", np.float64, 500_000, 5)
+    lk.fit(full, x, y, **options)
+    net = _problem("mse", np.float64, 500_000, 5)[0]
+    seen = []
+
+    def handler(signum, frame):
+        seen.append(net[0].W.copy())
+        raise Interrupted
+
+    train_epoch = _epoch.core.train_epoch
+
+    def signalled(*args):
+        threading.Timer(0.005, lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)).start()
+        return train_epoch(*args)
+
+    previous = signal.signal(signal.SIGUSR1, handler)
+    try:
+        monkeypatch.setattr(_epoch.core, "train_epoch", signalled)
+        with pytest.raises(Interrupted):
+            lk.fit(net, x, y, **options)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert len(seen) == 1 and not np.array_equal(seen[0], full[0].W)  # stopped before the epoch's end

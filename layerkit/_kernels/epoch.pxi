@@ -9,15 +9,18 @@
 # It stops before the backward pass of a minibatch whose loss kernel finds a
 # bad value or whose loss is not finite, and says where: the caller runs that
 # minibatch and the rest of the epoch through Python, which raises the
-# message (or goes on).
+# message (or goes on). A long epoch runs in slices, the GIL taken between
+# them to look for signals, so Ctrl-C stops it as it stops the Python loop.
 
 from libc.math cimport NAN
+from cpython.exc cimport PyErr_CheckSignals
 
 cdef enum:
     EPOCH_BCE = 0
     EPOCH_SOFTMAX_LABELS = 1
     EPOCH_SOFTMAX_ROWS = 2
     EPOCH_MSE = 3
+    EPOCH_SLICE_ROWS = 16384  # rows between two looks for signals (a Ctrl-C stops a long epoch)
 
 EPOCH_LOSS_BCE = EPOCH_BCE
 EPOCH_LOSS_SOFTMAX_LABELS = EPOCH_SOFTMAX_LABELS
@@ -67,7 +70,8 @@ cdef int _epoch_loss(EpochJob* job, floating* y, char* t, floating* g, char* w, 
     return _mse[floating](y, <floating*>t, g, <floating*>w, rows, job.out, value)
 
 
-cdef void _epoch_run(EpochJob* job, floating* dtype_tag) noexcept nogil:
+cdef void _epoch_run(EpochJob* job, Py_ssize_t first, Py_ssize_t stop, floating* dtype_tag) noexcept nogil:
+    """Minibatches ``first`` to ``stop`` (excluded); ``job.done`` is where it stopped."""
     cdef Py_ssize_t b, i, start, rows, source
     cdef Py_ssize_t row_bytes = job.m * job.item
     cdef Stage* st
@@ -77,7 +81,7 @@ cdef void _epoch_run(EpochJob* job, floating* dtype_tag) noexcept nogil:
     cdef char* w
     cdef double value
     cdef Py_ssize_t correct
-    for b in range(job.batches):
+    for b in range(first, stop):
         start = b * job.batch_size
         rows = job.n - start if job.n - start < job.batch_size else job.batch_size
         if b == job.batches - 1:
@@ -114,7 +118,7 @@ cdef void _epoch_run(EpochJob* job, floating* dtype_tag) noexcept nogil:
             job.total_correct += (<double>correct / <double>rows) * rows
         job.last_loss = value
         job.last_rows = rows
-    job.done = job.batches
+    job.done = stop
 
 
 cdef bint _contiguous(object a, int typenum, cnp.npy_intp rows, cnp.npy_intp cols, bint writeable):
@@ -262,6 +266,7 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     if params is None:
         return None
     cdef int n_updates = 0
+    cdef Py_ssize_t chunk, first, stop
     for s in range(k):
         if params[s] is not None:
             n_updates += 2
@@ -296,12 +301,22 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
                 job.updates[i].size = <int>cnp.PyArray_SIZE(<cnp.ndarray>param)
                 i += 1
         _prepare_small(full_rows)
-        if t == cnp.NPY_FLOAT64:
-            with nogil:
-                _epoch_run(&job, <double*>NULL)
-        else:
-            with nogil:
-                _epoch_run(&job, <float*>NULL)
+        # in slices of about EPOCH_SLICE_ROWS rows, with a look for signals between them (Ctrl-C)
+        chunk = EPOCH_SLICE_ROWS // full_rows if full_rows < EPOCH_SLICE_ROWS else 1
+        first = 0
+        while first < job.batches:
+            stop = first + chunk if job.batches - first > chunk else job.batches
+            if t == cnp.NPY_FLOAT64:
+                with nogil:
+                    _epoch_run(&job, first, stop, <double*>NULL)
+            else:
+                with nogil:
+                    _epoch_run(&job, first, stop, <float*>NULL)
+            if job.done < stop:
+                break
+            first = stop
+            if first < job.batches:
+                PyErr_CheckSignals()  # raises KeyboardInterrupt after a Ctrl-C
     finally:
         PyMem_Free(job.full)
         PyMem_Free(job.last)
