@@ -268,3 +268,14 @@ def test_predictions_of_any_layout_give_the_c_contiguous_result(loss, make_targe
         assert value == expected_value, layout
         assert grad.dtype == dtype and grad.flags.c_contiguous
         np.testing.assert_array_equal(grad, expected_grad, err_msg=layout)
+
+
+def test_a_subclass_with_its_own_call_is_what_batch_computes():
+    class Halved(losses.MeanSquaredError):
+        def __call__(self, y, t, sample_weight=None):
+            value, grad = super().__call__(y, t, sample_weight)
+            return value / 2, grad / 2
+
+    y, t = np.ones((3, 1)), np.zeros((3, 1))
+    value, grad, accuracy = Halved().batch(y, t, np.empty_like(y))
+    assert value == 0.5 and np.array_equal(grad, np.full((3, 1), 1 / 3)) and accuracy is None
