@@ -25,7 +25,7 @@ import numpy as np
 
 from layerkit._validation import check_batch
 
-__all__ = ["BatchSource", "minibatches", "is_sparse"]
+__all__ = ["BatchSource", "minibatches", "gather_buffer", "is_sparse"]
 
 _CHUNK_BYTES = 1 << 22  # rows checked for NaN/inf at a time (4 MiB of data)
 
@@ -175,17 +175,22 @@ class BatchSource:
         return out
 
 
+def gather_buffer(values: np.ndarray, rows: int, buffers: dict, key: str) -> np.ndarray:
+    """The reused buffer ``buffers[key]`` for ``rows`` rows of ``values`` (made or grown when needed)."""
+    buffer = buffers.get(key)
+    if buffer is None or buffer.shape[0] < rows:
+        buffer = buffers[key] = np.empty((max(rows, 1),) + values.shape[1:], dtype=values.dtype)
+    return buffer
+
+
 def _gather(values: Any, idx: np.ndarray, buffers: dict, key: str) -> Any:
     if type(values) is not np.ndarray:
         return values[idx]
-    buffer = buffers.get(key)
-    if buffer is None or buffer.shape[0] < len(idx):
-        buffer = buffers[key] = np.empty((max(len(idx), 1),) + values.shape[1:], dtype=values.dtype)
-    return np.take(values, idx, axis=0, out=buffer[:len(idx)])
+    return np.take(values, idx, axis=0, out=gather_buffer(values, len(idx), buffers, key)[:len(idx)])
 
 
 def minibatches(source: BatchSource, y: Any, weights: np.ndarray | None, order: np.ndarray | None,
-                batch_size: int, buffers: dict | None = None) -> Iterator[tuple[Any, Any, Any]]:
+                batch_size: int, buffers: dict | None = None, first: int = 0) -> Iterator[tuple[Any, Any, Any]]:
     """Yield ``(xb, yb, wb)`` for consecutive minibatches of ``x[order]`` (of ``x`` when ``order`` is None).
 
     Parameters
@@ -198,12 +203,14 @@ def minibatches(source: BatchSource, y: Any, weights: np.ndarray | None, order: 
     batch_size : int
     buffers : dict, optional
         Kept by the caller between epochs: the reused buffers of ``y`` and ``weights``.
+    first : int
+        The first minibatch to draw (the earlier ones are skipped).
 
     Each yielded array is overwritten when the next minibatch is drawn.
     """
     buffers = {} if buffers is None else buffers
     n = len(source)
-    for start in range(0, n, batch_size):
+    for start in range(first * batch_size, n, batch_size):
         stop = min(n, start + batch_size)
         if order is None:
             yield (source.slice(start, stop), y[start:stop],

@@ -154,6 +154,8 @@ class Plan:
         if workspace is not None:
             workspace.generation += 1
             trace._workspace = (workspace, workspace.generation)
+        else:
+            trace._workspace = None  # set: reading an unset slot raises (and costs a microsecond) in backward
         return y, trace
 
     def predict(self, x: Any) -> np.ndarray | None:
@@ -315,6 +317,7 @@ class SegmentedPlan:
         elif workspace is not None and workspace._aliased(x):
             x = x.copy(order="K")  # an output of this workspace fed back in: the pass would overwrite it
         trace = self._trace_type()
+        trace._workspace = None  # (set below with a workspace): backward reads it
         make = self._entry
         for chain, layers, segment in self._parts:
             if chain is None:

@@ -6,7 +6,7 @@ for direct use. ``get_loss`` turns a name into a loss object.
 """
 from __future__ import annotations
 
-import math
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -50,19 +50,6 @@ def check_sample_weight(sample_weight: Any, n: int, who: str, dtype: Any = np.fl
     return weights
 
 
-def _weighted(per_element: np.ndarray, grad: np.ndarray, sample_weight: Any, who: str) -> tuple[float, np.ndarray]:
-    """Mean over the batch of the per-row losses, each row's loss and gradient scaled by its weight.
-
-    ``per_element`` and ``grad`` have shape (n_samples, n_outputs) and are
-    the unweighted terms whose mean is the loss; with weights ``w`` the loss
-    is ``mean(w[:, None] * per_element)`` and its gradient ``w[:, None] * grad``.
-    """
-    if sample_weight is None:
-        return float(np.mean(per_element)), grad
-    w = check_sample_weight(sample_weight, grad.shape[0], who, grad.dtype)[:, None]
-    return float(np.mean(w * per_element)), (grad * w).astype(grad.dtype, copy=False)
-
-
 class NonFinitePredictionsError(ValueError):
     """Predictions holding NaN or infinity (``fit``, whose ``x`` is finite, reports a diverged net)."""
 
@@ -71,11 +58,17 @@ def _predictions(y: Any, who: str) -> np.ndarray:
     pred = check_batch(y, who, name="predictions")
     if pred.shape[0] == 0:
         raise ValueError(f"{who}: predictions are an empty batch (0 rows); the mean loss is undefined")
+    if pred.shape[1] == 0:
+        raise ValueError(f"{who}: predictions have no columns (shape {pred.shape}); the mean loss is undefined")
     try:
         check_finite(pred, who, "predictions")
     except ValueError as error:
         raise NonFinitePredictionsError(str(error)) from None
     return pred
+
+
+def _weights(sample_weight: Any, y: np.ndarray, who: str) -> np.ndarray | None:
+    return None if sample_weight is None else check_sample_weight(sample_weight, y.shape[0], who, y.dtype)
 
 
 class Loss:
@@ -130,53 +123,116 @@ class Loss:
         return f"{type(self).__name__}()"
 
 
-class MeanSquaredError(Loss):
+class _CompiledLoss(Loss):
+    """A loss computed by one kernel of the compiled core, which also checks every value.
+
+    ``_kernel(y, t, weights, grad)`` returns ``(mean_loss, grad, n_correct)``,
+    or ``None`` when the inputs need converting or hold a bad value; then
+    ``_checked`` converts them with the checks (and messages) of the
+    predictions, the targets and the weights, and the kernel runs on the
+    converted arrays. ``batch`` writes the gradient into ``grad_out``.
+    """
+
+    who = "loss"
+
+    # ``_kernel(y, t, weights, grad)``: a function of the core, a staticmethod (no Python frame of its own);
+    # ``_batch_kernel`` the one of ``batch`` (the same unless a loss says otherwise)
+    _kernel: Any = None
+    _batch_kernel: Any = None
+
+    def _checked(self, y: Any, t: Any, sample_weight: Any) -> tuple[np.ndarray, Any, np.ndarray | None]:
+        raise NotImplementedError
+
+    def _run(self, y: Any, t: Any, sample_weight: Any, grad: Any, kernel: Any) -> tuple[float, np.ndarray, Any]:
+        out = kernel(y, t, sample_weight, grad)
+        if out is None:
+            out = kernel(*self._checked(y, t, sample_weight), grad)
+            if out is None:  # every check passed, so the kernel must take the converted arrays
+                raise RuntimeError(f"{self.who}: the compiled kernel refused inputs that passed every "
+                                   "check; this is a bug in layerkit, please report it")
+        return out
+
+    def __call__(self, y, t, sample_weight=None):
+        out = self._kernel(y, t, sample_weight, None)  # the usual case: one call into the core
+        if out is None:
+            out = self._run(y, t, sample_weight, None, self._kernel)
+        return out[0], out[1]
+
+    def batch(self, y, t, grad_out=None, sample_weight=None):
+        if type(self).__call__ is not _CompiledLoss.__call__:  # a subclass computes its own loss: use it
+            return Loss.batch(self, y, t, grad_out, sample_weight)
+        out = self._run(y, t, sample_weight, grad_out, self._batch_kernel or self._kernel)
+        return out[0], out[1], self._accuracy_of_count(out[2], out[1])
+
+    @staticmethod
+    def _accuracy_of_count(correct: Any, grad: np.ndarray) -> float | None:
+        return None
+
+
+class MeanSquaredError(_CompiledLoss):
     """``mean((y - t)**2)`` over all elements; gradient ``2 * (y - t) / y.size``.
 
     Parameters of the call: ``y`` and ``t`` of shape (n_samples, n_outputs); a 1-D
-    ``t`` is accepted for a single output.
+    ``t`` is accepted for a single output. The value and the gradient are
+    those of NumPy's formula, bit for bit.
     """
 
     name = "mse"
+    who = "mse"
 
-    def __call__(self, y, t, sample_weight=None):
-        y = _predictions(y, "mse")
-        t = _targets_like(y, t, "mse")
-        diff = y - t
-        return _weighted(diff * diff, diff * (2.0 / diff.size), sample_weight, "mse")
+    _kernel = staticmethod(core.mse_loss)
+
+    def _checked(self, y, t, sample_weight):
+        y = _predictions(y, self.who)
+        return y, _targets_like(y, t, self.who), _weights(sample_weight, y, self.who)
+
+    def prepare_targets(self, t, dtype):
+        target = np.asarray(t)
+        if target.dtype.kind not in "fiub":
+            return t
+        return np.ascontiguousarray(target, dtype=dtype)
 
 
-class BinaryCrossEntropy(Loss):
+# the clip of BinaryCrossEntropy's predictions, by dtype
+_BCE_EPS_FLOAT32 = 1e-7
+_BCE_EPS_FLOAT64 = 1e-12
+
+
+class BinaryCrossEntropy(_CompiledLoss):
     """``-mean(t*log(p) + (1-t)*log(1-p))`` on probabilities ``p`` in [0, 1].
 
     Predictions are clipped to ``[eps, 1 - eps]`` (``eps`` is 1e-7 for float32
     and 1e-12 for float64) inside the logarithms and the gradient, so a
     confident prediction of exactly 0 or 1 gives a finite loss and gradient.
-    Targets may be any values in [0, 1] (soft labels).
+    Targets may be any values in [0, 1] (soft labels). The loss is summed in
+    float64 for float32 predictions too.
     """
 
     name = "bce"
+    who = "binary_cross_entropy"
 
-    def __call__(self, p, t, sample_weight=None):
-        p = _predictions(p, "binary_cross_entropy")
-        t = _targets_like(p, t, "binary_cross_entropy")
-        if p.size and (p.min() < 0 or p.max() > 1):
+    # the direct call's gradient is NumPy's formula bit for bit; fit's minibatches compute it in double
+    _kernel = staticmethod(partial(core.bce_loss, _BCE_EPS_FLOAT32, _BCE_EPS_FLOAT64, True))
+    _batch_kernel = staticmethod(partial(core.bce_loss, _BCE_EPS_FLOAT32, _BCE_EPS_FLOAT64, False))
+
+    def _checked(self, p, t, sample_weight):
+        p = _predictions(p, self.who)
+        t = _targets_like(p, t, self.who)
+        if p.min() < 0 or p.max() > 1:
             raise ValueError(
                 "binary_cross_entropy: predictions must be probabilities in [0, 1], got values in "
                 f"[{p.min():.4g}, {p.max():.4g}] (end the net with Sigmoid, or use softmax_cross_entropy on logits)"
             )
-        if t.size and (t.min() < 0 or t.max() > 1):
+        if t.min() < 0 or t.max() > 1:
             raise ValueError(
                 "binary_cross_entropy: targets must be in [0, 1] (labels 0/1 or soft labels), got values in "
                 f"[{t.min():.4g}, {t.max():.4g}] (for class labels 0..k-1 use softmax_cross_entropy on logits)"
             )
-        eps = 1e-7 if p.dtype == np.float32 else 1e-12
-        q = np.clip(p, eps, 1 - eps)
-        grad = ((q - t) / (q * (1 - q)) / p.size).astype(p.dtype, copy=False)
-        if sample_weight is not None:
-            return _weighted(-(t * np.log(q) + (1 - t) * np.log1p(-q)), grad, sample_weight,
-                             "binary_cross_entropy")
-        return float(-np.mean(t * np.log(q) + (1 - t) * np.log1p(-q))), grad
+        return p, t, _weights(sample_weight, p, self.who)
+
+    @staticmethod
+    def _accuracy_of_count(correct, grad):
+        return correct / grad.size
 
     def accuracy(self, p, t):
         p = np.asarray(p)
@@ -191,24 +247,8 @@ class BinaryCrossEntropy(Loss):
             target = target.reshape(-1, 1)
         return np.ascontiguousarray(target, dtype=dtype)
 
-    def batch(self, p, t, grad_out=None, sample_weight=None):
-        if (grad_out is not None and type(p) is np.ndarray and type(t) is np.ndarray
-                and p.shape == t.shape == grad_out.shape and p.dtype == t.dtype == grad_out.dtype
-                and p.dtype.kind == "f" and p.ndim == 2 and p.size and p.flags.c_contiguous
-                and t.flags.c_contiguous):
-            eps = 1e-7 if p.dtype == np.float32 else 1e-12
-            weights = _row_weights(sample_weight, p, "binary_cross_entropy")
-            fused = core.bce_batch(p, t, grad_out, weights, eps)
-            # the kernel checks the predictions but not the targets: a NaN or
-            # infinite target makes the loss non-finite, and the direct call
-            # (below) then raises the message it raises for them (no cost on
-            # finite data)
-            if fused is not None and math.isfinite(fused[0]):
-                return fused[0], grad_out, fused[1] / p.size
-        return super().batch(p, t, grad_out, sample_weight)
 
-
-class SoftmaxCrossEntropy(Loss):
+class SoftmaxCrossEntropy(_CompiledLoss):
     """Cross-entropy of ``softmax(z)`` against targets, computed on the logits ``z``.
 
     **It takes logits** ``z``, the output of the last ``Linear``: do not put a
@@ -230,51 +270,36 @@ class SoftmaxCrossEntropy(Loss):
     """
 
     name = "softmax_cross_entropy"
+    who = "softmax_cross_entropy"
 
-    def __call__(self, z, t, sample_weight=None):
-        who = "softmax_cross_entropy"
-        z = _predictions(z, who)
-        onehot = self._onehot(z, t, who)
-        target_rows_sum_to_one = np.asarray(t).ndim == 1 or bool(
-            np.all(np.abs(onehot.sum(axis=1) - 1) <= 8 * np.finfo(z.dtype).eps * z.shape[1]))
-        shifted = z - z.max(axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        total = exp.sum(axis=1, keepdims=True)
-        log_probs = shifted - np.log(total)
-        # the gradient of -sum(t * log_softmax(z)) is softmax(z) * sum(t) - t: rows
-        # of t summing to 1 give softmax(z) - t, any others still get the gradient
-        # of the loss returned (never the gradient of another loss)
-        probs = exp / total
-        if target_rows_sum_to_one:
-            grad = probs - onehot
-        else:
-            grad = probs * onehot.sum(axis=1, keepdims=True) - onehot
-        grad = (grad / z.shape[0]).astype(z.dtype, copy=False)
-        if sample_weight is not None:
-            per_row = -np.sum(onehot * log_probs, axis=1, keepdims=True)
-            return _weighted(per_row, grad, sample_weight, who)
-        return float(-np.sum(onehot * log_probs) / z.shape[0]), grad
+    _kernel = staticmethod(core.softmax_ce_loss)
+
+    def _checked(self, z, t, sample_weight):
+        z = _predictions(z, self.who)
+        target = np.asarray(t)
+        target = self._labels(z, target, self.who) if target.ndim == 1 else _targets_like(z, target, self.who)
+        return z, target, _weights(sample_weight, z, self.who)
 
     @staticmethod
-    def _onehot(z: np.ndarray, t: Any, who: str) -> np.ndarray:
-        target = np.asarray(t)
+    def _labels(z: np.ndarray, target: np.ndarray, who: str) -> np.ndarray:
+        """1-D ``target`` checked as class labels of the logits ``z``, as int64."""
         n, k = z.shape
-        if target.ndim == 1:
-            if target.shape[0] != n:
-                raise ValueError(f"{who}: expected {n} labels, got {target.shape[0]}")
-            if target.dtype.kind == "f":
-                if not np.all(np.isfinite(target)) or not np.all(target == np.round(target)):
-                    raise ValueError(f"{who}: 1-D targets must be integer class labels")
-            elif target.dtype.kind not in "iu":
-                raise TypeError(f"{who}: 1-D targets must be integer class labels, got dtype {target.dtype}")
-            labels = target.astype(np.int64)
-            if labels.size and (labels.min() < 0 or labels.max() >= k):
-                raise ValueError(f"{who}: labels must be in [0, {k - 1}] for {k} logits, "
-                                 f"got range [{labels.min()}, {labels.max()}]")
-            onehot = np.zeros_like(z)
-            onehot[np.arange(n), labels] = 1
-            return onehot
-        return _targets_like(z, target, who)
+        if target.shape[0] != n:
+            raise ValueError(f"{who}: expected {n} labels, got {target.shape[0]}")
+        if target.dtype.kind == "f":
+            if not np.all(np.isfinite(target)) or not np.all(target == np.round(target)):
+                raise ValueError(f"{who}: 1-D targets must be integer class labels")
+        elif target.dtype.kind not in "iu":
+            raise TypeError(f"{who}: 1-D targets must be integer class labels, got dtype {target.dtype}")
+        labels = target.astype(np.int64)
+        if labels.min() < 0 or labels.max() >= k:
+            raise ValueError(f"{who}: labels must be in [0, {k - 1}] for {k} logits, "
+                             f"got range [{labels.min()}, {labels.max()}]")
+        return labels
+
+    @staticmethod
+    def _accuracy_of_count(correct, grad):
+        return correct / grad.shape[0]
 
     def accuracy(self, z, t):
         z = np.asarray(z)
@@ -286,25 +311,9 @@ class SoftmaxCrossEntropy(Loss):
         target = np.asarray(t)
         if target.ndim == 1 and target.dtype.kind in "iu":
             return np.ascontiguousarray(target, dtype=np.int64)
+        if target.ndim == 2 and target.dtype.kind in "fiub":
+            return np.ascontiguousarray(target, dtype=dtype)
         return t
-
-    def batch(self, z, t, grad_out=None, sample_weight=None):
-        if (grad_out is not None and type(z) is np.ndarray and type(t) is np.ndarray
-                and t.dtype == np.int64 and t.ndim == 1 and z.ndim == 2 and t.shape[0] == z.shape[0]
-                and z.shape == grad_out.shape and z.dtype == grad_out.dtype and z.dtype.kind == "f"
-                and z.size and z.flags.c_contiguous and t.flags.c_contiguous):
-            weights = _row_weights(sample_weight, z, "softmax_cross_entropy")
-            fused = core.softmax_ce_batch(z, t, grad_out, weights)
-            if fused is not None:
-                return fused[0], grad_out, fused[1] / z.shape[0]
-        return super().batch(z, t, grad_out, sample_weight)
-
-
-def _row_weights(sample_weight: Any, y: np.ndarray, who: str) -> np.ndarray | None:
-    """``sample_weight`` checked like the Python losses check it, as a contiguous vector of ``y``'s dtype."""
-    if sample_weight is None:
-        return None
-    return np.ascontiguousarray(check_sample_weight(sample_weight, y.shape[0], who, y.dtype))
 
 
 mean_squared_error = MeanSquaredError()

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from layerkit._batches import BatchSource, is_sparse, minibatches
+from layerkit._epoch import EpochRunner
 from layerkit._validation import as_rng, check_batch, check_finite, check_positive_int
 from layerkit.callbacks import Callback, EarlyStopping, FitState
 from layerkit.diagnostics import Diagnostics
@@ -378,6 +379,11 @@ def fit(
     if prepare is not None:
         y = prepare(y, net.dtype)
     workspace, grad_buffers, batch_buffers = net.workspace(), {}, {}
+    # a fused net trained by plain SGD: whole epochs in the core (None when Python is needed per minibatch)
+    in_core = EpochRunner.for_fit(net, source, y, loss_fn, update, batch_size=batch_size, clip_norm=clip_norm,
+                                  diagnostics=history.diagnostics, callbacks=callbacks,
+                                  sample_weight=sample_weight, workspace=workspace, grad_buffers=grad_buffers,
+                                  batch_buffers=batch_buffers)
     net.train()  # training mode (dropout, batch statistics); validation runs net.predict, in inference mode
     for callback in callbacks:
         callback.on_train_begin(state)
@@ -388,9 +394,16 @@ def fit(
             callback.on_epoch_begin(state)
         order = rng.permutation(n) if shuffle else None
         total_loss, total_correct, has_accuracy = 0.0, 0.0, True
+        first = 0
+        done = None if in_core is None else in_core.run(order)
+        if done is not None:  # the epoch's minibatches up to `first` ran in the core
+            first, total_loss, total_correct, last_loss, last_rows = done
+            has_accuracy = in_core.has_accuracy
+            if first:
+                state.batch, state.batch_loss, state.batch_size = first - 1, last_loss, last_rows
         # the rows of x[order][start:stop], gathered into reused buffers (never a copy of the set)
-        draws = minibatches(source, y, sample_weight, order, batch_size, batch_buffers)
-        for batch, (xb, yb, wb) in enumerate(draws):
+        draws = minibatches(source, y, sample_weight, order, batch_size, batch_buffers, first)
+        for batch, (xb, yb, wb) in enumerate(draws, first):
             try:
                 value, pred, accuracy = train_batch(
                     net, xb, yb, loss_fn, update, clip_norm=clip_norm, diagnostics=history.diagnostics,

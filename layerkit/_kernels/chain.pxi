@@ -72,10 +72,32 @@ cdef void _chain_backward(Stage* st, int k, floating* dtype_tag) noexcept nogil:
 
 
 
+cdef inline Py_ssize_t _fill_scratch(Operand* op, char* data, cnp.npy_intp rows, cnp.npy_intp cols) noexcept:
+    """Describe C-ordered (rows, cols) storage at ``data`` (a chain's scratch); returns its element count."""
+    op.data = data
+    op.rows = <int>rows
+    op.cols = <int>cols
+    op.ld = <int>cols if cols > 1 else 1
+    op.trans = b'N'
+    return rows * cols
+
+
 cdef struct Update:
     char* param     # p -= rate * grad, over size elements (one array of a DenseChain.sgd)
     char* grad
     int size
+
+
+cdef void _apply_updates(Update* updates, int n, int typenum, double rate) noexcept nogil:
+    """``param -= rate * grad`` for each update in turn, by BLAS axpy."""
+    cdef int i, one = 1
+    cdef float frate = <float>(-rate)
+    cdef double drate = -rate
+    for i in range(n):
+        if typenum == cnp.NPY_FLOAT64:
+            daxpy(&updates[i].size, &drate, <double*>updates[i].grad, &one, <double*>updates[i].param, &one)
+        else:
+            saxpy(&updates[i].size, &frate, <float*>updates[i].grad, &one, <float*>updates[i].param, &one)
 
 
 # the attribute names of a dense stage's holder
@@ -188,6 +210,36 @@ cdef class DenseChain:
             if not _fits(row[3], self.typenum, n, self.widths[s], False, True):
                 return False
         return True
+
+    cdef list _epoch_params(self):
+        """Per stage ``(W, b, dW, db)`` (``None`` for an activation stage) for training in place.
+
+        ``None`` when a ``W`` or ``b`` is not a writeable C-contiguous array of
+        the chain's dtype (``sgd`` would refuse it too). A ``dW`` or ``db``
+        that does not fit is replaced by a new array, as ``backward`` replaces it.
+        """
+        cdef int s, t = self.typenum
+        cdef list out = []
+        for s in range(self.n_stages):
+            holder = self.holders[s]
+            if holder is None:
+                out.append(None)
+                continue
+            W, b = getattr(holder, _W), getattr(holder, _B)
+            if not (_fits(W, t, self.widths[s], self.widths[s + 1], False, True)
+                    and _fits_vector(b, t, self.widths[s + 1], True)
+                    and self.widths[s] * self.widths[s + 1] <= 2147483647):
+                return None
+            dW = getattr(holder, _DW, None)
+            if not _fits(dW, t, self.widths[s], self.widths[s + 1], False, True):
+                dW = _empty2(self.widths[s], self.widths[s + 1], t)
+                setattr(holder, _DW, dW)
+            db = getattr(holder, _DB, None)
+            if not _fits_vector(db, t, self.widths[s + 1], True):
+                db = cnp.PyArray_EMPTY(1, &self.widths[s + 1], t, 0)
+                setattr(holder, _DB, db)
+            out.append((W, b, dW, db))
+        return out
 
     def bad_params(self):
         """Index of the first dense stage whose ``W`` or ``b`` the kernels cannot use as is, or -1."""
@@ -345,21 +397,31 @@ cdef class DenseChain:
                 weights.append(W)
             else:
                 weights.append(None)
-        if buffers is None:
-            buffers = []
+        # without buffers, only the input's gradient is returned: the stages' other gradients live
+        # in one scratch block for the call instead of arrays of their own
+        cdef bint fresh = buffers is None
+        cdef char* scratch = NULL
+        cdef Py_ssize_t used = 0, item = 8 if t == cnp.NPY_FLOAT64 else 4
+        dx = _empty2(n, self.widths[0], t) if fresh and need_dx else None
+        if fresh:
             for s in range(k):
-                buffers.append([None, None,
-                                _empty2(n, self.widths[s + 1], t)
-                                if self.holders[s] is not None and self.acts[s] != NO_ACT else None,
-                                _empty2(n, self.widths[s], t) if s > 0 or need_dx else None])
+                if self.holders[s] is not None and self.acts[s] != NO_ACT:
+                    used += n * self.widths[s + 1]
+                if s > 0:
+                    used += n * self.widths[s]
+            scratch = <char*>PyMem_Malloc(used * item if used else 1)
+            if scratch == NULL:
+                raise MemoryError()
+            used = 0
         i = 0
         keep = []
         st = <Stage*>PyMem_Malloc(k * sizeof(Stage))  # per call: threads may share a chain
         if st == NULL:
+            PyMem_Free(scratch)
             raise MemoryError()
         try:
             for s in range(k):
-                row = <list>buffers[s]
+                row = None if fresh else <list>buffers[s]
                 holder = self.holders[s]
                 st[s].act = self.acts[s]
                 st[s].p0 = self.act_params[2 * s]
@@ -369,12 +431,20 @@ cdef class DenseChain:
                 _fill(&st[s].x, saved[i])
                 i += 1
                 if st[s].want_dx:
-                    _fill(&st[s].dx, row[3])
+                    if not fresh:
+                        _fill(&st[s].dx, row[3])
+                    elif s == 0:
+                        _fill(&st[s].dx, dx)
+                    else:
+                        used += _fill_scratch(&st[s].dx, scratch + used * item, n, self.widths[s])
                 if st[s].dense:
                     if st[s].act != NO_ACT:
                         _fill(&st[s].z, saved[i])
                         i += 1
-                        _fill(&st[s].dz, row[2])
+                        if fresh:
+                            used += _fill_scratch(&st[s].dz, scratch + used * item, n, self.widths[s + 1])
+                        else:
+                            _fill(&st[s].dz, row[2])
                     W = weights[s]  # checked above, and held until the kernels are done
                     _fill(&st[s].W, W)
                     grad = getattr(holder, _DW, None)
@@ -400,6 +470,9 @@ cdef class DenseChain:
                     _chain_backward(st, k, <float*>NULL)
         finally:
             PyMem_Free(st)
+            PyMem_Free(scratch)
+        if fresh:
+            return dx
         return (<list>buffers[0])[3] if need_dx else None
 
     def sgd(self, double rate):
@@ -408,9 +481,7 @@ cdef class DenseChain:
         Every array is fetched and checked once, held for the update, and the
         updates run in one block without the GIL.
         """
-        cdef int s, i, n = 0, t = self.typenum, one = 1
-        cdef float frate = <float>(-rate)
-        cdef double drate = -rate
+        cdef int s, i, n = 0, t = self.typenum
         cdef list keep = []
         cdef Update* updates
         for s in range(self.n_stages):
@@ -436,12 +507,6 @@ cdef class DenseChain:
             updates[i].grad = cnp.PyArray_BYTES(<cnp.ndarray>keep[2 * i + 1])
             updates[i].size = <int>cnp.PyArray_SIZE(<cnp.ndarray>keep[2 * i])
         with nogil:
-            for i in range(n):
-                if t == cnp.NPY_FLOAT64:
-                    daxpy(&updates[i].size, &drate, <double*>updates[i].grad, &one,
-                          <double*>updates[i].param, &one)
-                else:
-                    saxpy(&updates[i].size, &frate, <float*>updates[i].grad, &one,
-                          <float*>updates[i].param, &one)
+            _apply_updates(updates, n, t, rate)
         PyMem_Free(updates)
         return True

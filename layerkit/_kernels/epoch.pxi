@@ -1,0 +1,336 @@
+# Included by layerkit/_core.pyx: a whole epoch of minibatch gradient descent
+# on a DenseChain, in one call with the GIL released (``fit``'s in-core path).
+#
+# Per minibatch it does what ``fit``'s Python loop does, with the same kernels
+# in the same order on the same buffers: gather the rows of ``x[order]`` (and of
+# the targets and weights), the chain's forward pass, the loss kernel, the
+# chain's backward pass without the input's gradient, and the SGD update. So
+# the weights and the per-epoch sums are those of the Python loop, bit for bit.
+# It stops before the backward pass of a minibatch whose loss kernel finds a
+# bad value or whose loss is not finite, and says where: the caller runs that
+# minibatch and the rest of the epoch through Python, which raises the
+# message (or goes on). A long epoch runs in slices, the GIL taken between
+# them to look for signals, so Ctrl-C stops it as it stops the Python loop.
+
+from libc.math cimport NAN
+from cpython.exc cimport PyErr_CheckSignals
+
+cdef enum:
+    EPOCH_BCE = 0
+    EPOCH_SOFTMAX_LABELS = 1
+    EPOCH_SOFTMAX_ROWS = 2
+    EPOCH_MSE = 3
+    EPOCH_SLICE_ROWS = 16384  # rows between two looks for signals (a Ctrl-C stops a long epoch)
+
+EPOCH_LOSS_BCE = EPOCH_BCE
+EPOCH_LOSS_SOFTMAX_LABELS = EPOCH_SOFTMAX_LABELS
+EPOCH_LOSS_SOFTMAX_ROWS = EPOCH_SOFTMAX_ROWS
+EPOCH_LOSS_MSE = EPOCH_MSE
+
+
+cdef struct EpochJob:
+    int loss                 # EPOCH_*
+    int k                    # stages
+    Py_ssize_t n, m, out     # rows of x, its columns, the chain's output width
+    Py_ssize_t batch_size, batches
+    Py_ssize_t item          # bytes of one float of the dtype
+    Py_ssize_t target_row    # bytes of one row of targets
+    char* x
+    char* targets
+    char* weights            # NULL without weights
+    cnp.npy_int64* order     # NULL: the rows in their order
+    char* xbuf               # gather buffers (used with an order)
+    char* tbuf
+    char* wbuf
+    Stage* full              # the stages of a full minibatch and of the last, smaller one
+    Stage* last
+    char* grad_full
+    char* grad_last
+    Update* updates
+    int n_updates
+    int typenum
+    double rate
+    double eps
+    # results
+    Py_ssize_t done          # minibatches run to their update
+    double total_loss        # sum of loss * rows, as fit sums it
+    double total_correct     # sum of accuracy * rows
+    double last_loss
+    Py_ssize_t last_rows
+
+
+cdef int _epoch_loss(EpochJob* job, floating* y, char* t, floating* g, char* w, Py_ssize_t rows,
+                     double* value, Py_ssize_t* correct) noexcept nogil:
+    if job.loss == EPOCH_BCE:
+        return _bce[floating](y, <floating*>t, g, <floating*>w, rows, job.out, job.eps, False, value, correct)
+    if job.loss == EPOCH_SOFTMAX_LABELS:
+        return _softmax_ce_labels[floating](y, <cnp.npy_int64*>t, g, <floating*>w, rows, job.out, value, correct)
+    if job.loss == EPOCH_SOFTMAX_ROWS:
+        return _softmax_ce_rows[floating](y, <floating*>t, g, <floating*>w, rows, job.out, value, correct)
+    return _mse[floating](y, <floating*>t, g, <floating*>w, rows, job.out, value)
+
+
+cdef void _epoch_run(EpochJob* job, Py_ssize_t first, Py_ssize_t stop, floating* dtype_tag) noexcept nogil:
+    """Minibatches ``first`` to ``stop`` (excluded); ``job.done`` is where it stopped."""
+    cdef Py_ssize_t b, i, start, rows, source
+    cdef Py_ssize_t row_bytes = job.m * job.item
+    cdef Stage* st
+    cdef Stage* top
+    cdef char* grad
+    cdef char* t
+    cdef char* w
+    cdef double value
+    cdef Py_ssize_t correct
+    for b in range(first, stop):
+        start = b * job.batch_size
+        rows = job.n - start if job.n - start < job.batch_size else job.batch_size
+        if b == job.batches - 1:
+            st, grad = job.last, job.grad_last
+        else:
+            st, grad = job.full, job.grad_full
+        if job.order != NULL:  # np.take of the rows into the reused buffers
+            for i in range(rows):
+                source = job.order[start + i]
+                memcpy(job.xbuf + i * row_bytes, job.x + source * row_bytes, row_bytes)
+                memcpy(job.tbuf + i * job.target_row, job.targets + source * job.target_row, job.target_row)
+                if job.weights != NULL:
+                    memcpy(job.wbuf + i * job.item, job.weights + source * job.item, job.item)
+            st[0].x.data = job.xbuf
+            t = job.tbuf
+            w = job.wbuf if job.weights != NULL else NULL
+        else:  # views of the rows
+            st[0].x.data = job.x + start * row_bytes
+            t = job.targets + start * job.target_row
+            w = job.weights + start * job.item if job.weights != NULL else NULL
+        _chain_forward(st, job.k, dtype_tag)
+        top = &st[job.k - 1]
+        correct = 0
+        if _epoch_loss[floating](job, <floating*>(top.a.data if top.act != NO_ACT else top.z.data), t,
+                                 <floating*>grad, w, rows, &value, &correct) != LOSS_OK or not _finite(value):
+            job.done = b
+            return
+        _chain_backward(st, job.k, dtype_tag)
+        _apply_updates(job.updates, job.n_updates, job.typenum, job.rate)
+        job.total_loss += value * rows
+        if job.loss == EPOCH_BCE:
+            job.total_correct += (<double>correct / <double>(rows * job.out)) * rows
+        elif job.loss != EPOCH_MSE:
+            job.total_correct += (<double>correct / <double>rows) * rows
+        job.last_loss = value
+        job.last_rows = rows
+    job.done = stop
+
+
+cdef bint _contiguous(object a, int typenum, cnp.npy_intp rows, cnp.npy_intp cols, bint writeable):
+    """A C-contiguous native array of ``typenum``: 1-D of ``rows`` when ``cols`` < 0, else 2-D (rows, cols)."""
+    if cols >= 0:
+        return _fits(a, typenum, rows, cols, False, writeable)
+    return _fits_vector(a, typenum, rows, writeable)
+
+
+cdef int _fill_epoch_stages(DenseChain chain, Stage* st, list buffers, cnp.npy_intp rows, list params,
+                            object grad) except -1:
+    """The stages of a minibatch of ``rows`` rows: forward and backward operands from one set of buffers.
+
+    As ``DenseChain.forward`` and ``backward`` fill them for a workspace's
+    buffers; the first stage's input is set per minibatch.
+    """
+    cdef int s, k = chain.n_stages
+    cdef list row
+    cdef Operand* previous = NULL
+    for s in range(k):
+        row = <list>buffers[s]
+        st[s].act = chain.acts[s]
+        st[s].p0 = chain.act_params[2 * s]
+        st[s].p1 = chain.act_params[2 * s + 1]
+        st[s].dense = chain.holders[s] is not None
+        st[s].want_dx = s > 0  # fit never needs the input's gradient
+        if s == 0:
+            st[s].x.data = NULL
+            st[s].x.rows = <int>rows
+            st[s].x.cols = <int>chain.widths[0]
+            st[s].x.ld = <int>chain.widths[0] if chain.widths[0] > 1 else 1
+            st[s].x.trans = b'N'
+        else:
+            st[s].x = previous[0]
+        if st[s].want_dx:
+            _fill(&st[s].dx, row[3])
+        if st[s].dense:
+            W, b, dW, db = params[s]
+            _fill(&st[s].W, W)
+            st[s].b = cnp.PyArray_BYTES(<cnp.ndarray>b)
+            _fill(&st[s].dW, dW)
+            st[s].db = cnp.PyArray_BYTES(<cnp.ndarray>db)
+            _fill(&st[s].z, row[0])
+            previous = &st[s].z
+            if st[s].act != NO_ACT:
+                _fill(&st[s].dz, row[2])
+        if st[s].act != NO_ACT:
+            _fill(&st[s].a, row[1])
+            previous = &st[s].a
+    _fill(&st[k - 1].da, grad)
+    for s in range(k - 1):
+        st[s].da = st[s + 1].dx
+    return 0
+
+
+def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize_t batch_size, double rate,
+                double eps, list sets, xbuf=None, tbuf=None, wbuf=None):
+    """One epoch of minibatch SGD on ``chain`` over the rows of ``x[order]``, without the GIL.
+
+    Parameters
+    ----------
+    chain : DenseChain
+    x : ndarray, shape (n, widths[0])
+        C-contiguous, of the chain's dtype.
+    loss : int
+        ``EPOCH_LOSS_BCE``, ``EPOCH_LOSS_SOFTMAX_LABELS``, ``EPOCH_LOSS_SOFTMAX_ROWS`` or ``EPOCH_LOSS_MSE``.
+    targets : ndarray
+        C-contiguous: int64 labels (n,) for softmax labels, else (n, out) of
+        the chain's dtype ((n,) too for one output).
+    weights : ndarray of shape (n,) of the chain's dtype, or None
+    order : int64 ndarray of shape (n,), a permutation of the rows, or None
+    batch_size : int
+    rate : float
+        The SGD step.
+    eps : float
+        The clip of binary cross-entropy's predictions (the dtype's).
+    sets : list
+        ``[(buffers, grad)]`` for a full minibatch, then for the last one
+        when it is smaller: ``buffers`` from ``chain.make_buffers(rows)`` (a
+        workspace's), ``grad`` a (rows, out) array for the loss's gradient.
+    xbuf, tbuf, wbuf : ndarray, optional
+        With ``order``: buffers of at least ``min(batch_size, n)`` rows that
+        the minibatches are gathered into (``wbuf`` with weights).
+
+    Returns
+    -------
+    (done, total_loss, total_correct, last_loss, last_rows) or None
+        ``done`` minibatches ran to their update; it is the number of
+        minibatches unless one needs the Python loop (see the file's notes).
+        ``None`` when an operand does not fit (nothing ran).
+    """
+    cdef int t = chain.typenum, k = chain.n_stages, s, i
+    cdef EpochJob job
+    cdef cnp.npy_intp n, out = chain.widths[k], full_rows, last_rows, tcols
+    if not _fits(x, t, -1 if type(x) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2
+                 else cnp.PyArray_DIM(<cnp.ndarray>x, 0), chain.widths[0], False, False):
+        return None
+    n = cnp.PyArray_DIM(<cnp.ndarray>x, 0)
+    if n == 0 or batch_size < 1 or n > 2147483647 or loss < EPOCH_BCE or loss > EPOCH_MSE:
+        return None
+    full_rows = batch_size if batch_size < n else n
+    last_rows = n - (n - 1) // full_rows * full_rows
+    job.batches = (n + full_rows - 1) // full_rows
+    # targets, weights and the order
+    if loss == EPOCH_SOFTMAX_LABELS:
+        if not _contiguous(targets, cnp.NPY_INT64, n, -1, False):
+            return None
+        tcols = -1
+        job.target_row = sizeof(cnp.npy_int64)
+    else:
+        tcols = out
+        if not _contiguous(targets, t, n, out, False):
+            if not (out == 1 and loss != EPOCH_SOFTMAX_ROWS and _contiguous(targets, t, n, -1, False)):
+                return None
+            tcols = -1
+        job.target_row = out * (8 if t == cnp.NPY_FLOAT64 else 4)
+    if weights is not None and not _contiguous(weights, t, n, -1, False):
+        return None
+    if order is not None:
+        if not _contiguous(order, cnp.NPY_INT64, n, -1, False):
+            return None
+        job.order = <cnp.npy_int64*>cnp.PyArray_DATA(<cnp.ndarray>order)
+        for i in range(n):
+            if job.order[i] < 0 or job.order[i] >= n:
+                return None
+        if not (_buffer_rows(xbuf, t, full_rows, chain.widths[0])
+                and (_buffer_rows(tbuf, cnp.NPY_INT64, full_rows, -1) if tcols < 0 and loss == EPOCH_SOFTMAX_LABELS
+                     else _buffer_rows(tbuf, t, full_rows, tcols))
+                and (weights is None or _buffer_rows(wbuf, t, full_rows, -1))):
+            return None
+        job.xbuf = cnp.PyArray_BYTES(<cnp.ndarray>xbuf)
+        job.tbuf = cnp.PyArray_BYTES(<cnp.ndarray>tbuf)
+        job.wbuf = NULL if weights is None else cnp.PyArray_BYTES(<cnp.ndarray>wbuf)
+    else:
+        job.order = NULL
+    # the minibatches' buffers
+    if len(sets) != (1 if last_rows == full_rows else 2):
+        return None
+    for i, rows in enumerate((full_rows, last_rows)[:len(sets)]):
+        buffers, grad = sets[i]
+        if not (type(buffers) is list and chain._buffers_fit(buffers, rows) and _fits(grad, t, rows, out, False, True)):
+            return None
+    # the parameters (updated in place: C-contiguous and writeable) and their gradients
+    params = chain._epoch_params()
+    if params is None:
+        return None
+    cdef int n_updates = 0
+    cdef Py_ssize_t chunk, first, stop
+    for s in range(k):
+        if params[s] is not None:
+            n_updates += 2
+    job.loss, job.k, job.n, job.m, job.out = loss, k, n, chain.widths[0], out
+    job.batch_size, job.item = full_rows, (8 if t == cnp.NPY_FLOAT64 else 4)
+    job.x = cnp.PyArray_BYTES(<cnp.ndarray>x)
+    job.targets = cnp.PyArray_BYTES(<cnp.ndarray>targets)
+    job.weights = NULL if weights is None else cnp.PyArray_BYTES(<cnp.ndarray>weights)
+    job.typenum, job.rate, job.eps = t, rate, eps
+    job.done, job.total_loss, job.total_correct, job.last_loss, job.last_rows = 0, 0.0, 0.0, NAN, 0
+    job.n_updates = n_updates
+    job.full = <Stage*>PyMem_Malloc(k * sizeof(Stage))
+    job.last = <Stage*>PyMem_Malloc(k * sizeof(Stage))
+    job.updates = <Update*>PyMem_Malloc((n_updates if n_updates else 1) * sizeof(Update))
+    try:
+        if job.full == NULL or job.last == NULL or job.updates == NULL:
+            raise MemoryError()
+        buffers, grad = sets[0]
+        _fill_epoch_stages(chain, job.full, buffers, full_rows, params, grad)
+        job.grad_full = cnp.PyArray_BYTES(<cnp.ndarray>grad)
+        buffers, grad = sets[len(sets) - 1]
+        _fill_epoch_stages(chain, job.last, buffers, last_rows, params, grad)
+        job.grad_last = cnp.PyArray_BYTES(<cnp.ndarray>grad)
+        i = 0
+        for s in range(k):  # in the order of DenseChain.sgd: W then b, stage by stage
+            if params[s] is None:
+                continue
+            W, b, dW, db = params[s]
+            for param, gradient in ((W, dW), (b, db)):
+                job.updates[i].param = cnp.PyArray_BYTES(<cnp.ndarray>param)
+                job.updates[i].grad = cnp.PyArray_BYTES(<cnp.ndarray>gradient)
+                job.updates[i].size = <int>cnp.PyArray_SIZE(<cnp.ndarray>param)
+                i += 1
+        _prepare_small(full_rows)
+        # in slices of about EPOCH_SLICE_ROWS rows, with a look for signals between them (Ctrl-C)
+        chunk = EPOCH_SLICE_ROWS // full_rows if full_rows < EPOCH_SLICE_ROWS else 1
+        first = 0
+        while first < job.batches:
+            stop = first + chunk if job.batches - first > chunk else job.batches
+            if t == cnp.NPY_FLOAT64:
+                with nogil:
+                    _epoch_run(&job, first, stop, <double*>NULL)
+            else:
+                with nogil:
+                    _epoch_run(&job, first, stop, <float*>NULL)
+            if job.done < stop:
+                break
+            first = stop
+            if first < job.batches:
+                PyErr_CheckSignals()  # raises KeyboardInterrupt after a Ctrl-C
+    finally:
+        PyMem_Free(job.full)
+        PyMem_Free(job.last)
+        PyMem_Free(job.updates)
+    return job.done, job.total_loss, job.total_correct, job.last_loss, job.last_rows
+
+
+cdef bint _buffer_rows(object a, int typenum, cnp.npy_intp rows, cnp.npy_intp cols):
+    """A writeable C-contiguous buffer of ``typenum`` with at least ``rows`` rows (of ``cols``; 1-D when < 0)."""
+    if type(a) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if (cnp.PyArray_TYPE(arr) != typenum or not cnp.PyArray_ISNOTSWAPPED(arr) or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
+            or not cnp.PyArray_ISWRITEABLE(arr) or cnp.PyArray_NDIM(arr) != (1 if cols < 0 else 2)
+            or cnp.PyArray_DIM(arr, 0) < rows):
+        return False
+    return cols < 0 or cnp.PyArray_DIM(arr, 1) == cols
