@@ -99,6 +99,14 @@ def reference_activation(spec, x):
     raise AssertionError(name)
 
 
+def reference_activation_backward(spec, x, g):
+    """``dx`` of an element-wise activation: ``g * dy/dx``, except ReLU's, a select as ``torch.threshold_backward``:
+    0 where ``x <= 0`` whatever ``g`` holds (a NaN arriving from above stops there), ``g`` elsewhere."""
+    if spec[0] == "relu":
+        return np.where(x <= 0, 0.0, g)
+    return g * reference_activation(spec, x)[1]
+
+
 def reference_passes(stages, x, dy):
     """Forward output, dx, and per-Linear (dW, db), all in float64."""
     inputs, h = [], x.astype(np.float64)
@@ -123,7 +131,7 @@ def reference_passes(stages, x, dy):
             s = e / e.sum(axis=1, keepdims=True)
             g = s * (g - np.sum(g * s, axis=1, keepdims=True))
         else:
-            g = g * reference_activation(payload, xin)[1]
+            g = reference_activation_backward(payload, xin, g)
     return y, g, grads[::-1]
 
 
@@ -191,13 +199,25 @@ def reference_of(layers, stages):
     return out
 
 
-def assert_close(actual, expected, dtype, what):
+def assert_close(actual, expected, dtype, what, slack=None):
+    """``actual`` has ``dtype`` and the shape of ``expected``, and equals it within the rounding of ``dtype``.
+
+    ``slack``: an extra tolerance per element, for results whose conditioning amplifies rounding
+    (``Slack`` measures it); the rest of the tolerance is fixed per dtype.
+    """
     actual = np.asarray(actual)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, expected {expected.shape}"
     assert actual.dtype == np.dtype(dtype), f"{what}: dtype {actual.dtype}, expected {np.dtype(dtype)}"
     scale = 1.0 + float(np.max(np.abs(expected), initial=0.0))
     rtol, atol = (2e-4, 2e-5 * scale) if np.dtype(dtype) == np.float32 else (1e-9, 1e-12 * scale)
-    np.testing.assert_allclose(actual.astype(np.float64), expected, rtol=rtol, atol=atol, err_msg=what)
+    if slack is None:
+        np.testing.assert_allclose(actual.astype(np.float64), expected, rtol=rtol, atol=atol, err_msg=what)
+        return
+    error = np.abs(actual.astype(np.float64) - expected)
+    bound = rtol * np.abs(expected) + atol + slack
+    bad = ~(error <= bound)
+    assert not bad.any(), (f"{what}: {int(bad.sum())} of {bad.size} entries off by more than the dtype's rounding"
+                           f" allows; actual {actual[bad][:4]}, expected {expected[bad][:4]}, bound {bound[bad][:4]}")
 
 
 LAYOUTS = st.sampled_from(["C", "F", "strided"])
@@ -702,16 +722,58 @@ def reference_mixed(layers, x, dy, masks, training_override=None):
             grads[i] = {"dgamma": np.sum(xin * g, axis=0)}
             g = g * np.asarray(layer.gamma, dtype=np.float64)
         else:
-            g = g * reference_activation(ctx, xin)[1]
+            g = reference_activation_backward(ctx, xin, g)
     running = {i: ctxs[i][3] for i, layer in enumerate(layers)
                if isinstance(layer, lk.BatchNorm1d) and ctxs[i][3] is not None}
     return y, g, grads, running
 
 
-def check_grads(layers, grads_ref, dtype, path):
+class Slack:
+    """How far float32 rounding can move each result of ``reference_mixed``: its conditioning, measured.
+
+    A chain of normalisations (batch norm over two rows, say) amplifies the rounding of its
+    inputs far beyond a fixed tolerance. The reference is run again with the input, ``dy`` and
+    every parameter and running statistic moved by a random relative 2**-23 (float32's rounding),
+    twice; ``SAFETY`` times the largest change of each entry is its extra tolerance. float64
+    results get none.
+    """
+
+    SAFETY = 30.0
+
+    def __init__(self, layers, x, dy, masks, dtype, training_override=None):
+        self.y = self.dx = None
+        self.grads, self.running = {}, {}
+        if np.dtype(dtype) != np.float32:
+            return
+        base = reference_mixed(layers, x, dy, masks, training_override)
+        rng = np.random.default_rng(0)
+        wobble = lambda a: np.asarray(a, dtype=np.float64) * (1 + 2.0 ** -23 * rng.uniform(-1, 1, np.shape(a)))
+        changes = []
+        for _ in range(2):
+            saved = {}
+            for i, layer in enumerate(layers):
+                for name in tuple(getattr(layer, "param_names", ())) + tuple(getattr(layer, "state_names", ())):
+                    saved[i, name] = getattr(layer, name)
+                    setattr(layer, name, wobble(saved[i, name]))
+            try:
+                changes.append(reference_mixed(layers, wobble(x), wobble(dy), masks, training_override))
+            finally:
+                for (i, name), value in saved.items():
+                    setattr(layers[i], name, value)
+        with np.errstate(invalid="ignore"):
+            spread = lambda pick: self.SAFETY * np.nan_to_num(np.max([np.abs(pick(c) - pick(base)) for c in changes],
+                                                                     axis=0), nan=0.0)
+            self.y, self.dx = spread(lambda r: r[0]), spread(lambda r: r[1])
+            self.grads = {i: {name: spread(lambda r, i=i, name=name: r[2][i][name]) for name in named}
+                          for i, named in base[2].items()}
+            self.running = {i: tuple(spread(lambda r, i=i, k=k: r[3][i][k]) for k in range(2)) for i in base[3]}
+
+
+def check_grads(layers, grads_ref, dtype, path, slack=None):
     for i, expected in grads_ref.items():
         for name, value in expected.items():
-            assert_close(getattr(layers[i], name), value, dtype, f"{path}: {name} of layer {i} ({layers[i]!r})")
+            extra = None if slack is None or not slack.grads else slack.grads[i][name]
+            assert_close(getattr(layers[i], name), value, dtype, f"{path}: {name} of layer {i} ({layers[i]!r})", extra)
 
 
 def bn_refuses_one_row(layers, batch):
@@ -750,17 +812,20 @@ def test_every_layer_in_mixed_nets_matches_the_reference_fused_segmented_and_lay
     after = snapshot(layers)
     restore(initial)  # the reference reads the running statistics the pass started from
     y_ref, dx_ref, grads_ref, running_ref = reference_mixed(layers, x, dy, masks)
+    slack = Slack(layers, x, dy, masks, dtype)
     restore(after)
-    assert_close(y, y_ref, dtype, "net forward")
+    assert_close(y, y_ref, dtype, "net forward", slack.y)
     for i, (mean, var) in running_ref.items():
-        assert_close(layers[i].running_mean, mean, dtype, f"running_mean of layer {i}")
-        assert_close(layers[i].running_var, var, dtype, f"running_var of layer {i}")
-    assert_close(net.backward(trace, arrange(dy, layout, byteorder)), dx_ref, dtype, "net dx")
-    check_grads(layers, grads_ref, dtype, "net")
+        extra = slack.running.get(i, (None, None))
+        assert_close(layers[i].running_mean, mean, dtype, f"running_mean of layer {i}", extra[0])
+        assert_close(layers[i].running_var, var, dtype, f"running_var of layer {i}", extra[1])
+    assert_close(net.backward(trace, arrange(dy, layout, byteorder)), dx_ref, dtype, "net dx", slack.dx)
+    check_grads(layers, grads_ref, dtype, "net", slack)
     # inference mode: the running statistics as they are now, no dropout, nothing updated
     state_before = snapshot(layers)
     y_pred = net.predict(xs)
-    assert_close(y_pred, reference_mixed(layers, x, dy, masks, training_override=False)[0], dtype, "predict")
+    assert_close(y_pred, reference_mixed(layers, x, dy, masks, training_override=False)[0], dtype, "predict",
+                 Slack(layers, x, dy, masks, dtype, training_override=False).y)
     for (layer, state, _), (_, state_now, _) in zip(state_before, snapshot(layers)):
         for name in state:
             assert np.array_equal(state[name], state_now[name]), f"predict changed {name} of {layer!r}"
@@ -771,12 +836,12 @@ def test_every_layer_in_mixed_nets_matches_the_reference_fused_segmented_and_lay
     for layer in layers:
         inputs.append(h)
         h = layer.forward(h)
-    assert_close(h, y_ref, dtype, "layer-by-layer forward")
+    assert_close(h, y_ref, dtype, "layer-by-layer forward", slack.y)
     g = arrange(dy, layout, byteorder)
     for layer, xin in zip(reversed(layers), reversed(inputs)):
         g = layer.backward(xin, g)
-    assert_close(g, dx_ref, dtype, "layer-by-layer dx")
-    check_grads(layers, grads_ref, dtype, "layer by layer")
+    assert_close(g, dx_ref, dtype, "layer-by-layer dx", slack.dx)
+    check_grads(layers, grads_ref, dtype, "layer by layer", slack)
 
 
 SPARSE_FORMATS = st.sampled_from(["csr", "csc"])
@@ -809,13 +874,14 @@ def test_sparse_csr_and_csc_input_matches_the_dense_reference(spec, fmt, batch, 
     after = snapshot(layers)
     restore(initial)
     y_ref, dx_ref, grads_ref, _ = reference_mixed(layers, dense, dy, masks)
+    slack = Slack(layers, dense, dy, masks, dtype)
     restore(after)
-    assert_close(y, y_ref, dtype, "sparse forward")
+    assert_close(y, y_ref, dtype, "sparse forward", slack.y)
     dx = net.backward(trace, dy)
-    assert_close(dx, dx_ref, dtype, "sparse dx")
-    check_grads(layers, grads_ref, dtype, "sparse")
+    assert_close(dx, dx_ref, dtype, "sparse dx", slack.dx)
+    check_grads(layers, grads_ref, dtype, "sparse", slack)
     assert_close(net.predict(x), reference_mixed(layers, dense, dy, masks, training_override=False)[0],
-                 dtype, "sparse predict")
+                 dtype, "sparse predict", Slack(layers, dense, dy, masks, dtype, training_override=False).y)
 
 
 class RowsByIndex:
@@ -972,13 +1038,14 @@ def test_onnx_export_runs_in_onnxruntime_like_predict(spec, dtype, batch, seed):
     want = net.predict(x)
     assert got.dtype == want.dtype and got.shape == want.shape
     reference = reference_mixed(layers, x, np.zeros(want.shape), {}, training_override=False)[0]
-    assert_close(got, reference, dtype, "onnxruntime against the float64 reference")
+    assert_close(got, reference, dtype, "onnxruntime against the float64 reference",
+                 Slack(layers, x, np.zeros(want.shape), {}, dtype, training_override=False).y)
     rtol = 2e-5 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * (1 + float(np.abs(want).max())),
                                err_msg="onnxruntime against predict")
 
 
-def assert_same_ieee(actual, expected, dtype, what):
+def assert_same_ieee(actual, expected, dtype, what, slack=None):
     """NaN where the reference is NaN, the same infinities, and the finite entries close to it."""
     actual = np.asarray(actual)
     assert actual.shape == expected.shape and actual.dtype == np.dtype(dtype), (what, actual.shape, actual.dtype)
@@ -986,7 +1053,8 @@ def assert_same_ieee(actual, expected, dtype, what):
     for test in (np.isnan, np.isposinf, np.isneginf):
         np.testing.assert_array_equal(test(a64), test(expected), err_msg=f"{what}: {test.__name__} pattern")
     finite = np.isfinite(expected)
-    assert_close(a64[finite].astype(dtype), expected[finite], dtype, f"{what}: finite entries")
+    assert_close(a64[finite].astype(dtype), expected[finite], dtype, f"{what}: finite entries",
+                 None if slack is None else np.asarray(slack)[finite])
 
 
 @settings(max_examples=examples(150), **SETTINGS)
@@ -1015,27 +1083,32 @@ def test_nan_and_inf_inputs_give_what_ieee_arithmetic_gives_on_every_path(spec, 
         after = snapshot(layers)
         restore(initial)
         y_ref, dx_ref, grads_ref, running_ref = reference_mixed(layers, x, dy, masks)
+        slack = Slack(layers, x, dy, masks, dtype)
+        grad_slack = lambda i, name: slack.grads[i][name] if slack.grads else None
         restore(after)
-        assert_same_ieee(y, y_ref, dtype, "net forward")
+        assert_same_ieee(y, y_ref, dtype, "net forward", slack.y)
         for i, (mean, var) in running_ref.items():
-            assert_same_ieee(layers[i].running_mean, mean, dtype, f"running_mean of layer {i}")
-            assert_same_ieee(layers[i].running_var, var, dtype, f"running_var of layer {i}")
-        assert_same_ieee(net.backward(trace, dy), dx_ref, dtype, "net dx")
+            extra = slack.running.get(i, (None, None))
+            assert_same_ieee(layers[i].running_mean, mean, dtype, f"running_mean of layer {i}", extra[0])
+            assert_same_ieee(layers[i].running_var, var, dtype, f"running_var of layer {i}", extra[1])
+        assert_same_ieee(net.backward(trace, dy), dx_ref, dtype, "net dx", slack.dx)
         for i, named in grads_ref.items():
             for name, expected in named.items():
-                assert_same_ieee(getattr(layers[i], name), expected, dtype, f"net {name} of layer {i}")
+                assert_same_ieee(getattr(layers[i], name), expected, dtype, f"net {name} of layer {i}",
+                                 grad_slack(i, name))
         assert_same_ieee(net.predict(xs), reference_mixed(layers, x, dy, masks, training_override=False)[0],
-                         dtype, "predict")
+                         dtype, "predict", Slack(layers, x, dy, masks, dtype, training_override=False).y)
         restore(initial)
         inputs, h = [], xs
         for layer in layers:
             inputs.append(h)
             h = layer.forward(h)
-        assert_same_ieee(h, y_ref, dtype, "layer-by-layer forward")
+        assert_same_ieee(h, y_ref, dtype, "layer-by-layer forward", slack.y)
         g = dy
         for layer, xin in zip(reversed(layers), reversed(inputs)):
             g = layer.backward(xin, g)
-        assert_same_ieee(g, dx_ref, dtype, "layer-by-layer dx")
+        assert_same_ieee(g, dx_ref, dtype, "layer-by-layer dx", slack.dx)
         for i, named in grads_ref.items():
             for name, expected in named.items():
-                assert_same_ieee(getattr(layers[i], name), expected, dtype, f"layer-by-layer {name} of layer {i}")
+                assert_same_ieee(getattr(layers[i], name), expected, dtype, f"layer-by-layer {name} of layer {i}",
+                                 grad_slack(i, name))
