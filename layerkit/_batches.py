@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from layerkit._validation import check_batch
+from layerkit._validation import _as_numeric_array, check_batch
 
 __all__ = ["BatchSource", "minibatches", "is_sparse"]
 
@@ -124,7 +124,7 @@ class BatchSource:
             self._shape = (int(shape[0]), int(shape[1]))
         else:
             self.kind = "dense"
-            array = np.asarray(x) if not isinstance(x, np.ndarray) else x
+            array = x if isinstance(x, np.ndarray) else _as_numeric_array(x, who, name)  # ragged lists: TypeError
             if array.dtype.kind in "fiub" and array.ndim == 2:
                 self.data = array  # the caller's array, never converted as a whole: rows convert per batch
             else:

@@ -174,6 +174,12 @@ def test_what_is_not_array_like_is_refused_saying_what_fit_takes(x, got):
         lk.fit(_net(2), x, np.zeros(4), verbose=0)
 
 
+def test_ragged_rows_are_refused_naming_x():
+    """Issue 21's long property run: lists of rows of different lengths gave NumPy's inhomogeneous-shape message."""
+    with pytest.raises(TypeError, match=r"fit: x must be an array of numbers, got list"):
+        lk.fit(_net(2), [[1.0, 2.0], [1.0, 2.0], [1.0]], np.zeros(3), verbose=0)
+
+
 def test_an_array_like_without_index_arrays_is_refused_when_rows_are_drawn():
     class SlicesOnly(RowReader):
         def __getitem__(self, index):

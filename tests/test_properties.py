@@ -481,6 +481,11 @@ ITEM = st.one_of(
                           optional={"negative_slope": st.floats(-1, 2) | st.just(math.nan), "alpha": st.floats(allow_nan=True),
                                     "approximate": st.sampled_from(["tanh", "none", "erf", 1]),
                                     "beta": st.floats(-1, 3), "p": st.floats(-0.5, 1.5) | st.just(math.nan)}),
+    st.fixed_dictionaries({"type": st.sampled_from(["layer_norm", "batch_norm"]),
+                           "n": st.one_of(st.integers(-1, 5), st.just("3"), st.none(), st.just(2.0))},
+                          optional={"eps": st.floats(-1, 1) | st.just(math.nan) | st.just(math.inf),
+                                    "momentum": st.floats(-0.5, 1.5) | st.just(math.nan),
+                                    "dtype": st.sampled_from(["float32", "float64", "int8"])}),
     st.integers(), st.none(), st.lists(st.integers(), max_size=2),
 )
 
@@ -496,7 +501,8 @@ def test_configs_build_a_working_net_or_raise_config_error_naming_the_item(spec,
         assert "item" in str(error) or "spec" in str(error) or "layers" in str(error), str(error)
         return
     assert lk.Net.from_config(net.config()).config() == net.config()  # a net built is a net that round-trips
-    widths = [item.get("n_in") for item in spec if isinstance(item, dict) and item.get("type") == "linear"]
+    widths = [item.get("n_in" if item.get("type") == "linear" else "n") for item in spec
+              if isinstance(item, dict) and item.get("type") in ("linear", "layer_norm", "batch_norm")]
     if widths:
         x = np.random.default_rng(0).normal(size=(2, widths[0]))
         assert net.predict(x).shape[0] == 2
@@ -1112,3 +1118,66 @@ def test_nan_and_inf_inputs_give_what_ieee_arithmetic_gives_on_every_path(spec, 
             for name, expected in named.items():
                 assert_same_ieee(getattr(layers[i], name), expected, dtype, f"layer-by-layer {name} of layer {i}",
                                  grad_slack(i, name))
+
+
+BAD_INPUTS = st.sampled_from(["x width", "x 1-D", "x 3-D", "x strings", "x object", "x complex", "x sparse width",
+                              "dy shape", "dy strings", "dy 1-D", "trace of another net", "trace rows",
+                              "trace short", "fit dict", "fit string", "fit set", "fit 3-D memmap",
+                              "fit y rows", "fit ragged"])
+
+
+@settings(max_examples=examples(150), **SETTINGS)
+@given(spec=mixed_specs(kinds=BUILTIN_NAMES), bad=BAD_INPUTS, batch=st.integers(2, 5),
+       dtype=st.sampled_from(["float32", "float64"]), seed=st.integers(0, 2 ** 32 - 1))
+def test_bad_inputs_to_any_net_are_refused_clearly(spec, bad, batch, dtype, seed):
+    """Every kind of wrong input to forward, backward and fit: a ValueError/TypeError naming the argument
+    or the layer (its repr), never another exception, never a result."""
+    CASES["bad inputs"] += 1
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    n_in, items = spec
+    items = [("linear", {"n_out": int(rng.integers(1, 5))})] + items  # fit and sparse input need a Linear first
+    layers, n_out = build_mixed(n_in, items, dtype, rng)
+    net = lk.Net(layers)
+    x = rng.normal(size=(batch, n_in)).astype(dtype)
+    culprits = ["x", "dy", "trace", "Net"] + [repr(layer) for layer in layers]
+    kind, _, what = bad.partition(" ")
+    if kind == "x":
+        wrong = {"width": lambda: rng.normal(size=(batch, n_in + 1)), "1-D": lambda: x[0], "3-D": lambda: x[None],
+                 "strings": lambda: x.astype(str), "object": lambda: np.array([[object()] * n_in] * batch),
+                 "complex": lambda: x.astype(complex),
+                 "sparse width": lambda: sp.csr_matrix(rng.normal(size=(batch, n_in + 1)))}[what]()
+        for call in (lambda: net.forward(wrong), lambda: net.predict(wrong)):
+            ok, error = expect_clear(call, *culprits)
+            assert not ok, f"{bad}: accepted"
+        return
+    if kind == "dy":
+        y, trace = net.forward(x)
+        wrong = {"shape": lambda: np.zeros((batch, n_out + 1)), "strings": lambda: np.zeros(y.shape).astype(str),
+                 "1-D": lambda: np.zeros(batch * n_out)}[what]()
+        ok, _ = expect_clear(lambda: net.backward(trace, wrong), *culprits)
+        assert not ok, f"{bad}: accepted"
+        return
+    if kind == "trace":
+        y, trace = net.forward(x)
+        if what == "of another net":
+            other = lk.Net(build_mixed(n_in, items, dtype, rng)[0])
+            trace = other.forward(x)[1]
+        elif what == "rows":
+            trace = [(layer, np.asarray(h)[:-1] if i == len(trace) - 1 else h) for i, (layer, h) in enumerate(trace)]
+        else:
+            trace = list(trace)[:-1]
+        ok, _ = expect_clear(lambda: net.backward(trace, np.zeros(y.shape, dtype)), *culprits)
+        assert not ok, f"{bad}: accepted"
+        return
+    t = rng.normal(size=(batch, n_out))
+    with tempfile.TemporaryDirectory() as directory:
+        data = {"dict": lambda: {"a": x}, "string": lambda: "x", "set": lambda: {1.0, 2.0},
+                "3-D memmap": lambda: contain(x[:, :, None].copy(), "memmap", directory),
+                "y rows": lambda: x, "ragged": lambda: [[1.0] * n_in] * (batch - 1) + [[1.0] * (n_in + 1)]}[what]()
+        if what == "y rows":
+            t = t[:-1]
+        ok, _ = expect_clear(lambda: lk.fit(net, data, t, epochs=1, verbose=0, loss="mse"), "fit")
+        del data
+    assert not ok, f"{bad}: accepted"
