@@ -220,6 +220,18 @@ def assert_close(actual, expected, dtype, what, slack=None):
                            f" allows; actual {actual[bad][:4]}, expected {expected[bad][:4]}, bound {bound[bad][:4]}")
 
 
+def assert_same_ieee(actual, expected, dtype, what, slack=None):
+    """NaN where the reference is NaN, the same infinities, and the finite entries close to it."""
+    actual = np.asarray(actual)
+    assert actual.shape == expected.shape and actual.dtype == np.dtype(dtype), (what, actual.shape, actual.dtype)
+    a64 = actual.astype(np.float64)
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(a64), test(expected), err_msg=f"{what}: {test.__name__} pattern")
+    finite = np.isfinite(expected)
+    assert_close(a64[finite].astype(dtype), expected[finite], dtype, f"{what}: finite entries",
+                 None if slack is None else np.asarray(slack)[finite])
+
+
 LAYOUTS = st.sampled_from(["C", "F", "strided"])
 BYTEORDERS = st.sampled_from(["=", ">"])
 
@@ -779,7 +791,45 @@ def check_grads(layers, grads_ref, dtype, path, slack=None):
     for i, expected in grads_ref.items():
         for name, value in expected.items():
             extra = None if slack is None or not slack.grads else slack.grads[i][name]
-            assert_close(getattr(layers[i], name), value, dtype, f"{path}: {name} of layer {i} ({layers[i]!r})", extra)
+            assert_same_ieee(getattr(layers[i], name), value, dtype, f"{path}: {name} of layer {i} ({layers[i]!r})",
+                             extra)
+
+
+def check_every_path(net, layers, x, xs, dy, dys, dtype, initial, y, trace):
+    """``net.forward(xs)`` gave ``(y, trace)`` from the layers' state ``initial``: check it, ``net.backward``,
+    ``net.predict`` (which changes no state) and each layer's own ``forward``/``backward`` (restarted from
+    ``initial``, so dropout draws the same masks) against ``reference_mixed`` of ``x`` and ``dy``
+    (``xs``, ``dys``: the same values in the layout and byte order given to the net)."""
+    masks = {i: entry.ctx for i, entry in enumerate(trace) if isinstance(entry.layer, lk.Dropout)}
+    after = snapshot(layers)
+    restore(initial)  # the reference reads the running statistics the pass started from
+    y_ref, dx_ref, grads_ref, running_ref = reference_mixed(layers, x, dy, masks)
+    slack = Slack(layers, x, dy, masks, dtype)
+    restore(after)
+    assert_same_ieee(y, y_ref, dtype, "net forward", slack.y)
+    for i, (mean, var) in running_ref.items():
+        extra = slack.running.get(i, (None, None))
+        assert_same_ieee(layers[i].running_mean, mean, dtype, f"running_mean of layer {i}", extra[0])
+        assert_same_ieee(layers[i].running_var, var, dtype, f"running_var of layer {i}", extra[1])
+    assert_same_ieee(net.backward(trace, dys), dx_ref, dtype, "net dx", slack.dx)
+    check_grads(layers, grads_ref, dtype, "net", slack)
+    state_before = snapshot(layers)  # inference mode: the running statistics as they are now, nothing updated
+    assert_same_ieee(net.predict(xs), reference_mixed(layers, x, dy, masks, training_override=False)[0], dtype,
+                     "predict", Slack(layers, x, dy, masks, dtype, training_override=False).y)
+    for (layer, state, _), (_, state_now, _) in zip(state_before, snapshot(layers)):
+        for name in state:
+            assert np.array_equal(state[name], state_now[name], equal_nan=True), f"predict changed {name} of {layer!r}"
+    restore(initial)
+    inputs, h = [], xs
+    for layer in layers:
+        inputs.append(h)
+        h = layer.forward(h)
+    assert_same_ieee(h, y_ref, dtype, "layer-by-layer forward", slack.y)
+    g = dys
+    for layer, xin in zip(reversed(layers), reversed(inputs)):
+        g = layer.backward(xin, g)
+    assert_same_ieee(g, dx_ref, dtype, "layer-by-layer dx", slack.dx)
+    check_grads(layers, grads_ref, dtype, "layer by layer", slack)
 
 
 def bn_refuses_one_row(layers, batch):
@@ -815,39 +865,7 @@ def test_every_layer_in_mixed_nets_matches_the_reference_fused_segmented_and_lay
             assert mask is None
         else:
             assert set(np.unique(mask).tolist()) <= {0.0, float(mask.dtype.type(1 / (1 - p)) if p < 1 else 0.0)}
-    after = snapshot(layers)
-    restore(initial)  # the reference reads the running statistics the pass started from
-    y_ref, dx_ref, grads_ref, running_ref = reference_mixed(layers, x, dy, masks)
-    slack = Slack(layers, x, dy, masks, dtype)
-    restore(after)
-    assert_close(y, y_ref, dtype, "net forward", slack.y)
-    for i, (mean, var) in running_ref.items():
-        extra = slack.running.get(i, (None, None))
-        assert_close(layers[i].running_mean, mean, dtype, f"running_mean of layer {i}", extra[0])
-        assert_close(layers[i].running_var, var, dtype, f"running_var of layer {i}", extra[1])
-    assert_close(net.backward(trace, arrange(dy, layout, byteorder)), dx_ref, dtype, "net dx", slack.dx)
-    check_grads(layers, grads_ref, dtype, "net", slack)
-    # inference mode: the running statistics as they are now, no dropout, nothing updated
-    state_before = snapshot(layers)
-    y_pred = net.predict(xs)
-    assert_close(y_pred, reference_mixed(layers, x, dy, masks, training_override=False)[0], dtype, "predict",
-                 Slack(layers, x, dy, masks, dtype, training_override=False).y)
-    for (layer, state, _), (_, state_now, _) in zip(state_before, snapshot(layers)):
-        for name in state:
-            assert np.array_equal(state[name], state_now[name]), f"predict changed {name} of {layer!r}"
-
-    # layer by layer: each layer's own forward(x) and backward(x, dy), from the same state and generators
-    restore(initial)
-    inputs, h = [], xs
-    for layer in layers:
-        inputs.append(h)
-        h = layer.forward(h)
-    assert_close(h, y_ref, dtype, "layer-by-layer forward", slack.y)
-    g = arrange(dy, layout, byteorder)
-    for layer, xin in zip(reversed(layers), reversed(inputs)):
-        g = layer.backward(xin, g)
-    assert_close(g, dx_ref, dtype, "layer-by-layer dx", slack.dx)
-    check_grads(layers, grads_ref, dtype, "layer by layer", slack)
+    check_every_path(net, layers, x, xs, dy, arrange(dy, layout, byteorder), dtype, initial, y, trace)
 
 
 SPARSE_FORMATS = st.sampled_from(["csr", "csc"])
@@ -1051,18 +1069,6 @@ def test_onnx_export_runs_in_onnxruntime_like_predict(spec, dtype, batch, seed):
                                err_msg="onnxruntime against predict")
 
 
-def assert_same_ieee(actual, expected, dtype, what, slack=None):
-    """NaN where the reference is NaN, the same infinities, and the finite entries close to it."""
-    actual = np.asarray(actual)
-    assert actual.shape == expected.shape and actual.dtype == np.dtype(dtype), (what, actual.shape, actual.dtype)
-    a64 = actual.astype(np.float64)
-    for test in (np.isnan, np.isposinf, np.isneginf):
-        np.testing.assert_array_equal(test(a64), test(expected), err_msg=f"{what}: {test.__name__} pattern")
-    finite = np.isfinite(expected)
-    assert_close(a64[finite].astype(dtype), expected[finite], dtype, f"{what}: finite entries",
-                 None if slack is None else np.asarray(slack)[finite])
-
-
 @settings(max_examples=examples(150), **SETTINGS)
 @given(spec=mixed_specs(), batch=st.integers(2, 5), dtype=st.sampled_from(["float32", "float64"]),
        value=st.sampled_from([np.nan, np.inf, -np.inf]), layout=LAYOUTS, seed=st.integers(0, 2 ** 32 - 1))
@@ -1085,39 +1091,7 @@ def test_nan_and_inf_inputs_give_what_ieee_arithmetic_gives_on_every_path(spec, 
     initial = snapshot(layers)
     with np.errstate(all="ignore"):
         y, trace = net.forward(xs)
-        masks = {i: entry.ctx for i, entry in enumerate(trace) if isinstance(entry.layer, lk.Dropout)}
-        after = snapshot(layers)
-        restore(initial)
-        y_ref, dx_ref, grads_ref, running_ref = reference_mixed(layers, x, dy, masks)
-        slack = Slack(layers, x, dy, masks, dtype)
-        grad_slack = lambda i, name: slack.grads[i][name] if slack.grads else None
-        restore(after)
-        assert_same_ieee(y, y_ref, dtype, "net forward", slack.y)
-        for i, (mean, var) in running_ref.items():
-            extra = slack.running.get(i, (None, None))
-            assert_same_ieee(layers[i].running_mean, mean, dtype, f"running_mean of layer {i}", extra[0])
-            assert_same_ieee(layers[i].running_var, var, dtype, f"running_var of layer {i}", extra[1])
-        assert_same_ieee(net.backward(trace, dy), dx_ref, dtype, "net dx", slack.dx)
-        for i, named in grads_ref.items():
-            for name, expected in named.items():
-                assert_same_ieee(getattr(layers[i], name), expected, dtype, f"net {name} of layer {i}",
-                                 grad_slack(i, name))
-        assert_same_ieee(net.predict(xs), reference_mixed(layers, x, dy, masks, training_override=False)[0],
-                         dtype, "predict", Slack(layers, x, dy, masks, dtype, training_override=False).y)
-        restore(initial)
-        inputs, h = [], xs
-        for layer in layers:
-            inputs.append(h)
-            h = layer.forward(h)
-        assert_same_ieee(h, y_ref, dtype, "layer-by-layer forward", slack.y)
-        g = dy
-        for layer, xin in zip(reversed(layers), reversed(inputs)):
-            g = layer.backward(xin, g)
-        assert_same_ieee(g, dx_ref, dtype, "layer-by-layer dx", slack.dx)
-        for i, named in grads_ref.items():
-            for name, expected in named.items():
-                assert_same_ieee(getattr(layers[i], name), expected, dtype, f"layer-by-layer {name} of layer {i}",
-                                 grad_slack(i, name))
+        check_every_path(net, layers, x, xs, dy, dy, dtype, initial, y, trace)
 
 
 BAD_INPUTS = st.sampled_from(["x width", "x 1-D", "x 3-D", "x strings", "x object", "x complex", "x sparse width",
