@@ -180,6 +180,8 @@ class Plan:
         dx = self.chain.backward(saved, dy, buffers, input_grad)
         if dx is NotImplemented:
             _check_rows(trace, n)
+            if not self.last_is_linear and np.ndim(saved[-1]) != 2:
+                return NotImplemented  # None, a number: the layers' own checks refuse it, with their messages
             # the last layer's own checks and conversion of dy (same messages), then once more
             who = repr(self.last)
             dtype = self.dtype
@@ -223,8 +225,10 @@ def _check_rows(trace: Any, n: int) -> None:
             continue  # converted (or refused) by the layer itself, with its message
         shape = getattr(x, "shape", None)
         if shape is None:
+            if not isinstance(x, (list, tuple)):
+                continue  # converted (or refused) by the layer itself, with its message
             try:
-                shape = np.shape(x)  # nested lists, or an object a layer cannot take
+                shape = np.shape(x)  # nested lists: an empty batch written [] has shape (0,)
             except ValueError:  # ragged lists
                 raise ValueError(f"Net.backward: trace entry {i} ({entry[0]!r}) holds {type(x).__name__} "
                                  "of ragged rows, expected a 2-D batch (n_samples, n_features)") from None
