@@ -19,11 +19,12 @@ The rows of a minibatch are the same, in the same order, as those of
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Iterator
 
 import numpy as np
 
-from layerkit._validation import check_batch
+from layerkit._validation import _as_numeric_array, check_batch
 
 __all__ = ["BatchSource", "minibatches", "gather_buffer", "is_sparse"]
 
@@ -36,6 +37,28 @@ def is_sparse(x: Any) -> bool:
 
     sparse = sys.modules.get("scipy.sparse")
     return sparse is not None and sparse.issparse(x)
+
+
+_TAKES = ("an array of shape (n_samples, n_features): an ndarray or nested lists of numbers, a numpy.memmap, "
+          "a scipy.sparse matrix, or an array-like with shape (or __len__) whose __getitem__ takes row "
+          "indices, index arrays and slices (an HDF5 or zarr dataset)")
+
+
+def not_array_like(x: Any, who: str, name: str, why: str = "") -> TypeError:
+    """The ``TypeError`` for an ``x`` that is no array-like: says what ``fit`` takes and what it got."""
+    return TypeError(f"{who}: {name} must be {_TAKES}; got {type(x).__name__}{why}")
+
+
+def _refuse_non_arrays(x: Any, who: str, name: str) -> None:
+    """Raise ``not_array_like`` for what no reading by rows can make sense of (a dict, a string, a number)."""
+    if isinstance(x, (Mapping, str, bytes)):
+        raise not_array_like(x, who, name, " (a mapping or a string is not a batch of rows)")
+    if isinstance(x, np.ndarray) or hasattr(x, "__array__"):
+        return
+    if not (hasattr(x, "shape") or hasattr(x, "__len__")):
+        raise not_array_like(x, who, name, ", which has neither shape nor __len__")
+    if not hasattr(x, "__getitem__"):
+        raise not_array_like(x, who, name, ", which has no __getitem__ to read rows with")
 
 
 def _is_lazy(x: Any) -> bool:
@@ -70,7 +93,10 @@ class BatchSource:
     def __init__(self, x: Any, who: str, dtype: Any, name: str = "x") -> None:
         self.who, self.name, self.dtype = who, name, np.dtype(dtype)
         self._buffer: np.ndarray | None = None
-        if is_sparse(x):
+        sparse = is_sparse(x)
+        if not sparse:
+            _refuse_non_arrays(x, who, name)
+        if sparse:
             self.kind = "sparse"
             if x.ndim != 2:
                 raise ValueError(f"{who}: {name} must be 2-D (n_samples, n_features), got shape {x.shape}")
@@ -84,7 +110,10 @@ class BatchSource:
             self.kind = "lazy"
             shape = tuple(getattr(x, "shape", ()) or ())
             if not shape:
-                first = np.asarray(x[0]) if len(x) else np.zeros(0)
+                try:
+                    first = np.asarray(x[0]) if len(x) else np.zeros(0)
+                except (LookupError, TypeError, ValueError) as error:  # x[0] is not a row (a KeyError: 0)
+                    raise not_array_like(x, who, name, f", whose x[0] raised {type(error).__name__}: {error}") from error
                 shape = (len(x),) + first.shape
             if len(shape) != 2:
                 raise ValueError(f"{who}: {name} must be 2-D (n_samples, n_features), got shape {shape}")
@@ -95,7 +124,7 @@ class BatchSource:
             self._shape = (int(shape[0]), int(shape[1]))
         else:
             self.kind = "dense"
-            array = np.asarray(x) if not isinstance(x, np.ndarray) else x
+            array = x if isinstance(x, np.ndarray) else _as_numeric_array(x, who, name)  # ragged lists: TypeError
             if array.dtype.kind in "fiub" and array.ndim == 2:
                 self.data = array  # the caller's array, never converted as a whole: rows convert per batch
             else:
@@ -127,7 +156,11 @@ class BatchSource:
             raise ValueError(f"{self.who}: {self.name} contains {bad} NaN or infinite value(s)")
 
     def _read_rows(self, start: int, stop: int) -> np.ndarray:
-        chunk = np.asarray(self.data[start:stop])
+        try:
+            chunk = np.asarray(self.data[start:stop])
+        except (LookupError, TypeError) as error:  # its __getitem__ takes no slice
+            raise not_array_like(self.data, self.who, self.name, f", whose x[{start}:{stop}] raised "
+                                 f"{type(error).__name__}: {error}") from error
         if chunk.ndim != 2 or chunk.shape[1] != self.shape[1]:
             raise ValueError(f"{self.who}: rows {start}:{stop} of {self.name} have shape {chunk.shape}, "
                              f"expected (n, {self.shape[1]})")
@@ -157,7 +190,11 @@ class BatchSource:
             out[...] = np.take(data, idx, axis=0)  # converted per minibatch, O(batch) temporary
             return out
         order = np.argsort(idx, kind="stable")
-        rows = np.asarray(data[idx[order]])  # sorted indices: sequential reads from a file
+        try:
+            rows = np.asarray(data[idx[order]])  # sorted indices: sequential reads from a file
+        except (LookupError, TypeError) as error:  # its __getitem__ takes no index array
+            raise not_array_like(data, self.who, self.name, f", whose x[index_array] raised "
+                                 f"{type(error).__name__}: {error}") from error
         if rows.shape != out.shape:
             raise ValueError(f"{self.who}: reading {len(idx)} rows of {self.name} gave shape {rows.shape}, "
                              f"expected {out.shape}")

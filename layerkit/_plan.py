@@ -182,6 +182,8 @@ class Plan:
         dx = self.chain.backward(saved, dy, buffers, input_grad)
         if dx is NotImplemented:
             _check_rows(trace, n)
+            if not self.last_is_linear and np.ndim(saved[-1]) != 2:
+                return NotImplemented  # None, a number: the layers' own checks refuse it, with their messages
             # the last layer's own checks and conversion of dy (same messages), then once more
             who = repr(self.last)
             dtype = self.dtype
@@ -212,15 +214,31 @@ def _workspace_of(trace: Any) -> Any:
 
 
 def _check_rows(trace: Any, n: int) -> None:
-    """A hand-edited trace: every entry's input must be a 2-D batch of ``n`` rows (clear errors)."""
+    """A hand-edited trace: every entry's input must be a 2-D batch of ``n`` rows (clear errors).
+
+    An empty batch (``n == 0``) is fine when its inputs keep their columns
+    (``np.empty((0, n_features))``): the backward pass then gives empty input
+    gradients and zero parameter gradients, as the forward pass gives an
+    empty output. Written as nested lists (``[]``) it has no columns, and is refused.
+    """
     for i, entry in enumerate(trace):
         x = entry[1]
-        shape = getattr(x, "shape", None)
-        if shape is None or is_sparse(x):
+        if is_sparse(x):
             continue  # converted (or refused) by the layer itself, with its message
+        shape = getattr(x, "shape", None)
+        if shape is None:
+            if not isinstance(x, (list, tuple)):
+                continue  # converted (or refused) by the layer itself, with its message
+            try:
+                shape = np.shape(x)  # nested lists: an empty batch written [] has shape (0,)
+            except ValueError:  # ragged lists
+                raise ValueError(f"Net.backward: trace entry {i} ({entry[0]!r}) holds {type(x).__name__} "
+                                 "of ragged rows, expected a 2-D batch (n_samples, n_features)") from None
         if len(shape) != 2:
+            hint = ("; an empty batch must keep its columns: np.empty((0, n_features))"
+                    if len(shape) == 1 and shape[0] == 0 else "")
             raise ValueError(f"Net.backward: trace entry {i} ({entry[0]!r}) holds an input of shape "
-                             f"{tuple(shape)}, expected a 2-D batch (n_samples, n_features)")
+                             f"{tuple(shape)}, expected a 2-D batch (n_samples, n_features){hint}")
         if shape[0] != n:
             raise ValueError(f"Net.backward: trace entry {i} ({entry[0]!r}) holds an input of {shape[0]} "
                              f"rows, but entry 0 holds {n}: the trace was edited or mixes passes")

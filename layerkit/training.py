@@ -5,9 +5,10 @@ The work of one minibatch lives in ``train_batch`` alone, so a faster pass
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -243,6 +244,28 @@ def _diverged(message: str, history: History, bar: Any) -> FloatingPointError:
     return error
 
 
+def _restoring_modes(train: Callable[..., History]) -> Callable[..., History]:
+    """``train(net, ...)``, then every layer's ``training`` attribute back to what it was (even on an error)."""
+    @functools.wraps(train)
+    def wrapper(net: Any, *args: Any, **kwargs: Any) -> History:
+        layers = getattr(net, "layers", None) if isinstance(net, Net) else None
+        found = [(layer, layer.__dict__.get("training", _CLASS_MODE) if hasattr(layer, "__dict__") else _CLASS_MODE)
+                 for layer in layers or ()]
+        try:
+            return train(net, *args, **kwargs)
+        finally:
+            for layer, mode in found:
+                if mode is _CLASS_MODE:  # the class's default: drop the instance attribute fit set
+                    getattr(layer, "__dict__", {}).pop("training", None)
+                else:
+                    layer.training = mode
+    return wrapper
+
+
+_CLASS_MODE = object()  # a layer whose mode was its class's ``training`` default, not an instance attribute
+
+
+@_restoring_modes
 def fit(
     net: Net,
     x: Any,
@@ -338,9 +361,10 @@ def fit(
 
     Notes
     -----
-    ``fit`` puts the net in training mode (``net.train()``) and leaves it
-    there; validation data are evaluated with ``net.predict``, in inference
-    mode (no dropout, batch norm's running statistics).
+    ``fit`` trains in training mode (``net.train()``) and, when it returns or
+    raises, puts every layer back in the mode it found (a net in ``eval()``
+    mode stays in it); validation data are evaluated with ``net.predict``, in
+    inference mode (no dropout, batch norm's running statistics).
 
     A schedule advances once per update (minibatch); wrap it in
     ``layerkit.optim.PerEpoch(schedule, steps_per_epoch)`` to advance it once

@@ -150,6 +150,51 @@ def test_bad_array_likes_get_clear_errors():
         lk.fit(_net(2), np.zeros(4), np.zeros(4), verbose=0)
 
 
+class IntRowsOnly:
+    """Has __len__ and __getitem__, but its __getitem__ takes single row numbers only."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        if not isinstance(index, int):
+            raise TypeError("row numbers only")
+        return [1.0, 2.0]
+
+
+@pytest.mark.parametrize("x, got", [
+    ({"a": 1}, r"got dict \(a mapping"), ("abcd", r"got str"), (5, r"got int, which has neither shape nor __len__"),
+    (None, r"got NoneType"), (object(), r"got object"), ({1.0, 2.0}, r"got set, which has no __getitem__"),
+    ((row for row in range(4)), r"got generator"), (IntRowsOnly(), r"got IntRowsOnly, whose x\[0:4\] raised"),
+])
+def test_what_is_not_array_like_is_refused_saying_what_fit_takes(x, got):
+    """Issue 21: a dict passed the door and failed with KeyError: 0."""
+    with pytest.raises(TypeError, match=r"fit: x must be an array of shape \(n_samples, n_features\): an ndarray "
+                                        r".* a numpy.memmap, a scipy.sparse matrix, or an array-like .*; " + got):
+        lk.fit(_net(2), x, np.zeros(4), verbose=0)
+
+
+def test_ragged_rows_are_refused_naming_x():
+    """Issue 21's long property run: lists of rows of different lengths gave NumPy's inhomogeneous-shape message."""
+    with pytest.raises(TypeError, match=r"fit: x must be an array of numbers, got list"):
+        lk.fit(_net(2), [[1.0, 2.0], [1.0, 2.0], [1.0]], np.zeros(3), verbose=0)
+
+
+def test_an_array_like_without_index_arrays_is_refused_when_rows_are_drawn():
+    class SlicesOnly(RowReader):
+        def __getitem__(self, index):
+            if isinstance(index, np.ndarray):
+                raise IndexError("no fancy indexing")
+            return super().__getitem__(index)
+
+    with pytest.raises(TypeError, match=r"fit: x must be .*; got SlicesOnly, whose x\[index_array\] raised "
+                                        r"IndexError: no fancy indexing"):
+        lk.fit(_net(2), SlicesOnly(np.zeros((4, 2))), np.zeros(4), verbose=0)
+    # without shuffling, only slices are read: it trains
+    history = lk.fit(_net(2), SlicesOnly(np.ones((4, 2))), np.ones(4), verbose=0, epochs=1, shuffle=False)
+    assert np.isfinite(history["train_loss"][0])
+
+
 def test_minibatches_are_gathered_into_reused_buffers():
     x, y = _data(n=40, m=3)
     source = BatchSource(x, "fit", np.float64)

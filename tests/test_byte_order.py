@@ -163,3 +163,29 @@ def test_fit_on_big_endian_data_equals_native():
     lk.fit(nets[0], x, t, epochs=3, lr=0.5, batch_size=8, seed=0)
     lk.fit(nets[1], swapped(x), swapped(t), epochs=3, lr=0.5, batch_size=8, seed=0)
     np.testing.assert_array_equal(nets[0].predict(x), nets[1].predict(x))
+
+
+@pytest.mark.parametrize("byteorder", ["=", ">"])
+@pytest.mark.parametrize("lead", [lk.Softmax, lk.Tanh, lk.GELU, lk.Identity])
+@pytest.mark.parametrize("net_dtype", [np.float64, np.float32])
+def test_a_leading_parameterless_layer_computes_in_the_input_dtype_on_both_paths(byteorder, lead, net_dtype):
+    """Issue 21: Net([Softmax(), Linear(.., dtype=float64)]) on float32 input: the softmax computes in
+    float32 (the input's dtype, either byte order), the Linear converts; the net's fused path and the
+    layers called one by one agree bit for bit (docs/guide/layers.md, 'The dtype of a layer without parameters')."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 4)).astype(np.dtype(np.float32).newbyteorder(byteorder))
+    dy = rng.normal(size=(5, 3)).astype(net_dtype)
+    layers = [lead(), lk.Linear(4, 3, rng=1, dtype=net_dtype), lk.ReLU()]
+    net = lk.Net(layers)
+    y, trace = net.forward(x)
+    dx = net.backward(trace, dy)
+    dW = layers[1].dW.copy()
+    assert trace[1].x.dtype == np.float32 and y.dtype == net_dtype and dx.dtype == np.float32
+    np.testing.assert_array_equal(trace[1].x, lead().forward(x.astype(np.float32)))  # float32 arithmetic
+    h = layers[0].forward(x)
+    g = layers[1].backward(h, layers[2].backward(layers[1].forward(h), dy))
+    by_hand = layers[0].backward(x, g)
+    assert h.dtype == np.float32 and by_hand.dtype == np.float32
+    assert np.array_equal(y, layers[2].forward(layers[1].forward(h)))
+    assert np.array_equal(dx, by_hand) and np.array_equal(dW, layers[1].dW)
+    assert np.array_equal(net.predict(x), y)

@@ -1,4 +1,5 @@
 """Dropout against torch.nn.Dropout: inverted scaling, the mask per pass, modes, gradient checks, configs."""
+import copy
 import pickle
 
 import numpy as np
@@ -93,11 +94,53 @@ def test_interleaved_passes_keep_their_own_masks(rng):
 
 def test_backward_without_the_mask_in_training_mode_says_what_to_do():
     layer = lk.Dropout(0.5, rng=0)
-    with pytest.raises(RuntimeError, match=r"Dropout\(p=0.5\).backward\(x, dy\) in training mode cannot know the "
-                                           r"mask .* call backward_pass\(x, ctx, dy\)"):
+    with pytest.raises(RuntimeError, match=r"Dropout\(p=0.5\).backward\(x, dy\) in training mode needs the mask its "
+                                           r"forward pass drew, and x is not the array of the layer's last forward\(x\): "
+                                           r"call forward\(x\) .* call backward_pass\(x, ctx, dy\)"):
         layer.backward(np.ones((2, 2)), np.ones((2, 2)))
+    x = np.ones((2, 2))
+    layer.forward(x)
+    with pytest.raises(RuntimeError, match=r"x is not the array of the layer's last forward"):
+        layer.backward(x.copy(), np.ones((2, 2)))  # equal values, another array: its mask is unknown
     with pytest.raises(ValueError, match=r"Dropout\(p=0.5\): ctx must be the mask of shape \(2, 2\)"):
         layer.backward_pass(np.ones((2, 2)), np.ones(3), np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_stand_alone_forward_backward_pair_uses_the_mask_of_its_forward(rng, dtype):
+    """Issue 21: the course API ``y = layer.forward(x); layer.backward(x, dy)`` raised RuntimeError in training mode."""
+    layer = lk.Dropout(0.4, rng=7)
+    x = rng.normal(size=(6, 5)).astype(dtype)
+    dy = rng.normal(size=(6, 5)).astype(dtype)
+    y = layer.forward(x)
+    mask = lk.Dropout(0.4, rng=7).forward_pass(x, True)[1]  # the same generator draws the same mask
+    assert np.array_equal(y, x * mask)
+    dx = layer.backward(x, dy)
+    assert dx.dtype == dtype and np.array_equal(dx, dy * mask)
+    assert np.array_equal(layer.backward(x, dy), dx)  # as often as asked, until the next forward
+    rows = [[1.0, 2.0, 3.0]]  # a list works too: the same object
+    y_rows = layer.forward(rows)
+    assert np.array_equal(layer.backward(rows, np.ones((1, 3))), y_rows / np.array(rows))
+    # the layer keeps no reference to the caller's array, and copies or pickles carry no mask
+    x2 = rng.normal(size=(3, 5))
+    layer.forward(x2)
+    assert copy.deepcopy(layer).__dict__.get("_standalone") is None
+    assert pickle.loads(pickle.dumps(layer)).__dict__.get("_standalone") is None
+    del x2
+    with pytest.raises(RuntimeError, match="needs the mask"):
+        layer.backward(np.ones((3, 5)), np.ones((3, 5)))
+
+
+def test_the_stand_alone_mask_never_reaches_a_net():
+    layer = lk.Dropout(0.5, rng=1)
+    net = lk.Net([lk.Linear(3, 4, rng=0), layer, lk.Linear(4, 1, rng=2)])
+    x = np.ones((5, 3))
+    y, trace = net.forward(x)
+    h = trace[1].x
+    layer.forward(h)  # a stand-alone pass on the very array in the trace: another mask
+    net.backward(trace, np.ones((5, 1)))
+    expected = (np.ones((5, 1)) @ net[2].W.T) * trace[1].ctx  # the trace's mask, not the stand-alone one
+    assert np.array_equal(net[0].db, expected.sum(axis=0))
 
 
 def test_gradient_check_rewinds_the_generator(rng):

@@ -1,4 +1,6 @@
 """Net: forward/trace/backward, reentrancy, custom layers, introspection."""
+import re
+
 import numpy as np
 import pytest
 
@@ -202,3 +204,39 @@ def test_step_updates_a_zero_d_float_array_parameter():
     expected = 0.5 - 0.1 * layer.dalpha
     layer.step(0.1)
     assert float(layer.alpha) == pytest.approx(float(expected))
+
+
+EMPTY_NETS = [
+    lambda: [lk.Linear(3, 2, rng=0), lk.ReLU()],
+    lambda: [lk.Linear(3, 2, rng=0), lk.Tanh(), lk.Linear(2, 2, rng=1), lk.Softmax()],
+    lambda: [lk.Linear(3, 2, rng=0), lk.Dropout(0.5, rng=0), lk.Linear(2, 2, rng=1), lk.Sigmoid()],
+]
+
+
+@pytest.mark.parametrize("make", EMPTY_NETS)
+def test_an_empty_batch_gives_empty_input_gradients_and_zero_parameter_gradients(make):
+    """Issue 21: forward takes a batch of 0 rows; backward gives what PyTorch gives (empty dx, zero dW, db)."""
+    net = lk.Net(make())
+    y, trace = net.forward(np.zeros((0, 3)))
+    assert y.shape == (0, 2)
+    hand_built = [(layer, np.array(x)) for layer, x in trace]  # a list of plain (layer, x) pairs
+    for given in (trace, hand_built):
+        dx = net.backward(given, np.zeros((0, 2)))
+        assert dx.shape == (0, 3)
+        for layer in net:
+            if isinstance(layer, lk.Linear):
+                assert not layer.dW.any() and not layer.db.any() and layer.dW.shape == layer.W.shape
+
+
+@pytest.mark.parametrize("make", EMPTY_NETS)
+@pytest.mark.parametrize("written", [[], (), np.zeros(0), 5])
+def test_a_hand_built_trace_of_an_empty_batch_without_columns_is_refused_clearly(make, written):
+    """Issue 21: the last entry written as [] (an empty batch as lists) raised IndexError: tuple index out of range."""
+    layers = make()
+    net = lk.Net(layers)
+    _, trace = net.forward(np.zeros((0, 3)))
+    hand_built = [(layer, x) for layer, x in trace[:-1]] + [(layers[-1], written)]
+    # the net's own check (whole-net plan) or the layer's (segments), each naming the layer and the shape
+    with pytest.raises(ValueError, match=rf"{re.escape(repr(layers[-1]))}.* 2-D .*{re.escape(str(np.shape(written)))}"
+                                         rf"|{re.escape(repr(layers[-1]))}.* {re.escape(str(np.shape(written)))}.* 2-D"):
+        net.backward(hand_built, np.zeros((0, 2)))

@@ -102,7 +102,28 @@ def test_fit_trains_in_training_mode_and_validates_in_inference_mode(rng):
     assert recorder.modes == ([True] * 4 + [False]) * 3
     val_loss, _ = lk.mean_squared_error(net.predict(x_val), y_val)
     assert history["val_loss"][-1] == val_loss  # no dropout in the validation loss
+    assert not any(layer.training for layer in net)  # issue 21: back in the eval mode fit found
+
+
+def test_fit_puts_every_layer_back_in_the_mode_it_found_even_on_an_error(rng):
+    net = lk.Net([lk.Linear(3, 8, rng=0), lk.Dropout(0.5, rng=1), lk.BatchNorm1d(8), lk.Linear(8, 1, rng=2)])
+    x, y = rng.normal(size=(20, 3)), rng.normal(size=(20, 1))
+    lk.fit(net, x, y, epochs=1, batch_size=5, loss="mse", verbose=0)
     assert all(layer.training for layer in net)
+    assert not any("training" in vars(layer) for layer in net)  # the class default again, no attribute left
+    net.eval()
+    net[1].training = True  # mixed modes come back as they were
+    lk.fit(net, x, y, epochs=1, batch_size=5, loss="mse", verbose=0)
+    assert [layer.training for layer in net] == [False, True, False, False]
+
+    class Boom(lk.callbacks.Callback):
+        def on_batch_end(self, state):
+            assert all(layer.training for layer in state.net)  # trained in training mode
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        lk.fit(net, x, y, epochs=1, batch_size=5, loss="mse", verbose=0, callbacks=[Boom()])
+    assert [layer.training for layer in net] == [False, True, False, False]
 
 
 def test_backward_without_input_gradient_through_the_protocol(rng):

@@ -308,6 +308,9 @@ def _sgd_config():
     ({"config": {**_sgd_config(), "bogus": 1}, "arrays": {}}, ValueError, r"does not fit SGD .*bogus"),
     ({"config": {**_sgd_config(), "type": 5}, "arrays": {}}, ValueError, r"'type' \(a str\), got 5"),
     ({"config": _sgd_config(), "arrays": {"0.W/step": "one"}}, ValueError, r"'0.W/step'.*integer scalar"),
+    # issue 21's long property run: ragged lists gave NumPy's "inhomogeneous shape" ValueError
+    ({"config": _sgd_config(), "arrays": {"0.W/step": [None, []]}}, ValueError,
+     r"SGD.load_state_dict: '0.W/step': the update count must be an integer scalar, got \[None, \[\]\]"),
 ])
 def test_malformed_optimizer_state_gives_clear_errors(state, error, message):
     """Issue 15 item 7: these raised AttributeError or KeyError."""

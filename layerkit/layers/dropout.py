@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+import weakref
 from typing import Any
 
 import numpy as np
@@ -36,9 +37,16 @@ class Dropout(Layer):
     Notes
     -----
     float32 input stays float32; every other real dtype computes in float64.
-    In training mode ``backward(x, dy)`` cannot know which mask the forward
-    pass drew; use ``backward_pass(x, ctx, dy)`` with the ``ctx`` that
-    ``forward_pass`` returned, or ``Net.forward``/``Net.backward``.
+
+    The stand-alone pair ``y = layer.forward(x)``, ``dx = layer.backward(x, dy)``
+    (the course's API, outside a ``Net``) works in training mode too:
+    ``backward(x, dy)`` uses the mask of the layer's last stand-alone
+    ``forward``, provided it receives that very ``x`` (the same object). This
+    is the one piece of per-call state a layer keeps, and only for that pair:
+    ``Net`` runs the layer through ``forward_pass``/``backward_pass``, which keep
+    each pass's mask in its trace, never on the layer. A ``backward(x, dy)`` in
+    training mode with another ``x`` (or before any ``forward``) raises
+    ``RuntimeError`` saying how to call it.
     """
 
     example_kwargs = {"p": 0.3, "rng": 0}
@@ -99,24 +107,49 @@ class Dropout(Layer):
         return dy * ctx
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """``forward_pass(x, self.training)``'s output (a fresh mask in training mode)."""
-        return self.forward_pass(x, self.training)[0]
+        """``forward_pass(x, self.training)``'s output (a fresh mask in training mode).
+
+        The mask is kept for ``backward(x, dy)`` with this same ``x`` (see the
+        class's Notes); ``Net`` never calls this method.
+        """
+        y, mask = self.forward_pass(x, self.training)
+        try:  # a weak reference: the layer does not keep the caller's batch alive
+            ref = weakref.ref(x)
+        except TypeError:  # a list, say
+            ref = (lambda kept: lambda: kept)(x)
+        self._standalone = (ref, mask)
+        return y
 
     def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
-        """The identity's gradient in inference mode (or with ``p == 0``).
+        """``dy`` times the mask of the last stand-alone ``forward(x)`` of this very ``x``.
+
+        Without such a forward, the identity's gradient in inference mode (or
+        with ``p == 0``).
 
         Raises
         ------
         RuntimeError
-            In training mode: the mask of the forward pass is in its ``ctx``;
-            call ``backward_pass(x, ctx, dy)`` or go through ``Net``.
+            In training mode, when ``x`` is not the array the last stand-alone
+            ``forward`` received: its mask is unknown. Call ``forward(x)`` just
+            before, use ``backward_pass(x, ctx, dy)`` with the ``ctx`` of
+            ``forward_pass``, or go through ``Net``.
         """
+        standalone = self.__dict__.get("_standalone")
+        if standalone is not None and standalone[0]() is x:
+            return self.backward_pass(x, standalone[1], dy)
         if self.training and self.p != 0.0:
             raise RuntimeError(
-                f"{self!r}.backward(x, dy) in training mode cannot know the mask its forward pass drew; "
+                f"{self!r}.backward(x, dy) in training mode needs the mask its forward pass drew, and x is not "
+                "the array of the layer's last forward(x): call forward(x) with this very array just before, "
                 "call backward_pass(x, ctx, dy) with the ctx that forward_pass(x, True) returned, or use "
                 "Net.forward/Net.backward, which keep it in the trace")
         return self.backward_pass(x, None, dy)
+
+    def __getstate__(self) -> dict:
+        # the stand-alone pass's mask belongs to that pass, not to copies or pickles of the layer
+        state = self.__dict__.copy()
+        state.pop("_standalone", None)
+        return state
 
     def get_config(self) -> dict[str, Any]:
         """``{"p"}`` (the generator is not part of the architecture)."""

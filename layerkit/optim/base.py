@@ -290,7 +290,10 @@ def _build(cls: type, config: dict[str, Any], who: str) -> "Optimizer":
 
 
 def _checked_step(value: Any, who: str) -> int:
-    step = np.asarray(value)
+    try:
+        step = np.asarray(value)
+    except (TypeError, ValueError):  # ragged lists: NumPy's own message does not say whose count it was
+        raise ValueError(f"{who}: the update count must be an integer scalar, got {value!r:.60}") from None
     if step.shape != () or step.dtype.kind not in "iu" and not (step.dtype.kind == "f" and float(step).is_integer()):
         raise ValueError(f"{who}: the update count must be an integer scalar, got {value!r:.60}")
     if int(step) < 0:
