@@ -126,6 +126,19 @@ def test_fit_puts_every_layer_back_in_the_mode_it_found_even_on_an_error(rng):
     assert [layer.training for layer in net] == [False, True, False, False]
 
 
+def test_fit_puts_nested_layers_back_in_the_mode_they_had(rng):
+    inner = lk.Net([lk.Linear(4, 4, rng=3), lk.Dropout(0.5, rng=4)])
+    block = lk.Residual([lk.Linear(4, 4, rng=1), lk.BatchNorm1d(4)])
+    net = lk.Net([lk.Linear(3, 4, rng=0), block, inner, lk.Linear(4, 1, rng=2)])
+    net.eval()
+    inner[1].training = True  # a nested layer in its own mode
+    before = [(path, layer.training) for path, layer in net.walk()]
+    x, y = rng.normal(size=(20, 3)), rng.normal(size=(20, 1))
+    lk.fit(net, x, y, epochs=1, batch_size=5, loss="mse", verbose=0)
+    assert [(path, layer.training) for path, layer in net.walk()] == before
+    assert not block.training and not block.f[1].training and inner[1].training
+
+
 def test_backward_without_input_gradient_through_the_protocol(rng):
     net = lk.Net([lk.Dropout(0.5, rng=0), lk.Linear(3, 2, rng=1), lk.BatchNorm1d(2)])
     _, trace = net.forward(rng.normal(size=(4, 3)))
