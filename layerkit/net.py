@@ -462,12 +462,19 @@ class Net(Composite):
 
     @property
     def dtype(self) -> np.dtype:
-        """The dtype of the first layer that declares one (float64 if none does)."""
-        for layer in self.layers:
-            dtype = getattr(layer, "dtype", None)
-            if dtype is not None:
-                return np.dtype(dtype)
-        return np.dtype(np.float64)
+        """The dtype of the first layer that declares one (float64 if none does).
+
+        Blocks and nested nets declare the dtype of their first inner layer
+        that declares one, and nothing when none does: in
+        ``Net([Concatenate([[ReLU()], [Linear(.., dtype="float32")]])])`` the
+        net's dtype is float32.
+        """
+        declared = self.declared_dtype()
+        return np.dtype(np.float64) if declared is None else declared
+
+    def declared_dtype(self) -> np.dtype | None:
+        """The dtype of the first layer, nested ones included, that declares one; ``None`` if none does."""
+        return first_declared_dtype(self.layers)
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -541,6 +548,16 @@ class Net(Composite):
         for a file that cannot be loaded, saying why.
         """
         return cls(_io.load_layers(path, optimizer=optimizer))
+
+
+def first_declared_dtype(layers: Sequence[Any]) -> np.dtype | None:
+    """The dtype of the first of ``layers`` that declares one (blocks: through ``declared_dtype``), or None."""
+    for layer in layers:
+        declared = getattr(layer, "declared_dtype", None)
+        dtype = declared() if callable(declared) else getattr(layer, "dtype", None)
+        if dtype is not None:
+            return np.dtype(dtype)
+    return None
 
 
 def _short(value: Any) -> str:

@@ -463,3 +463,13 @@ def test_trace_walk_gives_every_inner_input_under_its_layers_path():
     np.testing.assert_allclose(entries["1.f.1"].x, z, rtol=1e-14)
     np.testing.assert_allclose(entries["2.branches.1.0.1"].x, (h + np.maximum(z, 0)) @ inner_net[0].W + inner_net[0].b,
                                rtol=1e-13)
+
+
+def test_a_net_takes_the_dtype_its_first_declaring_layer_declares_even_inside_a_block():
+    concat = lk.Concatenate([[lk.ReLU()], [lk.Linear(2, 3, rng=0, dtype="float32")]])
+    assert concat.declared_dtype() == np.float32 and concat.dtype == np.float32
+    assert lk.Net([concat, lk.Linear(5, 1, rng=1)]).dtype == np.float32
+    # a block of parameterless layers declares nothing: the next layer decides, as at the top level
+    assert lk.Residual([lk.Tanh()]).declared_dtype() is None and lk.Residual([lk.Tanh()]).dtype == np.float64
+    assert lk.Net([lk.Residual([lk.Tanh()]), lk.Linear(2, 1, rng=0, dtype="float32")]).dtype == np.float32
+    assert lk.Net([lk.ReLU()]).dtype == np.float64 and lk.Net([lk.ReLU()]).declared_dtype() is None

@@ -13,6 +13,7 @@ import copy
 from unittest import mock
 
 import numpy as np
+import pytest
 from _property_examples import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -190,3 +191,72 @@ def test_config_and_file_round_trips_predict_bit_identically(case, tmp_path_fact
     x = np.random.default_rng(seed).normal(size=(rows, width))
     np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
     assert loaded.config() == net.config()
+
+
+@settings(max_examples=examples(10), **SETTINGS)
+@given(case=cases(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_onnx_export_of_random_nestings_equals_predict_in_onnxruntime(case, dtype):
+    ort = pytest.importorskip("onnxruntime", reason="the 'onnx' extra runs exported models")
+    from layerkit.onnx import to_onnx
+
+    spec, width, rows, seed = case
+    net = build(spec, seed)
+    if dtype is np.float32:
+        net = lk.Net.from_config(_with_dtype(net.config(), "float32"), seed=seed)
+        for name in net.param_names:  # the float64 net's values, rounded
+            getattr(net, name)[...] = getattr(build(spec, seed), name)
+    dtype = net.dtype.type  # a net without a Linear (no declared dtype) computes in float64
+    x = np.random.default_rng(seed).normal(size=(rows, width)).astype(dtype)
+    session = ort.InferenceSession(to_onnx(net).SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    tolerance = dict(rtol=2e-4, atol=2e-5) if dtype is np.float32 else dict(rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(got, net.predict(x), **tolerance)
+
+
+def _with_dtype(spec, dtype):
+    """``spec`` with ``"dtype": dtype`` on every linear item, nested ones included."""
+    if isinstance(spec, list):
+        return [_with_dtype(item, dtype) for item in spec]
+    if isinstance(spec, dict):
+        out = {key: _with_dtype(value, dtype) for key, value in spec.items()}
+        if out.get("type") == "linear":
+            out["dtype"] = dtype
+        return out
+    return spec
+
+
+@settings(max_examples=examples(20), **SETTINGS)
+@given(width=st.integers(1, 5), other=st.integers(1, 5), kind=st.sampled_from(["residual", "add"]),
+       declared=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_bad_nesting_is_refused_clearly_naming_the_block(width, other, kind, declared, seed):
+    """A Residual whose f changes the width, or Add branches of different widths: a ValueError naming the block,
+    at construction when the layers declare their widths, else at the first forward pass; never a result."""
+    if other == width:
+        other = width + 1
+    if declared:
+        f = [lk.Linear(width, other, rng=seed)]
+    else:  # a Python layer that declares no width and changes it
+        f = [_Widen(other)]
+    x = np.random.default_rng(seed).normal(size=(3, width))
+    with pytest.raises(ValueError) as caught:
+        block = (lk.Residual(f) if kind == "residual"
+                 else lk.Add([f, [lk.Linear(width, width, rng=seed + 1)]]))
+        lk.Net([block]).forward(x)
+    message = str(caught.value)
+    assert ("Residual" if kind == "residual" else "Add") in message, message
+    assert str(other) in message and str(width) in message, message
+
+
+class _Widen(lk.Layer):
+    """Repeats the first column ``n_out`` times: a width change no config can see."""
+
+    def __init__(self, n_out):
+        self.n_out = n_out
+
+    def forward(self, x):
+        return np.repeat(x[:, :1], self.n_out, axis=1)
+
+    def backward(self, x, dy):
+        dx = np.zeros_like(x)
+        dx[:, 0] = dy.sum(axis=1)
+        return dx

@@ -8,7 +8,7 @@ import numpy as np
 from layerkit._composite import Composite
 from layerkit._validation import check_grad_output, float_dtype_of
 from layerkit.blocks._inner import as_batch, as_net, net_input_width, shared_rng
-from layerkit.net import Net, Trace
+from layerkit.net import Net, Trace, first_declared_dtype
 
 
 class BranchTraces(NamedTuple):
@@ -62,8 +62,13 @@ class Branches(Composite):
 
     @property
     def dtype(self) -> np.dtype:
-        """The first branch's dtype."""
-        return self.branches[0].dtype
+        """The dtype of the first branch layer that declares one (float64 if none does)."""
+        declared = self.declared_dtype()
+        return np.dtype(np.float64) if declared is None else declared
+
+    def declared_dtype(self) -> np.dtype | None:
+        """The dtype of the first branch layer, in branch order, that declares one; ``None`` if none does."""
+        return first_declared_dtype(self.branches)
 
     def _outputs(self, x: np.ndarray, training: bool) -> tuple[list[np.ndarray], tuple[Trace, ...]]:
         outputs, traces = [], []

@@ -77,6 +77,10 @@ class Residual(Composite):
         """``f``'s dtype."""
         return self.f.dtype
 
+    def declared_dtype(self) -> np.dtype | None:
+        """``f``'s declared dtype, ``None`` when none of its layers declares one."""
+        return self.f.declared_dtype()
+
     def output_features(self, n_in: int | None) -> int | None:
         """The width is kept."""
         return n_in
