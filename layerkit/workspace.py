@@ -1,9 +1,13 @@
 """``Workspace``: buffers that let training steps of one net reuse memory instead of allocating."""
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
+STALE = ("Net.backward: this trace's workspace was used by a later forward pass, which "
+         "overwrote the trace's arrays; one workspace serves one trace in flight (run the "
+         "backward before the next forward, or give each trace its own workspace)")
 
 
 class Workspace:
@@ -32,7 +36,9 @@ class Workspace:
 
     def __init__(self, net: Any) -> None:
         self.net = net
-        self._owner: Any = None  # the compiled plan the buffers were made for
+        self._owners: set = set()  # the compiled plans (the net's and its inner nets') the buffers were made for
+        self._scratch: dict[tuple, np.ndarray] = {}  # (layer, role, shape, dtype) -> a layer's own array
+        self._uses: Any = None  # id(layer) -> how often it sits in the net (see _array)
         self._buffers: dict[tuple[Any, int], list] = {}  # (chain, batch size) -> the chain's buffers
         self._roots: set[int] = set()  # ids of the arrays owning the buffers' memory
         self._arrays: list[np.ndarray] = []
@@ -44,16 +50,43 @@ class Workspace:
         buffers = self._buffers.get((chain, n))  # made for this very chain (the usual case): valid
         if buffers is not None:
             return buffers
-        if owner is not self._owner:  # the net was recompiled (its layers changed)
-            self.clear()
-            self._owner = owner
+        if owner not in self._owners:
+            if any(known not in self._live_plans() for known in self._owners):  # a net was recompiled
+                self._drop()
+            self._owners.add(owner)
+            self._uses = None
         buffers = self._buffers[(chain, n)] = chain.make_buffers(n)
         for row in buffers:
             for array in row:
                 if isinstance(array, np.ndarray):
-                    self._arrays.append(array)
-                    self._roots.add(id(_root(array)))
+                    self._keep(array)
         return buffers
+
+    def _live_plans(self) -> list:
+        """The compiled plans of the net and of every net inside it (blocks' inner nets)."""
+        layers = [self.net] + [layer for _, layer in self.net.walk()]
+        return [plan for plan in (layer.__dict__.get("_plan") for layer in layers) if plan is not None]
+
+    def _keep(self, array: np.ndarray) -> None:
+        self._arrays.append(array)
+        self._roots.add(id(_root(array)))
+
+    def _array(self, owner: Any, role: Any, shape: tuple, dtype: Any) -> np.ndarray:
+        """The array a block writes its ``role`` result into (``"y"``, ``"dx"``), made once per shape and dtype.
+
+        Like the chains' buffers, it is overwritten by the next pass with this
+        workspace (a block's output or input gradient lives there until then).
+        """
+        key = (owner, role, shape, dtype)
+        array = self._scratch.get(key)
+        if array is None:
+            if self._uses is None:
+                self._uses = Counter(id(layer) for _, layer in self.net.walk())
+            if self._uses[id(owner)] > 1:  # a layer at two places (an activation, say): one array each use
+                return np.empty(shape, dtype)
+            array = self._scratch[key] = np.empty(shape, dtype)
+            self._keep(array)
+        return array
 
     def _trace_tail(self, chain: Any, layers: list, saved: list, make: Any) -> tuple:
         """The trace entries ``make((layers[i], saved[i]))`` for ``i >= 1``, made once per set of buffers.
@@ -87,11 +120,18 @@ class Workspace:
 
     def clear(self) -> None:
         """Drop every buffer (they are made again on the next pass)."""
+        self._drop()
+        self.generation += 1
+
+    def _drop(self) -> None:
+        # (within a pass: the pass's traces keep their generation)
+        self._owners = set()
+        self._scratch = {}
+        self._uses = None
         self._buffers = {}
         self._tails = {}
         self._roots = set()
         self._arrays = []
-        self.generation += 1
 
     @property
     def batch_sizes(self) -> list[int]:
@@ -102,6 +142,20 @@ class Workspace:
     def nbytes(self) -> int:
         """Bytes held by the buffers."""
         return sum(array.nbytes for array in self._arrays)
+
+    @staticmethod
+    def of(ctx: Any) -> "Workspace | None":
+        """The workspace of a block's ``ctx`` (an inner trace, or a tuple holding some), checked valid; or None."""
+        traces = getattr(ctx, "traces", None)
+        for trace in (ctx,) if traces is None else traces:
+            ticket = getattr(trace, "_workspace", None)
+            if ticket is not None:
+                workspace, generation = ticket
+                if workspace.generation != generation:
+                    raise RuntimeError(STALE)
+                return workspace
+        return None
+
 
     def __repr__(self) -> str:
         return f"Workspace(batch_sizes={self.batch_sizes}, nbytes={self.nbytes})"
