@@ -36,7 +36,7 @@ class Workspace:
 
     def __init__(self, net: Any) -> None:
         self.net = net
-        self._owners: set = set()  # the compiled plans (the net's and its inner nets') the buffers were made for
+        self._owners: dict[Any, Any] = {}  # chain -> the compiled plan (the net's, an inner net's) it belongs to
         self._scratch: dict[tuple, np.ndarray] = {}  # (layer, role, shape, dtype) -> a layer's own array
         self._uses: Any = None  # id(layer) -> how often it sits in the net (see _array)
         self._buffers: dict[tuple[Any, int], list] = {}  # (chain, batch size) -> the chain's buffers
@@ -50,22 +50,44 @@ class Workspace:
         buffers = self._buffers.get((chain, n))  # made for this very chain (the usual case): valid
         if buffers is not None:
             return buffers
-        if owner not in self._owners:
-            if any(known not in self._live_plans() for known in self._owners):  # a net was recompiled
-                self._drop()
-            self._owners.add(owner)
+        if chain not in self._owners:
+            self._prune()
+            self._owners[chain] = owner
             self._uses = None
         buffers = self._buffers[(chain, n)] = chain.make_buffers(n)
-        for row in buffers:
-            for array in row:
-                if isinstance(array, np.ndarray):
-                    self._keep(array)
+        self._keep_rows(buffers)
         return buffers
 
     def _live_plans(self) -> list:
         """The compiled plans of the net and of every net inside it (blocks' inner nets)."""
         layers = [self.net] + [layer for _, layer in self.net.walk()]
-        return [plan for plan in (layer.__dict__.get("_plan") for layer in layers) if plan is not None]
+        return [plan for plan in (getattr(layer, "__dict__", {}).get("_plan") for layer in layers) if plan is not None]
+
+    def _prune(self) -> None:
+        """Drop the buffers of plans the net no longer runs (a net inside was recompiled), keep the others.
+
+        (Only those: the pass under way may already be using the others.)
+        """
+        live = {id(plan) for plan in self._live_plans()}
+        stale = {chain for chain, owner in self._owners.items() if id(owner) not in live}
+        if not stale:
+            return
+        layers = {id(layer) for _, layer in self.net.walk()}
+        self._buffers = {key: rows for key, rows in self._buffers.items() if key[0] not in stale}
+        self._tails = {chain: tail for chain, tail in self._tails.items() if chain not in stale}
+        self._scratch = {key: array for key, array in self._scratch.items() if id(key[0]) in layers}
+        self._owners = {chain: owner for chain, owner in self._owners.items() if chain not in stale}
+        self._roots, self._arrays = set(), []
+        for rows in self._buffers.values():
+            self._keep_rows(rows)
+        for array in self._scratch.values():
+            self._keep(array)
+
+    def _keep_rows(self, buffers: list) -> None:
+        for row in buffers:
+            for array in row:
+                if isinstance(array, np.ndarray):
+                    self._keep(array)
 
     def _keep(self, array: np.ndarray) -> None:
         self._arrays.append(array)
@@ -120,12 +142,8 @@ class Workspace:
 
     def clear(self) -> None:
         """Drop every buffer (they are made again on the next pass)."""
-        self._drop()
         self.generation += 1
-
-    def _drop(self) -> None:
-        # (within a pass: the pass's traces keep their generation)
-        self._owners = set()
+        self._owners = {}
         self._scratch = {}
         self._uses = None
         self._buffers = {}

@@ -163,3 +163,16 @@ def test_an_output_of_a_blocks_only_net_fed_back_in_is_not_overwritten():
     y, _ = net.forward(x, workspace=ws)
     y_again, _ = net.forward(y, workspace=ws)
     np.testing.assert_array_equal(y_again, net.predict(net.predict(x)))
+
+
+def test_a_block_whose_inner_layers_change_gets_new_buffers():
+    net = residual_net(np.float64)
+    x, dy = data(np.float64)
+    ws = net.workspace()
+    net.backward(net.forward(x, workspace=ws)[1], dy)
+    before = ws.nbytes
+    net[1].f.layers[1] = lk.Tanh()  # the inner net is recompiled: its old buffers are dropped
+    y, trace = net.forward(x, workspace=ws)
+    np.testing.assert_array_equal(y, net.predict(x))
+    np.testing.assert_array_equal(net.backward(trace, dy), net.backward(net.forward(x)[1], dy))
+    assert ws.nbytes == before  # the same sizes, made again (not kept twice)
