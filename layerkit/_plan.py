@@ -134,7 +134,8 @@ class Plan:
             workspace.generation += 1
         if workspace is not None and type(x) is np.ndarray and x.ndim == 2:
             buffers = workspace._buffers_for(self, chain, x.shape[0])
-            if not nested and workspace._aliased(x):  # an output of this workspace fed back in: the pass would overwrite it
+            # an output of this workspace fed back in: the pass would overwrite it
+            if not nested and workspace._aliased(x):
                 x = x.copy(order="K")
         out = chain.forward(x, buffers)
         if out is None:

@@ -17,7 +17,10 @@ class Workspace:
     workspace=ws)``; the backward pass of the returned trace uses the same
     buffers. After the first step at a batch size, a step allocates no arrays.
     The buffers are kept per batch size (a training loop with a smaller last
-    minibatch holds two sets).
+    minibatch holds two sets). Blocks (``Residual``, ``Concatenate``, ``Add``)
+    and nets used as layers run their inner passes, sums and concatenations
+    in the same workspace, and so do built-in activations called between
+    blocks: their traces are valid exactly as long as the outer one.
 
     One workspace serves one in-flight trace: the output and the trace of a
     forward pass live in the workspace's buffers and are overwritten by the
