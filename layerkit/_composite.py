@@ -28,6 +28,7 @@ class Composite(Layer):
     """Base class of layers made of layers (see the module docstring)."""
 
     supports_need_dx = False  # (see backward_params instead; a class attribute: no __getattr__ on the path)
+    accepts_workspace = True  # forward_pass(x, training, workspace=ws): the inner passes use the net's workspace
 
     def children(self) -> list[tuple[str, Any]]:
         """``(name, layer)`` of each direct child, in order of use."""

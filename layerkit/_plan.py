@@ -39,6 +39,7 @@ from layerkit._backend import core
 from layerkit._batches import is_sparse
 from layerkit._fusable import chain_activation, is_dense
 from layerkit._validation import check_batch, check_grad_output
+from layerkit.workspace import STALE
 
 
 def build_chain(layers: Sequence[Any]) -> Any:
@@ -120,18 +121,26 @@ class Plan:
         return self._sparse
 
     # ------------------------------------------------------------------ passes
-    def forward(self, x: Any, workspace: Any) -> tuple[np.ndarray, Any] | None:
-        """``(y, trace)``, or ``None`` when the net must run its layers one by one."""
+    def forward(self, x: Any, workspace: Any, nested: bool = False) -> tuple[np.ndarray, Any] | None:
+        """``(y, trace)``, or ``None`` when the net must run its layers one by one.
+
+        ``nested``: the pass of an inner net (a block's) within an outer pass
+        with the same workspace, which has started a new generation already and
+        whose input is no buffer of this plan's chain.
+        """
         chain = self.chain
         buffers = None
+        if workspace is not None and not nested:
+            workspace.generation += 1
         if workspace is not None and type(x) is np.ndarray and x.ndim == 2:
             buffers = workspace._buffers_for(self, chain, x.shape[0])
-            if workspace._aliased(x):  # an output of this workspace fed back in: the pass would overwrite it
+            # an output of this workspace fed back in: the pass would overwrite it
+            if not nested and workspace._aliased(x):
                 x = x.copy(order="K")
         out = chain.forward(x, buffers)
         if out is None:
             if is_sparse(x):
-                return self._sparse_plan().forward(x, workspace)
+                return self._sparse_plan().forward(x, workspace, nested=True)
             # the first layer's own checks and conversion (same messages), then the parameters'
             x = check_batch(x, repr(self.linears[0]), n_features=self.n_in, dtype=self.dtype,
                             allow_fortran=True)
@@ -139,7 +148,7 @@ class Plan:
                 layer._params_checked()
             if workspace is not None:
                 buffers = workspace._buffers_for(self, chain, x.shape[0])
-                if workspace._aliased(x):
+                if not nested and workspace._aliased(x):
                     x = x.copy(order="K")
             out = chain.forward(x, buffers)
             if out is None:
@@ -152,7 +161,6 @@ class Plan:
         else:
             trace = self._trace_type(map(self._entry, zip(self.layers, saved)))
         if workspace is not None:
-            workspace.generation += 1
             trace._workspace = (workspace, workspace.generation)
         else:
             trace._workspace = None  # set: reading an unset slot raises (and costs a microsecond) in backward
@@ -206,10 +214,7 @@ def _workspace_of(trace: Any) -> Any:
         return None
     workspace, generation = ticket
     if workspace.generation != generation:
-        raise RuntimeError(
-            "Net.backward: this trace's workspace was used by a later forward pass, which "
-            "overwrote the trace's arrays; one workspace serves one trace in flight (run the "
-            "backward before the next forward, or give each trace its own workspace)")
+        raise RuntimeError(STALE)
     return workspace
 
 
@@ -327,19 +332,26 @@ class SegmentedPlan:
         return self._sparse
 
     # ------------------------------------------------------------------ passes
-    def forward(self, x: Any, workspace: Any, training: bool | None = None) -> tuple[Any, Any]:
-        """``(y, trace)``; ``training`` None: each layer's own mode, else that mode for every layer."""
+    def forward(self, x: Any, workspace: Any, training: bool | None = None,
+                nested: bool = False) -> tuple[Any, Any]:
+        """``(y, trace)``; ``training`` None: each layer's own mode, else that mode for every layer.
+
+        ``nested`` as for ``Plan.forward``. Blocks and inner nets called in
+        between receive the workspace too.
+        """
+        if workspace is not None and not nested:
+            workspace.generation += 1
         if type(x) is not np.ndarray:
             if self._first_fused and is_sparse(x):
-                return self._sparse_plan().forward(x, workspace, training)
-        elif workspace is not None and workspace._aliased(x):
+                return self._sparse_plan().forward(x, workspace, training, nested=True)
+        elif workspace is not None and not nested and workspace._aliased(x):
             x = x.copy(order="K")  # an output of this workspace fed back in: the pass would overwrite it
         trace = self._trace_type()
         trace._workspace = None  # (set below with a workspace): backward reads it
         make = self._entry
         for chain, layers, segment in self._parts:
             if chain is None:
-                x = layer_forward(layers[0], x, trace, make, training)
+                x = layer_forward(layers[0], x, trace, make, training, workspace)
                 continue
             out = None
             if type(x) is np.ndarray and x.ndim == 2:
@@ -350,7 +362,7 @@ class SegmentedPlan:
             if out is None:
                 out = self._chain_forward(segment, x, workspace)
             if out is None:
-                x = layers_forward(layers, x, trace, make, training)
+                x = layers_forward(layers, x, trace, make, training, workspace)
                 continue
             x, saved = out
             if workspace is None:
@@ -359,7 +371,6 @@ class SegmentedPlan:
                 trace.append(make((layers[0], saved[0])))
                 trace.extend(workspace._trace_tail(chain, layers, saved, make))
         if workspace is not None:
-            workspace.generation += 1
             trace._workspace = (workspace, workspace.generation)
         return x, trace
 
@@ -399,7 +410,7 @@ class SegmentedPlan:
         for start, stop, chain, inner in self._reversed:
             want_dx = input_grad or inner
             if chain is None:
-                dy = layer_backward(trace[start], dy, want_dx)
+                dy = layer_backward(trace[start], dy, want_dx, workspace)
                 continue
             part = saved[start:stop] if saved is not None else [entry[1] for entry in trace[start:stop]]
             x = part[0]
@@ -409,7 +420,7 @@ class SegmentedPlan:
                 if dx is not NotImplemented:
                     dy = dx
                     continue
-            dy = layers_backward(trace[start:stop], dy, want_dx)
+            dy = layers_backward(trace[start:stop], dy, want_dx, workspace)
         return dy if input_grad else None
 
     def step(self, rate: float) -> tuple[int, ...]:
@@ -427,18 +438,29 @@ class SegmentedPlan:
         return tuple(sorted(set(self._rest).union(failed)))
 
 
-def layer_forward(layer: Any, x: Any, trace: list, make: Any, training: bool | None) -> Any:
+def layer_forward(layer: Any, x: Any, trace: list, make: Any, training: bool | None,
+                  workspace: Any = None) -> Any:
     """One layer's forward through the per-pass protocol: appends its trace entry, returns its output.
 
     ``make((layer, x))`` makes the entry, with ``ctx`` set where the layer's
     ``forward_pass`` returned one; ``training`` None runs the layer in its
-    own mode, else in that mode.
+    own mode, else in that mode. A layer made of layers (``accepts_workspace``)
+    also receives the pass's ``workspace``.
     """
     forward_pass = getattr(layer, "forward_pass", None)
     if forward_pass is None:
         trace.append(make((layer, x)))
         return layer.forward(x)
-    y, ctx = forward_pass(x, getattr(layer, "training", True) if training is None else training)
+    if workspace is not None:
+        y = _activation_forward(layer, x, workspace)
+        if y is not None:
+            trace.append(make((layer, x)))
+            return y
+    mode = getattr(layer, "training", True) if training is None else training
+    if workspace is not None and getattr(type(layer), "accepts_workspace", False):
+        y, ctx = forward_pass(x, mode, workspace=workspace)
+    else:
+        y, ctx = forward_pass(x, mode)
     entry = make((layer, x))
     if ctx is not None:
         entry.ctx = ctx
@@ -446,23 +468,58 @@ def layer_forward(layer: Any, x: Any, trace: list, make: Any, training: bool | N
     return y
 
 
-def layers_forward(layers: Sequence[Any], x: Any, trace: list, make: Any, training: bool | None) -> Any:
+def layers_forward(layers: Sequence[Any], x: Any, trace: list, make: Any, training: bool | None,
+                   workspace: Any = None) -> Any:
     """The layer-by-layer forward of ``layers`` (``Net.forward``'s general path, for a part of the net).
 
     Calls ``layer_forward`` for each layer in turn; returns the output.
     """
     for layer in layers:
-        x = layer_forward(layer, x, trace, make, training)
+        x = layer_forward(layer, x, trace, make, training, workspace)
     return x
 
 
-def layer_backward(entry: Any, dy: Any, want_dx: bool) -> Any:
+def _plain(x: Any) -> bool:
+    """``x`` is what an activation layer takes as it is: a C-ordered 2-D float32/float64 array."""
+    return (type(x) is np.ndarray and x.ndim == 2 and (x.dtype == np.float64 or x.dtype == np.float32)
+            and x.flags.c_contiguous)
+
+
+def _activation_forward(layer: Any, x: Any, workspace: Any) -> Any:
+    """A stand-alone built-in activation's output, written into the workspace; ``None`` for other layers.
+
+    The layer's own kernel with its own parameters (bit-identical to
+    ``layer.forward``), for an input the layer would take as it is.
+    """
+    act = chain_activation(layer)
+    if act is None or not _plain(x):
+        return None
+    code, (p0, p1) = act
+    return core.activation_forward(code, x, workspace._array(layer, "y", x.shape, x.dtype), p0, p1)
+
+
+def _activation_backward(layer: Any, x: Any, dy: Any, workspace: Any) -> Any:
+    """``_activation_forward``'s backward pass (``None``: the layer's own ``backward`` must run)."""
+    act = chain_activation(layer)
+    if (act is None or not _plain(x) or type(dy) is not np.ndarray or dy.shape != x.shape
+            or dy.dtype != x.dtype or not dy.flags.c_contiguous):
+        return None
+    code, (p0, p1) = act
+    return core.activation_backward(code, x, dy, workspace._array(layer, "dx", x.shape, x.dtype), p0, p1)
+
+
+def layer_backward(entry: Any, dy: Any, want_dx: bool, workspace: Any = None) -> Any:
     """One trace entry's backward through the per-pass protocol: the input gradient.
 
     Without ``want_dx``, a layer that supports it (``supports_need_dx``)
-    skips its input gradient, and ``None`` is returned.
+    skips its input gradient, and ``None`` is returned. With the pass's
+    ``workspace``, a stand-alone built-in activation writes into it.
     """
     layer, x = entry
+    if workspace is not None:
+        dx = _activation_backward(layer, x, dy, workspace)
+        if dx is not None:
+            return dx
     if not want_dx:
         if getattr(layer, "supports_need_dx", False):
             layer.backward(x, dy, need_dx=False)
@@ -477,9 +534,9 @@ def layer_backward(entry: Any, dy: Any, want_dx: bool) -> Any:
     return backward_pass(x, getattr(entry, "ctx", None), dy)
 
 
-def layers_backward(entries: Sequence[Any], dy: Any, want_dx: bool) -> Any:
+def layers_backward(entries: Sequence[Any], dy: Any, want_dx: bool, workspace: Any = None) -> Any:
     """The layer-by-layer backward of ``entries`` (``Net.backward``'s general path, for a part of the net)."""
     last = len(entries) - 1
     for i, entry in enumerate(reversed(entries)):
-        dy = layer_backward(entry, dy, want_dx or i != last)
+        dy = layer_backward(entry, dy, want_dx or i != last, workspace)
     return dy

@@ -3,15 +3,23 @@
 ``fit(..., diagnostics=True)`` hands every minibatch to a ``Diagnostics``
 object, which keeps running sums and closes them into one value per epoch:
 
-- ``grad_norm/<i>.<name>``: Euclidean norm of the gradient of each parameter
+- ``grad_norm/<path>.<name>``: Euclidean norm of the gradient of each parameter
   (mean over the epoch's minibatches);
-- ``activation_mean/<i>`` and ``activation_std/<i>``: mean and standard
-  deviation of layer ``i``'s output (read from the trace: the output of layer
+- ``activation_mean/<path>`` and ``activation_std/<path>``: mean and standard
+  deviation of a layer's output (read from the trace: the output of layer
   ``i`` is the input of layer ``i + 1``);
-- ``dead_fraction/<i>`` for each ``ReLU``: the fraction of its units that
+- ``dead_fraction/<path>`` for each ``ReLU``: the fraction of its units that
   output zero for every row of the epoch;
-- ``update_ratio/<i>.<name>``: ``||p_after - p_before|| / ||p_before||`` of each
+- ``update_ratio/<path>.<name>``: ``||p_after - p_before|| / ||p_before||`` of each
   update (mean over the epoch), the rule of thumb being about 1e-3.
+
+A layer's ``<path>`` is that of ``net.walk()`` and ``trace.walk()``: ``"3"``
+for the net's layer 3 (as before blocks existed), ``"2.f.1"`` for layer 1 of
+the residual block at index 2, ``"4.branches.0.0"`` inside a branch. Nested
+layers are recorded like top-level ones, with two limits: the output of the
+last layer inside a ``Residual``'s ``f`` or an ``Add``'s branch is in no
+trace (only the block's sum is), so it gets no activation statistics; a
+``ReLU`` there still gets its dead fraction (read from its input).
 
 No hooks are needed: a forward pass already keeps every layer's input, and
 ``backward`` leaves every gradient on its layer.
@@ -27,6 +35,7 @@ from layerkit.layers.relu import ReLU
 from layerkit.optim.base import named_parameters, net_parameters
 
 KINDS = ("grad_norm", "activation_mean", "activation_std", "dead_fraction", "update_ratio")
+PER_PARAMETER = ("grad_norm", "update_ratio")  # keyed "<layer path>.<parameter name>"; the others by path
 
 
 class Diagnostics:
@@ -37,7 +46,7 @@ class Diagnostics:
     records : dict of str to list of float
         ``"<kind>/<key>"`` (see the module docstring) to one value per epoch.
     labels : dict of str to str
-        Layer index (``"0"``) to the layer's ``repr``, for legends.
+        Layer path (``"0"``, ``"2.f.1"``) to the layer's ``repr``, for legends.
     """
 
     def __init__(self) -> None:
@@ -71,18 +80,18 @@ class Diagnostics:
         before : dict, optional
             ``snapshot(net)`` taken before the step, for the update ratio.
         """
-        outputs = [entry[1] for entry in trace[1:]] + [output]
-        for index, (entry, out) in enumerate(zip(trace, outputs)):
-            layer, key = entry[0], str(index)
+        for key, entry, out in _outputs(trace, output, ""):
+            layer = entry[0]
             self.labels.setdefault(key, repr(layer))
-            out = np.asarray(out)
-            self._add(f"activation_mean/{key}", float(out.mean()))
-            self._add(f"activation_std/{key}", float(out.std()))
-            if isinstance(layer, ReLU) and out.ndim == 2:
-                active = np.any(out > 0, axis=0)
+            if out is not None:
+                out = np.asarray(out)
+                self._add(f"activation_mean/{key}", float(out.mean()))
+                self._add(f"activation_std/{key}", float(out.std()))
+            if isinstance(layer, ReLU) and np.ndim(entry[1]) == 2:
+                active = np.any(np.asarray(entry[1]) > 0, axis=0)  # relu(x) > 0 exactly where x > 0
                 seen = self._active.get(key)
                 self._active[key] = active if seen is None or seen.shape != active.shape else seen | active
-            if getattr(layer, "param_names", ()):
+            if "." not in key and getattr(layer, "param_names", ()):  # (a block's: the paths inside it)
                 for name, param, grad in named_parameters(layer):
                     self._add(f"grad_norm/{key}.{name}", float(np.linalg.norm(grad)))
                     old = None if before is None else before.get(f"{key}.{name}")
@@ -110,14 +119,23 @@ class Diagnostics:
         prefix = kind + "/"
         return {key[len(prefix):]: values for key, values in self.records.items() if key.startswith(prefix)}
 
-    def grad_norms(self, name: str = "W", epoch: int = -1) -> dict[int, float]:
-        """Gradient norm of parameter ``name`` per layer index at one epoch (default: the last)."""
-        out = {}
+    def grad_norms(self, name: str = "W", epoch: int = -1, *, paths: bool = False) -> dict[Any, float]:
+        """Gradient norm of parameter ``name`` per layer at one epoch (default: the last).
+
+        Parameters
+        ----------
+        name : str
+        epoch : int
+        paths : bool
+            ``False``: keyed by the index of a top-level layer (``{0: ..., 3: ...}``).
+            ``True``: keyed by layer path, nested layers included (``{"0": ..., "2.f.0": ...}``).
+        """
+        out: dict[Any, float] = {}
         for key, values in self.series("grad_norm").items():
-            index, _, param = key.partition(".")
-            if param == name:
-                out[int(index)] = values[epoch]
-        return dict(sorted(out.items()))
+            path, _, param = key.rpartition(".")
+            if param == name and (paths or path.isdigit()):
+                out[path if paths else int(path)] = values[epoch]
+        return dict(sorted(out.items(), key=lambda item: path_order(str(item[0]))))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able ``{"records": ..., "labels": ...}``."""
@@ -138,3 +156,43 @@ class Diagnostics:
 
     def __repr__(self) -> str:
         return f"Diagnostics({len(self.records)} records over {self.epochs} epochs)"
+
+
+def path_order(path: str) -> tuple:
+    """A sort key putting layer paths in the order of ``net.walk()`` (``"2" < "2.f.0" < "2.f.10" < "10"``)."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.split("."))
+
+
+def _outputs(trace: Sequence[Any], output: Any, prefix: str) -> Any:
+    """``(path, entry, output or None)`` for every entry of ``trace`` and of the blocks' traces inside.
+
+    The output of entry ``i`` is the input of entry ``i + 1``; that of the
+    last entry is ``output`` (``None`` when unknown). A nested net's output is
+    its entry's output; a ``Concatenate`` branch's is its columns of the
+    block's output; a ``Residual``'s ``f`` and an ``Add`` branch's are in no
+    trace.
+    """
+    for index, entry in enumerate(trace):
+        out = trace[index + 1][1] if index + 1 < len(trace) else output
+        key = f"{prefix}{index}"
+        yield key, entry, out
+        layer, ctx = entry[0], getattr(entry, "ctx", None)
+        inner_traces = getattr(layer, "inner_traces", None)
+        if inner_traces is None or ctx is None:
+            continue
+        widths = getattr(ctx, "widths", None)
+        starts = np.cumsum((0,) + tuple(widths)) if widths is not None else None
+        for number, (name, inner) in enumerate(inner_traces(ctx)):
+            if not name:  # a net used as a layer: its output is the entry's
+                inner_out = out
+            elif _is_concatenate(layer) and out is not None and np.ndim(out) == 2 and starts is not None:
+                inner_out = np.asarray(out)[:, starts[number]:starts[number + 1]]
+            else:
+                inner_out = None
+            yield from _outputs(inner, inner_out, f"{key}.{name}." if name else f"{key}.")
+
+
+def _is_concatenate(layer: Any) -> bool:
+    from layerkit.blocks.concatenate import Concatenate
+
+    return isinstance(layer, Concatenate)

@@ -194,7 +194,8 @@ class Net(Composite):
         return width
 
     # -------------------------------------------------------------- as a layer of another net
-    def forward_pass(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, "Trace"]:
+    def forward_pass(self, x: np.ndarray, training: bool, *,
+                     workspace: Workspace | None = None) -> tuple[np.ndarray, "Trace"]:
         """``(y, trace)`` in the given mode: the net as a layer (its trace is the outer entry's ``ctx``).
 
         Parameters
@@ -202,6 +203,10 @@ class Net(Composite):
         x : array_like, shape (n_samples, n_in)
         training : bool
             Mode of every layer of this pass (the layers' own ``training`` is left alone).
+        workspace : Workspace, optional
+            The workspace of the outer net's pass (this net is one of its
+            layers, or inside one of its blocks): this pass writes into its
+            buffers too, and its trace is valid as long as the outer one.
 
         Returns
         -------
@@ -211,11 +216,15 @@ class Net(Composite):
         plan = self._runner()
         if plan is not None:
             # a single chain holds no layer that depends on the mode
-            result = plan.forward(x, None) if type(plan) is Plan else plan.forward(x, None, training)
+            result = (plan.forward(x, workspace, True) if type(plan) is Plan
+                      else plan.forward(x, workspace, training, True))
             if result is not None:
                 return result
         trace = Trace()
-        return layers_forward(self.layers, x, trace, _make_entry, training), trace
+        y = layers_forward(self.layers, x, trace, _make_entry, training, workspace)
+        if workspace is not None:
+            trace._workspace = (workspace, workspace.generation)
+        return y, trace
 
     def backward_pass(self, x: np.ndarray, ctx: Any, dy: np.ndarray) -> np.ndarray:
         """``backward(ctx, dy)``: the input gradient of the pass whose trace is ``ctx``."""
@@ -295,7 +304,16 @@ class Net(Composite):
             if result is not None:
                 return result
         trace = Trace()
-        return layers_forward(self.layers, x, trace, _make_entry, None), trace
+        if workspace is None:
+            return layers_forward(self.layers, x, trace, _make_entry, None), trace
+        # no fused part at the top (blocks only, say): the blocks' inner passes use the workspace
+        if plan is None:
+            workspace.generation += 1
+            if type(x) is np.ndarray and workspace._aliased(x):
+                x = x.copy(order="K")
+        y = layers_forward(self.layers, x, trace, _make_entry, None, workspace)
+        trace._workspace = (workspace, workspace.generation)
+        return y, trace
 
     def backward(self, trace: Sequence[TraceEntry], dy: np.ndarray, *,
                  input_grad: bool = True) -> np.ndarray | None:
@@ -331,7 +349,10 @@ class Net(Composite):
             dx = plan.backward(trace, dy, input_grad, saved)
             if dx is not NotImplemented:
                 return dx
-        dx = layers_backward(trace, dy, input_grad)
+            workspace = None  # (the plan's backward took what it could with the workspace)
+        else:
+            workspace = Workspace.of(trace)  # (a RuntimeError for a trace whose workspace was reused since)
+        dx = layers_backward(trace, dy, input_grad, workspace)
         return dx if input_grad else None
 
     def _check_trace(self, trace: Any) -> None:

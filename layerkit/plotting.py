@@ -87,6 +87,9 @@ def plot_diagnostics(diagnostics: "Diagnostics", path: str | os.PathLike | None 
                      title: str | None = None) -> Any:
     """Per-layer diagnostics per epoch on one figure of four panels.
 
+    Layers are named by their paths (``"3"``, ``"2.f.1"`` inside a block) and
+    coloured in the order of ``net.walk()``.
+
     Gradient norm per parameter and update-to-weight ratio (log scale; one
     colour per layer from input to output, the first parameter of a layer
     solid and the others dashed), activation mean with a band of one standard
@@ -106,13 +109,20 @@ def plot_diagnostics(diagnostics: "Diagnostics", path: str | os.PathLike | None 
     from matplotlib import colormaps
     from matplotlib.ticker import MaxNLocator
 
+    from layerkit.diagnostics import KINDS, PER_PARAMETER, path_order
+
     figure, axes = new_figure(2, 2)
     labels = diagnostics.labels
-    n_layers = max((int(index) for index in labels), default=0) + 1
+    # every layer path (top-level "3", nested "2.f.1") in the order of net.walk(), input to output
+    paths = set(labels)
+    for kind in KINDS:
+        for key in diagnostics.series(kind):
+            paths.add(key.rpartition(".")[0] if kind in PER_PARAMETER else key)
+    rank = {path: number for number, path in enumerate(sorted(paths, key=path_order))}
     cmap = colormaps["viridis"]
 
     def color(index: str) -> Any:
-        return cmap(0.9 * int(index) / max(n_layers - 1, 1))
+        return cmap(0.9 * rank.get(index, 0) / max(len(rank) - 1, 1))
 
     def layer_label(index: str) -> str:
         return f"{index} {labels.get(index, '')}".strip()
@@ -122,7 +132,7 @@ def plot_diagnostics(diagnostics: "Diagnostics", path: str | os.PathLike | None 
         seen: set[str] = set()
         first_names, other_names = set(), set()
         for key, values in diagnostics.series(kind).items():
-            index, _, param = key.partition(".")
+            index, _, param = key.rpartition(".")  # (the layer's path, the parameter's name)
             first = index not in seen
             seen.add(index)
             (first_names if first else other_names).add(param)
@@ -132,7 +142,7 @@ def plot_diagnostics(diagnostics: "Diagnostics", path: str | os.PathLike | None 
             heading += f" (solid: {', '.join(sorted(first_names))}; dashed: {', '.join(sorted(other_names))})"
         ax.set_title(heading, fontsize="medium")
     means, stds = diagnostics.series("activation_mean"), diagnostics.series("activation_std")
-    with_params = {key.partition(".")[0] for key in diagnostics.series("grad_norm")}
+    with_params = {key.rpartition(".")[0] for key in diagnostics.series("grad_norm")}
     shown = [key for key in means if key not in with_params] or list(means)
     for key in shown:
         values = means[key]

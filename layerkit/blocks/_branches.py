@@ -9,6 +9,7 @@ from layerkit._composite import Composite
 from layerkit._validation import check_grad_output, float_dtype_of
 from layerkit.blocks._inner import as_batch, as_net, net_input_width, shared_rng
 from layerkit.net import Net, Trace, first_declared_dtype
+from layerkit.workspace import Workspace
 
 
 class BranchTraces(NamedTuple):
@@ -70,10 +71,11 @@ class Branches(Composite):
         """The dtype of the first branch layer, in branch order, that declares one; ``None`` if none does."""
         return first_declared_dtype(self.branches)
 
-    def _outputs(self, x: np.ndarray, training: bool) -> tuple[list[np.ndarray], tuple[Trace, ...]]:
+    def _outputs(self, x: np.ndarray, training: bool,
+                 workspace: Workspace | None) -> tuple[list[np.ndarray], tuple[Trace, ...]]:
         outputs, traces = [], []
         for net in self.branches:
-            y, trace = net.forward_pass(x, training)
+            y, trace = net.forward_pass(x, training, workspace=workspace)
             if type(y) is not np.ndarray or y.ndim != 2:
                 y = as_batch(y, repr(self), f"branch {len(outputs)}")
             outputs.append(y)
@@ -89,12 +91,24 @@ class Branches(Composite):
         if not isinstance(ctx, BranchTraces) or len(ctx.traces) != len(self.branches):
             raise ValueError(f"{self!r}: ctx must be the BranchTraces of this block's forward_pass, got "
                              f"{type(ctx).__name__}")
+        workspace = Workspace.of(ctx)
         dx = None
-        for net, trace, dy in zip(self.branches, ctx.traces, dys):
+        for index, (net, trace, dy) in enumerate(zip(self.branches, ctx.traces, dys)):
             part = net.backward(trace, dy, input_grad=need_dx)
             if need_dx:
-                dx = part if dx is None else dx + part  # a new array: a branch's dx may be its dy itself
+                # a new array (a branch's dx may be its dy itself): the workspace's, or a fresh one
+                dx = part if dx is None else self._sum(workspace, "dx", dx, part, index == 1)
         return dx
+
+    def _sum(self, workspace: Workspace | None, role: str, total: np.ndarray, part: np.ndarray,
+             first: bool) -> np.ndarray:
+        """``total + part``: into the workspace's array for ``role`` (``total`` is it, unless ``first``)."""
+        if workspace is None:
+            return total + part
+        dtype = np.result_type(total, part)
+        if not first and total.dtype == dtype:
+            return np.add(total, part, out=total)
+        return np.add(total, part, out=workspace._array(self, (role, dtype.char), total.shape, dtype))
 
     def _dy(self, dy: Any, shape: tuple[int, int]) -> np.ndarray:
         """``dy`` checked to have ``shape`` (converted to float32 or float64 if needed)."""

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 
 from layerkit.blocks._branches import Branches, BranchTraces
+from layerkit.workspace import Workspace
 
 
 class Add(Branches):
@@ -52,28 +53,31 @@ class Add(Branches):
         """The branches' common output width (``None`` when unknown)."""
         return next((w for w in (net.output_features(n_in) for net in self.branches) if w is not None), None)
 
-    def forward_pass(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, BranchTraces]:
+    def forward_pass(self, x: np.ndarray, training: bool, *,
+                     workspace: Workspace | None = None) -> tuple[np.ndarray, BranchTraces]:
         """``(sum of the outputs, BranchTraces)``.
 
         Parameters
         ----------
         x : array_like, shape (n_samples, n_in)
         training : bool
+        workspace : Workspace, optional
+            The outer net's: the branches' passes and ``y`` use its buffers.
 
         Returns
         -------
         y : ndarray, shape (n_samples, n_out)
         ctx : BranchTraces
         """
-        outputs, traces = self._outputs(x, training)
+        outputs, traces = self._outputs(x, training, workspace)
         shapes = {index: out.shape for index, out in enumerate(outputs)}
         if len(set(shapes.values())) > 1:
             shown = ", ".join(f"{s} (branch {i})" for i, s in shapes.items())
             raise ValueError(f"{self!r}: the branches' outputs are summed, so they must have one shape, "
                              f"got {shown}")
         y = outputs[0]
-        for out in outputs[1:]:
-            y = y + out
+        for index, out in enumerate(outputs[1:]):
+            y = self._sum(workspace, "y", y, out, index == 0)
         return y, BranchTraces(traces, tuple(out.shape[1] for out in outputs))
 
     def _dys(self, x: np.ndarray, ctx: BranchTraces, dy: np.ndarray) -> list[np.ndarray]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from layerkit.blocks._branches import Branches, BranchTraces
+from layerkit.workspace import Workspace
 
 
 class Concatenate(Branches):
@@ -43,21 +44,30 @@ class Concatenate(Branches):
         widths = [net.output_features(n_in) for net in self.branches]
         return None if any(w is None for w in widths) else sum(widths)
 
-    def forward_pass(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, BranchTraces]:
+    def forward_pass(self, x: np.ndarray, training: bool, *,
+                     workspace: Workspace | None = None) -> tuple[np.ndarray, BranchTraces]:
         """``(concatenated outputs, BranchTraces)``.
 
         Parameters
         ----------
         x : array_like, shape (n_samples, n_in)
         training : bool
+        workspace : Workspace, optional
+            The outer net's: the branches' passes and ``y`` use its buffers.
 
         Returns
         -------
         y : ndarray, shape (n_samples, sum of the branches' widths)
         ctx : BranchTraces
         """
-        outputs, traces = self._outputs(x, training)
-        y = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=1)
+        outputs, traces = self._outputs(x, training, workspace)
+        if len(outputs) == 1:
+            y = outputs[0]
+        elif workspace is None:
+            y = np.concatenate(outputs, axis=1)
+        else:
+            shape = (outputs[0].shape[0], sum(out.shape[1] for out in outputs))
+            y = np.concatenate(outputs, axis=1, out=workspace._array(self, "y", shape, np.result_type(*outputs)))
         return y, BranchTraces(traces, tuple(out.shape[1] for out in outputs))
 
     def _dys(self, x: np.ndarray, ctx: BranchTraces, dy: np.ndarray) -> list[np.ndarray]:
@@ -67,8 +77,15 @@ class Concatenate(Branches):
                              f"{type(ctx).__name__}")
         widths = ctx.widths
         dy = self._dy(dy, (np.shape(x)[0], sum(widths)))
+        workspace = Workspace.of(ctx)
         parts, start = [], 0
-        for width in widths:
-            parts.append(np.ascontiguousarray(dy[:, start:start + width]))
+        for index, width in enumerate(widths):
+            columns = dy[:, start:start + width]
+            if workspace is None:
+                parts.append(np.ascontiguousarray(columns))
+            else:
+                part = workspace._array(self, ("dy", index), columns.shape, columns.dtype)
+                np.copyto(part, columns)
+                parts.append(part)
             start += width
         return parts

@@ -10,6 +10,7 @@ from layerkit._validation import check_batch, check_grad_output
 from layerkit.blocks._inner import as_batch, as_net, net_input_width, shared_rng
 from layerkit._plan import Plan
 from layerkit.net import Net, Trace
+from layerkit.workspace import Workspace
 
 
 class Residual(Composite):
@@ -85,13 +86,17 @@ class Residual(Composite):
         """The width is kept."""
         return n_in
 
-    def forward_pass(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, Trace]:
+    def forward_pass(self, x: np.ndarray, training: bool, *,
+                     workspace: Workspace | None = None) -> tuple[np.ndarray, Trace]:
         """``(x + f(x), f's trace)``.
 
         Parameters
         ----------
         x : array_like, shape (n_samples, n_features)
         training : bool
+        workspace : Workspace, optional
+            The outer net's (``Net.forward(x, workspace=ws)`` passes it): ``f``'s
+            pass and ``y`` are written into its buffers.
 
         Returns
         -------
@@ -99,7 +104,7 @@ class Residual(Composite):
         ctx : Trace
             The trace of ``f``'s pass.
         """
-        fx, trace = self.f.forward_pass(x, training)
+        fx, trace = self.f.forward_pass(x, training, workspace=workspace)
         if type(fx) is not np.ndarray or fx.ndim != 2:
             fx = as_batch(fx, repr(self), "f")
         if type(x) is not np.ndarray or x.dtype != fx.dtype or x.ndim != 2:
@@ -107,6 +112,8 @@ class Residual(Composite):
         if fx.shape != x.shape:
             raise ValueError(f"{self!r}: f maps an input of shape {x.shape} to shape {fx.shape}; a residual "
                              "block must keep the shape (y = x + f(x))")
+        if workspace is not None:
+            return np.add(fx, x, out=workspace._array(self, "y", fx.shape, fx.dtype)), trace
         if type(self.f._plan) is Plan and fx is not trace[-1][1]:  # a new array of f's chain, in no trace
             return np.add(fx, x, out=fx), trace
         return fx + x, trace
@@ -128,7 +135,10 @@ class Residual(Composite):
         dfx = self.f.backward(ctx, dy)
         if type(dy) is not np.ndarray or dy.shape != dfx.shape or dy.dtype != dfx.dtype:
             dy = check_grad_output(dy, repr(self), dfx.shape, dfx.dtype)
-        if type(self.f._plan) is Plan and getattr(ctx, "_workspace", None) is None:  # a new array of f's chain
+        workspace = Workspace.of(ctx)
+        if workspace is not None:
+            return np.add(dfx, dy, out=workspace._array(self, "dx", dfx.shape, dfx.dtype))
+        if type(self.f._plan) is Plan:  # a new array of f's chain
             return np.add(dfx, dy, out=dfx)
         return dfx + dy
 
