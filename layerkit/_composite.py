@@ -169,9 +169,9 @@ class Composite(Layer):
         """Step every child with ``update`` (a learning rate or an optimizer).
 
         An optimizer given here directly keeps its state under this
-        composite's own name; through an outer ``Net.step`` it receives this
-        layer with its index as the key and updates the paths in
-        ``param_names``, so nothing calls this method then.
+        composite's own name; an outer ``Net.step`` instead hands the
+        optimizer each inner layer with its path as the key (``"2.f.0"``), so
+        nothing calls this method then.
         """
         if type(update) is float or (isinstance(update, numbers.Real) and not isinstance(update, bool)):
             for _, child in self.children():

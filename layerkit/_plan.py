@@ -39,7 +39,7 @@ from layerkit._backend import core
 from layerkit._batches import is_sparse
 from layerkit._fusable import chain_activation, is_dense
 from layerkit._validation import check_batch, check_grad_output
-from layerkit.workspace import STALE
+from layerkit.workspace import workspace_of
 
 
 def build_chain(layers: Sequence[Any]) -> Any:
@@ -184,7 +184,7 @@ class Plan:
             if is_sparse(saved[0]):
                 return self._sparse_plan().backward(trace, dy, input_grad)
             return NotImplemented
-        workspace = _workspace_of(trace)
+        workspace = workspace_of(trace)
         if workspace is not None:
             buffers = workspace._buffers_for(self, self.chain, n)
         dx = self.chain.backward(saved, dy, buffers, input_grad)
@@ -205,17 +205,6 @@ class Plan:
     def step(self, rate: float) -> bool:
         """Plain gradient descent on every parameter; ``False`` when the layers must do it."""
         return self.chain.sgd(rate)
-
-
-def _workspace_of(trace: Any) -> Any:
-    """The workspace whose buffers hold ``trace``'s arrays (checked to be still valid), or ``None``."""
-    ticket = getattr(trace, "_workspace", None)
-    if ticket is None:
-        return None
-    workspace, generation = ticket
-    if workspace.generation != generation:
-        raise RuntimeError(STALE)
-    return workspace
 
 
 def _check_rows(trace: Any, n: int) -> None:
@@ -406,7 +395,7 @@ class SegmentedPlan:
         first = trace[0][1]
         if self._first_fused and type(first) is not np.ndarray and is_sparse(first):
             return self._sparse_plan().backward(trace, dy, input_grad)
-        workspace = _workspace_of(trace)
+        workspace = workspace_of(trace)
         for start, stop, chain, inner in self._reversed:
             want_dx = input_grad or inner
             if chain is None:

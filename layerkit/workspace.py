@@ -5,9 +5,27 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+
 STALE = ("Net.backward: this trace's workspace was used by a later forward pass, which "
          "overwrote the trace's arrays; one workspace serves one trace in flight (run the "
          "backward before the next forward, or give each trace its own workspace)")
+
+
+def workspace_of(trace: Any) -> "Workspace | None":
+    """The workspace whose buffers hold ``trace``'s arrays (checked to be still valid), or ``None``.
+
+    Raises
+    ------
+    RuntimeError
+        The workspace served a later forward pass, which overwrote the trace's arrays.
+    """
+    ticket = getattr(trace, "_workspace", None)
+    if ticket is None:
+        return None
+    workspace, generation = ticket
+    if workspace.generation != generation:
+        raise RuntimeError(STALE)
+    return workspace
 
 
 class Workspace:
@@ -169,14 +187,10 @@ class Workspace:
         """The workspace of a block's ``ctx`` (an inner trace, or a tuple holding some), checked valid; or None."""
         traces = getattr(ctx, "traces", None)
         for trace in (ctx,) if traces is None else traces:
-            ticket = getattr(trace, "_workspace", None)
-            if ticket is not None:
-                workspace, generation = ticket
-                if workspace.generation != generation:
-                    raise RuntimeError(STALE)
+            workspace = workspace_of(trace)
+            if workspace is not None:
                 return workspace
         return None
-
 
     def __repr__(self) -> str:
         return f"Workspace(batch_sizes={self.batch_sizes}, nbytes={self.nbytes})"

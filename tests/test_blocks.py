@@ -473,3 +473,15 @@ def test_a_net_takes_the_dtype_its_first_declaring_layer_declares_even_inside_a_
     assert lk.Residual([lk.Tanh()]).declared_dtype() is None and lk.Residual([lk.Tanh()]).dtype == np.float64
     assert lk.Net([lk.Residual([lk.Tanh()]), lk.Linear(2, 1, rng=0, dtype="float32")]).dtype == np.float32
     assert lk.Net([lk.ReLU()]).dtype == np.float64 and lk.Net([lk.ReLU()]).declared_dtype() is None
+
+
+@pytest.mark.parametrize("make", [lk.Concatenate, lk.Add])
+def test_a_branching_block_refuses_a_ctx_that_is_not_its_passes(make):
+    block = make([[lk.Linear(3, 2, rng=0)], [lk.Linear(3, 2, rng=1)]])
+    x = np.ones((4, 3))
+    y, ctx = block.forward_pass(x, True)
+    for wrong in (None, ctx.traces[0], ctx._replace(traces=ctx.traces[:1])):
+        with pytest.raises(ValueError, match=rf"{make.__name__}\(.*ctx must be the BranchTraces"):
+            block.backward_pass(x, wrong, np.ones_like(y))
+        with pytest.raises(ValueError, match=rf"{make.__name__}\(.*ctx must be the BranchTraces"):
+            block.backward_params(x, wrong, np.ones_like(y))

@@ -88,9 +88,6 @@ class Branches(Composite):
 
     def _backward(self, ctx: BranchTraces, dys: list[np.ndarray], need_dx: bool = True) -> np.ndarray | None:
         """The sum of the branches' input gradients, branch ``b`` receiving ``dys[b]``."""
-        if not isinstance(ctx, BranchTraces) or len(ctx.traces) != len(self.branches):
-            raise ValueError(f"{self!r}: ctx must be the BranchTraces of this block's forward_pass, got "
-                             f"{type(ctx).__name__}")
         workspace = Workspace.of(ctx)
         dx = None
         for index, (net, trace, dy) in enumerate(zip(self.branches, ctx.traces, dys)):
@@ -120,8 +117,16 @@ class Branches(Composite):
         """``("branches.<b>", branch b's trace)`` for each branch: what ``Trace.walk`` enters."""
         return [(f"branches.{index}", trace) for index, trace in enumerate(ctx.traces)]
 
+    def _check_ctx(self, ctx: Any) -> BranchTraces:
+        """``ctx``, refused clearly unless it is the ``BranchTraces`` of a pass of this block."""
+        if not isinstance(ctx, BranchTraces) or len(ctx.traces) != len(self.branches):
+            raise ValueError(f"{self!r}: ctx must be the BranchTraces of this block's forward_pass, got "
+                             f"{type(ctx).__name__}")
+        return ctx
+
     def backward_params(self, x: np.ndarray, ctx: BranchTraces, dy: np.ndarray) -> None:
         """The branches' backward passes without their input gradients (the block is a net's first layer)."""
+        ctx = self._check_ctx(ctx)
         self._backward(ctx, self._dys(x, ctx, dy), need_dx=False)
 
     def backward_pass(self, x: np.ndarray, ctx: BranchTraces, dy: np.ndarray) -> np.ndarray:
@@ -138,6 +143,7 @@ class Branches(Composite):
         -------
         dx : ndarray, shape (n_samples, n_in)
         """
+        ctx = self._check_ctx(ctx)
         return self._backward(ctx, self._dys(x, ctx, dy))
 
     def _dys(self, x: np.ndarray, ctx: BranchTraces, dy: np.ndarray) -> list[np.ndarray]:

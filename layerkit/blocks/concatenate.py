@@ -72,9 +72,6 @@ class Concatenate(Branches):
 
     def _dys(self, x: np.ndarray, ctx: BranchTraces, dy: np.ndarray) -> list[np.ndarray]:
         """Branch ``b`` receives its own columns of ``dy`` (C-contiguous copies)."""
-        if not isinstance(ctx, BranchTraces):
-            raise ValueError(f"{self!r}: ctx must be the BranchTraces of this block's forward_pass, got "
-                             f"{type(ctx).__name__}")
         widths = ctx.widths
         dy = self._dy(dy, (np.shape(x)[0], sum(widths)))
         workspace = Workspace.of(ctx)
