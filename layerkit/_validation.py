@@ -140,3 +140,8 @@ def as_rng(rng: Any, who: str = "rng") -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     raise TypeError(f"{who}: expected None, an int seed or a numpy.random.Generator, got {type(rng).__name__}")
+
+
+def as_optional_rng(rng: Any, who: str = "rng") -> np.random.Generator | None:
+    """``as_rng`` for a generator shared by layers built from spec items: ``None`` stays ``None``."""
+    return None if rng is None else as_rng(rng, who)

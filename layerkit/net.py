@@ -12,6 +12,7 @@ from layerkit import io as _io
 from layerkit._backend import core
 from layerkit._composite import Composite
 from layerkit._plan import Plan, SegmentedPlan, layers_backward, layers_forward
+from layerkit._validation import as_optional_rng
 from layerkit.layers.base import Layer
 from layerkit.warnings import check_trainable
 from layerkit.workspace import Workspace
@@ -159,8 +160,7 @@ class Net(Composite):
         if ((isinstance(layers, (Layer, str, bytes, Mapping)) and not isinstance(layers, Net))
                 or not hasattr(layers, "__iter__")):
             raise TypeError(f"Net: layers must be a sequence of layers, got {type(layers).__name__}")
-        if rng is not None and not isinstance(rng, np.random.Generator):
-            rng = np.random.default_rng(rng)
+        rng = as_optional_rng(rng, "Net: rng")
         self.layers = [_check_layer(layer, i, rng) for i, layer in enumerate(layers)]
         self._plan: Plan | SegmentedPlan | _NoPlan | None = None
         self._refuse_shared()

@@ -485,3 +485,11 @@ def test_a_branching_block_refuses_a_ctx_that_is_not_its_passes(make):
             block.backward_pass(x, wrong, np.ones_like(y))
         with pytest.raises(ValueError, match=rf"{make.__name__}\(.*ctx must be the BranchTraces"):
             block.backward_params(x, wrong, np.ones_like(y))
+
+
+@pytest.mark.parametrize("build", [lambda rng: lk.Net(["relu"], rng=rng), lambda rng: lk.Residual(["relu"], rng=rng),
+                                   lambda rng: lk.Concatenate([["relu"]], rng=rng)])
+def test_a_bad_rng_for_spec_items_is_refused_naming_the_argument(build):
+    with pytest.raises(TypeError, match=r"(Net|Residual|Concatenate): rng: expected None, an int seed or a "
+                                        r"numpy.random.Generator, got str"):
+        build("seven")

@@ -6,8 +6,8 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from layerkit._composite import Composite
-from layerkit._validation import check_grad_output, float_dtype_of
-from layerkit.blocks._inner import as_batch, as_net, net_input_width, shared_rng
+from layerkit._validation import as_optional_rng, check_grad_output, float_dtype_of
+from layerkit.blocks._inner import as_batch, as_net, net_input_width
 from layerkit.net import Net, Trace, first_declared_dtype
 from layerkit.workspace import Workspace
 
@@ -42,7 +42,7 @@ class Branches(Composite):
         if isinstance(branches, (Net, str, bytes, dict)) or not hasattr(branches, "__iter__"):
             raise TypeError(f"{name}: branches must be a list of branches (each a list of layers), got "
                             f"{type(branches).__name__}")
-        rng = shared_rng(rng)
+        rng = as_optional_rng(rng, f"{name}: rng")
         self.branches = [as_net(branch, f"{name}: branch {index}", rng) for index, branch in enumerate(branches)]
         if not self.branches:
             raise ValueError(f"{name}: expected at least one branch, got none")

@@ -24,11 +24,6 @@ def as_net(layers: Any, who: str, rng: Any) -> Net:
     return net
 
 
-def shared_rng(rng: Any) -> np.random.Generator | None:
-    """One Generator for every inner spec item (``None`` stays ``None``)."""
-    return rng if rng is None or isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
-
 def input_width(layers: list[Any]) -> int | None:
     """The input width the first layers declare (``n_in``, ``n_features``, a block's), or ``None``."""
     for layer in layers:

@@ -6,8 +6,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from layerkit._composite import Composite
-from layerkit._validation import check_batch, check_grad_output
-from layerkit.blocks._inner import as_batch, as_net, net_input_width, shared_rng
+from layerkit._validation import as_optional_rng, check_batch, check_grad_output
+from layerkit.blocks._inner import as_batch, as_net, net_input_width
 from layerkit._plan import Plan
 from layerkit.net import Net, Trace
 from layerkit.workspace import Workspace
@@ -56,7 +56,7 @@ class Residual(Composite):
                                  {"type": "linear", "n_in": 4, "n_out": 4, "rng": 1}]}
 
     def __init__(self, layers: Sequence[Any] | Net, *, rng: Any = None) -> None:
-        self.f = as_net(layers, "Residual", shared_rng(rng))
+        self.f = as_net(layers, "Residual", as_optional_rng(rng, "Residual: rng"))
         n_in = net_input_width(self.f)
         n_out = self.f.output_features(n_in) if n_in is not None else None
         if n_in is not None and n_out is not None and n_out != n_in:
