@@ -152,3 +152,15 @@ def test_arguments_are_checked(rng):
         compare_with_autodiff(lk.ReLU(), backend="torch")
     with pytest.raises(TypeError, match="forward must be a callable"):
         compare_with_autodiff(lk.ReLU(), forward="relu")
+
+
+def test_a_nan_gradient_fails_without_finite_differences(rng):
+    class Poisoned(Scale):
+        def backward(self, x, dy):
+            dx = super().backward(x, dy)
+            self.dgamma[0] = np.nan
+            return dx
+
+    with pytest.raises(AssertionError, match="gamma: dgamma contains NaN or infinite values"):
+        compare_with_autodiff(Poisoned(4), rng.normal(size=(5, 4)), forward=scale_reference, seed=0,
+                              finite_differences=False)

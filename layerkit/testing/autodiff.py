@@ -27,7 +27,9 @@ import numpy as np
 
 from layerkit.testing._references import chain, reference_forward
 from layerkit.testing._target import CheckTarget, GradcheckError, float32_reason, float64_copy, layers_of
-from layerkit.testing.gradcheck import _analytic_gradients, _prepare_dy, _prepare_input, assert_grad
+from layerkit.testing.gradcheck import (
+    _analytic_gradients, _gradient_problem, _prepare_dy, _prepare_input, assert_grad,
+)
 from layerkit.testing.report import GradReport, _violation, relative_error
 
 __all__ = ["compare_with_autodiff", "AutodiffReport", "AutodiffTensor"]
@@ -207,15 +209,14 @@ def _default_forward(obj: Any, xnp: Any, erf: Any, who: str) -> Callable:
 
 
 def _entry(name: str, mine: Any, reference: Any, what: str) -> AutodiffTensor:
+    """The comparison of ``mine`` with ``reference``, or the problem (missing, shape, dtype, NaN) that prevents it."""
     reference = np.asarray(reference, dtype=np.float64)
     if mine is None:
         return AutodiffTensor(name, None, reference, f"backward stored no {what}" if what.startswith("d")
                               else f"backward returned no {what}")
-    mine = np.asarray(mine)
-    if mine.shape != reference.shape:
-        hint = " (transposed?)" if mine.shape == reference.shape[::-1] else ""
-        return AutodiffTensor(name, None, reference, f"{what} has shape {mine.shape}, the reference "
-                                                     f"{reference.shape}{hint}")
+    problem = _gradient_problem(mine, reference.shape, what)  # shape, dtype, NaN: as assert_grad refuses them
+    if problem is not None:
+        return AutodiffTensor(name, None, reference, problem)
     return AutodiffTensor(name, np.asarray(mine, dtype=np.float64), reference)
 
 
@@ -316,10 +317,11 @@ def compare_with_autodiff(
     values = {p.name: np.array(a, dtype=np.float64, copy=True) for p, a in zip(params, arrays)}
     y_ref, d_params, dx_ref = vjp(reference, values, x.copy(), dy)
     y_ref = np.asarray(y_ref, dtype=np.float64)
-    tensors = {"y": _entry("y", y, y_ref, "output")}
     if y.shape != y_ref.shape:
-        tensors["y"] = AutodiffTensor("y", None, y_ref, f"the reference forward returned shape {y_ref.shape}, "
-                                                        f"the layer {y.shape}")
+        tensors = {"y": AutodiffTensor("y", None, y_ref, f"the reference forward returned shape {y_ref.shape}, "
+                                                         f"the layer {y.shape}")}
+    else:
+        tensors = {"y": _entry("y", y, y_ref, "output")}
     tensors["x"] = _entry("x", dx, dx_ref, "dx")
     for param, grad in zip(params, grads):
         if param.name not in d_params:
