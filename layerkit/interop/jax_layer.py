@@ -161,10 +161,13 @@ class JaxLayer(WrappedLayer):
         x = check_batch(x, repr(self), dtype=self.dtype)
         return jax.tree_util.tree_unflatten(self._treedef, leaves), convert(x)
 
-    def _output(self, y: Any, n_samples: int) -> np.ndarray:
+    def _check_output(self, y: Any, n_samples: int) -> None:
         if not hasattr(y, "shape") or not hasattr(y, "dtype"):
             raise TypeError(f"{self!r}: fn must return one array, got {type(y).__name__}")
         check_output(y, n_samples, np.dtype(self.dtype), repr(self), "function")
+
+    def _output(self, y: Any, n_samples: int) -> np.ndarray:
+        self._check_output(y, n_samples)
         return np.array(y, dtype=self.dtype, copy=True)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -206,7 +209,7 @@ class JaxLayer(WrappedLayer):
                     raise ValueError(f"{self!r}: dy must have the shape of the layer's output {expected}, got "
                                      f"{dy.shape}") from None
                 raise
-            self._output(y, x_j.shape[0])
+            self._check_output(y, x_j.shape[0])  # (the output itself is not needed: no host copy)
         for name, grad in zip(self.param_names, jax.tree_util.tree_leaves(d_params)):
             store_gradient(self, name, np.asarray(grad))
         return np.array(dx, dtype=self.dtype, copy=True)
