@@ -143,25 +143,27 @@ class _CompiledLoss(Loss):
     def _checked(self, y: Any, t: Any, sample_weight: Any) -> tuple[np.ndarray, Any, np.ndarray | None]:
         raise NotImplementedError
 
-    def _run(self, y: Any, t: Any, sample_weight: Any, grad: Any, kernel: Any) -> tuple[float, np.ndarray, Any]:
-        out = kernel(y, t, sample_weight, grad)
-        if out is None:
-            out = kernel(*self._checked(y, t, sample_weight), grad)
-            if out is None:  # every check passed, so the kernel must take the converted arrays
-                raise RuntimeError(f"{self.who}: the compiled kernel refused inputs that passed every "
-                                   "check; this is a bug in layerkit, please report it")
+    def _retry(self, y: Any, t: Any, sample_weight: Any, grad: Any, kernel: Any) -> tuple[float, np.ndarray, Any]:
+        """After the kernel refused the raw inputs: the Python checks (their messages), then the kernel again."""
+        out = kernel(*self._checked(y, t, sample_weight), grad)
+        if out is None:  # every check passed, so the kernel must take the converted arrays
+            raise RuntimeError(f"{self.who}: the compiled kernel refused inputs that passed every "
+                               "check; this is a bug in layerkit, please report it")
         return out
 
     def __call__(self, y, t, sample_weight=None):
         out = self._kernel(y, t, sample_weight, None)  # the usual case: one call into the core
         if out is None:
-            out = self._run(y, t, sample_weight, None, self._kernel)
+            out = self._retry(y, t, sample_weight, None, self._kernel)
         return out[0], out[1]
 
     def batch(self, y, t, grad_out=None, sample_weight=None):
         if type(self).__call__ is not _CompiledLoss.__call__:  # a subclass computes its own loss: use it
             return Loss.batch(self, y, t, grad_out, sample_weight)
-        out = self._run(y, t, sample_weight, grad_out, self._batch_kernel or self._kernel)
+        kernel = self._batch_kernel or self._kernel
+        out = kernel(y, t, sample_weight, grad_out)
+        if out is None:
+            out = self._retry(y, t, sample_weight, grad_out, kernel)
         return out[0], out[1], self._accuracy_of_count(out[2], out[1])
 
     @staticmethod
