@@ -241,6 +241,7 @@ def _diverged(message: str, history: History, bar: Any) -> FloatingPointError:
     bar.close()
     error = FloatingPointError(f"fit: {message}; {_ADVICE}. The epochs completed are in error.history")
     error.history = history
+    error.reason = message  # what went wrong, without fit's advice: callers with advice of their own use it
     return error
 
 

@@ -344,10 +344,9 @@ class NetEstimator(BaseEstimator):
 
     def _diverged(self, error: FloatingPointError) -> FloatingPointError:
         """``fit``'s divergence error, with the estimator's advice instead of fit's (clip_norm= is not its parameter)."""
-        message = str(error)
-        if message.startswith(f"{self._name()}:"):  # StopRule's, already the estimator's
+        what = getattr(error, "reason", None)
+        if what is None:  # StopRule's, already the estimator's
             return error
-        what = message.split(";")[0].removeprefix("fit: ")
         diverged = FloatingPointError(f"{self._name()}: {what}; {divergence_advice(self.learning_rate)}")
         diverged.history = getattr(error, "history", None)
         return diverged
