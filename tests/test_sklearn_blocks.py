@@ -44,3 +44,30 @@ def test_a_block_with_an_unknown_inner_layer_is_named():
     hidden = ({"type": "residual", "layers": ["relux"]},)
     with pytest.raises(lk.config.ConfigError, match="relux"):
         NetRegressor(hidden_layers=hidden, epochs=1).fit(np.ones((4, 2)), np.ones(4))
+
+
+class _Widthless(lk.Layer):
+    """A layer that cannot say how wide its output is."""
+
+    def forward(self, x):
+        return x
+
+    def backward(self, x, dy):
+        return dy
+
+    def output_features(self, n_in):
+        return None
+
+
+@pytest.mark.parametrize("hidden, where", [
+    (("widthless_for_test",), r"hidden_layers\[0\]"),
+    (({"type": "residual", "layers": ["relu", "widthless_for_test"]},), r"hidden_layers\[0\]\['layers'\]\[1\]"),
+])
+def test_a_hidden_layer_of_unknown_width_is_named(hidden, where):
+    lk.registry.register("widthless_for_test", _Widthless)
+    try:
+        with pytest.raises(ValueError, match=rf"NetRegressor: {where}: cannot tell the output width of "
+                                             r".*give its layer an output_features\(n_in\) method"):
+            NetRegressor(hidden_layers=hidden, epochs=1).fit(np.ones((4, 2)), np.ones(4))
+    finally:
+        lk.registry.unregister("widthless_for_test")

@@ -88,8 +88,7 @@ def _build_hidden(item: Any, width: int, dtype: str, rng: Any, index: int, where
     if key is None:
         item = _filled(item, width, dtype, where)
         layer = config.build_layer(item, index, rng)
-        out = getattr(layer, "output_features", None)
-        return layer, item, out(width) if out is not None else width
+        return layer, item, _output_width(layer, width, where)
     chains = [item[key]] if key == "layers" else list(item[key])
     built_chains, filled_chains = [], []
     for b, chain in enumerate(chains):
@@ -97,17 +96,23 @@ def _build_hidden(item: Any, width: int, dtype: str, rng: Any, index: int, where
         for i, inner in enumerate(chain):
             part = f"{where}[{key!r}]" + (f"[{b}]" if key == "branches" else "") + f"[{i}]"
             layer, inner, inner_width = _build_hidden(inner, inner_width, dtype, rng, i, part)
-            if not isinstance(inner_width, numbers.Integral):
-                raise ValueError(f"{part}: cannot tell the output width of {layer!r}; give its layer an "
-                                 "output_features(n_in) method")
             built.append(layer)
             filled.append(inner)
         built_chains.append(built)
         filled_chains.append(filled)
     filled_item = {**item, key: filled_chains[0] if key == "layers" else filled_chains}
     layer = config.build_layer({**item, key: built_chains[0] if key == "layers" else built_chains}, index, rng)
+    return layer, filled_item, _output_width(layer, width, where)
+
+
+def _output_width(layer: Any, width: int, where: str) -> int:
+    """The width ``layer`` outputs for ``width`` input features (``ValueError`` naming ``where`` if it cannot say)."""
     out = getattr(layer, "output_features", None)
-    return layer, filled_item, out(width) if out is not None else width
+    out_width = out(width) if out is not None else width
+    if not isinstance(out_width, numbers.Integral):
+        raise ValueError(f"{where}: cannot tell the output width of {layer!r}; give its layer an "
+                         "output_features(n_in) method")
+    return out_width
 
 
 class NetEstimator(BaseEstimator):
@@ -250,9 +255,6 @@ class NetEstimator(BaseEstimator):
         for index, item in enumerate(self._hidden_spec()):
             layer, item, width = _build_hidden(item, width, dtype, rng, index,
                                                f"{self._name()}: hidden_layers[{index}]")
-            if not isinstance(width, numbers.Integral):
-                raise ValueError(f"{self._name()}: cannot tell the output width of hidden_layers[{index}] "
-                                 f"({layer!r}); give its layer an output_features(n_in) method")
             layers.append(layer)
             spec.append(item)
         spec.append({"type": "linear", "n_in": int(width), "n_out": n_out, "dtype": dtype})
