@@ -40,13 +40,10 @@ def layers_of(obj: Any) -> list[Any]:
 
 def all_layers_of(obj: Any) -> list[Any]:
     """``layers_of(obj)`` and every layer nested in them (blocks, nets used as layers)."""
-    found = []
-    for layer in layers_of(obj):
-        found.append(layer)
-        walk = getattr(layer, "walk", None)
-        if callable(walk):
-            found.extend(inner for _, inner in walk())
-    return found
+    if isinstance(obj, Net):
+        return [layer for _, layer in obj.walk()]
+    walk = getattr(obj, "walk", None)  # a block checked on its own
+    return [obj] + ([layer for _, layer in walk()] if callable(walk) else [])
 
 
 def _is_float32(value: Any) -> bool:
