@@ -115,7 +115,7 @@ class Dropout(Layer):
         y, mask = self.forward_pass(x, self.training)
         try:  # a weak reference: the layer does not keep the caller's batch alive
             ref = weakref.ref(x)
-        except TypeError:  # a list, say
+        except TypeError:  # a list, say (no weak references): held until the next stand-alone forward
             ref = (lambda kept: lambda: kept)(x)
         self._standalone = (ref, mask)
         return y
