@@ -220,6 +220,19 @@ def gather_buffer(values: np.ndarray, rows: int, buffers: dict, key: str) -> np.
     return buffer
 
 
+def grad_buffer(buffers: dict, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """The reused array ``buffers[(shape, dtype)]`` a loss writes its gradient into (made when needed).
+
+    ``fit``'s Python loop and its in-core epochs share these buffers, so both
+    go through this one function (and one key).
+    """
+    key = (shape, np.dtype(dtype))
+    buffer = buffers.get(key)
+    if buffer is None:
+        buffer = buffers[key] = np.empty(shape, dtype=dtype)
+    return buffer
+
+
 def _gather(values: Any, idx: np.ndarray, buffers: dict, key: str) -> Any:
     if type(values) is not np.ndarray:
         return values[idx]

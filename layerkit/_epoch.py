@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from layerkit._backend import core
-from layerkit._batches import BatchSource, gather_buffer
+from layerkit._batches import BatchSource, gather_buffer, grad_buffer
 from layerkit.callbacks import Callback, LambdaCallback
 from layerkit.losses import (
     _BCE_EPS_FLOAT32, _BCE_EPS_FLOAT64, BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy,
@@ -103,10 +103,7 @@ class EpochRunner:
         width = plan.linears[-1].n_out  # the chain's output width (activations keep it)
         sets = []
         for rows in ((full,) if last == full else (full, last)):
-            key = ((rows, width), plan.dtype)
-            grad = self.grad_buffers.get(key)
-            if grad is None:
-                grad = self.grad_buffers[key] = np.empty((rows, width), dtype=plan.dtype)
+            grad = grad_buffer(self.grad_buffers, (rows, width), plan.dtype)
             sets.append((self.workspace._buffers_for(plan, chain, rows), grad))
         xbuf = tbuf = wbuf = None
         if order is not None:  # the buffers the Python loop gathers into

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from layerkit._batches import BatchSource, is_sparse, minibatches
+from layerkit._batches import BatchSource, grad_buffer, is_sparse, minibatches
 from layerkit._epoch import EpochRunner
 from layerkit._validation import as_rng, check_batch, check_finite, check_positive_int
 from layerkit.callbacks import Callback, EarlyStopping, FitState
@@ -161,10 +161,7 @@ def _loss_of_batch(loss_fn: Any, pred: np.ndarray, yb: Any, grad_buffers: dict |
         return value, grad, _accuracy_of(loss_fn)(pred, yb)
     grad_out = None
     if grad_buffers is not None and type(pred) is np.ndarray:
-        key = (pred.shape, pred.dtype)
-        grad_out = grad_buffers.get(key)
-        if grad_out is None:
-            grad_out = grad_buffers[key] = np.empty(pred.shape, dtype=pred.dtype)
+        grad_out = grad_buffer(grad_buffers, pred.shape, pred.dtype)
     return batch(pred, yb, grad_out, sample_weight)
 
 

@@ -146,11 +146,7 @@ cdef int _fill_epoch_stages(DenseChain chain, Stage* st, list buffers, cnp.npy_i
         st[s].dense = chain.holders[s] is not None
         st[s].want_dx = s > 0  # fit never needs the input's gradient
         if s == 0:
-            st[s].x.data = NULL
-            st[s].x.rows = <int>rows
-            st[s].x.cols = <int>chain.widths[0]
-            st[s].x.ld = <int>chain.widths[0] if chain.widths[0] > 1 else 1
-            st[s].x.trans = b'N'
+            _fill_scratch(&st[s].x, NULL, rows, chain.widths[0])  # its data: each minibatch's rows
         else:
             st[s].x = previous[0]
         if st[s].want_dx:
