@@ -88,6 +88,15 @@ cdef struct Update:
     int size
 
 
+cdef void _fill_updates(list pairs, Update* out) noexcept:
+    """``out[i]`` from the arrays ``pairs[2 i]`` (a parameter) and ``pairs[2 i + 1]`` (its gradient)."""
+    cdef Py_ssize_t i
+    for i in range(len(pairs) // 2):
+        out[i].param = cnp.PyArray_BYTES(<cnp.ndarray>pairs[2 * i])
+        out[i].grad = cnp.PyArray_BYTES(<cnp.ndarray>pairs[2 * i + 1])
+        out[i].size = <int>cnp.PyArray_SIZE(<cnp.ndarray>pairs[2 * i])
+
+
 cdef void _apply_updates(Update* updates, int n, int typenum, double rate) noexcept nogil:
     """``param -= rate * grad`` for each update in turn, by BLAS axpy."""
     cdef int i, one = 1
@@ -502,10 +511,7 @@ cdef class DenseChain:
         updates = <Update*>PyMem_Malloc(n * sizeof(Update))
         if updates == NULL:
             raise MemoryError()
-        for i in range(n):
-            updates[i].param = cnp.PyArray_BYTES(<cnp.ndarray>keep[2 * i])
-            updates[i].grad = cnp.PyArray_BYTES(<cnp.ndarray>keep[2 * i + 1])
-            updates[i].size = <int>cnp.PyArray_SIZE(<cnp.ndarray>keep[2 * i])
+        _fill_updates(keep, updates)
         with nogil:
             _apply_updates(updates, n, t, rate)
         PyMem_Free(updates)

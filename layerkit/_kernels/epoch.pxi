@@ -286,16 +286,12 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
         buffers, grad = sets[len(sets) - 1]
         _fill_epoch_stages(chain, job.last, buffers, last_rows, params, grad)
         job.grad_last = cnp.PyArray_BYTES(<cnp.ndarray>grad)
-        i = 0
-        for s in range(k):  # in the order of DenseChain.sgd: W then b, stage by stage
-            if params[s] is None:
-                continue
-            W, b, dW, db = params[s]
-            for param, gradient in ((W, dW), (b, db)):
-                job.updates[i].param = cnp.PyArray_BYTES(<cnp.ndarray>param)
-                job.updates[i].grad = cnp.PyArray_BYTES(<cnp.ndarray>gradient)
-                job.updates[i].size = <int>cnp.PyArray_SIZE(<cnp.ndarray>param)
-                i += 1
+        pairs = []  # in the order of DenseChain.sgd: W then b, stage by stage (params keeps them alive)
+        for stage in params:
+            if stage is not None:
+                W, b, dW, db = stage
+                pairs.extend((W, dW, b, db))
+        _fill_updates(pairs, job.updates)
         _prepare_small(full_rows)
         # in slices of about EPOCH_SLICE_ROWS rows, with a look for signals between them (Ctrl-C)
         chunk = EPOCH_SLICE_ROWS // full_rows if full_rows < EPOCH_SLICE_ROWS else 1
