@@ -22,7 +22,7 @@ import numpy as np
 
 from layerkit._backend import core
 from layerkit._batches import BatchSource, gather_buffer, grad_buffer
-from layerkit.callbacks import Callback, LambdaCallback
+from layerkit.callbacks import Callback
 from layerkit.losses import (
     _BCE_EPS_FLOAT32, _BCE_EPS_FLOAT64, BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy,
 )
@@ -32,12 +32,7 @@ __all__ = ["EpochRunner", "needs_every_batch"]
 
 def needs_every_batch(callback: Callback) -> bool:
     """``callback`` does something in ``on_batch_end`` (so ``fit`` must call it after every minibatch)."""
-    hook = type(callback).on_batch_end
-    if hook is Callback.on_batch_end:
-        return False
-    if hook is LambdaCallback.on_batch_end:
-        return callback._batch is not None
-    return True
+    return callback.wants_batches
 
 
 def _loss_code(loss_fn: Any, y: Any) -> int | None:

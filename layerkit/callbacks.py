@@ -72,6 +72,15 @@ class Callback:
     def on_train_end(self, state: FitState) -> None:
         pass
 
+    @property
+    def wants_batches(self) -> bool:
+        """Whether ``on_batch_end`` does anything: ``fit`` then calls Python after every minibatch.
+
+        True when a subclass overrides ``on_batch_end``; without one, ``fit``
+        may run whole epochs in the compiled core.
+        """
+        return type(self).on_batch_end is not Callback.on_batch_end
+
 
 class LambdaCallback(Callback):
     """A callback from plain functions ``f(state)``.
@@ -91,6 +100,11 @@ class LambdaCallback(Callback):
     def on_batch_end(self, state: FitState) -> None:
         if self._batch is not None:
             self._batch(state)
+
+    @property
+    def wants_batches(self) -> bool:
+        """Whether an ``on_batch_end`` function was given."""
+        return self._batch is not None
 
     def on_epoch_end(self, state: FitState) -> None:
         if self._epoch is not None:

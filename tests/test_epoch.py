@@ -295,3 +295,11 @@ def test_a_signal_stops_a_long_epoch_between_slices(monkeypatch):
     finally:
         signal.signal(signal.SIGUSR1, previous)
     assert len(seen) == 1 and not np.array_equal(seen[0], full[0].W)  # stopped before the epoch's end
+
+
+def test_callbacks_say_whether_they_want_every_minibatch():
+    assert not lk.Callback().wants_batches
+    assert not lk.LambdaCallback(on_epoch_end=lambda state: None).wants_batches
+    assert lk.LambdaCallback(on_batch_end=lambda state: None).wants_batches
+    assert type("PerBatch", (lk.Callback,), {"on_batch_end": lambda self, state: None})().wants_batches
+    assert not lk.EarlyStopping(patience=2).wants_batches
