@@ -44,21 +44,21 @@ _TAKES = ("an array of shape (n_samples, n_features): an ndarray or nested lists
           "indices, index arrays and slices (an HDF5 or zarr dataset)")
 
 
-def not_array_like(x: Any, who: str, name: str, why: str = "") -> TypeError:
+def _not_array_like(x: Any, who: str, name: str, why: str = "") -> TypeError:
     """The ``TypeError`` for an ``x`` that is no array-like: says what ``fit`` takes and what it got."""
     return TypeError(f"{who}: {name} must be {_TAKES}; got {type(x).__name__}{why}")
 
 
 def _refuse_non_arrays(x: Any, who: str, name: str) -> None:
-    """Raise ``not_array_like`` for what no reading by rows can make sense of (a dict, a string, a number)."""
+    """Raise ``_not_array_like`` for what no reading by rows can make sense of (a dict, a string, a number)."""
     if isinstance(x, (Mapping, str, bytes)):
-        raise not_array_like(x, who, name, " (a mapping or a string is not a batch of rows)")
+        raise _not_array_like(x, who, name, " (a mapping or a string is not a batch of rows)")
     if isinstance(x, np.ndarray) or hasattr(x, "__array__"):
         return
     if not (hasattr(x, "shape") or hasattr(x, "__len__")):
-        raise not_array_like(x, who, name, ", which has neither shape nor __len__")
+        raise _not_array_like(x, who, name, ", which has neither shape nor __len__")
     if not hasattr(x, "__getitem__"):
-        raise not_array_like(x, who, name, ", which has no __getitem__ to read rows with")
+        raise _not_array_like(x, who, name, ", which has no __getitem__ to read rows with")
 
 
 def _is_lazy(x: Any) -> bool:
@@ -95,7 +95,7 @@ class BatchSource:
         self._buffer: np.ndarray | None = None
         sparse = is_sparse(x)
         if not sparse:
-            _refuse_non_arrays(x, who, name)
+            _refuse_non_arrays(x, who, name)  # a dict, a string, a number: before anything reads rows of it
         if sparse:
             self.kind = "sparse"
             if x.ndim != 2:
@@ -113,7 +113,7 @@ class BatchSource:
                 try:
                     first = np.asarray(x[0]) if len(x) else np.zeros(0)
                 except (LookupError, TypeError, ValueError) as error:  # x[0] is not a row (a KeyError: 0)
-                    raise not_array_like(x, who, name, f", whose x[0] raised {type(error).__name__}: {error}") from error
+                    raise _not_array_like(x, who, name, f", whose x[0] raised {type(error).__name__}: {error}") from error
                 shape = (len(x),) + first.shape
             if len(shape) != 2:
                 raise ValueError(f"{who}: {name} must be 2-D (n_samples, n_features), got shape {shape}")
@@ -159,7 +159,7 @@ class BatchSource:
         try:
             chunk = np.asarray(self.data[start:stop])
         except (LookupError, TypeError) as error:  # its __getitem__ takes no slice
-            raise not_array_like(self.data, self.who, self.name, f", whose x[{start}:{stop}] raised "
+            raise _not_array_like(self.data, self.who, self.name, f", whose x[{start}:{stop}] raised "
                                  f"{type(error).__name__}: {error}") from error
         if chunk.ndim != 2 or chunk.shape[1] != self.shape[1]:
             raise ValueError(f"{self.who}: rows {start}:{stop} of {self.name} have shape {chunk.shape}, "
@@ -193,7 +193,7 @@ class BatchSource:
         try:
             rows = np.asarray(data[idx[order]])  # sorted indices: sequential reads from a file
         except (LookupError, TypeError) as error:  # its __getitem__ takes no index array
-            raise not_array_like(data, self.who, self.name, f", whose x[index_array] raised "
+            raise _not_array_like(data, self.who, self.name, f", whose x[index_array] raised "
                                  f"{type(error).__name__}: {error}") from error
         if rows.shape != out.shape:
             raise ValueError(f"{self.who}: reading {len(idx)} rows of {self.name} gave shape {rows.shape}, "
