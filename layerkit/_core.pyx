@@ -29,7 +29,8 @@ files included here, each readable on its own:
   ``erf.h``).
 - ``_kernels/chain.pxi``: ``DenseChain``, a whole net in one call per pass.
 - ``_kernels/losses.pxi``: the losses (checks, value, gradient in one pass).
-- ``_kernels/epoch.pxi``: a whole epoch of minibatch SGD on a chain (``fit``).
+- ``_kernels/optim.pxi``: the optimizers' updates (the loops in ``optim.h``).
+- ``_kernels/epoch.pxi``: a whole epoch of minibatch training on a chain (``fit``).
 
 Includes (rather than separate extension modules) keep every kernel in one
 translation unit, so the chain calls the BLAS and activation code directly.
@@ -50,4 +51,5 @@ include "_kernels/blas.pxi"
 include "_kernels/elementwise.pxi"
 include "_kernels/chain.pxi"
 include "_kernels/losses.pxi"
+include "_kernels/optim.pxi"
 include "_kernels/epoch.pxi"

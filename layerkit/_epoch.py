@@ -1,11 +1,19 @@
 """``fit``'s epochs in the compiled core: one call per epoch for a net that is one fused chain.
 
 When nothing needs Python at the granularity of a minibatch (plain SGD with
-a float learning rate, no clipping, no diagnostics, no callback with
-``on_batch_end``) and the net runs as one ``DenseChain``, an epoch of ``fit``
-(gather each minibatch, forward pass, loss, backward pass, update) is one
-call of ``_core.train_epoch`` with the GIL released: Python runs only at the
-epoch's boundaries. The call uses the kernels, the order and the buffers of
+a float learning rate, or one of ``layerkit.optim``'s optimizers; no
+clipping, no diagnostics, no callback with ``on_batch_end``) and the net runs
+as one ``DenseChain``, an epoch of ``fit`` (gather each minibatch, forward
+pass, loss, backward pass, update) is one call of ``_core.train_epoch`` with
+the GIL released: Python runs only at the epoch's boundaries.
+
+With an optimizer, the core updates the optimizer's own state arrays in
+place with the rule ``net.step(optimizer)`` runs (the same compiled loops),
+reads each update's learning rate from a table computed here from the
+schedule at the update counts the Python loop would use, and the update
+counts are advanced here by the minibatches that ran: the optimizer is left
+as the Python loop leaves it, so its ``state_dict()`` and a checkpoint resume
+bit for bit. The call uses the kernels, the order and the buffers of
 ``fit``'s Python loop (the workspace's, the loss gradient's and the
 minibatches' gather buffers), so the weights and the history are those of
 that loop, bit for bit. Whatever the call does not take (a streamed,
@@ -22,7 +30,10 @@ import numpy as np
 
 from layerkit._backend import core
 from layerkit._batches import BatchSource, gather_buffer, grad_buffer
+from layerkit._deferred import parameters_changed
+from layerkit._fusable import is_dense
 from layerkit.callbacks import Callback
+from layerkit.optim.base import Optimizer, _compiled_fits
 from layerkit.losses import (
     _BCE_EPS_FLOAT32, _BCE_EPS_FLOAT64, BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy,
 )
@@ -53,9 +64,10 @@ class EpochRunner:
     needs Python per minibatch; ``run(order)`` then trains one epoch.
     """
 
-    def __init__(self, net: Any, source: BatchSource, y: np.ndarray, loss: int, rate: float,
+    def __init__(self, net: Any, source: BatchSource, y: np.ndarray, loss: int, rate: Any,
                  sample_weight: np.ndarray | None, batch_size: int, workspace: Any, grad_buffers: dict,
                  batch_buffers: dict) -> None:
+        # rate: a float learning rate, or an optimizer of layerkit.optim with a compiled rule
         self.net, self.source, self.y, self.loss, self.rate = net, source, y, loss, rate
         self.sample_weight, self.batch_size = sample_weight, batch_size
         self.workspace, self.grad_buffers, self.batch_buffers = workspace, grad_buffers, batch_buffers
@@ -66,7 +78,9 @@ class EpochRunner:
                 clip_norm: Any, diagnostics: Any, callbacks: Sequence[Callback], sample_weight: Any,
                 workspace: Any, grad_buffers: dict, batch_buffers: dict) -> "EpochRunner | None":
         """A runner for this ``fit``, or ``None`` when its epochs need Python per minibatch."""
-        if type(update) is not float or clip_norm is not None or diagnostics is not None:
+        if clip_norm is not None or diagnostics is not None:
+            return None
+        if type(update) is not float and _optimizer_rule(update) is None:
             return None
         if any(needs_every_batch(callback) for callback in callbacks):
             return None
@@ -107,6 +121,92 @@ class EpochRunner:
             if self.sample_weight is not None:
                 wbuf = gather_buffer(self.sample_weight, full, self.batch_buffers, "w")
         eps = _BCE_EPS_FLOAT32 if plan.dtype == np.float32 else _BCE_EPS_FLOAT64
-        return core.train_epoch(chain, self.source.data, self.loss, self.y, self.sample_weight, order,
-                                self.batch_size, self.rate, eps, sets, xbuf, tbuf, wbuf)
+        if type(self.rate) is float:
+            parameters_changed()
+            return core.train_epoch(chain, self.source.data, self.loss, self.y, self.sample_weight, order,
+                                    self.batch_size, self.rate, eps, sets, xbuf, tbuf, wbuf)
+        optimizer = self.rate
+        batches = (n + full - 1) // full
+        job = _optimizer_job(optimizer, plan, batches)
+        if job is None:
+            return None
+        spec, keys, created = job
+        parameters_changed()
+        try:
+            done = core.train_epoch(chain, self.source.data, self.loss, self.y, self.sample_weight, order,
+                                    self.batch_size, 0.0, eps, sets, xbuf, tbuf, wbuf, spec)
+        except BaseException as error:  # a Ctrl-C between slices: the updates that ran are counted
+            _advance(optimizer, keys, created, getattr(error, "batches_done", 0))
+            raise
+        _advance(optimizer, keys, created, 0 if done is None else done[0])
+        return done
+
+
+def _optimizer_rule(update: Any) -> Any:
+    """The compiled rule of a ``layerkit.optim`` optimizer (``None`` for anything else)."""
+    rule = getattr(update, "_rule", None)
+    if rule is None or not callable(getattr(update, "update_layers", None)):
+        return None
+    if type(update).update_layer is not Optimizer.update_layer:  # a subclass's own per-layer rule
+        return None
+    return rule()
+
+
+def _optimizer_job(optimizer: Any, plan: Any, batches: int) -> tuple | None:
+    """``(spec for train_epoch, state keys, keys created here)``, or None when the Python loop must run.
+
+    The state of every parameter is made as ``update_param`` makes it at its
+    first update; the epoch needs every parameter at the same update count
+    and every state array as the core's loop takes it.
+    """
+    rule = _optimizer_rule(optimizer)
+    if rule is None:
+        return None
+    stages, keys, created, step0 = [], [], [], None
+    joinable = False  # the last stage is dense without its activation yet (the chain's stages, build_chain)
+    for index, layer in enumerate(plan.layers):
+        if not is_dense(layer):
+            if not joinable:
+                stages.append(None)  # an activation stage of its own
+            joinable = False
+            continue
+        joinable = True
+        pair = []
+        for name in layer.param_names:  # W, b
+            key, param = f"{index}.{name}", getattr(layer, name)
+            if not _compiled_fits(param):
+                return _forget(optimizer, created)
+            state = optimizer.state.get(key)
+            if state is None:
+                state = optimizer.state[key] = {"step": 0, **optimizer._initial_state(param)}
+                created.append(key)
+            slots = optimizer._kernel_slots(state)
+            if any(slot is not None and not (type(slot) is np.ndarray and slot.dtype == param.dtype
+                                             and slot.shape == param.shape and slot.flags.c_contiguous
+                                             and slot.flags.writeable) for slot in slots):
+                return _forget(optimizer, created)  # the Python loop says what is wrong with it
+            if step0 is None:
+                step0 = state["step"]
+            elif state["step"] != step0:
+                return _forget(optimizer, created)
+            keys.append(key)
+            pair.append((slots, float(optimizer.decay_for(param))))
+        stages.append(tuple(pair))
+    lrs = np.array([optimizer.lr(step0 + b) for b in range(batches)], dtype=np.float64)
+    return (rule[0], rule[1], stages, lrs, step0), keys, created
+
+
+def _forget(optimizer: Any, created: list) -> None:
+    for key in created:
+        del optimizer.state[key]
+    return None
+
+
+def _advance(optimizer: Any, keys: list, created: list, done: int) -> None:
+    """Count the ``done`` updates the epoch ran (and drop the states made for none)."""
+    if not done:
+        _forget(optimizer, created)
+        return
+    for key in keys:
+        optimizer.state[key]["step"] += done
 

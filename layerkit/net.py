@@ -11,6 +11,7 @@ from layerkit import config as _config
 from layerkit import io as _io
 from layerkit._backend import core
 from layerkit._composite import Composite
+from layerkit._deferred import DeferredInputGrad, parameters_changed
 from layerkit._plan import Plan, SegmentedPlan, layers_backward, layers_forward
 from layerkit._validation import as_optional_rng
 from layerkit.layers.base import Layer
@@ -149,7 +150,7 @@ class Net(Composite):
     >>> from layerkit import Net, Linear, ReLU, Sigmoid
     >>> net = Net([Linear(4, 3, rng=0), ReLU(), Linear(3, 1, rng=1), Sigmoid()])
     >>> y, trace = net.forward(np.ones((2, 4)))
-    >>> dx = net.backward(trace, np.ones_like(y))
+    >>> dx = net.backward(trace, np.ones_like(y), input_grad=True)  # dW, db and dx
     >>> net.step(0.1)
     """
 
@@ -227,8 +228,8 @@ class Net(Composite):
         return y, trace
 
     def backward_pass(self, x: np.ndarray, ctx: Any, dy: np.ndarray) -> np.ndarray:
-        """``backward(ctx, dy)``: the input gradient of the pass whose trace is ``ctx``."""
-        return self.backward(ctx, dy)
+        """``backward(ctx, dy, input_grad=True)``: the input gradient of the pass whose trace is ``ctx``."""
+        return self.backward(ctx, dy, input_grad=True)
 
     def inner_traces(self, ctx: "Trace") -> list[tuple[str, "Trace"]]:
         """The net as a layer: its pass's trace holds its own layers' entries (path prefix ``""``)."""
@@ -316,7 +317,7 @@ class Net(Composite):
         return y, trace
 
     def backward(self, trace: Sequence[TraceEntry], dy: np.ndarray, *,
-                 input_grad: bool = True) -> np.ndarray | None:
+                 input_grad: bool | None = None) -> np.ndarray | DeferredInputGrad | None:
         """Walk ``trace`` in reverse, leaving each layer's parameter gradients set.
 
         A ``Linear`` writes its gradients into the ``dW`` and ``db`` arrays it
@@ -329,31 +330,44 @@ class Net(Composite):
             As returned by ``forward`` of this net.
         dy : array_like, shape (n_samples, n_out)
             Gradient of the loss with respect to the net's output.
-        input_grad : bool
-            Compute the gradient with respect to the net's input. Training
-            does not need it (``fit`` passes ``False``); a first layer that
-            supports it (``Linear``) then skips that matrix product.
+        input_grad : bool, optional
+            ``True``: compute and return the gradient with respect to the
+            net's input. ``False``: skip it (a first ``Linear`` then skips
+            that matrix product) and return ``None``. Training needs only the
+            parameters' gradients, as in PyTorch and JAX, which compute an
+            input's gradient only when asked. Not given: skip it, as for
+            ``False``; the result stands in for the gradient that earlier
+            versions returned (see Returns).
 
         Returns
         -------
-        dx : ndarray of shape (n_samples, n_in), or None
-            Gradient with respect to the net's input; ``None`` when
-            ``input_grad`` is false.
+        dx : ndarray of shape (n_samples, n_in), DeferredInputGrad or None
+            The input gradient with ``input_grad=True``; ``None`` with
+            ``input_grad=False``. Without ``input_grad``, a placeholder that,
+            used as an array, emits a ``FutureWarning`` and computes the
+            gradient from the same pass then, or raises a ``RuntimeError``
+            when a parameter update or a later pass in the same workspace
+            has happened since: pass ``input_grad=True`` when you need it.
         """
         # the usual trace, checked in one C loop that also collects the layers' inputs
         saved = core.trace_inputs(trace, self.layers, TraceEntry) if type(trace) is Trace else None
         if saved is None:
             self._check_trace(trace)
+        want = input_grad is True
+        if not want and input_grad is not None and input_grad is not False:
+            raise TypeError(f"Net.backward: input_grad must be True, False or None, got "
+                            f"{type(input_grad).__name__} {input_grad!r}")
         plan = self._runner()
         if plan is not None:
-            dx = plan.backward(trace, dy, input_grad, saved)
-            if dx is not NotImplemented:
-                return dx
-            workspace = None  # (the plan's backward took what it could with the workspace)
+            dx = plan.backward(trace, dy, want, saved)
+            if dx is NotImplemented:  # (the plan's backward took what it could with the workspace)
+                dx = layers_backward(trace, dy, want, None)
         else:
             workspace = Workspace.of(trace)  # (a RuntimeError for a trace whose workspace was reused since)
-        dx = layers_backward(trace, dy, input_grad, workspace)
-        return dx if input_grad else None
+            dx = layers_backward(trace, dy, want, workspace)
+        if want:
+            return dx
+        return None if input_grad is False else DeferredInputGrad(self, trace, dy)
 
     def _check_trace(self, trace: Any) -> None:
         """A trace that ``core.trace_inputs`` did not take: clear errors for what is wrong with it."""
@@ -387,8 +401,8 @@ class Net(Composite):
             block's parameters are named by path, so the state of
             ``net[2].f[0].W`` is kept under ``"2.f.0.W"``.
         """
+        parameters_changed()
         indices: Any = range(len(self.layers))
-        apply = None
         if type(update) is float or type(update) is int:
             plan = self._runner()
             if plan is not None:
@@ -398,24 +412,12 @@ class Net(Composite):
                     return
                 if rest is not False:
                     indices = rest
-        elif not isinstance(update, numbers.Real):
-            apply = getattr(update, "update_layer", None)
+        elif not isinstance(update, numbers.Real) and getattr(update, "update_layer", None) is not None:
+            self._step_optimizer(update)
+            return
         layers = self.layers
         for index in indices:
             layer = layers[index]
-            if apply is not None:
-                if isinstance(layer, Composite):  # each inner layer with its path: the same keys, no lookups
-                    for path, inner in layer.walk():
-                        if not isinstance(inner, Composite):
-                            if getattr(inner, "param_names", ()):
-                                apply(inner, key=f"{index}.{path}")
-                            else:
-                                check_trainable(inner, optimizer=True)
-                elif getattr(layer, "param_names", ()):
-                    apply(layer, key=str(index))
-                else:  # an optimizer skips it: say so if it holds gradients or its own step()
-                    check_trainable(layer, optimizer=True)
-                continue
             step = getattr(layer, "step", None)
             if step is not None:
                 if getattr(type(layer), "step", None) is not Layer.step:  # Layer.step checks for itself
@@ -427,6 +429,33 @@ class Net(Composite):
                         check_trainable(layer, optimizer=False)
                     continue
                 step(update)
+
+    def _step_optimizer(self, optimizer: Any) -> None:
+        """``Net.step`` with an optimizer: every layer's parameters with their keys, in one call if it can.
+
+        An optimizer with ``update_layers`` (those of ``layerkit.optim``)
+        receives all the ``(layer, key)`` pairs at once and runs their updates
+        in one call of the core; any other receives ``update_layer(layer, key=...)`` per layer.
+        """
+        pairs = []
+        for index, layer in enumerate(self.layers):
+            if isinstance(layer, Composite):  # each inner layer with its path: the same keys, no lookups
+                for path, inner in layer.walk():
+                    if not isinstance(inner, Composite):
+                        if getattr(inner, "param_names", ()):
+                            pairs.append((inner, f"{index}.{path}"))
+                        else:
+                            check_trainable(inner, optimizer=True)
+            elif getattr(layer, "param_names", ()):
+                pairs.append((layer, str(index)))
+            else:  # an optimizer skips it: say so if it holds gradients or its own step()
+                check_trainable(layer, optimizer=True)
+        update_layers = getattr(optimizer, "update_layers", None)
+        if update_layers is not None:
+            update_layers(pairs)
+        else:
+            for layer, key in pairs:
+                optimizer.update_layer(layer, key=key)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The output alone, shape (n_samples, n_out), always in inference mode.

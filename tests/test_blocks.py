@@ -60,7 +60,7 @@ def test_residual_equals_x_plus_f_and_its_gradients():
     r = h + relu(z2)
     np.testing.assert_allclose(y, r @ net[2].W + net[2].b, rtol=1e-13, atol=1e-13)
     dy = RNG.standard_normal(y.shape)
-    dx = net.backward(trace, dy)
+    dx = net.backward(trace, dy, input_grad=True)
     dr = dy @ net[2].W.T
     dz2 = dr * (z2 > 0)
     np.testing.assert_allclose(f[2].dW, a1.T @ dz2, rtol=1e-12, atol=1e-13)
@@ -77,7 +77,7 @@ def test_concatenate_and_add_join_their_branches():
     y, trace = concat.forward(x)
     np.testing.assert_allclose(y, np.hstack([x @ a.W + a.b, np.tanh(x @ b.W + b.b)]), rtol=1e-14)
     dy = RNG.standard_normal(y.shape)
-    dx = concat.backward(trace, dy)
+    dx = concat.backward(trace, dy, input_grad=True)
     zb = x @ b.W + b.b
     expected = dy[:, :2] @ a.W.T + (dy[:, 2:] * (1 - np.tanh(zb) ** 2)) @ b.W.T
     np.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-14)
@@ -85,7 +85,7 @@ def test_concatenate_and_add_join_their_branches():
     add = lk.Net([Add([[a], [b, lk.Tanh()]])])
     y, trace = add.forward(x)
     np.testing.assert_allclose(y, x @ a.W + a.b + np.tanh(zb), rtol=1e-14)
-    dx = add.backward(trace, dy[:, :2])
+    dx = add.backward(trace, dy[:, :2], input_grad=True)
     np.testing.assert_allclose(dx, dy[:, :2] @ a.W.T + (dy[:, :2] * (1 - np.tanh(zb) ** 2)) @ b.W.T, rtol=1e-12)
 
 
@@ -99,7 +99,7 @@ def test_a_net_is_a_layer_of_another_net():
     np.testing.assert_array_equal(y, y_flat)
     assert isinstance(trace[1].ctx, lk.Trace) and trace[1].ctx[1].layer is inner[1]
     dy = RNG.standard_normal(y.shape)
-    np.testing.assert_allclose(outer.backward(trace, dy), flat.backward(trace_flat, dy), rtol=1e-14)
+    np.testing.assert_allclose(outer.backward(trace, dy, input_grad=True), flat.backward(trace_flat, dy, input_grad=True), rtol=1e-14)
     assert outer.param_names[2:4] == ("1.0.W", "1.0.b")
 
 
@@ -129,7 +129,7 @@ def test_float32_blocks_stay_float32():
     net = residual_net(dtype=np.float32)
     y, trace = net.forward(RNG.standard_normal((4, 3)).astype(np.float32))
     assert y.dtype == np.float32 and net[1].dtype == np.float32
-    assert net.backward(trace, np.ones_like(y)).dtype == np.float32
+    assert net.backward(trace, np.ones_like(y), input_grad=True).dtype == np.float32
 
 
 def test_fortran_and_list_inputs_give_the_same_result():
@@ -300,7 +300,7 @@ def test_fused_and_layer_by_layer_paths_agree_bit_for_bit():
     y2, t2 = slow.forward(x)
     np.testing.assert_array_equal(y1, y2)
     dy = RNG.standard_normal(y1.shape)
-    np.testing.assert_array_equal(fused.backward(t1, dy), slow.backward(t2, dy))
+    np.testing.assert_array_equal(fused.backward(t1, dy, input_grad=True), slow.backward(t2, dy, input_grad=True))
     np.testing.assert_array_equal(fused[1].f[2].dW, slow[1].f[2].layer.dW)
 
 
@@ -408,7 +408,7 @@ def test_a_first_block_skips_the_input_gradient_when_not_asked(make):
     x = RNG.standard_normal((5, 3))
     y, trace = net.forward(x)
     dy = RNG.standard_normal(y.shape)
-    assert net.backward(trace, dy) is not None
+    assert net.backward(trace, dy, input_grad=True) is not None
     expected = {name: getattr(net, "d" + name).copy() for name in net.param_names}
     for name in net.param_names:
         setattr(net, "d" + name, None)
@@ -435,12 +435,12 @@ def test_a_workspace_pass_of_a_net_with_blocks_equals_a_plain_pass():
     x = RNG.standard_normal((6, 3))
     y, trace = net.forward(x)
     dy = RNG.standard_normal(y.shape)
-    dx = net.backward(trace, dy)
+    dx = net.backward(trace, dy, input_grad=True)
     grads = {name: getattr(net, "d" + name).copy() for name in net.param_names}
     for _ in range(2):
         y_ws, trace_ws = net.forward(x, workspace=ws)
         np.testing.assert_array_equal(y_ws, y)
-        np.testing.assert_array_equal(net.backward(trace_ws, dy), dx)
+        np.testing.assert_array_equal(net.backward(trace_ws, dy, input_grad=True), dx)
         for name in net.param_names:
             np.testing.assert_array_equal(getattr(net, "d" + name), grads[name])
 

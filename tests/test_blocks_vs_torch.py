@@ -96,7 +96,7 @@ def test_forward_and_backward_equal_torch_nn(make):
     np.testing.assert_allclose(y, y_torch.detach().numpy(), **TOL)
 
     dy = rng.standard_normal(y.shape)
-    dx = net.backward(trace, dy)
+    dx = net.backward(trace, dy, input_grad=True)
     y_torch.backward(torch.from_numpy(dy))
     np.testing.assert_allclose(dx, x_torch.grad.numpy(), **TOL)
     assert len(pairs) == sum(isinstance(layer, lk.Linear) for _, layer in net.walk())

@@ -30,7 +30,7 @@ def make_net(dtype, act=lk.ReLU):
 def pass_of(net, x, dy, workspace=None):
     y, trace = net.forward(x, workspace=workspace)
     y = y.copy()
-    dx = net.backward(trace, dy)
+    dx = net.backward(trace, dy, input_grad=True)
     dx = None if dx is None else dx.copy()
     return y, dx, [(layer.dW.copy(), layer.db.copy()) for layer in net if isinstance(layer, lk.Linear)]
 
@@ -178,7 +178,7 @@ def test_a_leading_parameterless_layer_computes_in_the_input_dtype_on_both_paths
     layers = [lead(), lk.Linear(4, 3, rng=1, dtype=net_dtype), lk.ReLU()]
     net = lk.Net(layers)
     y, trace = net.forward(x)
-    dx = net.backward(trace, dy)
+    dx = net.backward(trace, dy, input_grad=True)
     dW = layers[1].dW.copy()
     assert trace[1].x.dtype == np.float32 and y.dtype == net_dtype and dx.dtype == np.float32
     np.testing.assert_array_equal(trace[1].x, lead().forward(x.astype(np.float32)))  # float32 arithmetic

@@ -140,8 +140,6 @@ def test_a_callback_with_on_batch_end_is_called_after_every_minibatch(callback, 
 
 
 @pytest.mark.parametrize("options", [
-    {"lr": lk.optim.SGD(0.1)},                # an optimizer object
-    {"lr": lk.optim.ExponentialDecay(0.1, 0.9)},  # a schedule stepping per minibatch
     {"lr": 0.1, "clip_norm": 1.0},
     {"lr": 0.1, "diagnostics": True},
 ])
@@ -303,3 +301,72 @@ def test_callbacks_say_whether_they_want_every_minibatch():
     assert lk.LambdaCallback(on_batch_end=lambda state: None).wants_batches
     assert type("PerBatch", (lk.Callback,), {"on_batch_end": lambda self, state: None})().wants_batches
     assert not lk.EarlyStopping(patience=2).wants_batches
+
+
+OPTIMIZERS = {
+    "sgd": lambda: lk.optim.SGD(0.1),
+    "sgd-momentum-wd": lambda: lk.optim.SGD(0.05, momentum=0.8, dampening=0.3, weight_decay=0.01),
+    "sgd-nesterov": lambda: lk.optim.SGD(0.05, momentum=0.9, nesterov=True),
+    "schedule": lambda: lk.optim.ExponentialDecay(0.1, 0.9),  # fit makes it SGD with the schedule
+    "adam": lambda: lk.optim.Adam(0.01),
+    "adam-wd-amsgrad": lambda: lk.optim.Adam(0.02, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True),
+    "adamw-cosine": lambda: lk.optim.AdamW(lk.optim.CosineDecay(0.01, 7), weight_decay=0.1),
+    "rmsprop-centered-momentum": lambda: lk.optim.RMSprop(0.005, momentum=0.5, centered=True, weight_decay=0.05),
+    "rmsprop": lambda: lk.optim.RMSprop(0.01),
+    "adagrad": lambda: lk.optim.AdaGrad(0.1, lr_decay=0.01, initial_accumulator_value=0.1),
+}
+
+
+def _state_bytes(optimizer):
+    arrays = optimizer.state_dict()["arrays"]
+    return {name: (value.dtype, value.shape, value.tobytes()) for name, value in arrays.items()}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", ["labels", "bce"])
+def test_in_core_epochs_with_an_optimizer_equal_the_python_loop(name, dtype, loss, monkeypatch):
+    """Weights, history, the optimizer's state and update counts: bit for bit the Python loop's."""
+    results = []
+    for in_core in (True, False):
+        optimizer = OPTIMIZERS[name]()
+        calls = []
+        net, history = _train(_problem(loss, dtype, 53, 3), in_core, monkeypatch, calls, epochs=3, lr=optimizer,
+                              batch_size=15, seed=4)
+        if in_core:
+            assert [c[0] for c in calls] == [4] * 3  # every epoch ran in the core
+        results.append(((net, history), optimizer))
+    (in_core, opt_core), (python, opt_python) = results
+    _assert_same(in_core, python)
+    if isinstance(opt_core, lk.optim.Optimizer):
+        assert sorted(opt_core.state) == sorted(opt_python.state)
+        assert all(state["step"] == 12 for state in opt_core.state.values())
+        assert _state_bytes(opt_core) == _state_bytes(opt_python)
+
+
+def test_a_checkpoint_after_in_core_epochs_resumes_bit_for_bit(monkeypatch):
+    """Two epochs in the core, the optimizer saved and loaded, one more: as three epochs of the Python loop."""
+    problem = _problem("labels", np.float32, 53, 5)
+    optimizer = lk.optim.Adam(lk.optim.ExponentialDecay(0.01, 0.95))
+    net, _ = _train(problem, True, monkeypatch, epochs=2, lr=optimizer, batch_size=15, seed=1)
+    resumed = lk.optim.optimizer_from_state_dict(optimizer.state_dict())
+    net, _ = _train((net,) + problem[1:], False, monkeypatch, epochs=1, lr=resumed, batch_size=15, seed=2)
+    reference = _problem("labels", np.float32, 53, 5)
+    straight = lk.optim.Adam(lk.optim.ExponentialDecay(0.01, 0.95))
+    ref, _ = _train(reference, False, monkeypatch, epochs=2, lr=straight, batch_size=15, seed=1)
+    ref, _ = _train((ref,) + reference[1:], False, monkeypatch, epochs=1, lr=straight, batch_size=15, seed=2)
+    for a, b in zip(net.layers, ref.layers):
+        for param in getattr(a, "param_names", ()):
+            assert getattr(a, param).tobytes() == getattr(b, param).tobytes()
+    assert _state_bytes(resumed) == _state_bytes(straight)
+
+
+def test_an_optimizer_subclass_with_its_own_rule_keeps_the_python_loop(monkeypatch):
+    class Halved(lk.optim.SGD):
+        def _update(self, param, grad, state, lr, step):
+            param -= 0.5 * lr * grad
+
+    calls = []
+    _train(_problem("labels", np.float64, 40, 1), True, monkeypatch, calls, epochs=1, batch_size=15,
+           lr=Halved(0.1))
+    assert calls == []

@@ -105,7 +105,7 @@ def test_fused_pass_equals_plain_layers(kind, dtype, n, use_workspace):
     assert [entry.layer for entry in trace] == layers
     for entry, expected in zip(trace, inputs_ref):
         np.testing.assert_array_equal(entry.x, expected)
-    dx = net.backward(trace, dy)
+    dx = net.backward(trace, dy, input_grad=True)
     np.testing.assert_array_equal(dx, dx_ref)
     for (dW, db), (dW_ref, db_ref) in zip(grads_of(net), grads_ref):
         np.testing.assert_array_equal(dW, dW_ref)
@@ -140,7 +140,7 @@ def test_skipped_input_gradient_on_the_layer_by_layer_path_keeps_plain_layers_wo
     assert net._compiled() is None
     x = rng.normal(size=(5, 3))
     y, trace = net.forward(x)
-    dx = net.backward(trace, np.ones_like(y))
+    dx = net.backward(trace, np.ones_like(y), input_grad=True)
     dW_full = first.dW.copy()
     assert dx.shape == (5, 3)
     assert net.backward(trace, np.ones_like(y), input_grad=False) is None
@@ -177,7 +177,7 @@ def test_unusual_inputs_give_the_same_result_as_a_c_contiguous_batch(dtype, layo
     base = rng.integers(-3, 4, size=(8, 64)).astype(dtype)
     dy = rng.normal(size=(8, 1)).astype(dtype)
     y_ref, trace = net.forward(base)
-    dx_ref = net.backward(trace, dy).copy()
+    dx_ref = net.backward(trace, dy, input_grad=True).copy()
     grads_ref = grads_of(net)
     x = {
         "fortran": np.asfortranarray(base),
@@ -189,7 +189,7 @@ def test_unusual_inputs_give_the_same_result_as_a_c_contiguous_batch(dtype, layo
     for ws in (None, net.workspace()):
         y, trace = net.forward(x, workspace=ws)
         np.testing.assert_array_equal(y, y_ref)
-        np.testing.assert_array_equal(net.backward(trace, np.asfortranarray(dy)), dx_ref)
+        np.testing.assert_array_equal(net.backward(trace, np.asfortranarray(dy), input_grad=True), dx_ref)
         for (dW, db), (dW_ref, db_ref) in zip(grads_of(net), grads_ref):
             np.testing.assert_array_equal(dW, dW_ref)
             np.testing.assert_array_equal(db, db_ref)
@@ -203,11 +203,11 @@ def test_forwards_without_workspace_are_reentrant_in_any_order():
     x2, dy2 = batch(layers, 3, np.float64, seed=2)
     y1, trace1 = net.forward(x1)
     y2, trace2 = net.forward(x2)
-    dx2 = net.backward(trace2, dy2)
+    dx2 = net.backward(trace2, dy2, input_grad=True)
     _, _, dx2_ref, grads2_ref = plain_pass(reference, x2, dy2)
     np.testing.assert_array_equal(dx2, dx2_ref)
     np.testing.assert_array_equal(grads_of(net)[0][0], grads2_ref[0][0])
-    dx1 = net.backward(trace1, dy1)
+    dx1 = net.backward(trace1, dy1, input_grad=True)
     _, _, dx1_ref, grads1_ref = plain_pass(reference, x1, dy1)
     np.testing.assert_array_equal(dx1, dx1_ref)
     np.testing.assert_array_equal(grads_of(net)[0][0], grads1_ref[0][0])
@@ -222,7 +222,7 @@ def test_a_trace_whose_workspace_was_reused_is_refused():
     _, new = net.forward(x, workspace=ws)
     with pytest.raises(RuntimeError, match="workspace was used by a later forward pass"):
         net.backward(old, dy)
-    assert net.backward(new, dy).shape == x.shape
+    assert net.backward(new, dy, input_grad=True).shape == x.shape
 
 
 def test_workspace_buffers_are_reused_and_belong_to_one_net():

@@ -75,7 +75,7 @@ def test_fused_pass_equals_the_layers_bit_for_bit(kind, dtype, n, use_workspace)
     np.testing.assert_array_equal(y, y_ref)
     for entry, expected in zip(trace, inputs_ref):
         np.testing.assert_array_equal(entry.x, expected)
-    dx = net.backward(trace, dy)
+    dx = net.backward(trace, dy, input_grad=True)
     np.testing.assert_array_equal(dx, dx_ref)
     got = [(l.dW, l.db) for l in net if isinstance(l, lk.Linear)]
     for (dW, db), (dW_ref, db_ref) in zip(got, grads_ref):

@@ -46,7 +46,7 @@ def _passes(layers, x, dy, path):
     net = lk.Net(layers if path == "fused" else [layers[0], _PythonIdentity()] + layers[1:])
     assert type(net._runner()).__name__ == ("Plan" if path == "fused" else "SegmentedPlan")
     y, trace = net.forward(x)
-    return y, net.backward(trace, dy)
+    return y, net.backward(trace, dy, input_grad=True)
 
 
 @pytest.mark.parametrize("path", ["fused", "segmented", "layer by layer"])

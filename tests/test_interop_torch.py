@@ -171,11 +171,11 @@ def test_interleaved_passes(rng):
     alone = []
     for x, dy in zip(xs, dys):
         _, trace = net.forward(x)
-        dx = net.backward(trace, dy)
+        dx = net.backward(trace, dy, input_grad=True)
         alone.append((dx, getattr(net[1], "d0_weight").copy(), net[0].dW.copy()))
     traces = [net.forward(x)[1] for x in xs]
     for index in (2, 0, 1):
-        dx = net.backward(traces[index], dys[index])
+        dx = net.backward(traces[index], dys[index], input_grad=True)
         np.testing.assert_array_equal(dx, alone[index][0])
         np.testing.assert_array_equal(getattr(net[1], "d0_weight"), alone[index][1])
         np.testing.assert_array_equal(net[0].dW, alone[index][2])
@@ -194,7 +194,7 @@ def test_mixed_net_equals_the_pure_torch_model(rng):
 
     y, trace = net.forward(x)
     loss, dy = lk.mean_squared_error(y, t)
-    dx = net.backward(trace, dy)
+    dx = net.backward(trace, dy, input_grad=True)
 
     x_t = torch.tensor(x, requires_grad=True)
     y_t = reference(x_t)
@@ -269,8 +269,8 @@ def test_dropout_backward_uses_the_mask_of_its_pass(rng):
     x = np.abs(_x(rng, n=40)) + 0.1
     (y1, t1), (y2, t2) = net.forward(x), net.forward(x)
     assert not np.array_equal(y1 == 0, y2 == 0)
-    dx1 = net.backward(t1, np.ones_like(y1))
-    dx2 = net.backward(t2, np.ones_like(y2))
+    dx1 = net.backward(t1, np.ones_like(y1), input_grad=True)
+    dx2 = net.backward(t2, np.ones_like(y2), input_grad=True)
     np.testing.assert_array_equal(dx1, (y1 != 0) * 2.0)
     np.testing.assert_array_equal(dx2, (y2 != 0) * 2.0)
     with pytest.raises(RuntimeError, match="dropout in training mode"):

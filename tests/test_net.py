@@ -80,14 +80,14 @@ def test_two_forwards_then_backwards_in_any_order(rng):
 
     def grads_alone(x, dy):
         _, trace = net.forward(x)
-        dx = net.backward(trace, dy)
+        dx = net.backward(trace, dy, input_grad=True)
         return dx, [getattr(l, "d" + p).copy() for l in net for p in l.param_names]
 
     expected_a, expected_b = grads_alone(xa, dya), grads_alone(xb, dyb)
     _, trace_a = net.forward(xa)
     _, trace_b = net.forward(xb)
     for trace, dy, expected in ((trace_b, dyb, expected_b), (trace_a, dya, expected_a)):
-        dx = net.backward(trace, dy)
+        dx = net.backward(trace, dy, input_grad=True)
         np.testing.assert_array_equal(dx, expected[0])
         for got, want in zip([getattr(l, "d" + p) for l in net for p in l.param_names], expected[1]):
             np.testing.assert_array_equal(got, want)
@@ -221,7 +221,7 @@ def test_an_empty_batch_gives_empty_input_gradients_and_zero_parameter_gradients
     assert y.shape == (0, 2)
     hand_built = [(layer, np.array(x)) for layer, x in trace]  # a list of plain (layer, x) pairs
     for given in (trace, hand_built):
-        dx = net.backward(given, np.zeros((0, 2)))
+        dx = net.backward(given, np.zeros((0, 2)), input_grad=True)
         assert dx.shape == (0, 3)
         for layer in net:
             if isinstance(layer, lk.Linear):

@@ -135,3 +135,24 @@ def test_clip_grad_norm_matches_torch():
     assert norm > 1.0
     for mine, t in zip((net[0].dW, net[0].db, net[2].dbeta), tensors):
         np.testing.assert_allclose(mine, t.grad.numpy(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, ours, theirs", CASES, ids=[case[0] for case in CASES])
+def test_float32_matches_torch_optim_within_rounding(name, ours, theirs):
+    """The compiled float32 updates against torch.optim's in float32: 50 steps, differences of rounding only."""
+    net = lk.Net([lk.Linear(3, 4, rng=0, dtype=np.float32), lk.ReLU(), lk.Linear(4, 2, rng=1, dtype=np.float32)])
+    params = [net[0].W, net[0].b, net[2].W]
+    tensors = [torch.tensor(a.copy(), requires_grad=True) for a in params]
+    optimizer, reference = ours(), theirs(tensors)
+    start = [a.copy() for a in params]
+    for step in range(STEPS):
+        grads = [g.astype(np.float32) for g in _gradients(params, step)]
+        net[0].dW, net[0].db, net[2].dW = grads
+        net[2].db = np.zeros(2, np.float32)
+        net.step(optimizer)
+        for t, g in zip(tensors, grads):
+            t.grad = torch.from_numpy(g.copy())
+        reference.step()
+    for before, a, t in zip(start, params, tensors):
+        assert a.dtype == np.float32 and not np.allclose(a, before)
+        np.testing.assert_allclose(a, t.detach().numpy(), rtol=2e-5, atol=2e-5)

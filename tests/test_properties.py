@@ -261,7 +261,7 @@ def test_fused_and_layer_by_layer_passes_match_the_float64_reference(
     y, trace = net.forward(xs)
     assert_close(y, y_ref, dtype, "fused forward")
     assert_close(net.predict(xs), y_ref, dtype, "predict")
-    dx = net.backward(trace, dys)
+    dx = net.backward(trace, dys, input_grad=True)
     assert_close(dx, dx_ref, dtype, "fused dx")
     linears = [layer for layer in layers if isinstance(layer, lk.Linear)]
     for index, (layer, (dW, db)) in enumerate(zip(linears, grads_ref)):
@@ -543,7 +543,7 @@ def test_feeding_a_workspace_output_back_in_gives_the_reference(depth, width, ba
     y_ref, dx_ref, grads_ref = reference_passes(reference_of(layers, stages), fed, dy)
     y2, trace = net.forward(y1, workspace=workspace)
     assert_close(y2, y_ref, dtype, "forward of a workspace output")
-    assert_close(net.backward(trace, dy), dx_ref, dtype, "dx")
+    assert_close(net.backward(trace, dy, input_grad=True), dx_ref, dtype, "dx")
     for index, (layer, (dW, db)) in enumerate(zip([l for l in layers if isinstance(l, lk.Linear)], grads_ref)):
         assert_close(layer.dW, dW, dtype, f"dW of Linear {index}")
         assert_close(layer.db, db, dtype, f"db of Linear {index}")
@@ -811,7 +811,7 @@ def check_every_path(net, layers, x, xs, dy, dys, dtype, initial, y, trace):
         extra = slack.running.get(i, (None, None))
         assert_same_ieee(layers[i].running_mean, mean, dtype, f"running_mean of layer {i}", extra[0])
         assert_same_ieee(layers[i].running_var, var, dtype, f"running_var of layer {i}", extra[1])
-    assert_same_ieee(net.backward(trace, dys), dx_ref, dtype, "net dx", slack.dx)
+    assert_same_ieee(net.backward(trace, dys, input_grad=True), dx_ref, dtype, "net dx", slack.dx)
     check_grads(layers, grads_ref, dtype, "net", slack)
     state_before = snapshot(layers)  # inference mode: the running statistics as they are now, nothing updated
     assert_same_ieee(net.predict(xs), reference_mixed(layers, x, dy, masks, training_override=False)[0], dtype,
@@ -901,7 +901,7 @@ def test_sparse_csr_and_csc_input_matches_the_dense_reference(spec, fmt, batch, 
     slack = Slack(layers, dense, dy, masks, dtype)
     restore(after)
     assert_close(y, y_ref, dtype, "sparse forward", slack.y)
-    dx = net.backward(trace, dy)
+    dx = net.backward(trace, dy, input_grad=True)
     assert_close(dx, dx_ref, dtype, "sparse dx", slack.dx)
     check_grads(layers, grads_ref, dtype, "sparse", slack)
     assert_close(net.predict(x), reference_mixed(layers, dense, dy, masks, training_override=False)[0],
@@ -1130,7 +1130,7 @@ def test_bad_inputs_to_any_net_are_refused_clearly(spec, bad, batch, dtype, seed
         y, trace = net.forward(x)
         wrong = {"shape": lambda: np.zeros((batch, n_out + 1)), "strings": lambda: np.zeros(y.shape).astype(str),
                  "1-D": lambda: np.zeros(batch * n_out)}[what]()
-        ok, _ = expect_clear(lambda: net.backward(trace, wrong), *culprits)
+        ok, _ = expect_clear(lambda: net.backward(trace, wrong, input_grad=True), *culprits)
         assert not ok, f"{bad}: accepted"
         return
     if kind == "trace":
@@ -1142,7 +1142,7 @@ def test_bad_inputs_to_any_net_are_refused_clearly(spec, bad, batch, dtype, seed
             trace = [(layer, np.asarray(h)[:-1] if i == len(trace) - 1 else h) for i, (layer, h) in enumerate(trace)]
         else:
             trace = list(trace)[:-1]
-        ok, _ = expect_clear(lambda: net.backward(trace, np.zeros(y.shape, dtype)), *culprits)
+        ok, _ = expect_clear(lambda: net.backward(trace, np.zeros(y.shape, dtype), input_grad=True), *culprits)
         assert not ok, f"{bad}: accepted"
         return
     t = rng.normal(size=(batch, n_out))

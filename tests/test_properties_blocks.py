@@ -150,7 +150,7 @@ def test_random_nestings_equal_the_float64_reference(case):
     dy = rng.normal(size=y.shape)
     grads = {}
     dx_ref = backward(dy, grads)
-    np.testing.assert_allclose(net.backward(trace, dy), dx_ref, rtol=1e-10, atol=1e-11)
+    np.testing.assert_allclose(net.backward(trace, dy, input_grad=True), dx_ref, rtol=1e-10, atol=1e-11)
     assert len(grads) == len(net.param_names)
     for name in net.param_names:
         owner, attr = owner_and_attr(net, name)
@@ -167,12 +167,12 @@ def test_fused_and_layer_by_layer_paths_agree_bit_for_bit(case):
         x = np.random.default_rng(seed).normal(size=(rows, width))
         y_slow, trace_slow = slow.forward(x)
         dy = np.ones_like(y_slow)
-        dx_slow = slow.backward(trace_slow, dy)
+        dx_slow = slow.backward(trace_slow, dy, input_grad=True)
         assert all(getattr(layer, "_plan", None) is None or type(layer._plan).__name__ == "_NoPlan"
                    for _, layer in slow.walk())
     y, trace = fused.forward(x)
     np.testing.assert_array_equal(y, y_slow)
-    np.testing.assert_array_equal(fused.backward(trace, dy), dx_slow)
+    np.testing.assert_array_equal(fused.backward(trace, dy, input_grad=True), dx_slow)
     for name in fused.param_names:
         np.testing.assert_array_equal(getattr(fused, "d" + name), getattr(slow, "d" + name))
 

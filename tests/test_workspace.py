@@ -59,7 +59,7 @@ def test_a_view_of_an_input_gradient_fed_back_in_is_copied_too():
     ws = net.workspace()
     x = np.random.default_rng(1).random((6, 4))
     y, trace = net.forward(x, workspace=ws)
-    dx = net.backward(trace, np.ones_like(y))  # lives in ws
+    dx = net.backward(trace, np.ones_like(y), input_grad=True)  # lives in ws
     view = dx[:, ::-1]
     expected = net.predict(view.copy())
     y2, trace2 = net.forward(view, workspace=ws)
@@ -130,6 +130,6 @@ def test_alternating_batch_sizes_give_each_trace_its_own_inputs(name, layers):
             assert entry.layer is net[i] and entry.x.shape[0] == n
             np.testing.assert_array_equal(entry.x, entry_ref.x)
         dy = rng.normal(size=y.shape)
-        np.testing.assert_array_equal(net.backward(trace, dy), plain.backward(trace_ref, dy))
+        np.testing.assert_array_equal(net.backward(trace, dy, input_grad=True), plain.backward(trace_ref, dy, input_grad=True))
         for ours, ref in zip(grads(net), grads(plain)):
             np.testing.assert_array_equal(ours[0], ref[0])

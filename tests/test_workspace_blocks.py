@@ -106,10 +106,10 @@ def test_input_gradients_with_a_workspace_equal_those_without(kind):
     net = NETS[kind](np.float64)
     x, dy = data(np.float64)
     y, trace = net.forward(x, workspace=net.workspace())
-    dx = net.backward(trace, dy)
+    dx = net.backward(trace, dy, input_grad=True)
     y_ref, trace_ref = net.forward(x)
     np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(dx, net.backward(trace_ref, dy))
+    np.testing.assert_array_equal(dx, net.backward(trace_ref, dy, input_grad=True))
 
 
 @pytest.mark.parametrize("kind", sorted(NETS))
@@ -129,15 +129,15 @@ def test_passes_without_a_workspace_interleaved_with_workspace_passes_stay_corre
     x, dy = data(np.float64)
     x2 = x[::-1].copy()
     y_ref, trace_ref = net.forward(x)
-    dx_ref = net.backward(trace_ref, dy)
+    dx_ref = net.backward(trace_ref, dy, input_grad=True)
     y2_ref, trace2_ref = net.forward(x2)
-    dx2_ref = net.backward(trace2_ref, dy)
+    dx2_ref = net.backward(trace2_ref, dy, input_grad=True)
 
     ws = net.workspace()
     y, trace = net.forward(x, workspace=ws)
     y2, trace2 = net.forward(x2)  # in flight together: the second allocates its own arrays
-    dx2 = net.backward(trace2, dy)
-    dx = net.backward(trace, dy)
+    dx2 = net.backward(trace2, dy, input_grad=True)
+    dx = net.backward(trace, dy, input_grad=True)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(y2, y2_ref)
     np.testing.assert_array_equal(dx, dx_ref)
@@ -174,5 +174,5 @@ def test_a_block_whose_inner_layers_change_gets_new_buffers():
     net[1].f.layers[1] = lk.Tanh()  # the inner net is recompiled: its old buffers are dropped
     y, trace = net.forward(x, workspace=ws)
     np.testing.assert_array_equal(y, net.predict(x))
-    np.testing.assert_array_equal(net.backward(trace, dy), net.backward(net.forward(x)[1], dy))
+    np.testing.assert_array_equal(net.backward(trace, dy, input_grad=True), net.backward(net.forward(x)[1], dy, input_grad=True))
     assert ws.nbytes == before  # the same sizes, made again (not kept twice)

@@ -1,10 +1,13 @@
-# Included by layerkit/_core.pyx: a whole epoch of minibatch gradient descent
-# on a DenseChain, in one call with the GIL released (``fit``'s in-core path).
+# Included by layerkit/_core.pyx: a whole epoch of minibatch training on a
+# DenseChain, in one call with the GIL released (``fit``'s in-core path).
 #
 # Per minibatch it does what ``fit``'s Python loop does, with the same kernels
 # in the same order on the same buffers: gather the rows of ``x[order]`` (and of
 # the targets and weights), the chain's forward pass, the loss kernel, the
-# chain's backward pass without the input's gradient, and the SGD update. So
+# chain's backward pass without the input's gradient, and the update: plain
+# SGD by a learning rate, or an optimizer's rule (``optim.pxi``) on the
+# optimizer's own state arrays, with the learning rate of each update read
+# from a table the caller computed from its schedule. So
 # the weights and the per-epoch sums are those of the Python loop, bit for bit.
 # It stops before the backward pass of a minibatch whose loss kernel finds a
 # bad value or whose loss is not finite, and says where: the caller runs that
@@ -48,6 +51,11 @@ cdef struct EpochJob:
     char* grad_last
     Update* updates
     int n_updates
+    OptRule rule             # with an optimizer (n_opt > 0): its rule, its items (W then b, stage by stage)
+    OptItem* opt_items
+    int n_opt
+    double* lrs              # the learning rate of the update of each minibatch
+    long step0               # the parameters' update count before the epoch
     int typenum
     double rate
     double eps
@@ -110,7 +118,13 @@ cdef void _epoch_run(EpochJob* job, Py_ssize_t first, Py_ssize_t stop, floating*
             job.done = b
             return
         _chain_backward(st, job.k, dtype_tag)
-        _apply_updates(job.updates, job.n_updates, job.typenum, job.rate)
+        if job.n_opt:
+            for i in range(job.n_opt):
+                job.opt_items[i].lr = job.lrs[b]
+                job.opt_items[i].step = job.step0 + b + 1
+            _opt_apply(&job.rule, job.opt_items, job.n_opt, job.typenum)
+        else:
+            _apply_updates(job.updates, job.n_updates, job.typenum, job.rate)
         job.total_loss += value * rows
         if job.loss == EPOCH_BCE:
             job.total_correct += (<double>correct / <double>(rows * job.out)) * rows
@@ -171,8 +185,8 @@ cdef int _fill_epoch_stages(DenseChain chain, Stage* st, list buffers, cnp.npy_i
 
 
 def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize_t batch_size, double rate,
-                double eps, list sets, xbuf=None, tbuf=None, wbuf=None):
-    """One epoch of minibatch SGD on ``chain`` over the rows of ``x[order]``, without the GIL.
+                double eps, list sets, xbuf=None, tbuf=None, wbuf=None, optimizer=None):
+    """One epoch of minibatch training on ``chain`` over the rows of ``x[order]``, without the GIL.
 
     Parameters
     ----------
@@ -198,6 +212,14 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     xbuf, tbuf, wbuf : ndarray, optional
         With ``order``: buffers of at least ``min(batch_size, n)`` rows that
         the minibatches are gathered into (``wbuf`` with weights).
+    optimizer : tuple, optional
+        ``(kind, hyper, stages, lrs, step0)``: update by an optimizer's rule
+        (as ``optim_update``) instead of SGD by ``rate``. ``stages`` has one
+        entry per stage, ``None`` for an activation stage, else
+        ``((W_slots, W_decay), (b_slots, b_decay))`` with the state arrays in
+        the rule's order; ``lrs`` a float64 array of the learning rate of each
+        minibatch's update; ``step0`` the parameters' update count before the
+        epoch (the same for all).
 
     Returns
     -------
@@ -263,9 +285,29 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
         return None
     cdef int n_updates = 0
     cdef Py_ssize_t chunk, first, stop
+    cdef list opt_items = []
     for s in range(k):
         if params[s] is not None:
             n_updates += 2
+    job.n_opt = 0
+    job.opt_items = NULL
+    if optimizer is not None:
+        kind, hyper, stages, lrs, step0 = optimizer
+        _opt_rule(&job.rule, kind, hyper)
+        if (len(stages) != k or not _contiguous(lrs, cnp.NPY_FLOAT64, cnp.PyArray_DIM(<cnp.ndarray>lrs, 0)
+                                                 if type(lrs) is cnp.ndarray else -1, -1, False)
+                or cnp.PyArray_DIM(<cnp.ndarray>lrs, 0) < job.batches):
+            return None
+        for s in range(k):
+            if (params[s] is None) != (stages[s] is None):
+                return None
+            if params[s] is not None:
+                W, b, dW, db = params[s]
+                (w_slots, w_decay), (b_slots, b_decay) = stages[s]
+                opt_items.append((W, dW, w_slots, 0.0, 0, w_decay))
+                opt_items.append((b, db, b_slots, 0.0, 0, b_decay))
+        job.lrs = <double*>cnp.PyArray_DATA(<cnp.ndarray>lrs)
+        job.step0 = step0
     job.loss, job.k, job.n, job.m, job.out = loss, k, n, chain.widths[0], out
     job.batch_size, job.item = full_rows, (8 if t == cnp.NPY_FLOAT64 else 4)
     job.x = cnp.PyArray_BYTES(<cnp.ndarray>x)
@@ -277,9 +319,16 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     job.full = <Stage*>PyMem_Malloc(k * sizeof(Stage))
     job.last = <Stage*>PyMem_Malloc(k * sizeof(Stage))
     job.updates = <Update*>PyMem_Malloc((n_updates if n_updates else 1) * sizeof(Update))
+    keep_opt = []
     try:
         if job.full == NULL or job.last == NULL or job.updates == NULL:
             raise MemoryError()
+        if opt_items:
+            job.opt_items = <OptItem*>PyMem_Malloc(len(opt_items) * sizeof(OptItem))
+            if job.opt_items == NULL:
+                raise MemoryError()
+            _fill_opt_items(opt_items, job.opt_items, t, keep_opt)  # (checks every array)
+            job.n_opt = len(opt_items)
         buffers, grad = sets[0]
         _fill_epoch_stages(chain, job.full, buffers, full_rows, params, grad)
         job.grad_full = cnp.PyArray_BYTES(<cnp.ndarray>grad)
@@ -308,11 +357,16 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
                 break
             first = stop
             if first < job.batches:
-                PyErr_CheckSignals()  # raises KeyboardInterrupt after a Ctrl-C
+                try:
+                    PyErr_CheckSignals()  # raises KeyboardInterrupt after a Ctrl-C
+                except BaseException as error:
+                    error.batches_done = job.done  # the minibatches updated before it (their count)
+                    raise
     finally:
         PyMem_Free(job.full)
         PyMem_Free(job.last)
         PyMem_Free(job.updates)
+        PyMem_Free(job.opt_items)
     return job.done, job.total_loss, job.total_correct, job.last_loss, job.last_rows
 
 

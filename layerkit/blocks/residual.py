@@ -132,7 +132,7 @@ class Residual(Composite):
         -------
         dx : ndarray, shape (n_samples, n_features)
         """
-        dfx = self.f.backward(ctx, dy)
+        dfx = self.f.backward(ctx, dy, input_grad=True)
         if type(dy) is not np.ndarray or dy.shape != dfx.shape or dy.dtype != dfx.dtype:
             dy = check_grad_output(dy, repr(self), dfx.shape, dfx.dtype)
         workspace = Workspace.of(ctx)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from layerkit._backend import core
+from layerkit._deferred import parameters_changed
 from layerkit.warnings import check_trainable
 
 
@@ -189,6 +190,7 @@ class Layer:
             ``update_layer(layer)``, which receives this layer and applies its
             own rule (see ``layerkit.optim``); the rule never lives here.
         """
+        parameters_changed()
         # the float check first: numbers.Real is an ABC, slow to test on every step
         is_rate = type(update) is float or (isinstance(update, numbers.Real) and not isinstance(update, bool))
         if not self.param_names:

@@ -5,7 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from layerkit.optim.base import Optimizer
+from layerkit._backend import core
+from layerkit.optim.base import Optimizer, compiled_as
 from layerkit.optim.schedules import Schedule, _check_real
 
 
@@ -44,8 +45,13 @@ class AdaGrad(Optimizer):
     def _initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
         return {"sum": np.full_like(param, self.initial_accumulator_value)}
 
+    def _kernel_rule(self) -> tuple[int, tuple[float, ...]]:
+        return core.OPT_ADAGRAD, (self.lr_decay, self.eps)
+
+    @compiled_as(_kernel_rule)
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], lr: float,
                 step: int) -> None:
+        """The rule in NumPy (the core's loop computes the same numbers, bit for bit)."""
         grad = self._decayed(param, grad)
         accumulator = state["sum"]
         accumulator += grad * grad

@@ -6,7 +6,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from layerkit.optim.base import Optimizer
+from layerkit._backend import core
+from layerkit.optim.base import Optimizer, compiled_as
 from layerkit.optim.schedules import Schedule, _check_real
 
 
@@ -51,18 +52,27 @@ class Adam(Optimizer):
         return {"betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay,
                 "amsgrad": self.amsgrad}
 
+    def _kernel_rule(self) -> tuple[int, tuple[float, ...]]:
+        return core.OPT_ADAM, (*self.betas, self.eps, float(self.decoupled))
+
+    def _kernel_slots(self, state: dict[str, Any]) -> tuple:
+        return state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq")
+
+    @compiled_as(_kernel_rule)
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], lr: float,
                 step: int) -> None:
+        """The rule in NumPy (the core's loop computes the same numbers, bit for bit)."""
         beta1, beta2 = self.betas
         if self.decoupled:
-            if self.weight_decay:
-                param *= 1 - lr * self.weight_decay
+            decay = self.decay_for(param)
+            if decay:
+                param *= 1 - lr * decay
         else:
             grad = self._decayed(param, grad)
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         # one scratch array of the parameter's size per update (not five temporaries): for a wide
         # first layer (a hashed bag of words) the temporaries set the peak memory of training
-        scratch = np.multiply(grad, 1 - beta1, dtype=param.dtype)
+        scratch = np.multiply(grad, 1 - beta1, dtype=param.dtype.type)  # (native order for a big-endian one)
         exp_avg *= beta1
         exp_avg += scratch
         np.multiply(grad, grad, out=scratch)

@@ -15,10 +15,12 @@ gradients ``d<name>``, and changes the arrays in place.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from layerkit._backend import core
+from layerkit._deferred import parameters_changed
 from layerkit.warnings import check_trainable
 from layerkit.optim.schedules import Schedule, _check_real, as_schedule, schedule_from_config
 
@@ -63,10 +65,11 @@ class Optimizer:
 
     slots: tuple[str, ...] = ()
 
-    def __init__(self, lr: float | Schedule, weight_decay: float = 0.0) -> None:
+    def __init__(self, lr: float | Schedule, weight_decay: float = 0.0, *, decay_biases: bool = True) -> None:
         name = type(self).__name__
         self.lr = as_schedule(lr, f"{name}: lr")
         self.weight_decay = _check_real(weight_decay, f"{name}: weight_decay", low=0.0)
+        self.decay_biases = decay_biases
         self.state: dict[str, dict[str, Any]] = {}
         self._layer_names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._layers_named = 0  # never decreases, so a dead layer's name is never given again
@@ -82,6 +85,7 @@ class Optimizer:
 
     def __setstate__(self, state: dict) -> None:
         names = state.pop("_layer_names", [])
+        state.setdefault("decay_biases", True)  # pickled before the option existed
         self.__dict__.update(state)
         self._layer_names = weakref.WeakKeyDictionary(names)
 
@@ -105,6 +109,10 @@ class Optimizer:
         return known
 
     # ------------------------------------------------------------------ updates
+    def decay_for(self, param: np.ndarray) -> float:
+        """The weight decay applied to ``param``: 0 for a bias (``ndim < 2``) unless ``decay_biases``."""
+        return 0.0 if (not self.decay_biases and param.ndim < 2) else self.weight_decay
+
     def update_layer(self, layer: Any, key: str | None = None) -> None:
         """Update every parameter of ``layer`` from its stored gradient.
 
@@ -117,10 +125,40 @@ class Optimizer:
             Prefix of the state keys (``Net.step`` passes the layer's index);
             by default a name this optimizer assigns to the layer.
         """
-        check_trainable(layer, optimizer=True)
-        prefix = self.name_layer(layer) if key is None else key
-        for name, param, grad in named_parameters(layer):
-            self.update_param(f"{prefix}.{name}", param, grad, who=f"{layer!r}.{name}")
+        self._update_all([(layer, key)])
+
+    def update_layers(self, pairs: Sequence[tuple[Any, str | None]]) -> None:
+        """``update_layer(layer, key)`` for each pair, the compiled updates in one call of the core.
+
+        ``Net.step`` hands every layer of a net at once, so that the updates of
+        all its parameters run in one pass of compiled loops (see ``_rule``).
+
+        Parameters
+        ----------
+        pairs : sequence of (layer, key)
+            As ``update_layer`` takes them, in order.
+        """
+        if type(self).update_layer is not Optimizer.update_layer:  # a subclass's own per-layer rule
+            for layer, key in pairs:
+                self.update_layer(layer, key)
+            return
+        self._update_all(pairs)
+
+    def _update_all(self, pairs: Sequence[tuple[Any, str | None]]) -> None:
+        parameters_changed()
+        rule = self._rule()
+        batches: dict[Any, list] = {}
+        try:
+            for layer, key in pairs:
+                check_trainable(layer, optimizer=True)
+                prefix = self.name_layer(layer) if key is None else key
+                for name, param, grad in named_parameters(layer):
+                    item = self._prepared_update(f"{prefix}.{name}", param, grad, f"{layer!r}.{name}", rule)
+                    if item is not None:
+                        batches.setdefault(param.dtype, []).append(item)
+        finally:  # (also when a later layer raises: every update counted is done, as one by one)
+            for items in batches.values():
+                core.optim_update(rule[0], rule[1], items)
 
     def update_param(self, key: str, param: np.ndarray, grad: np.ndarray, *, who: str | None = None) -> None:
         """Update one array in place, with the state kept under ``key``.
@@ -132,16 +170,31 @@ class Optimizer:
         param : ndarray, any shape, float32 or float64, writeable
         grad : array_like, shape of ``param``
         """
-        who = who or key
+        parameters_changed()
+        rule = self._rule()
+        item = self._prepared_update(key, param, grad, who or key, rule)
+        if item is not None:
+            core.optim_update(rule[0], rule[1], [item])
+
+    def _prepared_update(self, key: str, param: Any, grad: Any, who: str, rule: Any) -> tuple | None:
+        """Check ``param`` and ``grad``, count the update and read its learning rate.
+
+        Returns the core's ``(param, grad, slots, lr, step, decay)`` item when
+        the compiled rule can take the arrays as they are; else runs the NumPy
+        rule (``_update``) at once (a non-contiguous view, another dtype or
+        byte order, a subclass's own rule) and returns ``None``.
+        """
         if not isinstance(param, np.ndarray) or param.dtype.kind != "f" or not param.flags.writeable:
             raise TypeError(f"{type(self).__name__}: parameter {who} must be a writeable float ndarray "
                             f"to be updated in place, got {type(param).__name__} "
                             f"{getattr(param, 'dtype', '')}")
-        grad = np.asarray(grad)
+        if type(grad) is not np.ndarray:
+            grad = np.asarray(grad)
         if grad.shape != param.shape:
             raise ValueError(f"{type(self).__name__}: gradient of {who} must have the parameter's shape "
                              f"{param.shape}, got {grad.shape}")
-        grad = grad.astype(param.dtype, copy=False)
+        if grad.dtype != param.dtype:
+            grad = grad.astype(param.dtype)
         state = self.state.get(key)
         if state is None:
             state = self.state[key] = {"step": 0, **self._initial_state(param)}
@@ -154,15 +207,41 @@ class Optimizer:
                         f"({param.dtype}); use one optimizer per net"
                     )
         lr = self.lr(state["step"])
-        state["step"] += 1
-        self._update(param, grad, state, lr, state["step"])
+        step = state["step"] = state["step"] + 1
+        if rule is not None and _compiled_fits(param):
+            slots = self._kernel_slots(state)
+            if all(slot is None or slot.flags.c_contiguous for slot in slots):
+                if not grad.flags.c_contiguous:
+                    grad = np.ascontiguousarray(grad)
+                return param, grad, slots, float(lr), step, self.decay_for(param)
+        self._update(param, grad, state, lr, step)
+        return None
+
+    # ------------------------------------------------------------------ the compiled rule
+    def _rule(self) -> tuple[int, tuple[float, ...]] | None:
+        """``(kind, hyperparameters)`` of the core's loop for this optimizer's rule, or None.
+
+        ``None`` for an optimizer whose ``_update`` is not a built-in rule (a
+        subclass's own): it runs in NumPy.
+        """
+        if getattr(type(self)._update, "_compiled_as", None) is not type(self)._kernel_rule:
+            return None
+        return self._kernel_rule()
+
+    def _kernel_rule(self) -> tuple[int, tuple[float, ...]] | None:
+        return None
+
+    def _kernel_slots(self, state: dict[str, Any]) -> tuple:
+        """The state arrays in the order of the core's loop (None where the rule has none)."""
+        return tuple(state[slot] for slot in self.slots)
 
     def _initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
         return {slot: np.zeros_like(param) for slot in self.slots}
 
     def _decayed(self, param: np.ndarray, grad: np.ndarray) -> np.ndarray:
-        """The gradient with the L2 term ``weight_decay * param`` added (a new array if it is)."""
-        return grad + self.weight_decay * param if self.weight_decay else grad
+        """The gradient with the L2 term ``decay_for(param) * param`` added (a new array if it is)."""
+        decay = self.decay_for(param)
+        return grad + decay * param if decay else grad
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], lr: float,
                 step: int) -> None:
@@ -226,6 +305,25 @@ class Optimizer:
     def __repr__(self) -> str:
         fields = ", ".join(f"{key}={value!r}" for key, value in self.hyperparameters().items())
         return f"{type(self).__name__}(lr={self.lr!r}, {fields})"
+
+
+def compiled_as(rule: Callable) -> Callable:
+    """Mark an ``_update`` (the NumPy rule) as the one that the core's loop of ``rule`` computes.
+
+    ``Optimizer._rule`` uses the core only while a class's ``_update`` and
+    ``_kernel_rule`` are the marked pair, so a subclass that changes the rule
+    in Python keeps its own rule.
+    """
+    def mark(update: Callable) -> Callable:
+        update._compiled_as = rule
+        return update
+    return mark
+
+
+def _compiled_fits(param: np.ndarray) -> bool:
+    """``param`` is what the core's loops update in place: C-contiguous, aligned, native float32/float64."""
+    dtype = param.dtype
+    return (dtype == np.float64 or dtype == np.float32) and param.flags.c_contiguous and param.flags.aligned
 
 
 def optimizer_from_state_dict(state_dict: dict[str, Any]) -> Optimizer:

@@ -5,7 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from layerkit.optim.base import Optimizer
+from layerkit._backend import core
+from layerkit.optim.base import Optimizer, compiled_as
 from layerkit.optim.schedules import Schedule, _check_real
 
 
@@ -50,8 +51,16 @@ class RMSprop(Optimizer):
         return {"alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay,
                 "momentum": self.momentum, "centered": self.centered}
 
+    def _kernel_rule(self) -> tuple[int, tuple[float, ...]]:
+        return core.OPT_RMSPROP, (self.alpha, self.eps, self.momentum)
+
+    def _kernel_slots(self, state: dict[str, Any]) -> tuple:
+        return state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer")
+
+    @compiled_as(_kernel_rule)
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], lr: float,
                 step: int) -> None:
+        """The rule in NumPy (the core's loop computes the same numbers, bit for bit)."""
         grad = self._decayed(param, grad)
         square_avg = state["square_avg"]
         square_avg *= self.alpha

@@ -5,7 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from layerkit.optim.base import Optimizer
+from layerkit._backend import core
+from layerkit.optim.base import Optimizer, compiled_as
 from layerkit.optim.schedules import Schedule, _check_real
 
 
@@ -50,8 +51,16 @@ class SGD(Optimizer):
         return {"momentum": self.momentum, "dampening": self.dampening, "nesterov": self.nesterov,
                 "weight_decay": self.weight_decay}
 
+    def _kernel_rule(self) -> tuple[int, tuple[float, ...]]:
+        return core.OPT_SGD, (self.momentum, self.dampening, float(self.nesterov))
+
+    def _kernel_slots(self, state: dict[str, Any]) -> tuple:
+        return (state.get("momentum_buffer"),)
+
+    @compiled_as(_kernel_rule)
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], lr: float,
                 step: int) -> None:
+        """The rule in NumPy (the core's loop computes the same numbers, bit for bit)."""
         grad = self._decayed(param, grad)
         if self.momentum:
             buffer = state["momentum_buffer"]

@@ -187,7 +187,7 @@ class CheckTarget:
             self.rewind()
             _, trace = self.obj.forward(x)
             self.rewind()
-            return self.obj.backward(trace, dy)
+            return self.obj.backward(trace, dy, input_grad=True)
         methods = self._pass_methods()
         if methods is None:
             self.rewind()
