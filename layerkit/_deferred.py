@@ -49,8 +49,12 @@ class DeferredInputGrad:
     __slots__ = ("_net", "_trace", "_dy", "_updates", "_value")
 
     def __init__(self, net: Any, trace: Any, dy: Any) -> None:
-        self._net, self._trace, self._updates, self._value = net, trace, _updates[0], None
-        self._dy = np.array(dy, copy=True) if isinstance(dy, np.ndarray) else dy  # the caller may reuse dy
+        self._net = net
+        self._trace = trace
+        self._updates = _updates[0]
+        self._value = None
+        # a copy: the caller may reuse dy's array (a loss's gradient buffer) before using this
+        self._dy = dy.copy() if type(dy) is np.ndarray else np.array(dy, copy=True)
 
     def _array(self) -> np.ndarray:
         if self._value is not None:
