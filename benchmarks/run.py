@@ -20,7 +20,10 @@ all alike. A step is forward, ``dy = y - t``, backward without the input's
 ``dx``, and an SGD update: layerkit's goes through its public API with a
 workspace and ``input_grad=False``; JAX's is one ``jax.jit``-compiled
 function (``jax.vjp`` with respect to the parameters only, then the update),
-synchronised with ``block_until_ready`` after every step.
+synchronised with ``block_until_ready`` after every step. The rows of
+``loops.py`` and ``written_loop.py`` time the loops as people write them
+(no workspace, no flags), ``fit`` with Adam, and two threads per framework,
+each framework in its own process.
 """
 from __future__ import annotations
 
@@ -402,9 +405,14 @@ def main(argv=None) -> None:
     t_lk, t_sk, acc = digits_fit_vs_sklearn(epochs, 1 if args.quick else 3)
     print(f"| digits fit, per epoch ({epochs} epochs) | {t_lk*1e3:.2f} ms | | | | sklearn MLPClassifier "
           f"{t_sk*1e3:.2f} ms: lk/sklearn {t_lk/t_sk:.2f} | accuracy {acc['lk']:.3f} vs {acc['sk']:.3f} | | |")
-    if has_jax:  # the loops people write (issue 19), each against JAX's jitted BCE step of the same net
+    if has_jax:  # the loops people write, each against JAX's jitted step of the same net
         import loops
-        for row in loops.table_rows(sys.modules[__name__], repeats * 3):
+        import written_loop
+        this = sys.modules[__name__]
+        for row in loops.table_rows(this, repeats * 3):
+            print(row)
+        for row in (written_loop.written_rows(this, repeats * 2) + written_loop.fit_rows(this, loops, repeats * 2)
+                    + written_loop.thread_rows(this, repeats * 2)):
             print(row)
     if not args.quick and len(os.sched_getaffinity(0)) > 1:
         speed = threads_speedup(([784, 256, 128, 10], "none", 256, np.float32), 20)

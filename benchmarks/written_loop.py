@@ -1,0 +1,172 @@
+"""The training loop as people write it on big nets, ``fit`` with Adam, and two threads per framework.
+
+Rows for ``run.py``'s table:
+
+- **the loop as written**: ``y, trace = net.forward(x)``,
+  ``loss, dy = lk.mean_squared_error(y, t)``, ``net.backward(trace, dy)``,
+  ``net.step(lr)``: no workspace, no flags (the input's gradient is not
+  computed unless asked). On 784-512-512-10 sigmoid and 784-256-128-10 ReLU,
+  float32, each against JAX's ``jax.jit``-compiled step of the same net
+  (``run.Case.jax_step``), measured in the same interleaved rounds;
+- **``fit`` with Adam** per minibatch against ``fit`` with plain SGD (a float
+  learning rate) on 784-256-128-10 at batch 256, and on the digits net at
+  batch 15 against JAX's jitted step (``loops.Loops``);
+- **two threads**: each framework in its own process with two BLAS or
+  intra-op threads (layerkit: the loop as written, OpenBLAS limited to two
+  threads by threadpoolctl; JAX: XLA's CPU client with two intra-op
+  threads), the process allowed on the first two CPUs. A row needs two CPUs;
+  a run pinned to one (``taskset -c 0``) measures its children on CPUs 0
+  and 1 all the same, since each child sets its own affinity.
+
+Alone::
+
+    python benchmarks/written_loop.py              # every row
+    python benchmarks/written_loop.py --threads    # the two-thread rows only
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+WRITTEN_CASES = [([784, 512, 512, 10], "sigmoid", 256, 1.0), ([784, 256, 128, 10], "relu", 256, 1.0),
+                 ([784, 256, 128, 10], "relu", 32, 1.0)]
+THREAD_CASES = [([784, 512, 512, 10], "sigmoid", 256), ([784, 512, 512, 10], "relu", 1024)]
+
+
+def written_stepper(case):
+    """The loop as written, on ``case``'s net and data (``run.Case``): no workspace, no flags."""
+    import layerkit as lk
+
+    net, x, t, lr = case.net, case.x, case.t, 1e-6
+
+    def step():
+        y, trace = net.forward(x)
+        loss, dy = lk.mean_squared_error(y, t)
+        net.backward(trace, dy)
+        net.step(lr)
+    return step
+
+
+def written_rows(run, rounds: int) -> list[str]:
+    """The loop as written against JAX's jitted step, per case (``run`` is the run.py module)."""
+    rows = []
+    for widths, hidden, n, target in WRITTEN_CASES:
+        case = run.Case(widths, "none", n, np.float32, hidden=hidden)
+        times = run.best_times({"written": written_stepper(case), "bench": case.layerkit_step,
+                                "jax": case.jax_step}, rounds)
+        rows.append(f"| the loop as written (forward, mean_squared_error, backward, step(lr)), {case.name()} | "
+                    f"{run._us(times['written'])} | {run._us(times['jax'])} | | | "
+                    f"{run._ratio(times['written'], times['jax'])} (target <= {target:.2f}; with a workspace "
+                    f"and input_grad=False {run._ratio(times['bench'], times['jax'])}) | | | |")
+    return rows
+
+
+def fit_rows(run, loops, rounds: int) -> list[str]:
+    """``fit`` with Adam per minibatch: against ``fit`` with SGD (784-256-128-10 b256) and JAX's step (digits b15)."""
+    import layerkit as lk
+
+    rng = np.random.default_rng(0)
+    rows_n, batch = 2048, 256
+    x = rng.normal(size=(rows_n, 784)).astype(np.float32)
+    y = rng.integers(0, 10, size=rows_n)
+
+    def fitter(make_update):
+        def fit():
+            r = np.random.default_rng(1)
+            net = lk.Net([lk.Linear(784, 256, rng=r, dtype=np.float32), lk.ReLU(),
+                          lk.Linear(256, 128, rng=r, dtype=np.float32), lk.ReLU(),
+                          lk.Linear(128, 10, rng=r, dtype=np.float32)])
+            lk.fit(net, x, y, epochs=2, lr=make_update(), batch_size=batch, seed=0, verbose=False,
+                   loss="softmax_cross_entropy")
+        return fit
+
+    times = run.best_times({"adam": fitter(lambda: lk.optim.Adam(1e-6)), "sgd": fitter(lambda: 1e-6)},
+                           max(3, rounds // 3))
+    minibatches = 2 * rows_n // batch
+    out = [f"| lk.fit with Adam per minibatch, 784-256-128-10 n=256 float32 | {run._us(times['adam'] / minibatches)} "
+           f"| | | | {times['adam'] / times['sgd']:.2f} x fit with SGD ({run._us(times['sgd'] / minibatches)}) "
+           f"(target <= 1.05) | | | |"]
+    digits = loops.Loops()
+
+    def digits_fit():
+        lk.fit(digits.fit_net, digits.x_train, digits.y_train, epochs=loops.FIT_EPOCHS,
+               lr=lk.optim.Adam(1e-6), batch_size=15, loss="bce", seed=0, verbose=False)
+
+    times = run.best_times({"adam": digits_fit, "jax": digits.jax_step}, rounds)
+    per = times["adam"] / digits.minibatches
+    out.append(f"| lk.fit with Adam per minibatch, digits 898 rows, batch 15, float64 | {run._us(per)} | "
+               f"{run._us(times['jax'])} (JAX BCE step) | | | {run._ratio(per, times['jax'])} (target <= 0.30) "
+               "| | | |")
+    return out
+
+
+# ---------------------------------------------------------------------- two threads, one process each
+def _child(framework: str, widths: list, hidden: str, n: int, rounds: int) -> float:
+    """Seconds per step of one framework with two threads (run in a process of its own)."""
+    cpus = os.cpu_count() or 1
+    if hasattr(os, "sched_setaffinity") and cpus >= 2:
+        os.sched_setaffinity(0, {0, 1})
+    sys.path.insert(0, str(HERE))
+    import run  # (sets XLA's one-thread flags: replaced below, before JAX loads)
+
+    os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads=2"
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(2)
+    case = run.Case(widths, "none", n, np.float32, hidden=hidden)
+    step = written_stepper(case) if framework == "layerkit" else case.jax_step
+    return run.best_times({framework: step}, rounds)[framework]
+
+
+def thread_rows(run, rounds: int) -> list[str]:
+    """The loop as written and JAX's step, each in its own process with two threads."""
+    if (os.cpu_count() or 1) < 2:
+        return ["# 2 threads: not measured on a machine with one cpu"]
+    rows = []
+    for widths, hidden, n in THREAD_CASES:
+        times = {}
+        for framework in ("layerkit", "jax"):
+            env = dict(os.environ, OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2")
+            env.pop("XLA_FLAGS", None)
+            out = subprocess.run([sys.executable, __file__, "--child", framework, json.dumps(widths), hidden,
+                                  str(n), str(rounds)], capture_output=True, text=True, env=env, check=True)
+            times[framework] = float(out.stdout.strip().splitlines()[-1])
+        name = f"{'-'.join(map(str, widths))} {hidden} n={n} float32"
+        rows.append(f"| 2 threads, each in its own process: the loop as written, {name} | "
+                    f"{run._us(times['layerkit'])} | {run._us(times['jax'])} | | | "
+                    f"{run._ratio(times['layerkit'], times['jax'])} (target <= 1.00) | | | |")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--child", nargs=5, metavar=("FRAMEWORK", "WIDTHS", "HIDDEN", "N", "ROUNDS"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--threads", action="store_true", help="the two-thread rows only")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds per row")
+    args = parser.parse_args(argv)
+    if args.child:
+        framework, widths, hidden, n, rounds = args.child
+        print(_child(framework, json.loads(widths), hidden, int(n), int(rounds)))
+        return
+    sys.path.insert(0, str(HERE))
+    import loops
+    import run
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    print(f"# {run.affinity()}")
+    rows = [] if args.threads else written_rows(run, args.rounds) + fit_rows(run, loops, args.rounds)
+    for row in rows + thread_rows(run, args.rounds):
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
