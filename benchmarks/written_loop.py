@@ -88,7 +88,7 @@ def fit_rows(run, loops, rounds: int) -> list[str]:
         return fit
 
     times = run.best_times({"adam": fitter(lambda: lk.optim.Adam(1e-6)), "sgd": fitter(lambda: 1e-6)},
-                           max(3, rounds // 3))
+                           rounds)
     minibatches = 2 * rows_n // batch
     out = [f"| lk.fit with Adam per minibatch, 784-256-128-10 n=256 float32 | {run._us(times['adam'] / minibatches)} "
            f"| | | | {times['adam'] / times['sgd']:.2f} x fit with SGD ({run._us(times['sgd'] / minibatches)}) "
