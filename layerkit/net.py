@@ -353,8 +353,11 @@ class Net(Composite):
         saved = core.trace_inputs(trace, self.layers, TraceEntry) if type(trace) is Trace else None
         if saved is None:
             self._check_trace(trace)
-        want = input_grad is True
-        if not want and input_grad is not None and input_grad is not False:
+        if input_grad is None or input_grad is False or input_grad is True:
+            want = input_grad is True
+        elif isinstance(input_grad, np.bool_):
+            want = input_grad = bool(input_grad)
+        else:
             raise TypeError(f"Net.backward: input_grad must be True, False or None, got "
                             f"{type(input_grad).__name__} {input_grad!r}")
         plan = self._runner()

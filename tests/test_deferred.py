@@ -133,3 +133,11 @@ def test_nets_inside_nets_still_pass_their_input_gradient_on():
     flat.backward(flat_trace, dy, input_grad=False)
     assert outer[0].dW.tobytes() == flat[0].dW.tobytes()  # the gradient went through the inner net
     assert outer[1].asked == [True]
+
+
+def test_numpy_booleans_are_taken_as_booleans():
+    net = _net()
+    trace, dy = _pass(net)
+    assert net.backward(trace, dy, input_grad=np.False_) is None
+    np.testing.assert_array_equal(net.backward(trace, dy, input_grad=np.True_),
+                                  net.backward(trace, dy, input_grad=True))
