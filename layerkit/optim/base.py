@@ -45,7 +45,11 @@ class Optimizer:
 
     Subclasses define ``_update(param, grad, state, lr, step)``, which changes
     ``param`` in place, list their state arrays in ``slots`` and their
-    hyperparameters in ``hyperparameters()``.
+    hyperparameters in ``hyperparameters()``. The built-in optimizers also
+    name the compiled loop that computes their ``_update`` bit for bit
+    (``_kernel_rule``, marked with ``compiled_as``); it runs whenever the
+    arrays allow, the NumPy ``_update`` otherwise, and a subclass that
+    overrides ``_update`` keeps its own rule.
 
     Parameters
     ----------
@@ -55,7 +59,11 @@ class Optimizer:
     weight_decay : float
         Coefficient of the L2 penalty ``weight_decay/2 * ||p||**2`` added to the
         gradient (decoupled from the gradient in ``AdamW``). It applies to every
-        parameter, biases included, as in ``torch.optim``.
+        parameter, biases included, as in ``torch.optim``, unless ``decay_biases``
+        is false.
+    decay_biases : bool
+        Whether the weight decay applies to parameters with fewer than two
+        dimensions (biases); see ``decay_for``.
 
     Attributes
     ----------
