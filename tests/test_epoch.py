@@ -370,3 +370,46 @@ def test_an_optimizer_subclass_with_its_own_rule_keeps_the_python_loop(monkeypat
     _train(_problem("labels", np.float64, 40, 1), True, monkeypatch, calls, epochs=1, batch_size=15,
            lr=Halved(0.1))
     assert calls == []
+
+
+def test_a_bad_target_with_an_optimizer_leaves_the_counts_of_the_updates_that_ran(monkeypatch):
+    states = []
+    for in_core in (True, False):
+        net, x, y, loss = _problem("bce", np.float64, 53, 4)
+        y = y.copy()
+        y[40] = 2.0  # in minibatch 3 of the first (unshuffled) epoch
+        optimizer, calls = lk.optim.Adam(0.01), []
+        with pytest.raises(ValueError, match=r"binary_cross_entropy: targets must be in \[0, 1\]"):
+            _train((net, x, y, loss), in_core, monkeypatch, calls, epochs=2, lr=optimizer, batch_size=15,
+                   shuffle=False)
+        if in_core:
+            assert calls[0][0] == 2
+        assert {state["step"] for state in optimizer.state.values()} == {2}
+        states.append(_state_bytes(optimizer))
+    assert states[0] == states[1]
+
+
+def test_a_signal_in_an_epoch_with_an_optimizer_counts_the_updates_that_ran(monkeypatch):
+    import signal
+    import threading
+
+    net, x, y, _ = _problem("mse", np.float64, 500_000, 5)
+    optimizer = lk.optim.Adam(1e-4)
+    train_epoch = _epoch.core.train_epoch
+
+    def handler(signum, frame):
+        raise Interrupted
+
+    def signalled(*args):
+        threading.Timer(0.005, lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)).start()
+        return train_epoch(*args)
+
+    previous = signal.signal(signal.SIGUSR1, handler)
+    try:
+        monkeypatch.setattr(_epoch.core, "train_epoch", signalled)
+        with pytest.raises(Interrupted) as caught:
+            lk.fit(net, x, y, loss="mse", epochs=1, lr=optimizer, batch_size=32, shuffle=False, verbose=False)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    steps = {state["step"] for state in optimizer.state.values()}
+    assert steps == {caught.value.batches_done} and 0 < caught.value.batches_done < 500_000 // 32
