@@ -7,7 +7,7 @@ measured in the same interleaved rounds:
 
 - the README loop as written: ``y, trace = net.forward(x)``,
   ``loss, dy = lk.binary_cross_entropy(y, t)``, ``net.backward(trace, dy)``,
-  ``net.step(lr)`` (no workspace, the input's gradient computed);
+  ``net.step(lr)`` (no workspace, no flags);
 - one ``lk.binary_cross_entropy`` call on the net's (15, 1) output;
 - ``lk.fit`` per minibatch: the digits training rows (898, batch 15, so 60
   minibatches an epoch), 10 epochs, the time of the call over the minibatches.
