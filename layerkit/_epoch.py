@@ -174,8 +174,8 @@ def _optimizer_job(optimizer: Any, plan: Any, batches: int) -> tuple | None:
         pair = []
         for name in layer.param_names:  # W, b
             key, param = f"{index}.{name}", getattr(layer, name)
-            if not _compiled_fits(param):
-                return _forget(optimizer, created)
+            if type(param) is not np.ndarray or not _compiled_fits(param) or not param.flags.writeable:
+                return _forget(optimizer, created)  # (a list, a view: the Python loop converts or refuses it)
             state = optimizer.state.get(key)
             if state is None:
                 state = optimizer.state[key] = {"step": 0, **optimizer._initial_state(param)}

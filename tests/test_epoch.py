@@ -186,15 +186,16 @@ def test_divergence_is_reported_as_by_the_python_loop(monkeypatch):
     assert messages[0] == messages[1] and histories[0] == histories[1]
 
 
-def test_a_replaced_parameter_is_trained_through_the_python_loop(monkeypatch):
+@pytest.mark.parametrize("update", [lambda: 0.1, lambda: lk.optim.Adam(0.01)], ids=["sgd", "adam"])
+def test_a_replaced_parameter_is_trained_through_the_python_loop(update, monkeypatch):
     """A W that cannot be updated in place (a list): the epoch runs in Python, which converts it."""
     results = []
     for in_core in (True, False):
         net, x, y, loss = _problem("labels", np.float64, 53, 8)
         net[0].W = net[0].W.tolist()
         calls = []
-        results.append(_train((net, x, y, loss), in_core, monkeypatch, calls, epochs=3, lr=0.1, batch_size=15,
-                              seed=8))
+        results.append(_train((net, x, y, loss), in_core, monkeypatch, calls, epochs=3, lr=update(),
+                              batch_size=15, seed=8))
         if in_core:  # the first epoch in Python (which makes W an array again), then in the core
             assert calls[0] is None and [c[0] for c in calls[1:]] == [4, 4]
     _assert_same(*results)
