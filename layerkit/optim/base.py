@@ -143,8 +143,8 @@ class Optimizer:
 
         Parameters
         ----------
-        pairs : sequence of (layer, key)
-            As ``update_layer`` takes them, in order.
+        pairs : sequence of tuple
+            ``(layer, key)`` pairs, as ``update_layer`` takes them, in order.
         """
         if type(self).update_layer is not Optimizer.update_layer:  # a subclass's own per-layer rule
             for layer, key in pairs:
