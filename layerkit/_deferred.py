@@ -94,7 +94,7 @@ class DeferredInputGrad:
         return getattr(ufunc, method)(*inputs, **kwargs)
 
     def __getattr__(self, name: str) -> Any:  # .shape, .dtype, .T, .sum(), ...
-        if name.startswith("__"):
+        if name.startswith("_"):  # (the probes of notebooks and libraries: _repr_html_, __array_struct__, ...)
             raise AttributeError(name)
         return getattr(self._array(), name)
 

@@ -141,3 +141,17 @@ def test_numpy_booleans_are_taken_as_booleans():
     assert net.backward(trace, dy, input_grad=np.False_) is None
     np.testing.assert_array_equal(net.backward(trace, dy, input_grad=np.True_),
                                   net.backward(trace, dy, input_grad=True))
+
+
+def test_probes_of_private_names_neither_warn_nor_compute():
+    """A notebook looks for _repr_html_ and the like when it displays a result: that is no use as an array."""
+    net = _net()
+    trace, dy = _pass(net)
+    deferred = net.backward(trace, dy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert getattr(deferred, "_repr_html_", None) is None
+        assert getattr(deferred, "__array_struct__", None) is None
+        assert "not computed" in repr(deferred)
+    with pytest.warns(FutureWarning):  # still there for a real use
+        np.testing.assert_array_equal(np.asarray(deferred), net.backward(trace, dy, input_grad=True))
