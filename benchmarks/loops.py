@@ -1,4 +1,4 @@
-"""The loops people write, timed against JAX's jitted step of the same net (issue 19).
+"""The loops people write, timed against JAX's jitted step of the same net.
 
 Three rows for ``run.py``'s table, each a ratio to one ``jax.jit``-compiled
 training step of the digits net 64-32-1 (ReLU, sigmoid out), batch 15,

@@ -402,7 +402,7 @@ def main(argv=None) -> None:
     t_lk, t_sk, acc = digits_fit_vs_sklearn(epochs, 1 if args.quick else 3)
     print(f"| digits fit, per epoch ({epochs} epochs) | {t_lk*1e3:.2f} ms | | | | sklearn MLPClassifier "
           f"{t_sk*1e3:.2f} ms: lk/sklearn {t_lk/t_sk:.2f} | accuracy {acc['lk']:.3f} vs {acc['sk']:.3f} | | |")
-    if has_jax:  # the loops people write (issue 19), each against JAX's jitted BCE step of the same net
+    if has_jax:  # the loops people write, each against JAX's jitted BCE step of the same net
         import loops
         for row in loops.table_rows(sys.modules[__name__], repeats * 3):
             print(row)

@@ -79,7 +79,7 @@ class TraceEntry(_Entry):
 class Trace(list):
     """The record of one forward pass: a list of ``TraceEntry(layer, x)`` (with ``entry.ctx``) in order.
 
-    It unpacks like the course material's trace (``for layer, x in trace``) and
+    It unpacks like the list of ``(layer, x)`` pairs a hand-written net keeps (``for layer, x in trace``) and
     is the only place where a forward pass's inputs are kept, so a net can run
     several forward passes before their backward passes.
     """

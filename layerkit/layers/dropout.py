@@ -39,7 +39,7 @@ class Dropout(Layer):
     float32 input stays float32; every other real dtype computes in float64.
 
     The stand-alone pair ``y = layer.forward(x)``, ``dx = layer.backward(x, dy)``
-    (the course's API, outside a ``Net``) works in training mode too:
+    (the API of hand-written layer classes, outside a ``Net``) works in training mode too:
     ``backward(x, dy)`` uses the mask of the layer's last stand-alone
     ``forward``, provided it receives that very ``x`` (the same object). This
     is the one piece of per-call state a layer keeps, and only for that pair:
