@@ -24,13 +24,8 @@ synchronised with ``block_until_ready`` after every step.
 """
 from __future__ import annotations
 
-import os
-
-# XLA reads its flags when JAX is first imported: one thread, like every other library here
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
-                           " intra_op_parallelism_threads=1").strip()
-
 import argparse
+import os
 import platform
 import sys
 import threading
@@ -42,7 +37,9 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import timing  # noqa: E402  (first: it sets XLA's one-thread flags before JAX loads)
 import numpy_reference  # noqa: E402
+from timing import affinity, best_time, best_times  # noqa: E402
 
 import layerkit as lk  # noqa: E402
 
@@ -50,29 +47,8 @@ import layerkit as lk  # noqa: E402
 LR = 1e-6  # small enough that thousands of timed steps never diverge into inf/NaN arithmetic
 
 
-def best_times(fns: dict, repeats: int, target: float = 0.02) -> dict:
-    """Like ``best_time`` for several functions, measured in turns so that load spikes hit all alike."""
-    best = {key: float("inf") for key in fns}
-    for _ in range(repeats):
-        for key, fn in fns.items():
-            best[key] = min(best[key], best_time(fn, 1, target))
-    return best
 
 
-def best_time(fn, repeats: int, target: float = 0.02) -> float:
-    """Seconds per call: min over ``repeats`` blocks, each ~``target`` seconds long."""
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-7)
-    calls = max(1, int(target / once))
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / calls)
-    return best
 
 
 class IdentityLayer(lk.Layer):
@@ -324,22 +300,10 @@ def kernel_line() -> str:
     return "# kernels: " + "; ".join(parts)
 
 
-def affinity() -> str:
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except AttributeError:
-        return "affinity unknown"
-    return f"pinned to cpu {cpus[0]}" if len(cpus) == 1 else f"not pinned ({len(cpus)} cpus allowed; use taskset -c 0)"
 
 
-def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}" if np.isfinite(a) and np.isfinite(b) else "n/a"
 
 
-def _us(t: float) -> str:
-    if not np.isfinite(t):
-        return "n/a"
-    return f"{t * 1e3:.2f} ms" if t >= 1e-3 else f"{t * 1e6:.1f} us"
 
 
 def main(argv=None) -> None:
@@ -385,26 +349,26 @@ def main(argv=None) -> None:
         times = best_times(fns, repeats * 3 if n * widths[0] * widths[1] < 10**5 else repeats * 2)
         t_lk, t_pt, t_np = times["lk"], times["pt"], times["np"]
         t_jax = times.get("jax", float("nan"))
-        print(f"| {case.name()} | {_us(t_lk)} | {_us(t_jax)} | {_us(t_pt)} | {_us(t_np)} | "
-              f"{_ratio(t_lk, t_jax)} | {_ratio(t_lk, t_pt)} | {_ratio(t_lk, t_np)} | "
+        print(f"| {case.name()} | {timing.us(t_lk)} | {timing.us(t_jax)} | {timing.us(t_pt)} | {timing.us(t_np)} | "
+              f"{timing.ratio(t_lk, t_jax)} | {timing.ratio(t_lk, t_pt)} | {timing.ratio(t_lk, t_np)} | "
               f"{allocations_per_step(case)} |")
     fused = Case([64, 32, 1], "sigmoid", 15, np.float64)
     custom = Case([64, 32, 1], "sigmoid", 15, np.float64, custom=True)
     times = best_times({"fused": fused.layerkit_step, "custom": custom.layerkit_step}, repeats * 3)
-    print(f"| digits net with a custom identity layer inside, n=15 float64 | {_us(times['custom'])} | | | | "
-          f"{times['custom'] / times['fused']:.2f} x the fused net ({_us(times['fused'])}) | | | "
+    print(f"| digits net with a custom identity layer inside, n=15 float64 | {timing.us(times['custom'])} | | | | "
+          f"{times['custom'] / times['fused']:.2f} x the fused net ({timing.us(times['fused'])}) | | | "
           f"{allocations_per_step(custom)} |")
     for n, width, dtype in ((15, 64, np.float64), (32, 64, np.float64), (256, 256, np.float32)):
         t_res, t_plain = residual_block_times(n, width, dtype, repeats * 3)
-        print(f"| residual block of 2 Linear({width}, {width})+ReLU, n={n} {np.dtype(dtype).name} | {_us(t_res)} | "
-              f"| | | {t_res / t_plain:.2f} x the same 4 layers without the skip ({_us(t_plain)}), CPU time | | | |")
+        print(f"| residual block of 2 Linear({width}, {width})+ReLU, n={n} {np.dtype(dtype).name} | {timing.us(t_res)} | "
+              f"| | | {t_res / t_plain:.2f} x the same 4 layers without the skip ({timing.us(t_plain)}), CPU time | | | |")
     epochs = 3 if args.quick else 10
     t_lk, t_sk, acc = digits_fit_vs_sklearn(epochs, 1 if args.quick else 3)
     print(f"| digits fit, per epoch ({epochs} epochs) | {t_lk*1e3:.2f} ms | | | | sklearn MLPClassifier "
           f"{t_sk*1e3:.2f} ms: lk/sklearn {t_lk/t_sk:.2f} | accuracy {acc['lk']:.3f} vs {acc['sk']:.3f} | | |")
     if has_jax:  # the loops people write, each against JAX's jitted BCE step of the same net
         import loops
-        for row in loops.table_rows(sys.modules[__name__], repeats * 3):
+        for row in loops.table_rows(repeats * 3):
             print(row)
     if not args.quick and len(os.sched_getaffinity(0)) > 1:
         speed = threads_speedup(([784, 256, 128, 10], "none", 256, np.float32), 20)
