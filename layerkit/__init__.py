@@ -15,7 +15,10 @@ from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
 from layerkit.layers import (BatchNorm1d, Dropout, ELU, GELU, Identity, Layer, LayerNorm, LeakyReLU, Linear,
                              ReLU, Sigmoid, Softmax, Softplus, Tanh)
-from layerkit.losses import binary_cross_entropy, mean_squared_error, softmax_cross_entropy
+from layerkit.losses import (
+    binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, l1_loss, mean_squared_error,
+    softmax_cross_entropy,
+)
 from layerkit.net import Net, Trace, TraceEntry
 from layerkit.plotting import plot_diagnostics, plot_history
 from layerkit.training import evaluate, fit
@@ -61,6 +64,9 @@ __all__ = [
     "plot_history",
     "plot_diagnostics",
     "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "huber_loss",
+    "l1_loss",
     "mean_squared_error",
     "softmax_cross_entropy",
 ]
