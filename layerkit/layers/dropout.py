@@ -57,6 +57,7 @@ class Dropout(Layer):
             raise ValueError(f"Dropout: p must be a probability in [0, 1], got {type(p).__name__} {p!r}")
         self.p = float(p)
         self.rng = as_rng(rng, "Dropout: rng")
+        self.seeded = rng is not None  # (Net(layers, rng=...) refuses a layer drawn from fresh entropy)
 
     def forward_pass(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """``(y, mask)``: in training mode ``y = x * mask`` with ``mask`` 0 or ``1 / (1 - p)``.

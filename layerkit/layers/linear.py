@@ -100,6 +100,7 @@ class Linear(Layer):
                             f"{type(bias_init).__name__} {bias_init!r}")
         self.bias_init = float(bias_init)
         generator = as_rng(rng, "Linear: rng")
+        self.seeded = rng is not None  # (Net(layers, rng=...) refuses a layer drawn from fresh entropy)
         self.W = self._initial_weights(function, generator)
         self.b = np.full(self.n_out, self.bias_init, dtype=self.dtype)
 
