@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -276,6 +277,8 @@ class Layer:
 
     def __repr__(self) -> str:
         """``Name(arguments)`` from ``get_config()``: required arguments by position, others by name."""
+        if type(self).get_config is Layer.get_config:  # no arguments (and the per-call messages stay cheap)
+            return f"{type(self).__name__}()"
         try:
             config = dict(self.get_config())
         except Exception:  # a repr never fails: a config that cannot be made shows as no arguments
@@ -283,13 +286,17 @@ class Layer:
         return f"{type(self).__name__}({format_arguments(type(self), config)})"
 
 
+@lru_cache(maxsize=512)
+def _constructor_parameters(cls: type) -> tuple[inspect.Parameter, ...]:
+    try:
+        return tuple(inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):
+        return ()
+
+
 def constructor_accepts(cls: type, name: str) -> bool:
     """Whether ``cls(...)`` takes an argument ``name`` (or ``**kwargs``)."""
-    try:
-        parameters = inspect.signature(cls).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in _constructor_parameters(cls))
 
 
 def format_arguments(cls: type, config: dict[str, Any]) -> str:
@@ -297,10 +304,7 @@ def format_arguments(cls: type, config: dict[str, Any]) -> str:
 
     Arguments equal to their default are left out.
     """
-    try:
-        parameters = list(inspect.signature(cls).parameters.values())
-    except (TypeError, ValueError):
-        parameters = []
+    parameters = _constructor_parameters(cls)
     parts, by_name, positional = [], dict(config), True
     for parameter in parameters:
         if parameter.name not in by_name:
