@@ -156,7 +156,7 @@ def _autograd_backend() -> tuple[Any, Any, Callable]:
         from autograd.scipy.special import erf
     except ImportError as error:
         raise ImportError('compare_with_autodiff(backend="autograd") needs the autograd package: '
-                          f'pip install autograd ({error})') from error
+                          f'pip install "layerkit[testing]" (or pip install autograd) ({error})') from error
 
     def vjp(fn: Callable, params: dict, x: np.ndarray, dy: np.ndarray) -> tuple[Any, dict, Any]:
         y = fn(params, x)
