@@ -1,7 +1,7 @@
 """layerkit: small neural-network layers you can read, extend and check.
 
 The public names, nothing else. The subpackages ``testing``, ``sklearn``,
-``onnx`` and ``interop`` are attributes too (``lk.testing.assert_grad``), imported on first use
+``onnx``, ``interop`` and ``validation`` are attributes too (``lk.testing.assert_grad``), imported on first use
 so that ``import layerkit`` does not pay for scikit-learn's estimators or onnx.
 """
 import sys as _sys
@@ -73,7 +73,7 @@ __all__ = [
 
 # Subpackages reachable as attributes and imported on first use (PEP 562), with the extra that
 # installs what each needs beyond layerkit's own dependencies.
-_LAZY_SUBPACKAGES = {"testing": None, "sklearn": None, "onnx": "onnx", "interop": None}
+_LAZY_SUBPACKAGES = {"testing": None, "sklearn": None, "onnx": "onnx", "interop": None, "validation": None}
 
 
 def __getattr__(name: str) -> _Any:
