@@ -10,7 +10,7 @@ from typing import Any as _Any
 
 from layerkit._backend import core as _core  # fails with build instructions if unbuilt
 from layerkit import config, init, io, optim, registry, warnings
-from layerkit.callbacks import Callback, EarlyStopping, FitState, LambdaCallback
+from layerkit.callbacks import Callback, EarlyStopping, FitState, LambdaCallback, LiveLearningCurve
 from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
 from layerkit.layers import (BatchNorm1d, Dropout, ELU, GELU, Identity, Layer, LayerNorm, LeakyReLU, Linear,
@@ -59,6 +59,7 @@ __all__ = [
     "Callback",
     "LambdaCallback",
     "EarlyStopping",
+    "LiveLearningCurve",
     "FitState",
     "Diagnostics",
     "plot_history",

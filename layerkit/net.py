@@ -529,13 +529,25 @@ class Net(Composite):
     def __repr__(self) -> str:
         return "Net([" + ", ".join(repr(layer) for layer in self.layers) + "])"
 
-    def __str__(self) -> str:
+    def _summary_rows(self) -> list[tuple[str, str, str, str]]:
+        """``(index, layer, output width or "?", parameters)`` for each layer."""
         rows = []
         width = None
         for i, layer in enumerate(self.layers):
             out = getattr(layer, "output_features", None)
             width = out(width) if out is not None else None
             rows.append((str(i), repr(layer), "?" if width is None else str(width), str(_n_params(layer))))
+        return rows
+
+    def _repr_html_(self) -> str:
+        """The summary of ``print(net)`` as an HTML table (Jupyter shows it for a net at the end of a cell)."""
+        from layerkit._html import html_table
+
+        return html_table(("#", "layer", "out", "params"), self._summary_rows(), caption=f"Net of {len(self)} layers",
+                          notes=[f"total params: {self.n_params}"], right=(0, 2, 3))
+
+    def __str__(self) -> str:
+        rows = self._summary_rows()
         header = ("#", "layer", "out", "params")
         widths = [max(len(r[c]) for r in rows + [header]) for c in range(4)]
         line = lambda r: f"{r[0]:>{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}"
