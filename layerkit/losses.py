@@ -54,6 +54,12 @@ def check_sample_weight(sample_weight: Any, n: int, who: str, dtype: Any = np.fl
     return weights
 
 
+def _binary_accuracy(y: Any, t: Any, threshold: float) -> float:
+    """The fraction of elements where ``y > threshold`` agrees with ``t > 0.5``."""
+    y = np.asarray(y)
+    return float(np.mean((y > threshold) == (np.asarray(t).reshape(y.shape) > 0.5)))
+
+
 class NonFinitePredictionsError(ValueError):
     """Predictions holding NaN or infinity (``fit``, whose ``x`` is finite, reports a diverged net)."""
 
@@ -238,9 +244,7 @@ class BinaryCrossEntropy(_CompiledLoss):
         return correct / grad.size
 
     def accuracy(self, p, t):
-        p = np.asarray(p)
-        t = np.asarray(t).reshape(p.shape)
-        return float(np.mean((p > 0.5) == (t > 0.5)))
+        return _binary_accuracy(p, t, 0.5)
 
     def prepare_targets(self, t, dtype):
         target = np.asarray(t)
@@ -358,16 +362,11 @@ class BinaryCrossEntropyWithLogits(_CompiledLoss):
         _check_unit_targets(t, self.who)
         return z, t, _weights(sample_weight, z, self.who)
 
-    @staticmethod
-    def _accuracy_of_count(correct, grad):
-        return correct / grad.size
+    _accuracy_of_count = staticmethod(BinaryCrossEntropy._accuracy_of_count)
+    prepare_targets = BinaryCrossEntropy.prepare_targets
 
     def accuracy(self, z, t):
-        z = np.asarray(z)
-        t = np.asarray(t).reshape(z.shape)
-        return float(np.mean((z > 0) == (t > 0.5)))
-
-    prepare_targets = BinaryCrossEntropy.prepare_targets
+        return _binary_accuracy(z, t, 0.0)  # sigmoid(z) > 0.5 exactly when z > 0
 
 
 class HuberLoss(_CompiledLoss):
