@@ -1,4 +1,4 @@
-"""The loops people write, timed against JAX's jitted step of the same net (issue 19).
+"""The loops people write, timed against JAX's jitted step of the same net.
 
 Three rows for ``run.py``'s table, each a ratio to one ``jax.jit``-compiled
 training step of the digits net 64-32-1 (ReLU, sigmoid out), batch 15,
@@ -26,7 +26,10 @@ from typing import Callable
 
 import numpy as np
 
-import layerkit as lk
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import timing  # noqa: E402  (first: it sets XLA's one-thread flags before JAX loads)
+
+import layerkit as lk  # noqa: E402
 
 LR = 1e-6  # the step of run.py: thousands of timed steps never diverge
 FIT_EPOCHS = 10
@@ -106,7 +109,7 @@ class Loops:
     def times(self, best_times: Callable, rounds: int) -> dict[str, float]:
         """Seconds per step, per call and per minibatch, and of the JAX step.
 
-        ``best_times`` is ``run.best_times``: interleaved rounds, the minimum of each.
+        ``best_times`` is ``timing.best_times``: interleaved rounds, the minimum of each.
         """
         best = best_times({"readme": self.readme_loop, "loss": self.loss_call, "jax": self.jax_step,
                            "fit": self.fit}, rounds)
@@ -120,11 +123,11 @@ CASES = [("readme", "the README loop as written (forward, binary_cross_entropy, 
          ("fit", "lk.fit per minibatch, digits 898 rows, batch 15, float64", 0.35)]
 
 
-def table_rows(run: object, rounds: int) -> list[str]:
-    """``run.py``'s rows (``run`` is that module): each case against the JAX step measured in the same rounds."""
-    times = Loops().times(run.best_times, rounds)
-    return [f"| {label} | {run._us(times[key])} | {run._us(times['jax'])} (JAX BCE step) | | | "
-            f"{run._ratio(times[key], times['jax'])} (target <= {target:.2f}) | | | |"
+def table_rows(rounds: int) -> list[str]:
+    """``run.py``'s rows: each case against the JAX step measured in the same rounds."""
+    times = Loops().times(timing.best_times, rounds)
+    return [f"| {label} | {timing.us(times[key])} | {timing.us(times['jax'])} (JAX BCE step) | | | "
+            f"{timing.ratio(times[key], times['jax'])} (target <= {target:.2f}) | | | |"
             for key, label, target in CASES]
 
 
@@ -133,18 +136,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5, help="independent measurements (each its own rounds)")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per measurement")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import run  # sets XLA's one-thread flags before JAX loads
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-    print(f"# {run.affinity()}")
+    print(f"# {timing.affinity()}")
     loops = Loops()
     ratios: dict[str, list[float]] = {key: [] for key, _, _ in CASES}
     for index in range(args.runs):
-        times = loops.times(run.best_times, args.rounds)
-        print(f"run {index + 1}: JAX step {run._us(times['jax'])}; " + "; ".join(
-            f"{key} {run._us(times[key])} ({times[key] / times['jax']:.3f})" for key, _, _ in CASES))
+        times = loops.times(timing.best_times, args.rounds)
+        print(f"run {index + 1}: JAX step {timing.us(times['jax'])}; " + "; ".join(
+            f"{key} {timing.us(times[key])} ({times[key] / times['jax']:.3f})" for key, _, _ in CASES))
         for key in ratios:
             ratios[key].append(times[key] / times["jax"])
     for key, label, target in CASES:

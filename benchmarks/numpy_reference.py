@@ -1,4 +1,4 @@
-"""Plain NumPy layer objects: the reference a hand-written course solution would be.
+"""Plain NumPy layer objects: the reference a hand-written solution would be.
 
 Each layer is an object with ``forward(x)``, ``backward(x, dy)`` and
 ``step(lr)``, computed with NumPy expressions only (``@``, ``np.maximum``, ...),
@@ -84,7 +84,7 @@ HIDDEN = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "gelu": GELU}
 
 
 class NumpyNet:
-    """The course material's net: a list of layers and a trace of their inputs."""
+    """The net people write by hand: a list of layers and a trace of their inputs."""
 
     def __init__(self, layers: list) -> None:
         self.layers = layers

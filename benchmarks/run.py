@@ -27,13 +27,8 @@ each framework in its own process.
 """
 from __future__ import annotations
 
-import os
-
-# XLA reads its flags when JAX is first imported: one thread, like every other library here
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
-                           " intra_op_parallelism_threads=1").strip()
-
 import argparse
+import os
 import platform
 import sys
 import threading
@@ -45,160 +40,11 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import numpy_reference  # noqa: E402
+import timing  # noqa: E402  (first: it sets XLA's one-thread flags before JAX loads)
+from timing import affinity, best_time, best_times  # noqa: E402
 
 import layerkit as lk  # noqa: E402
-
-
-LR = 1e-6  # small enough that thousands of timed steps never diverge into inf/NaN arithmetic
-
-
-def best_times(fns: dict, repeats: int, target: float = 0.02) -> dict:
-    """Like ``best_time`` for several functions, measured in turns so that load spikes hit all alike."""
-    best = {key: float("inf") for key in fns}
-    for _ in range(repeats):
-        for key, fn in fns.items():
-            best[key] = min(best[key], best_time(fn, 1, target))
-    return best
-
-
-def best_time(fn, repeats: int, target: float = 0.02) -> float:
-    """Seconds per call: min over ``repeats`` blocks, each ~``target`` seconds long."""
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-7)
-    calls = max(1, int(target / once))
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / calls)
-    return best
-
-
-class IdentityLayer(lk.Layer):
-    """A custom Python layer that passes its input through (the segments case)."""
-
-    def forward(self, x):
-        return x
-
-    def backward(self, x, dy):
-        return dy
-
-
-TORCH_ACTS = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "gelu": "GELU"}
-
-
-def lk_activation(name: str):
-    """The layerkit activation layer ``name``, or ``None`` when this layerkit has none."""
-    cls = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "gelu": "GELU"}[name]
-    return getattr(lk, cls, None)
-
-
-class Case:
-    """One net and batch, built alike (same initial weights) in every library."""
-
-    def __init__(self, widths, final, n, dtype, seed=0, hidden="relu", custom=False):
-        rng = np.random.default_rng(seed)
-        self.widths, self.n, self.dtype, self.hidden = widths, n, np.dtype(dtype), hidden
-        self.x = rng.normal(size=(n, widths[0])).astype(dtype)
-        self.t = rng.random(size=(n, widths[-1])).astype(dtype)
-        act = lk_activation(hidden)
-        if act is None:
-            raise LookupError(f"this layerkit has no {hidden} layer")
-        layers = []
-        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-            layers.append(lk.Linear(a, b, rng=rng, dtype=dtype))
-            if i < len(widths) - 2:
-                layers.append(act())
-                if custom and i == 0:
-                    layers.append(IdentityLayer())
-        if final == "sigmoid":
-            layers.append(lk.Sigmoid())
-        self.net = lk.Net(layers)
-        self.ws = self.net.workspace()
-        self.dy = np.empty_like(self.t)
-        self.ref = numpy_reference.build(widths, final, rng, dtype, hidden=hidden)
-        self.final = final
-
-    def name(self) -> str:
-        acts = "" if self.hidden == "relu" else f" {self.hidden}"
-        final = " sigmoid" if self.final == "sigmoid" else ""
-        return f"{'-'.join(map(str, self.widths))}{acts}{final} n={self.n} {self.dtype.name}"
-
-    def params(self):
-        """The initial ``(W, b)`` of every Linear, copied (so every library starts alike)."""
-        return [(l.W.copy(), l.b.copy()) for l in self.net if isinstance(l, lk.Linear)]
-
-    def layerkit_step(self):
-        net, dy = self.net, self.dy
-        y, trace = net.forward(self.x, workspace=self.ws)
-        np.subtract(y, self.t, out=dy)
-        net.backward(trace, dy, input_grad=False)
-        net.step(LR)
-
-    def numpy_step(self):
-        y, trace = self.ref.forward(self.x)
-        self.ref.backward(trace, y - self.t)
-        self.ref.step(LR)
-
-    def torch_step(self):
-        import torch
-        if not hasattr(self, "_torch"):
-            mods = []
-            for i, (a, b) in enumerate(zip(self.widths[:-1], self.widths[1:])):
-                mods.append(torch.nn.Linear(a, b))
-                if i < len(self.widths) - 2:
-                    mods.append(getattr(torch.nn, TORCH_ACTS[self.hidden])())
-            if self.final == "sigmoid":
-                mods.append(torch.nn.Sigmoid())
-            model = torch.nn.Sequential(*mods).to(torch.float32 if self.dtype == np.float32 else torch.float64)
-            self._torch = (model, torch.optim.SGD(model.parameters(), lr=LR),
-                           torch.from_numpy(self.x), torch.from_numpy(self.t))
-        model, opt, x, t = self._torch
-        opt.zero_grad()
-        y = model(x)
-        y.backward(y.detach() - t)
-        opt.step()
-
-    def jax_step(self):
-        if not hasattr(self, "_jax"):
-            self._jax = jax_stepper(self)
-        self._jax()
-
-
-def jax_stepper(case: Case):
-    """A function running one ``jax.jit``-compiled training step of ``case``'s net (parameters kept)."""
-    import jax
-    import jax.numpy as jnp
-    if case.dtype == np.float64:
-        jax.config.update("jax_enable_x64", True)
-    acts = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh,
-            "gelu": lambda z: jax.nn.gelu(z, approximate=False)}
-    hidden = acts[case.hidden]
-    sigmoid_out = case.final == "sigmoid"
-
-    def forward(params, x):
-        for i, (W, b) in enumerate(params):
-            x = x @ W + b
-            x = hidden(x) if i < len(params) - 1 else (jax.nn.sigmoid(x) if sigmoid_out else x)
-        return x
-
-    def step(params, x, t):
-        y, pullback = jax.vjp(lambda p: forward(p, x), params)  # no gradient of x is formed
-        (grads,) = pullback(y - t)
-        return [(W - LR * dW, b - LR * db) for (W, b), (dW, db) in zip(params, grads)]
-
-    compiled = jax.jit(step, donate_argnums=0)
-    state = {"params": [(jnp.asarray(W), jnp.asarray(b)) for W, b in case.params()]}
-    x, t = jnp.asarray(case.x), jnp.asarray(case.t)
-
-    def run():
-        state["params"] = jax.block_until_ready(compiled(state["params"], x, t))
-    run()
-    return run
+from cases import LR, Case, lk_activation  # noqa: E402
 
 
 def allocations_per_step(case: Case) -> int:
@@ -327,22 +173,10 @@ def kernel_line() -> str:
     return "# kernels: " + "; ".join(parts)
 
 
-def affinity() -> str:
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except AttributeError:
-        return "affinity unknown"
-    return f"pinned to cpu {cpus[0]}" if len(cpus) == 1 else f"not pinned ({len(cpus)} cpus allowed; use taskset -c 0)"
 
 
-def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}" if np.isfinite(a) and np.isfinite(b) else "n/a"
 
 
-def _us(t: float) -> str:
-    if not np.isfinite(t):
-        return "n/a"
-    return f"{t * 1e3:.2f} ms" if t >= 1e-3 else f"{t * 1e6:.1f} us"
 
 
 def main(argv=None) -> None:
@@ -388,19 +222,19 @@ def main(argv=None) -> None:
         times = best_times(fns, repeats * 3 if n * widths[0] * widths[1] < 10**5 else repeats * 2)
         t_lk, t_pt, t_np = times["lk"], times["pt"], times["np"]
         t_jax = times.get("jax", float("nan"))
-        print(f"| {case.name()} | {_us(t_lk)} | {_us(t_jax)} | {_us(t_pt)} | {_us(t_np)} | "
-              f"{_ratio(t_lk, t_jax)} | {_ratio(t_lk, t_pt)} | {_ratio(t_lk, t_np)} | "
+        print(f"| {case.name()} | {timing.us(t_lk)} | {timing.us(t_jax)} | {timing.us(t_pt)} | {timing.us(t_np)} | "
+              f"{timing.ratio(t_lk, t_jax)} | {timing.ratio(t_lk, t_pt)} | {timing.ratio(t_lk, t_np)} | "
               f"{allocations_per_step(case)} |")
     fused = Case([64, 32, 1], "sigmoid", 15, np.float64)
     custom = Case([64, 32, 1], "sigmoid", 15, np.float64, custom=True)
     times = best_times({"fused": fused.layerkit_step, "custom": custom.layerkit_step}, repeats * 3)
-    print(f"| digits net with a custom identity layer inside, n=15 float64 | {_us(times['custom'])} | | | | "
-          f"{times['custom'] / times['fused']:.2f} x the fused net ({_us(times['fused'])}) | | | "
+    print(f"| digits net with a custom identity layer inside, n=15 float64 | {timing.us(times['custom'])} | | | | "
+          f"{times['custom'] / times['fused']:.2f} x the fused net ({timing.us(times['fused'])}) | | | "
           f"{allocations_per_step(custom)} |")
     for n, width, dtype in ((15, 64, np.float64), (32, 64, np.float64), (256, 256, np.float32)):
         t_res, t_plain = residual_block_times(n, width, dtype, repeats * 3)
-        print(f"| residual block of 2 Linear({width}, {width})+ReLU, n={n} {np.dtype(dtype).name} | {_us(t_res)} | "
-              f"| | | {t_res / t_plain:.2f} x the same 4 layers without the skip ({_us(t_plain)}), CPU time | | | |")
+        print(f"| residual block of 2 Linear({width}, {width})+ReLU, n={n} {np.dtype(dtype).name} | {timing.us(t_res)} | "
+              f"| | | {t_res / t_plain:.2f} x the same 4 layers without the skip ({timing.us(t_plain)}), CPU time | | | |")
     epochs = 3 if args.quick else 10
     t_lk, t_sk, acc = digits_fit_vs_sklearn(epochs, 1 if args.quick else 3)
     print(f"| digits fit, per epoch ({epochs} epochs) | {t_lk*1e3:.2f} ms | | | | sklearn MLPClassifier "
@@ -408,11 +242,10 @@ def main(argv=None) -> None:
     if has_jax:  # the loops people write, each against JAX's jitted step of the same net
         import loops
         import written_loop
-        this = sys.modules[__name__]
-        for row in loops.table_rows(this, repeats * 3):
+        for row in loops.table_rows(repeats * 3):
             print(row)
-        for row in (written_loop.written_rows(this, repeats * 2) + written_loop.fit_rows(this, loops, repeats * 2)
-                    + written_loop.thread_rows(this, repeats * 2)):
+        for row in (written_loop.written_rows(repeats * 2) + written_loop.fit_rows(repeats * 2)
+                    + written_loop.thread_rows(repeats * 2)):
             print(row)
     if not args.quick and len(os.sched_getaffinity(0)) > 1:
         speed = threads_speedup(([784, 256, 128, 10], "none", 256, np.float32), 20)

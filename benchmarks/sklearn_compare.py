@@ -5,17 +5,17 @@ pixels standardised on the training rows). Both classifiers get the same net
 (64 - 32 ReLU - 10 softmax, Glorot-uniform weights), the same loss (softmax
 cross-entropy), the same optimizer (plain SGD: one learning rate, momentum 0,
 no Nesterov, no L2 penalty), the same minibatch size and number of epochs,
-and shuffle the rows every epoch; only the seeds differ between the libraries.
+and shuffle the rows every epoch; only the random seeds differ between the libraries.
 
 The second table times ``NetClassifier.fit`` against ``layerkit.fit`` on the
 very net the estimator builds (``Net.from_config(clf.spec_)``) and the same
 encoded data, to show what the scikit-learn wrapper costs.
 
-The third table compares the defaults (issue 19): ``NetClassifier`` and
+The third table compares the defaults: ``NetClassifier`` and
 ``MLPClassifier`` with nothing set but one hidden layer of 64 and the seed,
 on the digits and on ``make_multilabel_classification(1000, 20, n_classes=5,
 random_state=0)`` (a quarter held out; subset accuracy), with the estimator's
-defaults before issue 19 (``learning_rate=0.01, batch_size=32, epochs=50``)
+former defaults (``learning_rate=0.01, batch_size=32, epochs=50``)
 as a third row. The ratio is the fit time over ``MLPClassifier``'s, in the
 same run.
 
@@ -62,7 +62,7 @@ def contenders(hidden: int, lr: float, batch_size: int, epochs: int, seed: int) 
 def default_contenders(seed: int) -> dict:
     """Each classifier with its defaults, but one hidden layer of 64 and the seed."""
     return {"layerkit NetClassifier, defaults": NetClassifier(hidden_layer_sizes=(64,), random_state=seed),
-            "layerkit NetClassifier, defaults before issue 19": NetClassifier(
+            "layerkit NetClassifier, former defaults": NetClassifier(
                 hidden_layer_sizes=(64,), learning_rate=0.01, batch_size=32, epochs=50, random_state=seed),
             "scikit-learn MLPClassifier, defaults": MLPClassifier(hidden_layer_sizes=(64,), random_state=seed)}
 

@@ -7,7 +7,7 @@ Rows for ``run.py``'s table:
   ``net.step(lr)``: no workspace, no flags (the input's gradient is not
   computed unless asked). On 784-512-512-10 sigmoid and 784-256-128-10 ReLU,
   float32, each against JAX's ``jax.jit``-compiled step of the same net
-  (``run.Case.jax_step``), measured in the same interleaved rounds;
+  (``cases.Case.jax_step``), measured in the same interleaved rounds;
 - **``fit`` with Adam** per minibatch against ``fit`` with plain SGD (a float
   learning rate) on 784-256-128-10 at batch 256, and on the digits net at
   batch 15 against JAX's jitted step (``loops.Loops``);
@@ -35,13 +35,16 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import timing  # noqa: E402  (first: it sets XLA's one-thread flags before JAX loads)
+import cases  # noqa: E402
 WRITTEN_CASES = [([784, 512, 512, 10], "sigmoid", 256, 1.0), ([784, 256, 128, 10], "relu", 256, 1.0),
                  ([784, 256, 128, 10], "relu", 32, 1.0)]
 THREAD_CASES = [([784, 512, 512, 10], "sigmoid", 256), ([784, 512, 512, 10], "relu", 1024)]
 
 
 def written_stepper(case):
-    """The loop as written, on ``case``'s net and data (``run.Case``): no workspace, no flags."""
+    """The loop as written, on ``case``'s net and data (``cases.Case``): no workspace, no flags."""
     import layerkit as lk
 
     net, x, t, lr = case.net, case.x, case.t, 1e-6
@@ -54,22 +57,24 @@ def written_stepper(case):
     return step
 
 
-def written_rows(run, rounds: int) -> list[str]:
-    """The loop as written against JAX's jitted step, per case (``run`` is the run.py module)."""
+def written_rows(rounds: int) -> list[str]:
+    """The loop as written against JAX's jitted step, per case."""
     rows = []
     for widths, hidden, n, target in WRITTEN_CASES:
-        case = run.Case(widths, "none", n, np.float32, hidden=hidden)
-        times = run.best_times({"written": written_stepper(case), "bench": case.layerkit_step,
+        case = cases.Case(widths, "none", n, np.float32, hidden=hidden)
+        times = timing.best_times({"written": written_stepper(case), "bench": case.layerkit_step,
                                 "jax": case.jax_step}, rounds)
         rows.append(f"| the loop as written (forward, mean_squared_error, backward, step(lr)), {case.name()} | "
-                    f"{run._us(times['written'])} | {run._us(times['jax'])} | | | "
-                    f"{run._ratio(times['written'], times['jax'])} (target <= {target:.2f}; with a workspace "
-                    f"and input_grad=False {run._ratio(times['bench'], times['jax'])}) | | | |")
+                    f"{timing.us(times['written'])} | {timing.us(times['jax'])} | | | "
+                    f"{timing.ratio(times['written'], times['jax'])} (target <= {target:.2f}; with a workspace "
+                    f"and input_grad=False {timing.ratio(times['bench'], times['jax'])}) | | | |")
     return rows
 
 
-def fit_rows(run, loops, rounds: int) -> list[str]:
+def fit_rows(rounds: int) -> list[str]:
     """``fit`` with Adam per minibatch: against ``fit`` with SGD (784-256-128-10 b256) and JAX's step (digits b15)."""
+    import loops
+
     import layerkit as lk
 
     rng = np.random.default_rng(0)
@@ -87,11 +92,11 @@ def fit_rows(run, loops, rounds: int) -> list[str]:
                    loss="softmax_cross_entropy")
         return fit
 
-    times = run.best_times({"adam": fitter(lambda: lk.optim.Adam(1e-6)), "sgd": fitter(lambda: 1e-6)},
+    times = timing.best_times({"adam": fitter(lambda: lk.optim.Adam(1e-6)), "sgd": fitter(lambda: 1e-6)},
                            rounds)
     minibatches = 2 * rows_n // batch
-    out = [f"| lk.fit with Adam per minibatch, 784-256-128-10 n=256 float32 | {run._us(times['adam'] / minibatches)} "
-           f"| | | | {times['adam'] / times['sgd']:.2f} x fit with SGD ({run._us(times['sgd'] / minibatches)}) "
+    out = [f"| lk.fit with Adam per minibatch, 784-256-128-10 n=256 float32 | {timing.us(times['adam'] / minibatches)} "
+           f"| | | | {times['adam'] / times['sgd']:.2f} x fit with SGD ({timing.us(times['sgd'] / minibatches)}) "
            f"(target <= 1.05) | | | |"]
     digits = loops.Loops()
 
@@ -99,10 +104,10 @@ def fit_rows(run, loops, rounds: int) -> list[str]:
         lk.fit(digits.fit_net, digits.x_train, digits.y_train, epochs=loops.FIT_EPOCHS,
                lr=lk.optim.Adam(1e-6), batch_size=15, loss="bce", seed=0, verbose=False)
 
-    times = run.best_times({"adam": digits_fit, "jax": digits.jax_step}, rounds)
+    times = timing.best_times({"adam": digits_fit, "jax": digits.jax_step}, rounds)
     per = times["adam"] / digits.minibatches
-    out.append(f"| lk.fit with Adam per minibatch, digits 898 rows, batch 15, float64 | {run._us(per)} | "
-               f"{run._us(times['jax'])} (JAX BCE step) | | | {run._ratio(per, times['jax'])} (target <= 0.30) "
+    out.append(f"| lk.fit with Adam per minibatch, digits 898 rows, batch 15, float64 | {timing.us(per)} | "
+               f"{timing.us(times['jax'])} (JAX BCE step) | | | {timing.ratio(per, times['jax'])} (target <= 0.30) "
                "| | | |")
     return out
 
@@ -113,19 +118,18 @@ def _child(framework: str, widths: list, hidden: str, n: int, rounds: int) -> fl
     cpus = os.cpu_count() or 1
     if hasattr(os, "sched_setaffinity") and cpus >= 2:
         os.sched_setaffinity(0, {0, 1})
-    sys.path.insert(0, str(HERE))
-    import run  # (sets XLA's one-thread flags: replaced below, before JAX loads)
+    # (importing timing set XLA's one-thread flags: replaced here, before JAX loads)
 
     os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads=2"
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(2)
-    case = run.Case(widths, "none", n, np.float32, hidden=hidden)
+    case = cases.Case(widths, "none", n, np.float32, hidden=hidden)
     step = written_stepper(case) if framework == "layerkit" else case.jax_step
-    return run.best_times({framework: step}, rounds)[framework]
+    return timing.best_times({framework: step}, rounds)[framework]
 
 
-def thread_rows(run, rounds: int) -> list[str]:
+def thread_rows(rounds: int) -> list[str]:
     """The loop as written and JAX's step, each in its own process with two threads."""
     if (os.cpu_count() or 1) < 2:
         return ["# 2 threads: not measured on a machine with one cpu"]
@@ -140,8 +144,8 @@ def thread_rows(run, rounds: int) -> list[str]:
             times[framework] = float(out.stdout.strip().splitlines()[-1])
         name = f"{'-'.join(map(str, widths))} {hidden} n={n} float32"
         rows.append(f"| 2 threads, each in its own process: the loop as written, {name} | "
-                    f"{run._us(times['layerkit'])} | {run._us(times['jax'])} | | | "
-                    f"{run._ratio(times['layerkit'], times['jax'])} (target <= 1.00) | | | |")
+                    f"{timing.us(times['layerkit'])} | {timing.us(times['jax'])} | | | "
+                    f"{timing.ratio(times['layerkit'], times['jax'])} (target <= 1.00) | | | |")
     return rows
 
 
@@ -156,15 +160,12 @@ def main(argv: list[str] | None = None) -> None:
         framework, widths, hidden, n, rounds = args.child
         print(_child(framework, json.loads(widths), hidden, int(n), int(rounds)))
         return
-    sys.path.insert(0, str(HERE))
-    import loops
-    import run
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-    print(f"# {run.affinity()}")
-    rows = [] if args.threads else written_rows(run, args.rounds) + fit_rows(run, loops, args.rounds)
-    for row in rows + thread_rows(run, args.rounds):
+    print(f"# {timing.affinity()}")
+    rows = [] if args.threads else written_rows(args.rounds) + fit_rows(args.rounds)
+    for row in rows + thread_rows(args.rounds):
         print(row)
 
 

@@ -50,6 +50,21 @@ def make_data(n_rows: int, n_features: int, chunk_rows: int, seed: int) -> tuple
     return X, y
 
 
+def plural(count: int, word: str) -> str:
+    """``"1 block"``, ``"4 blocks"``."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def describe_calls(n_blocks: int, per_call: int) -> str:
+    """The ``Incremental.partial_fit`` calls that ``n_blocks`` blocks take, ``per_call`` at most in each."""
+    calls = -(-n_blocks // per_call)
+    if calls == 1:
+        return f"1 Incremental.partial_fit call of {plural(n_blocks, 'block')}"
+    last = n_blocks - (calls - 1) * per_call
+    return (f"{calls} Incremental.partial_fit calls of {per_call} blocks"
+            + ("" if last == per_call else f" (the last of {last})"))
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident memory so far, in MiB (Linux reports ``ru_maxrss`` in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -85,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
     X_test, y_test = make_data(min(chunk_rows, 200_000), args.features, chunk_rows, args.seed + 1)  # held out
     params = dict(hidden_layer_sizes=(args.hidden,), learning_rate=args.learning_rate, random_state=args.seed)
     print(f"data: {n_rows:,} rows x {args.features} float32 features = {X.nbytes / 1e9:.3f} GB in "
-          f"{X.numblocks[0]} blocks of {chunk_rows:,} rows ({chunk_rows * row_bytes / 1e6:.1f} MB), never "
+          f"{plural(X.numblocks[0], 'block')} of {chunk_rows:,} rows ({chunk_rows * row_bytes / 1e6:.1f} MB), never "
           f"materialised; NetClassifier(hidden_layer_sizes=({args.hidden},), learning_rate={args.learning_rate:g}), "
           f"batch_size='auto' (200)")
     results: dict = {"gigabytes": X.nbytes / 1e9, "n_rows": n_rows}
@@ -104,8 +119,8 @@ def main(argv: list[str] | None = None) -> dict:
         results["accuracy"] = float((predicted == y_test).mean().compute())
         peaks = client.run(peak_rss_mib)
     results["worker_peak_mib"] = sorted(peaks.values())
-    print(f"{args.workers} worker processes (1 thread each): {-(-X.numblocks[0] // args.blocks_per_call)} "
-          f"Incremental.partial_fit calls of {args.blocks_per_call} blocks, {clf.n_iter_} NetClassifier.partial_fit calls, "
+    print(f"{args.workers} worker processes (1 thread each): {describe_calls(X.numblocks[0], args.blocks_per_call)}, "
+          f"{plural(clf.n_iter_, 'NetClassifier.partial_fit call')}, "
           f"{clf.t_:,} rows in {results['out_of_core_s']:.1f} s (generating the blocks included)")
     for index, (address, peak) in enumerate(sorted(peaks.items())):
         print(f"worker {index}: peak memory {peak:.0f} MiB (at start {before[address]:.0f} MiB)")

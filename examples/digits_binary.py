@@ -3,16 +3,16 @@
 
 Digits, binary: is the handwritten digit smaller than 5?
 
-The course material's task (assignment 1, section 1.6): scikit-learn's 8x8
-digits, label ``digit < 5``, a seeded random split into 898 training and 899
-test rows, standardized with the mean and standard deviation of all training
-pixels (one scale for the whole image, as in the course; scaling each pixel on
+The task of the Radboud University Deep Learning course, assignment 1,
+section 1.6: scikit-learn's 8x8 digits, label ``digit < 5``, a seeded random
+split into 898 training and 899 test rows, standardized with the mean and standard deviation of all training
+pixels (one scale for the whole image, as in that assignment; scaling each pixel on
 its own inflates the rarely-inked border pixels and costs about half a point of
 test accuracy), and the net
 ``Linear(64, 32) - ReLU - Linear(32, 1) - Sigmoid`` trained with binary
 cross-entropy in minibatches of 15 for 20 epochs.
 
-The course's learning rate 0.01 applied to a gradient *summed* over the
+The assignment's learning rate 0.01 applied to a gradient *summed* over the
 minibatch; layerkit's losses return the gradient of the *mean*, so the same
 step is ``0.01 * 15 = 0.15``.
 

@@ -1,7 +1,7 @@
 """Franke function regression: nets against polynomial OLS and MLPRegressor
 ===========================================================================
 
-The course's regression task (project 2): fit Franke's function on the unit
+A classic regression task: fit Franke's function on the unit
 square from noisy samples. ``n`` points are drawn uniformly in [0, 1]^2, the
 targets are ``franke(x, y) + N(0, noise^2)``, and a quarter of the points is
 held out. Three kinds of model are compared by their test mean squared error:

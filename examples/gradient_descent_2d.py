@@ -3,8 +3,8 @@
 
 Gradient descent on f(x, y) = x**2 + y**2 + x*(y + 2) + cos(3x), with and without decay.
 
-The course material's assignment 1.1: start at (x, y) = (3, 2) and follow
-the gradient. A fixed step of 0.1 for 10 steps stops in a local minimum, a
+The Radboud University Deep Learning course, assignment 1, section 1.1:
+start at (x, y) = (3, 2) and follow the gradient. A fixed step of 0.1 for 10 steps stops in a local minimum, a
 fixed step of 0.305 for 13 steps jumps around, and the decaying step
 ``eta_t = 0.2 * 0.8**t`` (``layerkit.optim.ExponentialDecay``) for 10 steps
 reaches the global minimum's basin (f < -2). The steps are made by

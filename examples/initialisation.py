@@ -1,14 +1,15 @@
 """Initialisation: activations of a deep net
 ==========================================
 
-Why initialisation matters: the activations of a deep net under four initialisers (seed 004, §2).
+Why initialisation matters: the activations of a deep net under four initialisers.
 
 A pre-activation ``a_j = sum_i W_ij x_i`` over ``n_in`` inputs has variance
 ``n_in * sigma**2 * v**2`` when the weights have variance ``sigma**2`` and the
-inputs ``v**2`` (seed 004, 2.(a)). Keeping it of the order of ``v**2`` layer
-after layer asks for ``sigma**2 = 1 / n_in`` (2.(b)); ReLU zeroes half of its
-inputs and asks for twice that, ``2 / n_in`` (He, 2.(c)); balancing the
-backward pass too gives Xavier's ``2 / (n_in + n_out)`` (2.(e)).
+inputs ``v**2`` (Glorot and Bengio 2010, "Understanding the difficulty of
+training deep feedforward neural networks", section 4.2.1). Keeping it of the order of ``v**2`` layer
+after layer asks for ``sigma**2 = 1 / n_in``; ReLU zeroes half of its
+inputs and asks for twice that, ``2 / n_in`` (He et al. 2015, "Delving Deep into Rectifiers", section 2.2); balancing the
+backward pass too gives Xavier's ``2 / (n_in + n_out)``.
 
 This script sends a batch of standard normal inputs through a net of ten
 ``Linear`` layers of width 256, each followed by tanh or by ReLU, and prints

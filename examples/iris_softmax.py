@@ -3,8 +3,8 @@
 
 Iris with a softmax output: SGD, momentum and Adam on the same 4-8-3 net.
 
-The course material's iris task: 4 measurements, 3 species, the net
-``Linear(4, 8) - Sigmoid - Linear(8, 3)`` whose 3 outputs are logits trained
+The iris task of the University of Oslo's FYS-STK3155/4155 exercises (weeks
+41 and 42): 4 measurements, 3 species, the net ``Linear(4, 8) - Sigmoid - Linear(8, 3)`` whose 3 outputs are logits trained
 with ``softmax_cross_entropy`` (softmax and cross-entropy fused, on the
 logits). A stratified held-out split (30% of the rows) is standardised with
 the training rows' mean and standard deviation. The same initial weights are

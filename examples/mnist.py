@@ -4,8 +4,8 @@
 The handwritten digits of MNIST (60000 training and 10000 test images of
 28x28 pixels), read from the four standard IDX files with
 ``layerkit.datasets.load_mnist`` (plain or gzipped, as torchvision and Keras
-download them; Fashion-MNIST's files work the same way), as the course's
-seed trains them: pixels scaled to [0, 1], the net
+download them; Fashion-MNIST's files work the same way), trained the usual
+way: pixels scaled to [0, 1], the net
 ``Linear(784, 256) - ReLU - Linear(256, 128) - ReLU - Linear(128, 10)`` on the
 logits with softmax cross-entropy, SGD with momentum in minibatches of 64,
 float32. It prints the test accuracy and the training time per epoch.

@@ -1,7 +1,7 @@
 """layerkit: small neural-network layers you can read, extend and check.
 
 The public names, nothing else. The subpackages ``testing``, ``sklearn``,
-``onnx`` and ``interop`` are attributes too (``lk.testing.assert_grad``), imported on first use
+``onnx``, ``interop`` and ``validation`` are attributes too (``lk.testing.assert_grad``), imported on first use
 so that ``import layerkit`` does not pay for scikit-learn's estimators or onnx.
 """
 import sys as _sys
@@ -10,12 +10,15 @@ from typing import Any as _Any
 
 from layerkit._backend import core as _core  # fails with build instructions if unbuilt
 from layerkit import config, init, io, optim, registry, warnings
-from layerkit.callbacks import Callback, EarlyStopping, FitState, LambdaCallback
+from layerkit.callbacks import Callback, EarlyStopping, FitState, LambdaCallback, LiveLearningCurve
 from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
 from layerkit.layers import (BatchNorm1d, Dropout, ELU, GELU, Identity, Layer, LayerNorm, LeakyReLU, Linear,
                              ReLU, Sigmoid, Softmax, Softplus, Tanh)
-from layerkit.losses import binary_cross_entropy, mean_squared_error, softmax_cross_entropy
+from layerkit.losses import (
+    binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, l1_loss, mean_squared_error,
+    softmax_cross_entropy,
+)
 from layerkit.net import Net, Trace, TraceEntry
 from layerkit.plotting import plot_diagnostics, plot_history
 from layerkit.training import evaluate, fit
@@ -56,18 +59,22 @@ __all__ = [
     "Callback",
     "LambdaCallback",
     "EarlyStopping",
+    "LiveLearningCurve",
     "FitState",
     "Diagnostics",
     "plot_history",
     "plot_diagnostics",
     "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "huber_loss",
+    "l1_loss",
     "mean_squared_error",
     "softmax_cross_entropy",
 ]
 
 # Subpackages reachable as attributes and imported on first use (PEP 562), with the extra that
 # installs what each needs beyond layerkit's own dependencies.
-_LAZY_SUBPACKAGES = {"testing": None, "sklearn": None, "onnx": "onnx", "interop": None}
+_LAZY_SUBPACKAGES = {"testing": None, "sklearn": None, "onnx": "onnx", "interop": None, "validation": None}
 
 
 def __getattr__(name: str) -> _Any:

@@ -165,6 +165,39 @@ class Composite(Layer):
         for _, child in self.children():
             child.training = bool(mode)
 
+    def reset_parameters(self, rng: Any = None) -> None:
+        """Redraw the parameters of every layer inside from its initialiser, in place.
+
+        One generator made from ``rng`` is handed to the children in order
+        (``walk`` order, nested layers included), so one seed reproduces the
+        whole composite: the same seed gives the same values whatever the
+        values were before. Layers given their own ``rng`` when built are
+        redrawn from this one too.
+
+        Parameters
+        ----------
+        rng : None, int or numpy.random.Generator
+
+        Raises
+        ------
+        TypeError
+            A layer inside that cannot redraw its parameters (see ``Layer.reset_parameters``).
+        """
+        from layerkit._validation import as_rng
+
+        generator = as_rng(rng, f"{type(self).__name__}.reset_parameters: rng")
+        for _, child in self.children():
+            reset = getattr(child, "reset_parameters", None)
+            if reset is not None:
+                reset(generator)
+            elif getattr(child, "param_names", ()):
+                raise TypeError(f"{type(self).__name__}.reset_parameters: {child!r} has parameters "
+                                f"{tuple(child.param_names)} but no reset_parameters(rng)")
+        self._parameters_changed()
+
+    def _parameters_changed(self) -> None:
+        """Hook after ``reset_parameters``: a composite that caches anything of its parameters drops it."""
+
     def step(self, update: Any) -> None:
         """Step every child with ``update`` (a learning rate or an optimizer).
 

@@ -35,7 +35,8 @@ from layerkit._fusable import is_dense
 from layerkit.callbacks import Callback
 from layerkit.optim.base import Optimizer, _compiled_fits
 from layerkit.losses import (
-    _BCE_EPS_FLOAT32, _BCE_EPS_FLOAT64, BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy,
+    _BCE_EPS_FLOAT32, _BCE_EPS_FLOAT64, BinaryCrossEntropy, BinaryCrossEntropyWithLogits, L1Loss, MeanSquaredError,
+    SoftmaxCrossEntropy,
 )
 
 __all__ = ["EpochRunner", "needs_every_batch"]
@@ -52,6 +53,10 @@ def _loss_code(loss_fn: Any, y: Any) -> int | None:
         return core.EPOCH_LOSS_BCE
     if kind is MeanSquaredError:
         return core.EPOCH_LOSS_MSE
+    if kind is BinaryCrossEntropyWithLogits:
+        return core.EPOCH_LOSS_BCE_LOGITS
+    if kind is L1Loss:
+        return core.EPOCH_LOSS_L1
     if kind is SoftmaxCrossEntropy and type(y) is np.ndarray:
         return core.EPOCH_LOSS_SOFTMAX_LABELS if y.ndim == 1 else core.EPOCH_LOSS_SOFTMAX_ROWS
     return None
@@ -71,7 +76,7 @@ class EpochRunner:
         self.net, self.source, self.y, self.loss, self.rate = net, source, y, loss, rate
         self.sample_weight, self.batch_size = sample_weight, batch_size
         self.workspace, self.grad_buffers, self.batch_buffers = workspace, grad_buffers, batch_buffers
-        self.has_accuracy = loss != core.EPOCH_LOSS_MSE
+        self.has_accuracy = loss not in (core.EPOCH_LOSS_MSE, core.EPOCH_LOSS_L1)
 
     @classmethod
     def for_fit(cls, net: Any, source: BatchSource, y: Any, loss_fn: Any, update: Any, *, batch_size: int,

@@ -207,3 +207,94 @@ def _net_state(net: Any) -> dict[str, tuple[Any, str]]:
     """Every ``state_names`` array of the net's layers, keyed like its parameters (``"1.running_mean"``)."""
     return {f"{index}.{name}": (layer, name)
             for index, layer in enumerate(getattr(net, "layers", ())) for name in getattr(layer, "state_names", ())}
+
+
+class LiveLearningCurve(Callback):
+    """Redraw the learning curves (``History.plot``) while ``fit`` runs, in a notebook or to a file.
+
+    In Jupyter (IPython with a kernel) the figure appears below the cell and
+    is redrawn in place after every ``every`` epochs and at the end. Outside
+    a notebook, with ``path``, the image file is rewritten instead (an image
+    viewer that reloads it shows the run); without ``path`` nothing is shown
+    and ``figure`` holds the last drawing. IPython is used when it is
+    installed and running, never required.
+
+    Parameters
+    ----------
+    every : int, default 1
+        Epochs between two drawings.
+    path : str or PathLike, optional
+        Also write the figure there (atomically; the format follows the suffix).
+    title : str, optional
+
+    Attributes
+    ----------
+    figure : matplotlib.figure.Figure or None
+        The last drawing.
+    draws : int
+        How many times the curves were drawn.
+
+    Examples
+    --------
+    >>> history = lk.fit(net, x, y, epochs=50, callbacks=[LiveLearningCurve()])  # doctest: +SKIP
+    """
+
+    def __init__(self, every: int = 1, path: Any = None, title: str | None = None) -> None:
+        self.every = _check_count(every, "LiveLearningCurve: every")
+        self.path = path
+        self.title = title
+        self.figure: Any = None
+        self.draws = 0
+        self._handle: Any = None
+
+    def on_train_begin(self, state: FitState) -> None:
+        self._handle = None
+
+    def on_epoch_end(self, state: FitState) -> None:
+        if (state.epoch + 1) % self.every == 0:
+            self._draw(state.history)
+
+    def on_train_end(self, state: FitState) -> None:
+        if state.history.epochs and state.history.epochs % self.every:  # the last epochs since a drawing
+            self._draw(state.history)
+
+    def _draw(self, history: History) -> None:
+        from layerkit.plotting import plot_history, save_figure
+
+        self.figure = plot_history(history, title=self.title)
+        self.draws += 1
+        if self.path is not None:
+            save_figure(self.figure, self.path)
+        display = _notebook_display()
+        if display is None:
+            return
+        image = display.Image(data=_png(self.figure), format="png")
+        if self._handle is None:
+            self._handle = display.display(image, display_id=True)
+        else:
+            self._handle.update(image)
+
+    def __repr__(self) -> str:
+        return f"LiveLearningCurve(every={self.every}, path={self.path!r})"
+
+
+def _notebook_display() -> Any:
+    """``IPython.display`` when this process runs an IPython kernel (a notebook), else ``None``."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):  # no IPython, or a terminal IPython
+        return None
+    import IPython.display
+
+    return IPython.display
+
+
+def _png(figure: Any) -> bytes:
+    from io import BytesIO
+
+    buffer = BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    return buffer.getvalue()

@@ -148,6 +148,14 @@ class Diagnostics:
         diagnostics.labels = dict(data.get("labels", {}))
         return diagnostics
 
+    def layer_paths(self) -> list[str]:
+        """Every layer path recorded (``"3"``, ``"2.f.1"``), in the order of ``net.walk()``."""
+        paths = set(self.labels)
+        for kind in KINDS:
+            for key in self.series(kind):
+                paths.add(key.rpartition(".")[0] if kind in PER_PARAMETER else key)
+        return sorted(paths, key=path_order)
+
     def plot(self, path: str | os.PathLike | None = None, *, title: str | None = None) -> Any:
         """All diagnostics on one figure; see ``layerkit.plotting.plot_diagnostics``."""
         from layerkit.plotting import plot_diagnostics

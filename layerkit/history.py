@@ -61,6 +61,25 @@ class History:
         return {key: values[-1] for key, values in self.metrics.items() if values}
 
     # ------------------------------------------------------------------ output
+    def _repr_html_(self) -> str:
+        """The metrics as an HTML table, one row per epoch (the first 5 and last 10 of a long run)."""
+        from layerkit._html import html_table
+
+        keys = list(self.metrics)
+        n = max((len(values) for values in self.metrics.values()), default=0)
+        shown = list(range(n)) if n <= 20 else list(range(5)) + [-1] + list(range(n - 10, n))
+
+        def value(key: str, epoch: int) -> str:
+            values = self.metrics[key]
+            return f"{values[epoch]:.6g}" if epoch < len(values) else ""
+
+        rows = [["..."] * (len(keys) + 1) if epoch < 0 else [epoch + 1, *(value(k, epoch) for k in keys)]
+                for epoch in shown]
+        notes = ["stopped early" if self.stopped_early else ""] + (
+            [] if self.diagnostics is None else [repr(self.diagnostics)])
+        return html_table(["epoch", *keys], rows, caption=f"History of {n} epoch{'' if n == 1 else 's'}",
+                          notes=[note for note in notes if note], right=range(len(keys) + 1))
+
     def plot(self, path: str | os.PathLike | None = None, *, title: str | None = None) -> Any:
         """Learning curves; see ``layerkit.plotting.plot_history``."""
         from layerkit.plotting import plot_history

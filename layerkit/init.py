@@ -44,8 +44,9 @@ def xavier_uniform(n_in: int, n_out: int, rng: np.random.Generator, dtype=np.flo
     """Glorot and Bengio (2010): uniform on ``[-a, a]`` with ``a = sqrt(6 / (n_in + n_out))``.
 
     The variance ``a**2 / 3 = 2 / (n_in + n_out)`` balances the forward and the
-    backward signal. (The course material's ``sqrt(6 / (n_in * n_out))`` divides
-    by the product, which is not Glorot's rule and shrinks wide layers.)
+    backward signal. (The ``sqrt(6 / (n_in * n_out))`` of the Radboud
+    University Deep Learning course, assignment 1, section 1.4, divides by the
+    product, which is not Glorot's rule and shrinks wide layers.)
     """
     a = np.sqrt(6.0 / (n_in + n_out))
     return rng.uniform(-a, a, size=(n_in, n_out)).astype(dtype, copy=False)
@@ -68,7 +69,7 @@ def he_uniform(n_in: int, n_out: int, rng: np.random.Generator, dtype=np.float64
 
 
 def lecun_normal(n_in: int, n_out: int, rng: np.random.Generator, dtype=np.float64) -> np.ndarray:
-    """LeCun normal, the course's ``N(0, 1/n_in)``: the variance of a layer's output equals its input's."""
+    """LeCun normal, ``N(0, 1/n_in)``: the variance of a layer's output equals its input's."""
     return (rng.standard_normal(size=(n_in, n_out)) * np.sqrt(1.0 / n_in)).astype(dtype, copy=False)
 
 

@@ -1,5 +1,9 @@
 """Loss functions: each returns the mean loss and its gradient with respect to its input.
 
+Classification: ``binary_cross_entropy`` (of probabilities),
+``binary_cross_entropy_with_logits`` and ``softmax_cross_entropy`` (of
+logits). Regression: ``mean_squared_error``, ``huber_loss`` and ``l1_loss``.
+
 Every loss is an object with ``__call__(y, t, sample_weight=None) -> (loss, dy)`` and
 ``accuracy(y, t)`` (``None`` for regression), and a function of the same name
 for direct use. ``get_loss`` turns a name into a loss object.
@@ -48,6 +52,12 @@ def check_sample_weight(sample_weight: Any, n: int, who: str, dtype: Any = np.fl
     if n and weights.min() < 0:
         raise ValueError(f"{who}: sample_weight must be non-negative, got minimum {weights.min():.4g}")
     return weights
+
+
+def _binary_accuracy(y: Any, t: Any, threshold: float) -> float:
+    """The fraction of elements where ``y > threshold`` agrees with ``t > 0.5``."""
+    y = np.asarray(y)
+    return float(np.mean((y > threshold) == (np.asarray(t).reshape(y.shape) > 0.5)))
 
 
 class NonFinitePredictionsError(ValueError):
@@ -223,13 +233,10 @@ class BinaryCrossEntropy(_CompiledLoss):
         if p.min() < 0 or p.max() > 1:
             raise ValueError(
                 "binary_cross_entropy: predictions must be probabilities in [0, 1], got values in "
-                f"[{p.min():.4g}, {p.max():.4g}] (end the net with Sigmoid, or use softmax_cross_entropy on logits)"
+                f"[{p.min():.4g}, {p.max():.4g}] (end the net with Sigmoid, or use binary_cross_entropy_with_logits "
+                "or softmax_cross_entropy on logits)"
             )
-        if t.min() < 0 or t.max() > 1:
-            raise ValueError(
-                "binary_cross_entropy: targets must be in [0, 1] (labels 0/1 or soft labels), got values in "
-                f"[{t.min():.4g}, {t.max():.4g}] (for class labels 0..k-1 use softmax_cross_entropy on logits)"
-            )
+        _check_unit_targets(t, self.who)
         return p, t, _weights(sample_weight, p, self.who)
 
     @staticmethod
@@ -237,9 +244,7 @@ class BinaryCrossEntropy(_CompiledLoss):
         return correct / grad.size
 
     def accuracy(self, p, t):
-        p = np.asarray(p)
-        t = np.asarray(t).reshape(p.shape)
-        return float(np.mean((p > 0.5) == (t > 0.5)))
+        return _binary_accuracy(p, t, 0.5)
 
     def prepare_targets(self, t, dtype):
         target = np.asarray(t)
@@ -318,9 +323,116 @@ class SoftmaxCrossEntropy(_CompiledLoss):
         return t
 
 
+def _check_unit_targets(t: np.ndarray, who: str) -> None:
+    if t.min() < 0 or t.max() > 1:
+        raise ValueError(
+            f"{who}: targets must be in [0, 1] (labels 0/1 or soft labels), got values in "
+            f"[{t.min():.4g}, {t.max():.4g}] (for class labels 0..k-1 use softmax_cross_entropy on logits)"
+        )
+
+
+class BinaryCrossEntropyWithLogits(_CompiledLoss):
+    """Binary cross-entropy of ``sigmoid(z)`` against targets, computed on the logits ``z``.
+
+    **It takes logits** ``z`` (any real numbers), the output of the last
+    ``Linear``: the net needs no ``Sigmoid`` layer, and the sigmoid is fused
+    into the loss. Per element the loss is
+    ``max(z, 0) - z * t + log1p(exp(-|z|))``, which equals
+    ``-(t * log(sigmoid(z)) + (1 - t) * log(1 - sigmoid(z)))`` but never
+    overflows and stays exact for confident predictions (no clipping); its
+    gradient is ``(sigmoid(z) - t) / size``. The value is the mean over all
+    elements, as PyTorch's ``nn.BCEWithLogitsLoss`` and Keras'
+    ``BinaryCrossentropy(from_logits=True)`` compute it.
+
+    Call with ``z`` and ``t`` of shape (n_samples, n_outputs) (a 1-D ``t``
+    for one output), targets in [0, 1] (labels 0/1 or soft labels), and an
+    optional ``sample_weight`` of shape (n_samples,). Predict probabilities
+    with ``layerkit.Sigmoid()(net.predict(x))`` or classes with
+    ``net.predict(x) > 0``. The accuracy counts ``z > 0`` against ``t > 0.5``.
+    """
+
+    name = "bce_with_logits"
+    who = "binary_cross_entropy_with_logits"
+
+    _kernel = staticmethod(partial(core.elementwise_loss, core.ELEMENTWISE_LOSS_BCE_LOGITS, 0.0))
+
+    def _checked(self, z, t, sample_weight):
+        z = _predictions(z, self.who)
+        t = _targets_like(z, t, self.who)
+        _check_unit_targets(t, self.who)
+        return z, t, _weights(sample_weight, z, self.who)
+
+    _accuracy_of_count = staticmethod(BinaryCrossEntropy._accuracy_of_count)
+    prepare_targets = BinaryCrossEntropy.prepare_targets
+
+    def accuracy(self, z, t):
+        return _binary_accuracy(z, t, 0.0)  # sigmoid(z) > 0.5 exactly when z > 0
+
+
+class HuberLoss(_CompiledLoss):
+    """Huber loss for regression: squared error near the target, absolute error beyond ``delta``.
+
+    Per element, with ``d = y - t``: ``d**2 / 2`` where ``|d| <= delta``, else
+    ``delta * (|d| - delta / 2)``; the value is the mean over all elements and
+    the gradient ``clip(d, -delta, delta) / size``. It is PyTorch's
+    ``nn.HuberLoss(delta=delta)`` (and Keras' ``Huber``): less pulled by
+    outliers than the mean squared error, smooth unlike L1.
+
+    Parameters
+    ----------
+    delta : float, default 1.0
+        The threshold between the quadratic and the linear part, positive.
+
+    Call with ``y`` and ``t`` of shape (n_samples, n_outputs) (a 1-D ``t``
+    for one output) and an optional ``sample_weight`` of shape (n_samples,).
+    ``fit(loss="huber")`` uses ``delta=1``; pass ``loss=HuberLoss(delta)`` for another.
+    """
+
+    name = "huber"
+    who = "huber_loss"
+
+    def __init__(self, delta: float = 1.0) -> None:
+        if isinstance(delta, bool) or not isinstance(delta, (int, float, np.integer, np.floating)):
+            raise TypeError(f"HuberLoss: delta must be a positive number, got {type(delta).__name__} {delta!r}")
+        if not (np.isfinite(delta) and delta > 0):
+            raise ValueError(f"HuberLoss: delta must be a positive finite number, got {delta!r}")
+        self.delta = float(delta)
+        self._kernel = partial(core.elementwise_loss, core.ELEMENTWISE_LOSS_HUBER, self.delta)
+
+    def _checked(self, y, t, sample_weight):
+        y = _predictions(y, self.who)
+        return y, _targets_like(y, t, self.who), _weights(sample_weight, y, self.who)
+
+    prepare_targets = MeanSquaredError.prepare_targets
+
+    def __repr__(self) -> str:
+        return f"HuberLoss(delta={self.delta!r})"
+
+
+class L1Loss(_CompiledLoss):
+    """Mean absolute error for regression: ``mean(|y - t|)`` over all elements.
+
+    The gradient is ``sign(y - t) / size`` (0 where ``y == t``), as PyTorch's
+    ``nn.L1Loss`` computes it. Call with ``y`` and ``t`` of shape
+    (n_samples, n_outputs) (a 1-D ``t`` for one output) and an optional
+    ``sample_weight`` of shape (n_samples,).
+    """
+
+    name = "l1"
+    who = "l1_loss"
+
+    _kernel = staticmethod(partial(core.elementwise_loss, core.ELEMENTWISE_LOSS_L1, 0.0))
+
+    _checked = HuberLoss._checked
+    prepare_targets = MeanSquaredError.prepare_targets
+
+
 mean_squared_error = MeanSquaredError()
 binary_cross_entropy = BinaryCrossEntropy()
 softmax_cross_entropy = SoftmaxCrossEntropy()
+binary_cross_entropy_with_logits = BinaryCrossEntropyWithLogits()
+huber_loss = HuberLoss()
+l1_loss = L1Loss()
 
 LOSSES: dict[str, Loss] = {
     "mse": mean_squared_error,
@@ -329,11 +441,24 @@ LOSSES: dict[str, Loss] = {
     "binary_cross_entropy": binary_cross_entropy,
     "softmax_cross_entropy": softmax_cross_entropy,
     "cross_entropy": softmax_cross_entropy,
+    "bce_with_logits": binary_cross_entropy_with_logits,
+    "binary_cross_entropy_with_logits": binary_cross_entropy_with_logits,
+    "huber": huber_loss,
+    "huber_loss": huber_loss,
+    "l1": l1_loss,
+    "l1_loss": l1_loss,
+    "mae": l1_loss,
+    "mean_absolute_error": l1_loss,
 }
 
 
 def get_loss(loss: str | Loss) -> Loss:
-    """A loss object from a name (``"mse"``, ``"bce"``, ``"softmax_cross_entropy"``) or a loss object."""
+    """A loss object from a name or a loss object.
+
+    The names: ``"mse"``, ``"bce"`` (of probabilities), ``"bce_with_logits"``,
+    ``"softmax_cross_entropy"`` (``"cross_entropy"``), ``"huber"`` (``delta=1``),
+    ``"l1"`` (``"mae"``), and the long forms of each (see ``LOSSES``).
+    """
     if isinstance(loss, str):
         try:
             return LOSSES[loss.lower()]

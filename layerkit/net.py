@@ -14,7 +14,7 @@ from layerkit._composite import Composite
 from layerkit._deferred import DeferredInputGrad, parameters_changed
 from layerkit._plan import Plan, SegmentedPlan, layers_backward, layers_forward
 from layerkit._validation import as_optional_rng
-from layerkit.layers.base import Layer
+from layerkit.layers.base import Layer, constructor_accepts
 from layerkit.warnings import check_trainable
 from layerkit.workspace import Workspace
 
@@ -80,7 +80,7 @@ class TraceEntry(_Entry):
 class Trace(list):
     """The record of one forward pass: a list of ``TraceEntry(layer, x)`` (with ``entry.ctx``) in order.
 
-    It unpacks like the course material's trace (``for layer, x in trace``) and
+    It unpacks like the list of ``(layer, x)`` pairs a hand-written net keeps (``for layer, x in trace``) and
     is the only place where a forward pass's inputs are kept, so a net can run
     several forward passes before their backward passes.
     """
@@ -142,7 +142,14 @@ class Net(Composite):
         ``{"type": "linear", "n_in": 4, "n_out": 3}``) is built through the
         registry, as ``Net.from_config`` does.
     rng : None, int or numpy.random.Generator
-        Passed to the spec items whose layer accepts ``rng``.
+        Passed to the spec items whose layer accepts ``rng``. A layer that
+        is already built has drawn its values: with ``rng`` given, a layer
+        built without ``rng`` that draws from a generator (``Linear``,
+        ``Dropout``, any layer whose constructor takes ``rng`` and that does
+        not set ``seeded = True``) is refused with a ``ValueError``; build it
+        with ``rng``, pass a spec item, or call ``net.reset_parameters(seed)``,
+        which redraws every parameter. Layers built with their own ``rng``
+        keep their draws.
 
     Examples
     --------
@@ -161,10 +168,16 @@ class Net(Composite):
         if ((isinstance(layers, (Layer, str, bytes, Mapping)) and not isinstance(layers, Net))
                 or not hasattr(layers, "__iter__")):
             raise TypeError(f"Net: layers must be a sequence of layers, got {type(layers).__name__}")
+        layers = list(layers)
+        if rng is not None:
+            _refuse_unreachable_rng(layers, rng)
         rng = as_optional_rng(rng, "Net: rng")
         self.layers = [_check_layer(layer, i, rng) for i, layer in enumerate(layers)]
         self._plan: Plan | SegmentedPlan | _NoPlan | None = None
         self._refuse_shared()
+
+    def _parameters_changed(self) -> None:
+        self._plan = None  # compiled again at the next pass, from the redrawn arrays
 
     def children(self) -> list[tuple[str, Any]]:
         """``(str(index), layer)`` for each layer of ``self.layers``."""
@@ -548,13 +561,25 @@ class Net(Composite):
     def __repr__(self) -> str:
         return "Net([" + ", ".join(repr(layer) for layer in self.layers) + "])"
 
-    def __str__(self) -> str:
+    def _summary_rows(self) -> list[tuple[str, str, str, str]]:
+        """``(index, layer, output width or "?", parameters)`` for each layer."""
         rows = []
         width = None
         for i, layer in enumerate(self.layers):
             out = getattr(layer, "output_features", None)
             width = out(width) if out is not None else None
             rows.append((str(i), repr(layer), "?" if width is None else str(width), str(_n_params(layer))))
+        return rows
+
+    def _repr_html_(self) -> str:
+        """The summary of ``print(net)`` as an HTML table (Jupyter shows it for a net at the end of a cell)."""
+        from layerkit._html import html_table
+
+        return html_table(("#", "layer", "out", "params"), self._summary_rows(), caption=f"Net of {len(self)} layers",
+                          notes=[f"total params: {self.n_params}"], right=(0, 2, 3))
+
+    def __str__(self) -> str:
+        rows = self._summary_rows()
         header = ("#", "layer", "out", "params")
         widths = [max(len(r[c]) for r in rows + [header]) for c in range(4)]
         line = lambda r: f"{r[0]:>{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}"
@@ -601,6 +626,26 @@ class Net(Composite):
         for a file that cannot be loaded, saying why.
         """
         return cls(_io.load_layers(path, optimizer=optimizer))
+
+
+def _draws_from_rng(layer: Any) -> bool:
+    """Whether a built ``layer`` (or a layer inside it) drew its values from fresh entropy (no ``rng`` given)."""
+    if isinstance(layer, Composite):
+        return any(_draws_from_rng(child) for _, child in layer.children())
+    return constructor_accepts(type(layer), "rng") and not getattr(layer, "seeded", False)
+
+
+def _refuse_unreachable_rng(layers: list, rng: Any) -> None:
+    """``Net(layers, rng=...)`` with layers already built from their own draws: a clear error, not a silent no-op."""
+    built = [f"{index} ({layer!r})" for index, layer in enumerate(layers)
+             if not isinstance(layer, (str, Mapping)) and _draws_from_rng(layer)]
+    if built:
+        raise ValueError(
+            f"Net: rng={_short(rng)} seeds only the spec items (such as {{'type': 'linear', ...}}), but "
+            f"item{'s' if len(built) > 1 else ''} {', '.join(built)} {'are' if len(built) > 1 else 'is'} already "
+            f"built from fresh entropy; build those layers with rng=..., "
+            "or leave out Net's rng and call "
+            "net.reset_parameters(seed) to redraw every parameter from one seed")
 
 
 def first_declared_dtype(layers: Sequence[Any]) -> np.dtype | None:

@@ -1,6 +1,8 @@
 """Figures with matplotlib (never a side effect of training): learning curves and diagnostics.
 
-Every function returns a ``matplotlib.figure.Figure`` made without pyplot (so
+The module reads ``History`` and ``Diagnostics`` objects through their public
+attributes and imports neither (so ``History.plot`` and ``Diagnostics.plot``
+can call it without an import circle). Every function returns a ``matplotlib.figure.Figure`` made without pyplot (so
 no window opens and nothing global changes) and saves it atomically when
 given a path; the format follows the suffix.
 """
@@ -10,10 +12,10 @@ import os
 from typing import TYPE_CHECKING, Any, Mapping
 
 from layerkit._atomic import atomic_path
-from layerkit.history import History
 
 if TYPE_CHECKING:  # pragma: no cover
     from layerkit.diagnostics import Diagnostics
+    from layerkit.history import History
 
 
 def new_figure(n_rows: int, n_cols: int, *, size: tuple[float, float] = (5, 4)) -> tuple[Any, Any]:
@@ -39,7 +41,12 @@ def _finish(figure: Any, path: str | os.PathLike | None, title: str | None) -> A
     return figure
 
 
-def plot_history(history: History | Mapping[str, History], path: str | os.PathLike | None = None, *,
+def _is_history(value: Any) -> bool:
+    """Whether ``value`` is a ``History`` (read by its ``metrics`` dict of lists)."""
+    return isinstance(getattr(value, "metrics", None), Mapping) and hasattr(value, "__contains__")
+
+
+def plot_history(history: "History | Mapping[str, History]", path: str | os.PathLike | None = None, *,
                  title: str | None = None) -> Any:
     """Plot loss and (where recorded) accuracy per epoch, train (solid) and validation (dashed).
 
@@ -56,8 +63,8 @@ def plot_history(history: History | Mapping[str, History], path: str | os.PathLi
     -------
     matplotlib.figure.Figure
     """
-    runs = {"": history} if isinstance(history, History) else history
-    if not isinstance(runs, Mapping) or not runs or not all(isinstance(run, History) for run in runs.values()):
+    runs = {"": history} if _is_history(history) else history
+    if not isinstance(runs, Mapping) or not runs or not all(_is_history(run) for run in runs.values()):
         raise TypeError("plot_history: expected a History or a non-empty dict of name to History, "
                         f"got {type(history).__name__}")
     panels = [("loss", "Loss")]
@@ -109,16 +116,10 @@ def plot_diagnostics(diagnostics: "Diagnostics", path: str | os.PathLike | None 
     from matplotlib import colormaps
     from matplotlib.ticker import MaxNLocator
 
-    from layerkit.diagnostics import KINDS, PER_PARAMETER, path_order
-
     figure, axes = new_figure(2, 2)
     labels = diagnostics.labels
     # every layer path (top-level "3", nested "2.f.1") in the order of net.walk(), input to output
-    paths = set(labels)
-    for kind in KINDS:
-        for key in diagnostics.series(kind):
-            paths.add(key.rpartition(".")[0] if kind in PER_PARAMETER else key)
-    rank = {path: number for number, path in enumerate(sorted(paths, key=path_order))}
+    rank = {path: number for number, path in enumerate(diagnostics.layer_paths())}
     cmap = colormaps["viridis"]
 
     def color(index: str) -> Any:

@@ -17,7 +17,8 @@ def test_small_run_trains_block_by_block_and_prints_its_figures(capsys):
     n_rows = 125_000  # 4 MB of 8 float32 features
     assert results["n_rows"] == n_rows and results["gigabytes"] == pytest.approx(0.004)
     assert f"data: {n_rows:,} rows x 8 float32 features = 0.004 GB in 4 blocks of 31,250 rows" in out
-    assert (f"2 worker processes (1 thread each): 2 Incremental.partial_fit calls of 3 blocks, 4 NetClassifier."
+    assert (f"2 worker processes (1 thread each): 2 Incremental.partial_fit calls of 3 blocks (the last of 1), "
+            f"4 NetClassifier."
             f"partial_fit calls, {n_rows:,} rows in") in out
     peaks = [float(p) for p in re.findall(r"worker \d: peak memory (\d+) MiB", out)]
     assert len(peaks) == 2 and len(results["worker_peak_mib"]) == 2 and min(peaks) > 0
@@ -25,6 +26,17 @@ def test_small_run_trains_block_by_block_and_prints_its_figures(capsys):
     assert re.search(r"held-out accuracy \(31,250 rows, ParallelPostFit\): 0\.\d{4}", out)
     assert re.search(r"in memory, this process: the same rows generated in [\d.]+ s, one partial_fit", out)
     assert re.search(r"out of core / in memory \(training \+ generating\): [\d.]+$", out.strip())
+
+
+@pytest.mark.parametrize("n_blocks, per_call, text", [
+    (1, 4, "1 Incremental.partial_fit call of 1 block"),
+    (2, 4, "1 Incremental.partial_fit call of 2 blocks"),
+    (4, 4, "1 Incremental.partial_fit call of 4 blocks"),
+    (8, 4, "2 Incremental.partial_fit calls of 4 blocks"),
+    (9, 4, "3 Incremental.partial_fit calls of 4 blocks (the last of 1)"),
+])
+def test_the_calls_are_counted_from_the_blocks_there_are(n_blocks, per_call, text):
+    assert load_example("dask_out_of_core").describe_calls(n_blocks, per_call) == text
 
 
 def test_the_default_size_is_2_gb_unless_the_environment_says(monkeypatch):

@@ -1,4 +1,4 @@
-"""examples/franke_regression.py: the course's regression task, small."""
+"""examples/franke_regression.py: Franke's function regression, small."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""examples/initialisation.py: seed 004's §2 argument, measured on ten layers of width 256."""
+"""examples/initialisation.py: the variance argument for initialisers, measured on ten layers of width 256."""
 import numpy as np
 
 from example_loader import load_example

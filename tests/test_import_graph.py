@@ -1,4 +1,5 @@
-"""The module graph: net, config, io, layers.base, warnings and the blocks import each other in no circle."""
+"""The module graph: net, config, io, layers.base, warnings, the blocks, history, diagnostics and
+plotting import each other in no circle, and neither do the benchmark scripts."""
 import ast
 import subprocess
 import sys
@@ -11,7 +12,9 @@ import layerkit
 PACKAGE = Path(layerkit.__file__).parent
 UNTIED = ["layerkit.net", "layerkit.config", "layerkit.io", "layerkit.layers.base", "layerkit.warnings",
           "layerkit._composite", "layerkit.blocks.residual", "layerkit.blocks.concatenate",
-          "layerkit.blocks.add", "layerkit.blocks._branches", "layerkit.blocks._inner"]
+          "layerkit.blocks.add", "layerkit.blocks._branches", "layerkit.blocks._inner",
+          "layerkit.history", "layerkit.diagnostics", "layerkit.plotting"]
+BENCHMARKS = PACKAGE.parent / "benchmarks"
 
 
 def _module_name(path: Path) -> str:
@@ -25,9 +28,9 @@ def _is_type_checking(node: ast.If) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _imports(path: Path, modules: set[str]) -> set[str]:
-    """The layerkit modules ``path`` imports anywhere (functions included; ``if TYPE_CHECKING:`` excluded)."""
-    name = _module_name(path)
+def _imports(path: Path, modules: set[str], name: str | None = None) -> set[str]:
+    """The modules of ``modules`` that ``path`` imports anywhere (functions included; ``if TYPE_CHECKING:`` excluded)."""
+    name = _module_name(path) if name is None else name
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     nodes = [ast.parse(path.read_text(encoding="utf-8"))]
@@ -88,3 +91,31 @@ def test_the_graph_sees_imports_inside_functions():
 def test_module_imports_first_in_a_fresh_interpreter(module):
     result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def _benchmark_graph() -> dict[str, set[str]]:
+    """The benchmark scripts, which import each other by file name (their folder is on ``sys.path``)."""
+    files = {path.stem: path for path in BENCHMARKS.glob("*.py")}
+    return {name: _imports(path, set(files), name) for name, path in files.items()}
+
+
+def test_plotting_knows_neither_history_nor_diagnostics():
+    # History.plot and Diagnostics.plot call plotting, so plotting reads them through their attributes only
+    graph = _graph()
+    assert "layerkit.plotting" in graph["layerkit.history"] and "layerkit.plotting" in graph["layerkit.diagnostics"]
+    assert not {"layerkit.history", "layerkit.diagnostics"} & graph["layerkit.plotting"]
+
+
+@pytest.mark.parametrize("script", sorted(path.stem for path in BENCHMARKS.glob("*.py")))
+def test_benchmark_script_is_on_no_import_cycle(script):
+    graph = _benchmark_graph()
+    cycle = _reaches(graph, script, script)
+    assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
+
+
+def test_the_benchmark_graph_sees_the_scripts_imports():
+    graph = _benchmark_graph()
+    assert {"loops", "timing", "cases", "written_loop"} <= graph["run"]
+    assert {"timing", "numpy_reference"} <= graph["cases"]
+    assert {"timing", "cases", "loops"} <= graph["written_loop"]
+    assert "timing" in graph["loops"]

@@ -102,3 +102,30 @@ def test_testing_extra_provides_pytest_for_the_plugin():
     assert any(requirement.startswith("hypothesis") for requirement in extras["test"])
     guide = (ROOT / "docs" / "guide" / "gradcheck.md").read_text()
     assert 'pip install "layerkit[testing]"' in guide and "`pip install pytest`" in guide
+
+
+def test_the_default_autodiff_backend_comes_with_the_testing_extra():
+    """compare_with_autodiff's default backend is autograd: the testing extra installs it, and its absence names the extra."""
+    import inspect
+    import tomllib
+
+    from layerkit.testing.autodiff import compare_with_autodiff
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert inspect.signature(compare_with_autodiff).parameters["backend"].default == "autograd"
+    assert any(requirement.startswith("autograd") for requirement in extras["testing"])
+    assert 'pip install "layerkit[testing]"' in (ROOT / "docs" / "guide" / "interop.md").read_text()
+
+
+def test_a_missing_autograd_names_the_testing_extra(monkeypatch):
+    from layerkit.testing.autodiff import _backend
+
+    for name in ("autograd", "autograd.numpy", "autograd.scipy", "autograd.scipy.special"):
+        monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError
+    with pytest.raises(ImportError, match=r'needs the autograd package: pip install "layerkit\[testing\]"'):
+        _backend("autograd")
+
+
+def test_interop_guide_gives_the_torch_cpu_wheel():
+    guide = (ROOT / "docs" / "guide" / "interop.md").read_text()
+    assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in guide

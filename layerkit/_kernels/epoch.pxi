@@ -23,12 +23,16 @@ cdef enum:
     EPOCH_SOFTMAX_LABELS = 1
     EPOCH_SOFTMAX_ROWS = 2
     EPOCH_MSE = 3
+    EPOCH_BCE_LOGITS = 4
+    EPOCH_L1 = 5
     EPOCH_SLICE_ROWS = 16384  # rows between two looks for signals (a Ctrl-C stops a long epoch)
 
 EPOCH_LOSS_BCE = EPOCH_BCE
 EPOCH_LOSS_SOFTMAX_LABELS = EPOCH_SOFTMAX_LABELS
 EPOCH_LOSS_SOFTMAX_ROWS = EPOCH_SOFTMAX_ROWS
 EPOCH_LOSS_MSE = EPOCH_MSE
+EPOCH_LOSS_BCE_LOGITS = EPOCH_BCE_LOGITS
+EPOCH_LOSS_L1 = EPOCH_L1
 
 
 cdef struct EpochJob:
@@ -75,6 +79,12 @@ cdef int _epoch_loss(EpochJob* job, floating* y, char* t, floating* g, char* w, 
         return _softmax_ce_labels[floating](y, <cnp.npy_int64*>t, g, <floating*>w, rows, job.out, value, correct)
     if job.loss == EPOCH_SOFTMAX_ROWS:
         return _softmax_ce_rows[floating](y, <floating*>t, g, <floating*>w, rows, job.out, value, correct)
+    if job.loss == EPOCH_BCE_LOGITS:
+        return _elementwise[floating](ELEMENTWISE_BCE_LOGITS, 0, y, <floating*>t, g, <floating*>w, rows, job.out,
+                                      value, correct)
+    if job.loss == EPOCH_L1:
+        return _elementwise[floating](ELEMENTWISE_L1, 0, y, <floating*>t, g, <floating*>w, rows, job.out,
+                                      value, correct)
     return _mse[floating](y, <floating*>t, g, <floating*>w, rows, job.out, value)
 
 
@@ -126,9 +136,9 @@ cdef void _epoch_run(EpochJob* job, Py_ssize_t first, Py_ssize_t stop, floating*
         else:
             _apply_updates(job.updates, job.n_updates, job.typenum, job.rate)
         job.total_loss += value * rows
-        if job.loss == EPOCH_BCE:
+        if job.loss == EPOCH_BCE or job.loss == EPOCH_BCE_LOGITS:
             job.total_correct += (<double>correct / <double>(rows * job.out)) * rows
-        elif job.loss != EPOCH_MSE:
+        elif job.loss != EPOCH_MSE and job.loss != EPOCH_L1:
             job.total_correct += (<double>correct / <double>rows) * rows
         job.last_loss = value
         job.last_rows = rows
@@ -194,7 +204,8 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     x : ndarray, shape (n, widths[0])
         C-contiguous, of the chain's dtype.
     loss : int
-        ``EPOCH_LOSS_BCE``, ``EPOCH_LOSS_SOFTMAX_LABELS``, ``EPOCH_LOSS_SOFTMAX_ROWS`` or ``EPOCH_LOSS_MSE``.
+        ``EPOCH_LOSS_BCE``, ``EPOCH_LOSS_SOFTMAX_LABELS``, ``EPOCH_LOSS_SOFTMAX_ROWS``, ``EPOCH_LOSS_MSE``,
+        ``EPOCH_LOSS_BCE_LOGITS`` or ``EPOCH_LOSS_L1``.
     targets : ndarray
         C-contiguous: int64 labels (n,) for softmax labels, else (n, out) of
         the chain's dtype ((n,) too for one output).
@@ -235,7 +246,7 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
                  else cnp.PyArray_DIM(<cnp.ndarray>x, 0), chain.widths[0], False, False):
         return None
     n = cnp.PyArray_DIM(<cnp.ndarray>x, 0)
-    if n == 0 or batch_size < 1 or n > 2147483647 or loss < EPOCH_BCE or loss > EPOCH_MSE:
+    if n == 0 or batch_size < 1 or n > 2147483647 or loss < EPOCH_BCE or loss > EPOCH_L1:
         return None
     full_rows = batch_size if batch_size < n else n
     last_rows = n - (n - 1) // full_rows * full_rows

@@ -2,14 +2,15 @@
 # checks every value and computes the mean loss, its gradient and the count of
 # correct predictions.
 #
-# The kernels (``_bce``, ``_softmax_ce_labels``, ``_softmax_ce_rows``, ``_mse``)
+# The kernels (``_bce``, ``_softmax_ce_labels``, ``_softmax_ce_rows``, ``_mse``,
+# and ``_elementwise`` for the cross-entropy of logits, Huber and L1)
 # return LOSS_OK and write ``loss``, ``correct`` and the gradient of the mean
 # loss into ``g``; or LOSS_BAD, when a value needs the message of the Python
 # implementation (a prediction or target that is NaN or infinite, outside
 # [0, 1] for the cross-entropy of probabilities, a label out of range, a
 # weight that is negative or not finite). ``w`` is NULL or one weight per row.
 #
-# The entries (``bce_loss``, ``softmax_ce_loss``, ``mse_loss``) take the
+# The entries (``bce_loss``, ``softmax_ce_loss``, ``mse_loss``, ``elementwise_loss``) take the
 # arguments as the caller has them: targets and weights of another real dtype,
 # layout or byte order are converted to the predictions' dtype (as ``astype``
 # converts them), a 1-D target vector stands for the single column of (n, 1)
@@ -258,6 +259,72 @@ cdef int _mse(floating* y, floating* t, floating* g, floating* w, Py_ssize_t n, 
     return LOSS_OK
 
 
+cdef enum:
+    ELEMENTWISE_BCE_LOGITS = 0   # binary cross-entropy of logits (torch.nn.BCEWithLogitsLoss)
+    ELEMENTWISE_HUBER = 1        # Huber with a threshold delta (torch.nn.HuberLoss)
+    ELEMENTWISE_L1 = 2           # absolute error (torch.nn.L1Loss)
+
+ELEMENTWISE_LOSS_BCE_LOGITS = ELEMENTWISE_BCE_LOGITS
+ELEMENTWISE_LOSS_HUBER = ELEMENTWISE_HUBER
+ELEMENTWISE_LOSS_L1 = ELEMENTWISE_L1
+
+
+cdef int _elementwise(int kind, double param, floating* y, floating* t, floating* g, floating* w,
+                      Py_ssize_t n, Py_ssize_t k, double* loss, Py_ssize_t* correct) noexcept nogil:
+    """A loss that is the mean over all ``n * k`` elements of a function of ``(y, t)``, in double.
+
+    ``ELEMENTWISE_BCE_LOGITS``: ``max(z, 0) - z t + log1p(exp(-|z|))`` of the
+    logit ``z`` (never overflows), gradient ``sigmoid(z) - t``; targets in
+    [0, 1]; ``correct`` counts ``(z > 0) == (t > 0.5)``.
+    ``ELEMENTWISE_HUBER``: ``d**2 / 2`` for ``|d| <= param``, else
+    ``param * (|d| - param / 2)``, ``d = y - t``; gradient ``clip(d, -param, param)``.
+    ``ELEMENTWISE_L1``: ``|d|``, gradient ``sign(d)`` (0 at 0).
+    Each element's loss and gradient are scaled by its row's weight; the
+    gradient is that of the mean, rounded once to the dtype.
+    """
+    cdef Py_ssize_t i, j, idx
+    cdef Py_ssize_t hits = 0
+    cdef double total = 0, v, target, d, a, e, s, term, slope, weight = 1, scale = 1.0 / (n * k)
+    for i in range(n):
+        if w != NULL:
+            if _bad_weight(w, i):
+                return LOSS_BAD
+            weight = w[i]
+        for j in range(k):
+            idx = i * k + j
+            v = y[idx]
+            target = t[idx]
+            if not (_finite(v) and _finite(target)):
+                return LOSS_BAD
+            if kind == ELEMENTWISE_BCE_LOGITS:
+                if not (target >= 0 and target <= 1):
+                    return LOSS_BAD
+                e = exp(-fabs(v))  # in (0, 1]: no overflow for any logit
+                s = 1 / (1 + e) if v >= 0 else e / (1 + e)
+                term = (v if v > 0 else 0) - v * target + log1p(e)
+                slope = s - target
+                if (v > 0) == (target > 0.5):
+                    hits += 1
+            else:
+                d = v - target
+                a = fabs(d)
+                if kind == ELEMENTWISE_HUBER:
+                    if a <= param:
+                        term = 0.5 * d * d
+                        slope = d
+                    else:
+                        term = param * (a - 0.5 * param)
+                        slope = param if d > 0 else -param
+                else:
+                    term = a
+                    slope = 1 if d > 0 else (-1 if d < 0 else 0)
+            total += weight * term
+            g[idx] = <floating>(weight * slope * scale)
+    loss[0] = total * scale
+    correct[0] = hits
+    return LOSS_OK
+
+
 # ----------------------------------------------------------------- operands
 cdef inline bint _loss_batch(object y):
     """``y`` is a non-empty C-contiguous, aligned 2-D float32/float64 array in native byte order."""
@@ -454,3 +521,44 @@ def mse_loss(y, t, weights, grad):
             status = _mse[float](<float*>cnp.PyArray_DATA(pred), <float*>tp, <float*>cnp.PyArray_DATA(g),
                                  <float*>wp, n, k, &loss)
     return None if status else (loss, g, None)
+
+
+def elementwise_loss(int kind, double param, y, t, weights, grad):
+    """A loss of ``_elementwise`` (``kind``, one of ``ELEMENTWISE_LOSS_*``) of ``y`` (n, k) against targets.
+
+    ``param`` is Huber's threshold (unused by the others). Targets have the
+    shape of ``y`` (or (n,) for k == 1). Writes the gradient into ``grad``
+    when it fits (else into a new array). Returns ``(mean_loss, grad,
+    n_correct)`` (``n_correct`` None but for the cross-entropy of logits) or
+    ``None`` (see the file's notes).
+    """
+    if not _loss_batch(y) or kind < ELEMENTWISE_BCE_LOGITS or kind > ELEMENTWISE_L1:
+        return None
+    cdef cnp.ndarray pred = <cnp.ndarray>y
+    cdef int typenum = cnp.PyArray_TYPE(pred)
+    cdef cnp.npy_intp n = cnp.PyArray_DIM(pred, 0), k = cnp.PyArray_DIM(pred, 1)
+    target = _target_rows(t, typenum, n, k)
+    if target is None:
+        return None
+    w = None
+    if weights is not None:
+        w = _row_weights(weights, typenum, n)
+        if w is None:
+            return None
+    cdef cnp.ndarray g = _grad_for(grad, typenum, n, k)
+    cdef char* tp = cnp.PyArray_BYTES(<cnp.ndarray>target)
+    cdef char* wp = NULL if w is None else cnp.PyArray_BYTES(<cnp.ndarray>w)
+    cdef double loss = 0
+    cdef Py_ssize_t correct = 0
+    cdef int status
+    if typenum == cnp.NPY_FLOAT64:
+        with nogil:
+            status = _elementwise[double](kind, param, <double*>cnp.PyArray_DATA(pred), <double*>tp,
+                                          <double*>cnp.PyArray_DATA(g), <double*>wp, n, k, &loss, &correct)
+    else:
+        with nogil:
+            status = _elementwise[float](kind, param, <float*>cnp.PyArray_DATA(pred), <float*>tp,
+                                         <float*>cnp.PyArray_DATA(g), <float*>wp, n, k, &loss, &correct)
+    if status:
+        return None
+    return loss, g, (correct if kind == ELEMENTWISE_BCE_LOGITS else None)

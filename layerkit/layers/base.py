@@ -1,7 +1,9 @@
 """The ``Layer`` base class: the contract every layer, built-in or plugin, follows."""
 from __future__ import annotations
 
+import inspect
 import numbers
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -61,6 +63,7 @@ class Layer:
     example_kwargs: dict[str, Any] = {}
     example_input_shape: tuple[int, int] = (5, 4)
     kinks: tuple[float, ...] = ()
+    seeded: bool = False  # set by a layer built with its own rng (Net(layers, rng=...) refuses the others)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Compute the output.
@@ -227,5 +230,99 @@ class Layer:
             )
         apply(self)
 
+    # ------------------------------------------------------------ initial values
+    def reset_parameters(self, rng: Any = None) -> None:
+        """Redraw every parameter (and state array) from the layer's initialiser, in place.
+
+        The default rebuilds the layer from ``get_config()`` (passing ``rng``
+        when the constructor accepts one) and copies the fresh layer's
+        ``param_names`` and ``state_names`` arrays into this one's, so the
+        arrays keep their identity (a compiled net and an optimizer keep
+        seeing them). A layer whose constructor takes ``rng`` for something
+        else than its parameters (dropout's masks) gets the fresh generator
+        too. Layers without parameters, state or ``rng`` do nothing.
+
+        Parameters
+        ----------
+        rng : None, int or numpy.random.Generator
+            The draws: the same seed gives the same values as building the
+            layer anew with ``rng=seed``.
+
+        Raises
+        ------
+        TypeError
+            A layer that cannot be rebuilt from its ``get_config()`` (define
+            ``reset_parameters`` on it).
+        """
+        takes_rng = constructor_accepts(type(self), "rng")
+        names = tuple(self.param_names) + tuple(self.state_names)
+        if not names and not takes_rng:
+            return
+        config = dict(self.get_config())
+        if takes_rng:
+            config["rng"] = rng
+        try:
+            fresh = type(self)(**config)
+        except Exception as error:
+            raise TypeError(
+                f"{self!r}.reset_parameters: cannot rebuild the layer from its get_config() {config!r} "
+                f"({type(error).__name__}: {error}); define get_config() returning the constructor's arguments, "
+                "or override reset_parameters(rng)") from error
+        for name in names:
+            current, drawn = getattr(self, name), getattr(fresh, name)
+            if isinstance(current, np.ndarray) and current.shape == np.shape(drawn) and current.flags.writeable:
+                current[...] = drawn
+            else:
+                setattr(self, name, drawn)
+        if takes_rng and isinstance(getattr(fresh, "rng", None), np.random.Generator):
+            self.rng = fresh.rng
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        """``Name(arguments)`` from ``get_config()``: required arguments by position, others by name."""
+        if type(self).get_config is Layer.get_config:  # no arguments (and the per-call messages stay cheap)
+            return f"{type(self).__name__}()"
+        try:
+            config = dict(self.get_config())
+        except Exception:  # a repr never fails: a config that cannot be made shows as no arguments
+            config = {}
+        return f"{type(self).__name__}({format_arguments(type(self), config)})"
+
+
+@lru_cache(maxsize=512)
+def _constructor_parameters(cls: type) -> tuple[inspect.Parameter, ...]:
+    try:
+        return tuple(inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):
+        return ()
+
+
+def constructor_accepts(cls: type, name: str) -> bool:
+    """Whether ``cls(...)`` takes an argument ``name`` (or ``**kwargs``)."""
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in _constructor_parameters(cls))
+
+
+def format_arguments(cls: type, config: dict[str, Any]) -> str:
+    """``config`` as call arguments of ``cls``: leading required ones by position, the rest ``name=value``.
+
+    Arguments equal to their default are left out.
+    """
+    parameters = _constructor_parameters(cls)
+    parts, by_name, positional = [], dict(config), True
+    for parameter in parameters:
+        if parameter.name not in by_name:
+            positional = positional and parameter.default is not parameter.empty
+            continue
+        value = by_name.pop(parameter.name)
+        if parameter.default is not parameter.empty:
+            positional = False
+            try:
+                if value == parameter.default:
+                    continue
+            except Exception:  # an array default: show the value
+                pass
+        if positional and parameter.kind is parameter.POSITIONAL_OR_KEYWORD:
+            parts.append(repr(value))
+        else:
+            parts.append(f"{parameter.name}={value!r}")
+    parts.extend(f"{name}={value!r}" for name, value in by_name.items())
+    return ", ".join(parts)

@@ -39,7 +39,7 @@ class Dropout(Layer):
     float32 input stays float32; every other real dtype computes in float64.
 
     The stand-alone pair ``y = layer.forward(x)``, ``dx = layer.backward(x, dy)``
-    (the course's API, outside a ``Net``) works in training mode too:
+    (the API of hand-written layer classes, outside a ``Net``) works in training mode too:
     ``backward(x, dy)`` uses the mask of the layer's last stand-alone
     ``forward``, provided it receives that very ``x`` (the same object). This
     is the one piece of per-call state a layer keeps, and only for that pair:
@@ -57,6 +57,7 @@ class Dropout(Layer):
             raise ValueError(f"Dropout: p must be a probability in [0, 1], got {type(p).__name__} {p!r}")
         self.p = float(p)
         self.rng = as_rng(rng, "Dropout: rng")
+        self.seeded = rng is not None  # (Net(layers, rng=...) refuses a layer drawn from fresh entropy)
 
     def forward_pass(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """``(y, mask)``: in training mode ``y = x * mask`` with ``mask`` 0 or ``1 / (1 - p)``.

@@ -55,8 +55,8 @@ class Linear(Layer):
         or a Generator (shared generators give different weights per layer).
     init : str, layerkit.init factory or callable
         The initial weights. A name: ``"xavier"``/``"glorot"`` (default; Glorot
-        uniform on ``[-a, a]``, ``a = sqrt(6 / (n_in + n_out))``; the course
-        material's ``sqrt(6 / (n_in * n_out))`` is not Glorot's formula),
+        uniform on ``[-a, a]``, ``a = sqrt(6 / (n_in + n_out))``; the
+        ``sqrt(6 / (n_in * n_out))`` sometimes seen in its place is not Glorot's formula),
         ``"xavier_normal"``, ``"he"``/``"he_normal"`` (std ``sqrt(2 / n_in)``,
         for ReLU nets), ``"he_uniform"``, ``"lecun_normal"`` (``N(0, 1/n_in)``),
         ``"lecun_uniform"``, ``"orthogonal"``, ``"zeros"``. A factory:
@@ -100,6 +100,7 @@ class Linear(Layer):
                             f"{type(bias_init).__name__} {bias_init!r}")
         self.bias_init = float(bias_init)
         generator = as_rng(rng, "Linear: rng")
+        self.seeded = rng is not None  # (Net(layers, rng=...) refuses a layer drawn from fresh entropy)
         self.W = self._initial_weights(function, generator)
         self.b = np.full(self.n_out, self.bias_init, dtype=self.dtype)
 

@@ -44,7 +44,7 @@ class Adam(Optimizer):
             raise ValueError(f"{name}: betas must be in [0, 1), got {self.betas}")
         self.eps = _check_real(eps, f"{name}: eps", low=0.0)
         if not isinstance(amsgrad, bool):
-            raise TypeError(f"{name}: amsgrad must be a bool, got {type(amsgrad).__name__}")
+            raise TypeError(f"{name}: amsgrad must be a bool, got {type(amsgrad).__name__} {amsgrad!r:.60}")
         self.amsgrad = amsgrad
         self.slots = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
 

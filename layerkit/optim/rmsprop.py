@@ -42,7 +42,7 @@ class RMSprop(Optimizer):
         self.eps = _check_real(eps, "RMSprop: eps", low=0.0)
         self.momentum = _check_real(momentum, "RMSprop: momentum", low=0.0)
         if not isinstance(centered, bool):
-            raise TypeError(f"RMSprop: centered must be a bool, got {type(centered).__name__}")
+            raise TypeError(f"RMSprop: centered must be a bool, got {type(centered).__name__} {centered!r:.60}")
         self.centered = centered
         self.slots = (("square_avg",) + (("grad_avg",) if centered else ())
                       + (("momentum_buffer",) if self.momentum else ()))

@@ -18,7 +18,7 @@ from typing import Any
 def _check_real(value: Any, who: str, *, low: float | None = None, high: float | None = None,
                 low_open: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{who}: expected a real number, got {type(value).__name__}")
+        raise TypeError(f"{who}: expected a real number, got {type(value).__name__} {value!r:.60}")
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{who}: expected a finite number, got {value}")
@@ -31,7 +31,7 @@ def _check_real(value: Any, who: str, *, low: float | None = None, high: float |
 
 def _check_count(value: Any, who: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{who}: expected an integer, got {type(value).__name__}")
+        raise TypeError(f"{who}: expected an integer, got {type(value).__name__} {value!r:.60}")
     if value < minimum:
         raise ValueError(f"{who}: expected an integer >= {minimum}, got {value}")
     return int(value)
@@ -195,7 +195,7 @@ def as_schedule(lr: Schedule | float, who: str = "lr") -> Schedule:
     if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
         return Constant(_check_real(lr, who, low=0.0))
     raise TypeError(f"{who}: expected a learning rate (float) or a layerkit.optim Schedule, "
-                    f"got {type(lr).__name__}")
+                    f"got {type(lr).__name__} {lr!r:.60}")
 
 
 def schedule_from_config(config: dict[str, Any]) -> Schedule:

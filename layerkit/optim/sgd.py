@@ -40,7 +40,7 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: momentum must be in [0, 1), got {self.momentum}")
         self.dampening = _check_real(dampening, "SGD: dampening", low=0.0, high=1.0)
         if not isinstance(nesterov, bool):
-            raise TypeError(f"SGD: nesterov must be a bool, got {type(nesterov).__name__}")
+            raise TypeError(f"SGD: nesterov must be a bool, got {type(nesterov).__name__} {nesterov!r:.60}")
         if nesterov and (self.momentum == 0 or self.dampening != 0):
             raise ValueError(f"SGD: nesterov needs momentum > 0 and dampening == 0, got "
                              f"momentum={self.momentum}, dampening={self.dampening}")

@@ -136,10 +136,24 @@ class AutodiffReport:
     def passed(self, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> bool:
         return not self.failures(rtol, atol)
 
+    def _rows(self) -> list[list[str]]:
+        return [[t.name, str(t.reference.shape), f"{t.max_abs_error:.2e}", f"{t.max_rel_error:.2e}"] for t in self]
+
+    def _repr_html_(self) -> str:
+        """The table of ``str(report)`` in HTML, each tensor's row green when it passed and red when not."""
+        from layerkit._html import FAILED, PASSED, html_table
+
+        verdict = "passed" if self.passed() else f"FAILED ({', '.join(t.name for t in self.failures())})"
+        table = html_table(["tensor", "shape", "max abs err", "max rel err"], self._rows(),
+                           caption=f"AutodiffReport for {self.layer}: {verdict} ({self.backend}, float64, "
+                                   f"every coordinate, seed={self.seed})",
+                           notes=list(self.notes) + [f"{t.name}: {t.problem}" for t in self if t.problem],
+                           right=(2, 3), row_colors=[PASSED if t.passed() else FAILED for t in self])
+        return table if self.gradcheck is None else table + "\n" + self.gradcheck._repr_html_()
+
     def __str__(self) -> str:
         header = ["tensor", "shape", "max abs err", "max rel err"]
-        rows = [header] + [[t.name, str(t.reference.shape), f"{t.max_abs_error:.2e}", f"{t.max_rel_error:.2e}"]
-                           for t in self]
+        rows = [header] + self._rows()
         widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
         lines = [f"AutodiffReport for {self.layer} ({self.backend}, float64, every coordinate, seed={self.seed})"]
         lines += [f"  {note}" for note in self.notes]
@@ -156,7 +170,7 @@ def _autograd_backend() -> tuple[Any, Any, Callable]:
         from autograd.scipy.special import erf
     except ImportError as error:
         raise ImportError('compare_with_autodiff(backend="autograd") needs the autograd package: '
-                          f'pip install autograd ({error})') from error
+                          f'pip install "layerkit[testing]" (or pip install autograd) ({error})') from error
 
     def vjp(fn: Callable, params: dict, x: np.ndarray, dy: np.ndarray) -> tuple[Any, dict, Any]:
         y = fn(params, x)

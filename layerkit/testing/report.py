@@ -144,6 +144,16 @@ class TensorReport:
                 "(for instance a ReLU input exactly at 0, as after a zero bias); choose another input or "
                 "parameters off the kinks")
 
+    def _repr_html_(self) -> str:
+        """This tensor's row of the report, in HTML."""
+        from layerkit._html import FAILED, PASSED, html_table
+
+        passed = self.passed()
+        return html_table(GradReport._HEADER, [self.row()], right=range(2, 9),
+                          caption=f"{self.name}: {'passed' if passed else 'FAILED'}",
+                          notes=[] if passed else [self.describe_failure()],
+                          row_colors=[PASSED if passed else FAILED])
+
     def row(self) -> list[str]:
         checked = f"{self.n_checked}/{self.size}" + (f" (+{self.n_kinks} at kinks)" if self.n_kinks else "")
         if self.problem is not None:
@@ -213,9 +223,25 @@ class GradReport:
     def max_rel_error(self) -> float:
         return max((t.max_rel_error for t in self), default=0.0)
 
+    _HEADER = ["tensor", "shape", "checked", "max abs err", "max rel err", "worst index",
+               "analytic", "numeric", "direction err"]
+
+    def _repr_html_(self) -> str:
+        """The table of ``str(report)`` in HTML, each tensor's row green when it passed and red when not."""
+        from layerkit._html import FAILED, PASSED, html_table
+
+        verdict = "passed" if self.passed() else f"FAILED ({', '.join(t.name for t in self.failures())})"
+        notes = ([f"checked through a float64 copy of a {self.converted_from} layer"] if self.converted_from else [])
+        notes += list(self.notes) + [f"{t.name}: {t.problem}" for t in self if t.problem]
+        notes += [t.describe_failure() for t in self.failures() if not t.problem]
+        return html_table(self._HEADER, [tensor.row() for tensor in self],
+                          caption=f"GradReport for {self.layer}: {verdict} (central differences in float64, "
+                                  f"eps={self.eps:g}, seed={self.seed})",
+                          notes=notes, right=range(2, 9),
+                          row_colors=[PASSED if t.passed() else FAILED for t in self])
+
     def __str__(self) -> str:
-        header = ["tensor", "shape", "checked", "max abs err", "max rel err", "worst index",
-                  "analytic", "numeric", "direction err"]
+        header = self._HEADER
         rows = [header] + [tensor.row() for tensor in self]
         widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
         lines = [f"GradReport for {self.layer} (central differences in float64, eps={self.eps:g}, seed={self.seed})"]

@@ -7,7 +7,7 @@ import numpy as np
 from scipy.special import expit
 
 from layerkit import Layer
-from layerkit._validation import check_batch, check_grad_output
+from layerkit.validation import check_batch, check_grad_output
 
 
 class Mish(Layer):

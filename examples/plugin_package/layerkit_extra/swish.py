@@ -8,7 +8,7 @@ import numpy as np
 from scipy.special import expit
 
 from layerkit import Layer
-from layerkit._validation import check_batch, check_grad_output, check_positive_int, resolve_dtype
+from layerkit.validation import check_batch, check_grad_output, check_positive_int, resolve_dtype
 
 
 class Swish(Layer):
