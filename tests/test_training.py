@@ -1,4 +1,6 @@
 """layerkit.fit: update rules, losses, batching, callbacks, early stopping, clipping, progress."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -141,7 +143,8 @@ def test_clip_norm_limits_every_update():
     assert len(norms) == 8 and max(norms) <= 0.05 + 1e-9
 
 
-def test_progress_bar_shows_metrics(capsys):
+def test_progress_bar_shows_metrics(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # as in a terminal
     _fit(lr=0.1, epochs=2, verbose=2)
     err = capsys.readouterr().err
     assert "train_loss=" in err and "train_acc=" in err and "2/2" in err
@@ -371,8 +374,8 @@ def test_default_loss_says_which_loss_fits_when_none_does(targets, message):
     with pytest.raises((ValueError, TypeError), match=message):
         lk.fit(_net(), x, targets, epochs=1, verbose=False)
     if targets.dtype.kind == "f":
-        with pytest.raises(ValueError, match=r"'softmax_cross_entropy' for 1-D integer labels 0\.\.k-1 with k "
-                                             r"outputs \(logits\), 'mse' for float targets shaped like the output"):
+        with pytest.raises(ValueError, match=r"'softmax_cross_entropy' for 1-D integer labels 0\.\.k-1 or one-hot "
+                                             r"rows with k outputs \(logits\), 'mse' for float targets shaped like the output"):
             lk.fit(_net(), x, targets, epochs=1, verbose=False)
 
 
@@ -387,3 +390,11 @@ def test_evaluate_chooses_its_loss_by_fits_rule_when_none_is_given():
     assert lk.evaluate(regression, x, targets) == lk.evaluate(regression, x, targets, loss="mse")
     with pytest.raises(ValueError, match=r"evaluate: no loss given.*'softmax_cross_entropy'"):
         lk.evaluate(logits, x, rng.normal(size=(12, 5)))
+
+
+def test_progress_bar_turns_itself_off_without_a_terminal(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)  # a log file, a CI job
+    _fit(lr=0.1, epochs=2, verbose=True)
+    assert capsys.readouterr().err == ""
+    _fit(lr=0.1, epochs=2, verbose=2)  # the epoch lines are still printed
+    assert capsys.readouterr().out.count("train_loss=") == 2
