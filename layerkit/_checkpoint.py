@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,12 @@ class Checkpoint:
 
     def __init__(self, path: str | os.PathLike, every_epochs: int = 1, every_batches: int | None = None) -> None:
         self.path, self.every_epochs, self.every_batches = Path(path), every_epochs, every_batches
+
+    def remove_leftovers(self) -> None:
+        """Remove the temporary files of writes cut short by a crash (``.<name>.<random><suffix>`` beside it)."""
+        folder = self.path.parent
+        for leftover in folder.glob(f".{glob_escape(self.path.name)}.*{glob_escape(self.path.suffix)}"):
+            leftover.unlink(missing_ok=True)
 
     def after_batch(self, run: Any) -> None:
         if self.every_batches is not None and run.position.step % self.every_batches == 0:

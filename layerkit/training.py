@@ -184,8 +184,10 @@ def fit(
                    diagnostics=diagnostics, sample_weight=sample_weight,
                    batch_hooks=saver is not None and saver.every_batches is not None)
     run.begin()
-    if resume and saver is not None:
-        saver.restore(run)
+    if saver is not None:
+        saver.remove_leftovers()
+        if resume:
+            saver.restore(run)
     with DeferredInterrupt() as interrupt, _progress(run, verbose) as bar:
         def after_batch() -> None:
             if saver is not None:
