@@ -25,11 +25,14 @@ from layerkit.history import History
 from layerkit.losses import Loss, check_sample_weight, get_loss
 from layerkit.net import Net
 from layerkit.optim.base import Optimizer
-from layerkit.optim.names import check_not_a_class, optimizer_by_name
+from layerkit.optim.adam import Adam
+from layerkit.optim.names import DEFAULT_LR, check_not_a_class, optimizer_by_name
 from layerkit.optim.schedules import Schedule, _check_real
 from layerkit.optim.sgd import SGD
 
 __all__ = ["fit", "evaluate", "train_batch", "History"]
+
+AUTO_BATCH = 200  # batch_size="auto": min(AUTO_BATCH, n_samples), as the estimators and MLPClassifier
 
 
 @restoring_modes
@@ -41,7 +44,7 @@ def fit(
     epochs: int = 20,
     lr: float | Schedule | Optimizer | None = None,
     optimizer: Optimizer | str | None = None,
-    batch_size: int = 15,
+    batch_size: int | str = "auto",
     loss: str | Loss | None = None,
     shuffle: bool = True,
     seed: Any = None,
@@ -76,16 +79,19 @@ def fit(
         Passes over the data.
     lr : float, Schedule or optimizer, optional
         A float is a rate for plain gradient descent on the gradient of the
-        *mean* loss over each minibatch (default 0.1); a ``Schedule`` means
-        ``SGD`` with that schedule; an optimizer is used as it is. With
-        ``optimizer=`` a name, the rate (or schedule) of that optimizer.
+        *mean* loss over each minibatch; a ``Schedule`` means ``SGD`` with
+        that schedule; an optimizer is used as it is. With ``optimizer=`` a
+        name, the rate (or schedule) of that optimizer. Without ``lr`` and
+        ``optimizer``: ``Adam(lr=0.001)``, as the estimators.
     optimizer : Optimizer or str, optional
         An optimizer instance (same as passing it as ``lr``; give one of the
         two), or a name: ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``,
         ``"adagrad"``, with ``lr=`` its rate (by default Keras' rates: 0.01
         for ``"sgd"``, 0.001 for the others).
-    batch_size : int
+    batch_size : int or "auto"
         Rows per minibatch; the last minibatch of an epoch may be smaller.
+        ``"auto"``: ``min(200, n_samples)``, as the estimators (and
+        scikit-learn's ``MLPClassifier``).
     loss : str or Loss, optional
         ``"bce"``, ``"mse"``, ``"softmax_cross_entropy"`` or a loss object.
         By default it is chosen from the net's output width and ``y``:
@@ -214,7 +220,6 @@ def _new_run(net: Net, x: Any, y: Any, *, epochs: Any, update: Any, batch_size: 
     if not isinstance(net, Net):
         raise TypeError(f"fit: net must be a layerkit.Net, got {type(net).__name__}")
     epochs = check_positive_int(epochs, "fit: epochs", minimum=0)
-    batch_size = check_positive_int(batch_size, "fit: batch_size")
     if clip_norm is not None:
         clip_norm = _check_real(clip_norm, "fit: clip_norm", low=0.0, low_open=True)
     source = BatchSource(x, "fit", net.dtype)
@@ -222,6 +227,7 @@ def _new_run(net: Net, x: Any, y: Any, *, epochs: Any, update: Any, batch_size: 
     y = _check_targets(y, len(source), "fit")
     if len(source) == 0:
         raise ValueError("fit: x is an empty batch (0 rows)")
+    batch_size = _batch_size(batch_size, len(source))
     width = output_width(net, source, predict=loss is None)
     loss_fn = get_loss(loss_for_width(net, width, y, "fit") if loss is None else loss)
     check_targets_fit(loss_fn, y, width)
@@ -239,6 +245,12 @@ def _new_run(net: Net, x: Any, y: Any, *, epochs: Any, update: Any, batch_size: 
     return TrainingRun(net, source, y, loss_fn, update, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                        rng=as_rng(seed, "fit: seed"), sample_weight=sample_weight, validation=validation,
                        callbacks=callbacks, clip_norm=clip_norm, diagnostics=diagnostics, batch_hooks=batch_hooks)
+
+
+def _batch_size(batch_size: Any, n: int) -> int:
+    if isinstance(batch_size, str) and batch_size == "auto":
+        return min(AUTO_BATCH, n)
+    return check_positive_int(batch_size, "fit: batch_size")
 
 
 def _checkpoint(path: Any, every: Any, every_batches: Any, resume: Any) -> Checkpoint | None:
@@ -293,7 +305,7 @@ def _resolve_update(lr: Any, optimizer: Any) -> Any:
                              "optimizer='adam', with lr= its rate)")
         lr = optimizer
     if lr is None:
-        return 0.1
+        return Adam(DEFAULT_LR["adam"])
     if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
         return _check_real(lr, "fit: lr", low=0.0)
     if isinstance(lr, Schedule):

@@ -293,7 +293,7 @@ def test_diverging_relu_net_stops_with_its_history():
     with pytest.raises(FloatingPointError, match=r"fit: .*(non-finite|became).*lower the learning rate or clip "
                                                  r"gradients \(clip_norm=\)\. The epochs completed are in "
                                                  r"error\.history") as caught:
-        lk.fit(net, x, y, epochs=30, lr=1e4, loss="softmax_cross_entropy", seed=0, verbose=False)
+        lk.fit(net, x, y, epochs=30, lr=1e4, batch_size=15, loss="softmax_cross_entropy", seed=0, verbose=False)
     history = caught.value.history
     assert isinstance(history, lk.History)
     assert history.epochs < 30
@@ -325,7 +325,7 @@ def test_non_finite_weights_stop_fit_naming_them():
 
     with pytest.raises(FloatingPointError, match=r"(predictions became non-finite in epoch 1, minibatch 2|"
                                                  r"layers\[0\]\.W).*layers\[0\]\.W \(Linear\(2, 8\)\) is not finite"):
-        lk.fit(net, x, y, epochs=3, lr=0.1, loss="softmax_cross_entropy",
+        lk.fit(net, x, y, epochs=3, lr=0.1, batch_size=15, loss="softmax_cross_entropy",
                callbacks=[lk.LambdaCallback(on_batch_end=poison)], verbose=False)
 
 
@@ -411,7 +411,8 @@ def test_optimizers_by_name(name, cls, rate):
     assert chosen.metrics == same.metrics and chosen["lr"] == [rate, rate]
     faster = lk.fit(_net(), x, y, epochs=2, optimizer=name, lr=0.05, seed=0, verbose=False)
     assert faster["lr"] == [0.05, 0.05]
-    scheduled = lk.fit(_net(), x, y, epochs=1, optimizer=name, lr=optim.StepDecay(0.05, 1, 0.5), verbose=False)
+    scheduled = lk.fit(_net(), x, y, epochs=1, optimizer=name, lr=optim.StepDecay(0.05, 1, 0.5), batch_size=15,
+                       verbose=False)
     assert scheduled["lr"][0] < 0.05
 
 
