@@ -53,6 +53,11 @@ class Checkpoint:
     def __init__(self, path: str | os.PathLike, every_epochs: int = 1, every_batches: int | None = None) -> None:
         self.path, self.every_epochs, self.every_batches = Path(path), every_epochs, every_batches
 
+    def prepare(self, run: Any) -> None:
+        """Before training: a net that cannot be saved fails now, not after its first epoch; stale files go."""
+        net_config(run.net)  # ConfigError for a layer that is not registered
+        self.remove_leftovers()
+
     def remove_leftovers(self) -> None:
         """Remove the temporary files of writes cut short by a crash (``.<name>.<random><suffix>`` beside it)."""
         folder = self.path.parent

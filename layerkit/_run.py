@@ -17,6 +17,7 @@ import numpy as np
 
 from layerkit._batches import BatchSource, minibatches
 from layerkit._epoch import EpochRunner
+from layerkit._minibatch import train_batch
 from layerkit.callbacks import Callback, FitState
 from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
@@ -140,8 +141,6 @@ class TrainingRun:
             after_batch()
 
     def _train_batch(self, xb: Any, yb: Any, wb: Any, batch: int) -> tuple[float, float | None]:
-        from layerkit.training import train_batch
-
         epoch = self.position.epoch
         try:
             value, _, accuracy = train_batch(

@@ -191,7 +191,7 @@ def fit(
                    batch_hooks=saver is not None and saver.every_batches is not None)
     run.begin()
     if saver is not None:
-        saver.remove_leftovers()
+        saver.prepare(run)
         if resume:
             saver.restore(run)
     with DeferredInterrupt() as interrupt, _progress(run, verbose) as bar:

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 import layerkit as lk
+from layerkit._atomic import atomic_path
 from layerkit.optim import SGD, Adam, RMSprop, ReduceLROnPlateau, StepDecay
 
 
@@ -93,5 +94,5 @@ if __name__ == "__main__":
     name, checkpoint, result_path = sys.argv[1:4]
     print("ready", flush=True)
     trained = train(name, checkpoint)
-    with open(result_path, "wb") as handle:
+    with atomic_path(result_path) as tmp, open(tmp, "wb") as handle:  # a kill now leaves no partial result
         np.savez(handle, **outcome(*trained))
