@@ -259,3 +259,54 @@ def test_bad_checkpoint_arguments(kwargs, error, message, tmp_path, monkeypatch)
     with pytest.raises(error, match=message):
         lk.fit(_net(), x, y, epochs=1, lr=0.1, verbose=False, **kwargs)
     assert not os.path.exists(tmp_path / "x.npz")
+
+
+class _Crash(Exception):
+    pass
+
+
+def _crash_then_resume(make_net, options, crash_after_batches, tmp_path, callbacks=()):
+    """A run stopped by an exception after some minibatches, then resumed: its net and history."""
+    x, y = _problem()
+    checkpoint = tmp_path / "crashed.npz"
+    seen = []
+
+    def crash(state):
+        seen.append(1)
+        if len(seen) == crash_after_batches:
+            raise _Crash
+    with pytest.raises(_Crash):
+        lk.fit(make_net(), x, y, verbose=False, checkpoint=checkpoint, checkpoint_every_batches=1,
+               callbacks=[*callbacks, lk.LambdaCallback(on_batch_end=crash)], **options)
+    net = make_net()
+    history = lk.fit(net, x, y, verbose=False, checkpoint=checkpoint, checkpoint_every_batches=1, resume=True,
+                     callbacks=[*callbacks, lk.LambdaCallback(on_batch_end=lambda state: None)], **options)
+    return net, history
+
+
+def test_modes_set_during_training_are_restored(tmp_path):
+    """A callback froze batch norm's statistics after the first epoch; the resumed run keeps them frozen."""
+    def make_net():
+        return lk.Net([lk.Linear(3, 6, rng=0), lk.BatchNorm1d(6), lk.ReLU(), lk.Linear(6, 2, rng=1)])
+
+    def freeze(state):
+        if state.epoch == 0:
+            state.net[1].training = False
+    options = dict(epochs=4, lr=0.1, batch_size=8, seed=5)
+    x, y = _problem()
+    plain_net = make_net()
+    plain = lk.fit(plain_net, x, y, verbose=False, callbacks=[lk.LambdaCallback(on_epoch_end=freeze)], **options)
+    net, resumed = _crash_then_resume(make_net, options, 12, tmp_path,
+                                      callbacks=[lk.LambdaCallback(on_epoch_end=freeze)])
+    assert resumed.metrics == plain.metrics
+    for a, b in zip(_arrays(plain_net), _arrays(net)):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_diagnostics_resume_mid_epoch(tmp_path):
+    options = dict(epochs=3, lr=0.1, batch_size=8, seed=6, diagnostics=True)
+    x, y = _problem()
+    plain = lk.fit(_net(), x, y, verbose=False, **options)
+    _, resumed = _crash_then_resume(_net, options, 7, tmp_path)
+    assert resumed.metrics == plain.metrics
+    assert resumed.diagnostics.records == plain.diagnostics.records
