@@ -3,7 +3,8 @@
 ``python tests/checkpoint_runs.py <config> <checkpoint> <result>`` trains the
 run ``<config>`` with ``checkpoint=<checkpoint>, resume=True`` and, when it
 ends, writes the net's arrays, the optimizer's state and the history to
-``<result>`` (an ``.npz``). It prints ``ready`` once imported, so the parent
+``<result>`` (an ``.npz``). It prints ``ready`` once imported (and once a first
+tiny ``fit`` has imported what ``fit`` imports on first use), so the parent
 kills it while it trains rather than while it starts.
 """
 from __future__ import annotations
@@ -92,6 +93,8 @@ def outcome(net: lk.Net, options: dict, history: lk.History) -> dict[str, np.nda
 
 if __name__ == "__main__":
     name, checkpoint, result_path = sys.argv[1:4]
+    x_small, labels_small = _data(4)
+    lk.fit(lk.Net([lk.Linear(5, 3, rng=0)]), x_small, labels_small, epochs=1, verbose=False)  # first-call imports
     print("ready", flush=True)
     trained = train(name, checkpoint)
     with atomic_path(result_path) as tmp, open(tmp, "wb") as handle:  # a kill now leaves no partial result
