@@ -56,6 +56,9 @@ class Checkpoint:
     def prepare(self, run: Any) -> None:
         """Before training: a net that cannot be saved fails now, not after its first epoch; stale files go."""
         net_config(run.net)  # ConfigError for a layer that is not registered
+        if not isinstance(run.update, (float, Optimizer)):
+            raise TypeError(f"fit: checkpoint= saves the state of a layerkit.optim optimizer or a float rate, "
+                            f"and {type(run.update).__name__} is neither: its state could not be resumed")
         self.remove_leftovers()
 
     def remove_leftovers(self) -> None:

@@ -252,12 +252,14 @@ def test_the_checkpoint_is_a_model_file_with_the_optimizer(tmp_path):
     (dict(checkpoint="x.npz", checkpoint_every=0), ValueError, r"checkpoint_every"),
     (dict(checkpoint="x.npz", checkpoint_every_batches=1.5), TypeError, r"checkpoint_every_batches"),
     (dict(checkpoint="x.npz", resume="yes"), TypeError, r"resume must be True or False"),
+    (dict(checkpoint="x.npz", lr=None, optimizer=type("Rule", (), {"update_layer": lambda self, layer, key: None})()),
+     TypeError, r"checkpoint= saves the state of a layerkit.optim optimizer or a float rate, and Rule is neither"),
 ])
 def test_bad_checkpoint_arguments(kwargs, error, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     x, y = _problem()
     with pytest.raises(error, match=message):
-        lk.fit(_net(), x, y, epochs=1, lr=0.1, verbose=False, **kwargs)
+        lk.fit(_net(), x, y, epochs=1, **{"lr": 0.1, "verbose": False, **kwargs})
     assert not os.path.exists(tmp_path / "x.npz")
 
 
