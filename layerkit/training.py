@@ -56,7 +56,7 @@ def fit(
     diagnostics: bool = False,
     sample_weight: Any = None,
     checkpoint: str | os.PathLike | None = None,
-    checkpoint_every: int = 1,
+    checkpoint_every_epochs: int = 1,
     checkpoint_every_batches: int | None = None,
     resume: bool = False,
 ) -> History:
@@ -131,8 +131,8 @@ def fit(
         stopping's best weights, layer modes), atomically: a crash while
         writing leaves the previous checkpoint. The file is also a model file
         (``Net.load(path)`` reads the net).
-    checkpoint_every : int
-        Save after every ``checkpoint_every``-th epoch (and after the last).
+    checkpoint_every_epochs : int
+        Save after every ``checkpoint_every_epochs``-th epoch (and after the last).
     checkpoint_every_batches : int, optional
         Also save after every ``checkpoint_every_batches``-th minibatch, for
         long epochs (the epochs then run in Python, never in the compiled core).
@@ -183,7 +183,7 @@ def fit(
     ``load_state_dict``; an epoch resumed in its middle does not repeat
     ``on_epoch_begin``.
     """
-    saver = _checkpoint(checkpoint, checkpoint_every, checkpoint_every_batches, resume)
+    saver = _checkpoint(checkpoint, checkpoint_every_epochs, checkpoint_every_batches, resume)
     run = _new_run(net, x, y, epochs=epochs, update=_resolve_update(lr, optimizer), batch_size=batch_size,
                    loss=loss, shuffle=shuffle, seed=seed, validation_data=validation_data,
                    callbacks=_resolve_callbacks(callbacks, early_stopping), clip_norm=clip_norm,
@@ -262,7 +262,7 @@ def _checkpoint(path: Any, every: Any, every_batches: Any, resume: Any) -> Check
         return None
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"fit: checkpoint must be a file path (str or path-like), got {type(path).__name__}")
-    every = check_positive_int(every, "fit: checkpoint_every")
+    every = check_positive_int(every, "fit: checkpoint_every_epochs")
     if every_batches is not None:
         every_batches = check_positive_int(every_batches, "fit: checkpoint_every_batches")
     return Checkpoint(path, every, every_batches)

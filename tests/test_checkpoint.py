@@ -136,7 +136,7 @@ def test_checkpoint_every_k_epochs(tmp_path):
 
     def note(state):
         written.append(_position(checkpoint)["epoch"] if checkpoint.exists() else None)
-    lk.fit(_net(), x, y, epochs=7, lr=0.1, verbose=False, checkpoint=checkpoint, checkpoint_every=3,
+    lk.fit(_net(), x, y, epochs=7, lr=0.1, verbose=False, checkpoint=checkpoint, checkpoint_every_epochs=3,
            callbacks=[lk.LambdaCallback(on_epoch_end=note)])
     # what the file held when each epoch ended (before that epoch's checkpoint)
     assert written == [None, None, None, 3, 3, 3, 6]
@@ -249,7 +249,7 @@ def test_the_checkpoint_is_a_model_file_with_the_optimizer(tmp_path):
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(resume=True), ValueError, r"resume=True needs checkpoint=path"),
     (dict(checkpoint=3), TypeError, r"checkpoint must be a file path"),
-    (dict(checkpoint="x.npz", checkpoint_every=0), ValueError, r"checkpoint_every"),
+    (dict(checkpoint="x.npz", checkpoint_every_epochs=0), ValueError, r"checkpoint_every_epochs"),
     (dict(checkpoint="x.npz", checkpoint_every_batches=1.5), TypeError, r"checkpoint_every_batches"),
     (dict(checkpoint="x.npz", resume="yes"), TypeError, r"resume must be True or False"),
     (dict(checkpoint="x.npz", lr=None, optimizer=type("Rule", (), {"update_layer": lambda self, layer, key: None})()),
