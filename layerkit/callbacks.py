@@ -72,6 +72,19 @@ class Callback:
     def on_train_end(self, state: FitState) -> None:
         pass
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed ``fit`` needs of this callback: ``{"config": JSON-able dict, "arrays": {str: ndarray}}``.
+
+        ``fit(..., checkpoint=path)`` saves it with the run, and on resume
+        calls ``on_train_begin`` and then ``load_state_dict`` with it. The base
+        class keeps nothing; a callback whose behaviour depends on what it saw
+        in earlier epochs overrides both.
+        """
+        return {"config": {}, "arrays": {}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned (called after ``on_train_begin`` on resume)."""
+
     @property
     def wants_batches(self) -> bool:
         """Whether ``on_batch_end`` does anything: ``fit`` then calls Python after every minibatch.
@@ -197,6 +210,29 @@ class EarlyStopping(Callback):
                 param[...] = self._best_weights[key]
             for key, (layer, name) in _net_state(state.net).items():  # batch norm's running statistics
                 setattr(layer, name, self._best_state[key].copy())
+
+    def state_dict(self) -> dict[str, Any]:
+        """The best value and epoch, the epochs waited, and the best epoch's weights (when kept)."""
+        arrays = {f"weights/{key}": value for key, value in (self._best_weights or {}).items()}
+        arrays.update({f"state/{key}": value for key, value in self._best_state.items()})
+        config = {"best": self.best, "best_epoch": self.best_epoch, "stopped_epoch": self.stopped_epoch,
+                  "wait": self._wait, "has_weights": self._best_weights is not None}
+        return {"config": config, "arrays": arrays}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        who = "EarlyStopping.load_state_dict"
+        config, arrays = state.get("config"), state.get("arrays")
+        keys = {"best", "best_epoch", "stopped_epoch", "wait", "has_weights"}
+        if not isinstance(config, dict) or set(config) != keys or not isinstance(arrays, dict):
+            raise ValueError(f"{who}: expected a config with {sorted(keys)} and arrays, got {state!r:.200}")
+        weights = {key[len("weights/"):]: np.array(value) for key, value in arrays.items()
+                   if key.startswith("weights/")}
+        kept = {key[len("state/"):]: np.array(value) for key, value in arrays.items() if key.startswith("state/")}
+        self.best, self.best_epoch, self.stopped_epoch = float(config["best"]), int(config["best_epoch"]), \
+            config["stopped_epoch"]
+        self._wait = int(config["wait"])
+        self._best_weights = weights if config["has_weights"] else None
+        self._best_state = kept
 
     def __repr__(self) -> str:
         return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "

@@ -84,6 +84,14 @@ def save_net(net: Any, path: str | os.PathLike, *, optimizer: Any = None) -> Non
     TypeError
         A parameter or optimizer array is not numeric.
     """
+    write_entries(path, net_entries(net, optimizer=optimizer))
+
+
+def net_entries(net: Any, *, optimizer: Any = None) -> dict[str, np.ndarray]:
+    """The entries of a model file of ``net`` (and ``optimizer``): what ``save_net`` writes.
+
+    A training checkpoint adds entries of its own to these, so it is a model file too.
+    """
     entries: dict[str, np.ndarray] = {
         "format": np.array(FORMAT),
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
@@ -95,6 +103,11 @@ def save_net(net: Any, path: str | os.PathLike, *, optimizer: Any = None) -> Non
             entries[key] = _storable(getattr(layer, name), f"save: {key} of {layer!r}")
     if optimizer is not None:
         entries.update(_optimizer_entries(optimizer))
+    return entries
+
+
+def write_entries(path: str | os.PathLike, entries: dict[str, np.ndarray]) -> None:
+    """Write ``entries`` as one ``.npz`` archive at ``path``, atomically (nothing pickled)."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:  # a file object: numpy adds no ".npz" to the name
             np.savez(handle, **entries)
@@ -186,9 +199,13 @@ def _build(spec: Any, where: str) -> list[Any]:
         raise ModelFileError(f"{where}: its config asks for layers too large to build: {error}") from error
 
 
+def saved_arrays(layers: list[Any]) -> dict[str, tuple[Any, str]]:
+    """``{"layers/<i>/<name>": (layer, name)}``: the arrays a file keeps of ``layers``."""
+    return {f"layers/{i}/{name}": (layer, name) for i, layer in enumerate(layers) for name in _saved_names(layer)}
+
+
 def _restore_parameters(layers: list[Any], entries: dict[str, Any], where: str) -> None:
-    expected = {f"layers/{i}/{name}": (layer, name)
-                for i, layer in enumerate(layers) for name in _saved_names(layer)}
+    expected = saved_arrays(layers)
     stored = {key for key in entries if key.startswith("layers/")}
     missing = sorted(set(expected) - stored)
     if missing:
@@ -214,20 +231,37 @@ def _restore_parameters(layers: list[Any], entries: dict[str, Any], where: str) 
                 raise ModelFileError(f"{where}: the state of layer {index} ({layer!r}) is invalid: {error}") from error
 
 
-def _load_optimizer(optimizer: Any, entries: dict[str, Any], where: str) -> None:
+def optimizer_state(entries: dict[str, Any], where: str) -> dict[str, Any]:
+    """The optimizer's ``state_dict`` stored in a file's entries (``ModelFileError`` when there is none)."""
     if "optimizer_config" not in entries:
         raise ModelFileError(f"{where} holds no optimizer state (it was saved without optimizer=)")
-    state = {
+    return {
         "config": _json_entry(entries, "optimizer_config", where),
         "arrays": {key[len(OPTIMIZER_PREFIX):]: value for key, value in entries.items()
                    if key.startswith(OPTIMIZER_PREFIX)},
     }
+
+
+def _load_optimizer(optimizer: Any, entries: dict[str, Any], where: str) -> Any:
+    """Load the stored state into ``optimizer``; ``True`` builds the stored optimizer. Returns the optimizer."""
+    state = optimizer_state(entries, where)
+    if optimizer is True:
+        from layerkit.optim.base import optimizer_from_state_dict
+
+        try:
+            return optimizer_from_state_dict(state)
+        except (ValueError, TypeError, KeyError) as error:
+            raise ModelFileError(f"{where}: its optimizer state cannot be rebuilt: {error}") from error
+    if isinstance(optimizer, type) or not callable(getattr(optimizer, "load_state_dict", None)):
+        raise TypeError(f"load: optimizer must be True (to rebuild the stored optimizer) or an optimizer "
+                        f"instance to load the state into, such as Adam(1e-3), got {optimizer!r}")
     try:
         optimizer.load_state_dict(state)
     except (ValueError, TypeError, KeyError) as error:
         raise ModelFileError(
             f"{where}: {type(optimizer).__name__}.load_state_dict rejected the stored optimizer state: {error}"
         ) from error
+    return optimizer
 
 
 def load_layers(path: str | os.PathLike, *, optimizer: Any = None) -> list[Any]:
@@ -254,14 +288,33 @@ def load_layers(path: str | os.PathLike, *, optimizer: Any = None) -> list[Any]:
         version, misses arrays or holds arrays of the wrong shape or dtype,
         names a layer that is not installed, or (with ``optimizer``) holds no
         optimizer state. No net is returned in any of these cases.
+    TypeError
+        ``optimizer`` is neither an optimizer instance nor ``True``.
     """
+    return load_with_optimizer(path, optimizer=optimizer)[0]
+
+
+def load_with_optimizer(path: str | os.PathLike, *, optimizer: Any = None) -> tuple[list[Any], Any]:
+    """``(layers, optimizer)`` of ``load_layers``; ``optimizer=True`` rebuilds the stored optimizer."""
     where = os.fspath(path)
+    entries = read_entries(path)
+    layers = layers_of(entries, where)
+    if optimizer is not None:
+        optimizer = _load_optimizer(optimizer, entries, where)
+    return layers, optimizer
+
+
+def read_entries(path: str | os.PathLike) -> dict[str, Any]:
+    """Every entry of the model file at ``path``, its format checked (``ModelFileError`` if it is not one)."""
     entries = _read_entries(path)
-    _check_format(entries, where)
+    _check_format(entries, os.fspath(path))
+    return entries
+
+
+def layers_of(entries: dict[str, Any], where: str) -> list[Any]:
+    """New layers built from a file's config, holding its arrays (every one checked first)."""
     layers = _build(_json_entry(entries, "config", where), where)
     _restore_parameters(layers, entries, where)
-    if optimizer is not None:
-        _load_optimizer(optimizer, entries, where)
     return layers
 
 

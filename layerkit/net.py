@@ -619,13 +619,26 @@ class Net(Composite):
         _io.save_net(self, path, optimizer=optimizer)
 
     @classmethod
-    def load(cls, path: Any, *, optimizer: Any = None) -> "Net":
-        """Read a net written by ``save``; predictions are bit-identical.
+    def load(cls, path: Any, *, optimizer: Any = None) -> "Net | tuple[Net, Any]":
+        """Read a net written by ``save`` (or a ``fit`` checkpoint); predictions are bit-identical.
+
+        Parameters
+        ----------
+        path : str or path-like
+        optimizer : Optimizer or True, optional
+            An optimizer instance receives the stored optimizer state (its
+            type must match). ``True`` rebuilds the stored optimizer and
+            returns it with the net: ``net, opt = Net.load(path, optimizer=True)``.
+
+        Returns
+        -------
+        Net, or (Net, Optimizer) with ``optimizer=True``
 
         See ``layerkit.io.load_layers``; raises ``layerkit.io.ModelFileError``
         for a file that cannot be loaded, saying why.
         """
-        return cls(_io.load_layers(path, optimizer=optimizer))
+        layers, loaded = _io.load_with_optimizer(path, optimizer=optimizer)
+        return (cls(layers), loaded) if optimizer is True else cls(layers)
 
 
 def _draws_from_rng(layer: Any) -> bool:

@@ -1,33 +1,271 @@
-"""``fit``: minibatch training with optimizers, callbacks, early stopping, clipping and diagnostics.
+"""``fit``: minibatch training with optimizers, callbacks, early stopping, clipping, diagnostics and checkpoints.
 
-The work of one minibatch lives in ``train_batch`` alone, so a faster pass
-(workspaces, skipping the input gradient) can replace it in one place.
+``fit`` checks its arguments, builds a ``TrainingRun`` (``layerkit._run``),
+which holds everything the run changes, and loops over its epochs; a
+``Checkpoint`` (``layerkit._checkpoint``) saves the run and resumes it.
 """
 from __future__ import annotations
 
-import functools
-import math
 import numbers
-from typing import Any, Callable, Sequence
+import os
+from typing import Any, Sequence
 
 import numpy as np
 
-from layerkit._batches import BatchSource, grad_buffer, is_sparse, minibatches
-from layerkit._epoch import EpochRunner
+from layerkit._batches import BatchSource, is_sparse
+from layerkit._checkpoint import Checkpoint
+from layerkit._interrupt import DeferredInterrupt
+from layerkit._loss_choice import check_targets_fit, loss_for_width, output_width, warn_double_softmax
+from layerkit._minibatch import train_batch
+from layerkit._modes import restoring_modes
+from layerkit._run import TrainingRun
 from layerkit._validation import as_rng, check_batch, check_finite, check_positive_int
-from layerkit.callbacks import Callback, EarlyStopping, FitState
-from layerkit.diagnostics import Diagnostics
+from layerkit.callbacks import Callback, EarlyStopping
 from layerkit.history import History
-from layerkit.losses import Loss, NonFinitePredictionsError, SoftmaxCrossEntropy, check_sample_weight, get_loss
+from layerkit.losses import Loss, check_sample_weight, get_loss
 from layerkit.net import Net
 from layerkit.optim.base import Optimizer
-from layerkit.optim.clipping import clip_grad_norm
+from layerkit.optim.adam import Adam
+from layerkit.optim.names import DEFAULT_LR, check_not_a_class, optimizer_by_name
 from layerkit.optim.schedules import Schedule, _check_real
 from layerkit.optim.sgd import SGD
 
 __all__ = ["fit", "evaluate", "train_batch", "History"]
 
-_ADVICE = "lower the learning rate or clip gradients (clip_norm=)"
+AUTO_BATCH = 200  # batch_size="auto": min(AUTO_BATCH, n_samples), as the estimators and MLPClassifier
+
+
+@restoring_modes
+def fit(
+    net: Net,
+    x: Any,
+    y: Any,
+    *,
+    epochs: int = 20,
+    lr: float | Schedule | Optimizer | None = None,
+    optimizer: Optimizer | str | None = None,
+    batch_size: int | str = "auto",
+    loss: str | Loss | None = None,
+    shuffle: bool = True,
+    seed: Any = None,
+    validation_data: tuple[Any, Any] | None = None,
+    verbose: bool | int = True,
+    callbacks: Sequence[Callback] = (),
+    early_stopping: EarlyStopping | int | None = None,
+    clip_norm: float | None = None,
+    diagnostics: bool = False,
+    sample_weight: Any = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every_epochs: int = 1,
+    checkpoint_every_batches: int | None = None,
+    resume: bool = False,
+) -> History:
+    """Train ``net`` on minibatches.
+
+    Parameters
+    ----------
+    net : Net
+    x : array_like, numpy.memmap or scipy.sparse matrix, shape (n_samples, n_in)
+        Minibatches are gathered row by row into reused buffers, so training
+        holds ``x`` plus O(``batch_size``) memory (``x`` is never copied or
+        converted as a whole). A ``numpy.memmap`` or any array-like with
+        ``__getitem__`` and ``shape`` (an HDF5 dataset, for instance) is read
+        a minibatch at a time, so data larger than memory train from disk. A
+        sparse ``x`` gives sparse (CSR) minibatches; the net's first layer
+        must accept them.
+    y : array_like, shape (n_samples,) or (n_samples, n_out)
+        Targets in the form ``loss`` takes.
+    epochs : int
+        Passes over the data.
+    lr : float, Schedule or optimizer, optional
+        A float is a rate for plain gradient descent on the gradient of the
+        *mean* loss over each minibatch; a ``Schedule`` means ``SGD`` with
+        that schedule; an optimizer is used as it is. With ``optimizer=`` a
+        name, the rate (or schedule) of that optimizer. Without ``lr`` and
+        ``optimizer``: ``Adam(lr=0.001)``, as the estimators.
+    optimizer : Optimizer or str, optional
+        An optimizer instance (same as passing it as ``lr``; give one of the
+        two), or a name: ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``,
+        ``"adagrad"``, with ``lr=`` its rate (by default Keras' rates: 0.01
+        for ``"sgd"``, 0.001 for the others).
+    batch_size : int or "auto"
+        Rows per minibatch; the last minibatch of an epoch may be smaller.
+        ``"auto"``: ``min(200, n_samples)``, as the estimators (and
+        scikit-learn's ``MLPClassifier``).
+    loss : str or Loss, optional
+        ``"bce"``, ``"mse"``, ``"softmax_cross_entropy"`` or a loss object.
+        By default it is chosen from the net's output width and ``y``:
+        ``"bce"`` for one output and 0/1 targets (or targets in [0, 1] with a
+        net ending in ``Sigmoid``), ``"softmax_cross_entropy"`` for k > 1
+        outputs and 1-D integer labels or one-hot rows, ``"mse"`` for float
+        targets shaped like the output; other targets (0/1 rows that are not
+        one-hot, say) raise ``ValueError`` saying which loss fits what. ``softmax_cross_entropy`` takes logits: ``fit`` warns
+        (``layerkit.warnings.DoubleSoftmaxWarning``) when the net ends in
+        ``Softmax``.
+    shuffle : bool
+        Shuffle the rows at the start of each epoch.
+    seed : None, int or numpy.random.Generator
+        Source of the shuffling.
+    validation_data : (x_val, y_val), optional
+        Evaluated after each epoch (``val_loss``, ``val_accuracy``).
+    verbose : bool or int
+        ``0``/``False``: quiet. ``1``/``True``: a tqdm progress bar over epochs
+        showing the last epoch's loss and accuracy. ``2``: also one line per epoch.
+    callbacks : sequence of Callback
+        Hooks after each minibatch and epoch (``layerkit.callbacks``).
+    early_stopping : EarlyStopping or int, optional
+        Stop when the monitored metric (``val_loss`` by default when validation
+        data is given, else ``train_loss``) stops improving; an int is the patience.
+    clip_norm : float, optional
+        Clip the global gradient norm of each minibatch to this value.
+    diagnostics : bool
+        Record per-layer diagnostics per epoch in ``history.diagnostics``.
+    sample_weight : array_like, shape (n_samples,), optional
+        Non-negative weight of each row: each minibatch's loss is the mean of
+        its rows' weighted losses (the loss must accept ``sample_weight=``, as
+        layerkit's losses do). The weights are shuffled with the rows.
+    checkpoint : str or path-like, optional
+        Save the whole state of the run there (weights and batch-norm
+        statistics, optimizer and schedule, position, random generators of
+        the shuffling and of dropout, history, callbacks' state such as early
+        stopping's best weights, layer modes), atomically: a crash while
+        writing leaves the previous checkpoint. The file is also a model file
+        (``Net.load(path)`` reads the net).
+    checkpoint_every_epochs : int
+        Save after every ``checkpoint_every_epochs``-th epoch (and after the last).
+    checkpoint_every_batches : int, optional
+        Also save after every ``checkpoint_every_batches``-th minibatch, for
+        long epochs (the epochs then run in Python, never in the compiled core).
+    resume : bool
+        Continue from ``checkpoint`` when the file exists (start afresh when it
+        does not): the same call can simply be run again after a crash, and the
+        run ends bit for bit as an uninterrupted one would. The net, loss,
+        optimizer (type and hyperparameters), callbacks, number of rows, batch
+        size and the other options must be those of the saved run (``epochs``
+        may grow), else ``ValueError``; nothing is loaded then.
+
+    Returns
+    -------
+    History
+        Per-epoch metrics; ``history.plot(path)`` draws the learning curves.
+
+    Raises
+    ------
+    FloatingPointError
+        When training diverges: a minibatch's predictions or loss are NaN or
+        infinite (checked on every minibatch, a test of one number beside
+        the loss's own check of the predictions), or a parameter or its
+        gradient is (checked once per epoch, one pass over the parameters,
+        O(n_params)). The message names the culprit and gives advice; the
+        epochs completed before are kept in ``error.history`` (a ``History``).
+    KeyboardInterrupt
+        On Ctrl-C, at the end of the current minibatch (of the current epoch
+        when it runs in the compiled core): the epochs finished are in
+        ``error.history`` and the last checkpoint written stays valid. A second
+        Ctrl-C interrupts at once.
+    ValueError
+        A checkpoint of another run, given ``resume=True``
+        (``layerkit.io.ModelFileError`` for a corrupt file).
+
+    Notes
+    -----
+    ``fit`` trains in training mode (``net.train()``) and, when it returns or
+    raises, puts every layer back in the mode it found (a net in ``eval()``
+    mode stays in it); validation data are evaluated with ``net.predict``, in
+    inference mode (no dropout, batch norm's running statistics).
+
+    A schedule advances once per update (minibatch); wrap it in
+    ``layerkit.optim.PerEpoch(schedule, steps_per_epoch)`` to advance it once
+    per epoch. A ``ReduceLROnPlateau`` schedule receives the monitored
+    metric after every epoch.
+
+    On resume, callbacks get ``on_train_begin`` again, then
+    ``load_state_dict``; an epoch resumed in its middle does not repeat
+    ``on_epoch_begin``.
+    """
+    saver = _checkpoint(checkpoint, checkpoint_every_epochs, checkpoint_every_batches, resume)
+    run = _new_run(net, x, y, epochs=epochs, update=_resolve_update(lr, optimizer), batch_size=batch_size,
+                   loss=loss, shuffle=shuffle, seed=seed, validation_data=validation_data,
+                   callbacks=_resolve_callbacks(callbacks, early_stopping), clip_norm=clip_norm,
+                   diagnostics=diagnostics, sample_weight=sample_weight,
+                   batch_hooks=saver is not None and saver.every_batches is not None)
+    run.begin()
+    if saver is not None:
+        saver.prepare(run)
+        if resume:
+            saver.restore(run)
+    with DeferredInterrupt() as interrupt, _progress(run, verbose) as bar:
+        def after_batch() -> None:
+            if saver is not None:
+                saver.after_batch(run)
+            if interrupt.requested:
+                raise run.interrupted()
+
+        while not run.finished:
+            run.train_epoch(after_batch)
+            row = run.end_epoch()
+            if saver is not None:
+                saver.after_epoch(run)
+            _show(bar, row, run.position.epoch, epochs, verbose)
+            if interrupt.requested:
+                raise run.interrupted()
+    return run.end()
+
+
+# ---------------------------------------------------------------------- fit's arguments
+def _new_run(net: Net, x: Any, y: Any, *, epochs: Any, update: Any, batch_size: Any, loss: Any, shuffle: bool,
+             seed: Any, validation_data: Any, callbacks: list[Callback], clip_norm: Any, diagnostics: bool,
+             sample_weight: Any, batch_hooks: bool) -> TrainingRun:
+    """A ``TrainingRun`` of checked arguments."""
+    if not isinstance(net, Net):
+        raise TypeError(f"fit: net must be a layerkit.Net, got {type(net).__name__}")
+    epochs = check_positive_int(epochs, "fit: epochs", minimum=0)
+    if clip_norm is not None:
+        clip_norm = _check_real(clip_norm, "fit: clip_norm", low=0.0, low_open=True)
+    source = BatchSource(x, "fit", net.dtype)
+    source.check_finite()
+    y = _check_targets(y, len(source), "fit")
+    if len(source) == 0:
+        raise ValueError("fit: x is an empty batch (0 rows)")
+    batch_size = _batch_size(batch_size, len(source))
+    width = output_width(net, source, predict=loss is None)
+    loss_fn = get_loss(loss_for_width(net, width, y, "fit") if loss is None else loss)
+    check_targets_fit(loss_fn, y, width)
+    warn_double_softmax(net, loss_fn)
+    if sample_weight is not None:
+        sample_weight = check_sample_weight(sample_weight, len(source), "fit", source.dtype)
+    validation = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("fit: validation_data must be a pair (x_val, y_val)")
+        validation = _check_data(net, *validation_data, "fit: validation_data")
+    prepare = getattr(loss_fn, "prepare_targets", None)
+    if prepare is not None:
+        y = prepare(y, net.dtype)
+    return TrainingRun(net, source, y, loss_fn, update, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+                       rng=as_rng(seed, "fit: seed"), sample_weight=sample_weight, validation=validation,
+                       callbacks=callbacks, clip_norm=clip_norm, diagnostics=diagnostics, batch_hooks=batch_hooks)
+
+
+def _batch_size(batch_size: Any, n: int) -> int:
+    if isinstance(batch_size, str) and batch_size == "auto":
+        return min(AUTO_BATCH, n)
+    return check_positive_int(batch_size, "fit: batch_size")
+
+
+def _checkpoint(path: Any, every: Any, every_batches: Any, resume: Any) -> Checkpoint | None:
+    if not isinstance(resume, (bool, np.bool_)):
+        raise TypeError(f"fit: resume must be True or False, got {type(resume).__name__} {resume!r}")
+    if path is None:
+        if resume:
+            raise ValueError("fit: resume=True needs checkpoint=path, the file to resume from")
+        return None
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"fit: checkpoint must be a file path (str or path-like), got {type(path).__name__}")
+    every = check_positive_int(every, "fit: checkpoint_every_epochs")
+    if every_batches is not None:
+        every_batches = check_positive_int(every_batches, "fit: checkpoint_every_batches")
+    return Checkpoint(path, every, every_batches)
 
 
 def _check_targets(y: Any, n: int, who: str) -> np.ndarray:
@@ -53,30 +291,21 @@ def _check_data(net: Net, x: Any, y: Any, who: str) -> tuple[Any, np.ndarray]:
     return x, _check_targets(y, x.shape[0], who)
 
 
-def _accuracy_of(loss_fn: Any) -> Any:
-    return getattr(loss_fn, "accuracy", lambda p, t: None)
-
-
-def evaluate(net: Net, x: Any, y: Any, loss: str | Loss | None = None) -> tuple[float, float | None]:
-    """Mean loss and accuracy (``None`` for regression losses) of ``net`` on ``(x, y)``.
-
-    ``loss=None`` chooses the loss from the output width and the targets by
-    ``fit``'s rule (see ``fit``).
-    """
-    x, y = _check_data(net, x, y, "evaluate")
-    pred = net.predict(x)
-    loss_fn = get_loss(_loss_for_width(net, np.shape(pred)[-1], y, "evaluate") if loss is None else loss)
-    value, _ = loss_fn(pred, y)
-    return value, _accuracy_of(loss_fn)(pred, y)
-
-
 def _resolve_update(lr: Any, optimizer: Any) -> Any:
+    check_not_a_class(optimizer, "fit: optimizer")
+    check_not_a_class(lr, "fit: lr")
+    if isinstance(optimizer, str):
+        if lr is not None and not isinstance(lr, (numbers.Real, Schedule)) or isinstance(lr, bool):
+            raise TypeError(f"fit: with optimizer={optimizer!r}, lr must be its rate (a float or a Schedule), "
+                            f"got {type(lr).__name__}")
+        return optimizer_by_name(optimizer, lr, "fit: optimizer")
     if optimizer is not None:
         if lr is not None:
-            raise ValueError("fit: give lr or optimizer, not both")
+            raise ValueError("fit: give lr or optimizer, not both (or optimizer by name, such as "
+                             "optimizer='adam', with lr= its rate)")
         lr = optimizer
     if lr is None:
-        return 0.1
+        return Adam(DEFAULT_LR["adam"])
     if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
         return _check_real(lr, "fit: lr", low=0.0)
     if isinstance(lr, Schedule):
@@ -105,382 +334,37 @@ def _resolve_callbacks(callbacks: Sequence[Callback], early_stopping: Any) -> li
                     f"got {type(early_stopping).__name__}")
 
 
-def train_batch(net: Net, xb: np.ndarray, yb: np.ndarray, loss_fn: Any, update: Any, *,
-                clip_norm: float | None = None, diagnostics: Diagnostics | None = None,
-                workspace: Any = None, grad_buffers: dict | None = None,
-                sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray, float | None]:
-    """Forward, loss, backward, optional clipping, step: one minibatch.
-
-    Parameters
-    ----------
-    net : Net
-    xb : ndarray, shape (n_batch, n_in)
-    yb : ndarray, shape (n_batch, ...)
-    loss_fn : Loss
-    update : float or Optimizer
-        Passed to ``net.step``.
-    clip_norm : float, optional
-        Clip the global gradient norm to this before the step.
-    diagnostics : Diagnostics, optional
-        Receives the batch (and a snapshot of the parameters before the step).
-    workspace : Workspace, optional
-        From ``net.workspace()``: the passes reuse its buffers, so the step
-        allocates no arrays in the net (the prediction returned lives there
-        until the next pass with the same workspace).
-    grad_buffers : dict, optional
-        Kept by the caller between batches: buffers, per output shape, into
-        which a loss with a fused ``batch`` writes its gradient.
-    sample_weight : ndarray, shape (n_batch,), optional
-        Weights of the rows, passed to the loss as ``sample_weight=``.
-
-    Returns
-    -------
-    loss : float
-        Mean loss of the batch before the update.
-    prediction : ndarray, shape (n_batch, n_out)
-    accuracy : float or None
-        Of the batch before the update (None for regression losses).
-    """
-    pred, trace = net.forward(xb, workspace=workspace)
-    value, grad, accuracy = _loss_of_batch(loss_fn, pred, yb, grad_buffers, sample_weight)
-    net.backward(trace, grad, input_grad=False)  # training never needs the input's gradient
-    if clip_norm is not None:
-        clip_grad_norm(net, clip_norm)
-    before = diagnostics.snapshot(net) if diagnostics is not None else None
-    net.step(update)
-    if diagnostics is not None:
-        diagnostics.observe_batch(net, trace, pred, before)
-    return value, pred, accuracy
-
-
-def _loss_of_batch(loss_fn: Any, pred: np.ndarray, yb: Any, grad_buffers: dict | None,
-                   sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray, float | None]:
-    batch = getattr(loss_fn, "batch", None)
-    if batch is None:  # a plain callable returning (loss, grad)
-        value, grad = loss_fn(pred, yb) if sample_weight is None else loss_fn(pred, yb, sample_weight=sample_weight)
-        return value, grad, _accuracy_of(loss_fn)(pred, yb)
-    grad_out = None
-    if grad_buffers is not None and type(pred) is np.ndarray:
-        grad_out = grad_buffer(grad_buffers, pred.shape, pred.dtype)
-    return batch(pred, yb, grad_out, sample_weight)
-
-
-def _current_lr(update: Any, state_key: str) -> float | None:
-    if isinstance(update, Optimizer):
-        state = update.state.get(state_key)
-        return update.lr(max(state["step"] - 1, 0)) if state else update.lr(0)
-    return None
-
-
-def _progress(epochs: int, verbose: Any) -> Any:
+# ---------------------------------------------------------------------- what fit shows
+def _progress(run: TrainingRun, verbose: Any) -> Any:
+    """A bar over the epochs (``tqdm.auto``: a widget in Jupyter), off where no terminal is attached."""
     from tqdm.auto import tqdm
 
-    return tqdm(range(epochs), desc="fit", unit="epoch", disable=not verbose, leave=bool(verbose),
-                dynamic_ncols=True)
+    # tqdm's disable=None: off when the output is not a terminal; a notebook's widget is always shown
+    in_notebook = any(kind.__module__ == "tqdm.notebook" for kind in tqdm.__mro__)
+    disable = True if not verbose else (False if in_notebook else None)
+    return tqdm(total=run.epochs, initial=min(run.position.epoch, run.epochs), desc="fit", unit="epoch",
+                disable=disable, leave=bool(verbose), dynamic_ncols=True)
 
 
-def _choose_loss(net: Net, source: BatchSource, y: np.ndarray, who: str = "fit") -> str:
-    """The loss ``fit`` uses when none is given, from the output width and the targets."""
-    return _loss_for_width(net, np.shape(net.predict(source.slice(0, 1)))[-1], y, who)
+def _show(bar: Any, row: dict[str, Any], epoch: int, epochs: int, verbose: Any) -> None:
+    """The finished epoch's metrics on the bar (and on a line of their own with ``verbose=2``)."""
+    shown = {key: value for key, value in row.items() if value is not None and key != "lr"}
+    bar.set_postfix({key.replace("accuracy", "acc"): f"{value:.4f}" for key, value in shown.items()},
+                    refresh=False)
+    bar.update(1)
+    if verbose and int(verbose) >= 2:
+        bar.write(f"epoch {epoch:3d}/{epochs}: " + "  ".join(f"{key}={value:.4f}" for key, value in shown.items()))
 
 
-def _loss_for_width(net: Net, width: int, y: np.ndarray, who: str) -> str:
-    """The rule of ``_choose_loss`` once the net's output width is known."""
-    integral = y.dtype.kind in "iub" or (y.size > 0 and bool(np.all(y == np.round(y))))
-    binary = y.size > 0 and bool(np.all((y == 0) | (y == 1)))
-    last = net.layers[-1] if len(net.layers) else None
-    from layerkit.layers.sigmoid import Sigmoid
+# ---------------------------------------------------------------------- evaluation
+def evaluate(net: Net, x: Any, y: Any, loss: str | Loss | None = None) -> tuple[float, float | None]:
+    """Mean loss and accuracy (``None`` for regression losses) of ``net`` on ``(x, y)``.
 
-    if width == 1 and (y.ndim == 1 or y.shape[1:] == (1,)):
-        if binary or (isinstance(last, Sigmoid) and y.size and 0 <= y.min() and y.max() <= 1):
-            return "bce"
-        if not integral or y.dtype.kind == "f":
-            return "mse"
-    if width > 1 and y.ndim == 1 and integral:
-        return "softmax_cross_entropy"
-    if y.shape[1:] == (width,):
-        return "mse"
-    raise ValueError(
-        f"{who}: no loss given, and none fits targets of shape {y.shape} ({y.dtype}) for a net with "
-        f"{width} output(s): pass loss=: 'bce' for 0/1 targets with one (sigmoid) output, "
-        "'softmax_cross_entropy' for 1-D integer labels 0..k-1 with k outputs (logits), 'mse' for "
-        f"float targets shaped like the output (n_samples, {width})"
-    )
-
-
-def _warn_double_softmax(net: Net, loss_fn: Any) -> None:
-    from layerkit.layers.softmax import Softmax
-    from layerkit.warnings import DoubleSoftmaxWarning, _user_stacklevel
-
-    if isinstance(loss_fn, SoftmaxCrossEntropy) and len(net.layers) and isinstance(net.layers[-1], Softmax):
-        import warnings
-
-        warnings.warn(
-            f"fit: the net ends in {net.layers[-1]!r} and the loss is softmax_cross_entropy, which takes "
-            "logits and applies the softmax itself: the softmax is taken twice and training stalls. "
-            "Remove the final Softmax layer (apply lk.Softmax to predictions when you need "
-            "probabilities), as with Keras' from_logits=True",
-            DoubleSoftmaxWarning, stacklevel=_user_stacklevel())
-
-
-def _non_finite_parameters(net: Net) -> str | None:
-    """The first parameter or gradient holding NaN or infinity, as ``"layers[i].W"``/``"layers[i].dW"``."""
-    for index, layer in enumerate(net.layers):
-        for name in getattr(layer, "param_names", ()):
-            for attr in (name, "d" + name):
-                value = getattr(layer, attr, None)
-                if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
-                    return f"layers[{index}].{attr} ({layer!r})"
-    return None
-
-
-def _diverged(message: str, history: History, bar: Any) -> FloatingPointError:
-    bar.close()
-    error = FloatingPointError(f"fit: {message}; {_ADVICE}. The epochs completed are in error.history")
-    error.history = history
-    error.reason = message  # what went wrong, without fit's advice: callers with advice of their own use it
-    return error
-
-
-def _restoring_modes(train: Callable[..., History]) -> Callable[..., History]:
-    """``train(net, ...)``, then every layer's ``training`` attribute back to what it was (even on an error)."""
-    @functools.wraps(train)
-    def wrapper(net: Any, *args: Any, **kwargs: Any) -> History:
-        # the net itself, then every layer depth first (blocks and nested nets included): a block's mode
-        # setter sets its children, so restoring parents before children gives each its own mode back
-        layers = [net] + [layer for _, layer in net.walk()] if isinstance(net, Net) else []
-        found = [(layer, _mode_of(layer)) for layer in layers]
-        try:
-            return train(net, *args, **kwargs)
-        finally:
-            for layer, mode in found:
-                if mode is _CLASS_MODE:  # the class's default: drop the instance attribute fit set
-                    getattr(layer, "__dict__", {}).pop("training", None)
-                else:
-                    layer.training = mode
-    return wrapper
-
-
-def _mode_of(layer: Any) -> Any:
-    """A layer's own ``training`` value, or ``_CLASS_MODE`` when it only inherits its class's default."""
-    if isinstance(getattr(type(layer), "training", None), property):  # a block's mode, kept by its setter
-        return layer.training
-    return layer.__dict__.get("training", _CLASS_MODE) if hasattr(layer, "__dict__") else _CLASS_MODE
-
-
-_CLASS_MODE = object()  # a layer whose mode was its class's ``training`` default, not an instance attribute
-
-
-@_restoring_modes
-def fit(
-    net: Net,
-    x: Any,
-    y: Any,
-    *,
-    epochs: int = 20,
-    lr: float | Schedule | Optimizer | None = None,
-    optimizer: Optimizer | None = None,
-    batch_size: int = 15,
-    loss: str | Loss | None = None,
-    shuffle: bool = True,
-    seed: Any = None,
-    validation_data: tuple[Any, Any] | None = None,
-    verbose: bool | int = True,
-    callbacks: Sequence[Callback] = (),
-    early_stopping: EarlyStopping | int | None = None,
-    clip_norm: float | None = None,
-    diagnostics: bool = False,
-    sample_weight: Any = None,
-) -> History:
-    """Train ``net`` on minibatches.
-
-    Parameters
-    ----------
-    net : Net
-    x : array_like, numpy.memmap or scipy.sparse matrix, shape (n_samples, n_in)
-        Minibatches are gathered row by row into reused buffers, so training
-        holds ``x`` plus O(``batch_size``) memory (``x`` is never copied or
-        converted as a whole). A ``numpy.memmap`` or any array-like with
-        ``__getitem__`` and ``shape`` (an HDF5 dataset, for instance) is read
-        a minibatch at a time, so data larger than memory train from disk. A
-        sparse ``x`` gives sparse (CSR) minibatches; the net's first layer
-        must accept them.
-    y : array_like, shape (n_samples,) or (n_samples, n_out)
-        Targets in the form ``loss`` takes.
-    epochs : int
-        Passes over the data.
-    lr : float, Schedule or optimizer, optional
-        A float is a rate for plain gradient descent on the gradient of the
-        *mean* loss over each minibatch (default 0.1); a ``Schedule`` means
-        ``SGD`` with that schedule; an optimizer is used as it is.
-    optimizer : Optimizer, optional
-        Same as passing it as ``lr``; give one of the two.
-    batch_size : int
-        Rows per minibatch; the last minibatch of an epoch may be smaller.
-    loss : str or Loss, optional
-        ``"bce"``, ``"mse"``, ``"softmax_cross_entropy"`` or a loss object.
-        By default it is chosen from the net's output width and ``y``:
-        ``"bce"`` for one output and 0/1 targets (or targets in [0, 1] with a
-        net ending in ``Sigmoid``), ``"softmax_cross_entropy"`` for k > 1
-        outputs and 1-D integer labels, ``"mse"`` for float targets shaped
-        like the output; other targets raise ``ValueError`` saying which loss
-        fits what. ``softmax_cross_entropy`` takes logits: ``fit`` warns
-        (``layerkit.warnings.DoubleSoftmaxWarning``) when the net ends in
-        ``Softmax``.
-    shuffle : bool
-        Shuffle the rows at the start of each epoch.
-    seed : None, int or numpy.random.Generator
-        Source of the shuffling.
-    validation_data : (x_val, y_val), optional
-        Evaluated after each epoch (``val_loss``, ``val_accuracy``).
-    verbose : bool or int
-        ``0``/``False``: quiet. ``1``/``True``: a tqdm progress bar over epochs
-        showing the last epoch's loss and accuracy. ``2``: also one line per epoch.
-    callbacks : sequence of Callback
-        Hooks after each minibatch and epoch (``layerkit.callbacks``).
-    early_stopping : EarlyStopping or int, optional
-        Stop when the monitored metric (``val_loss`` by default when validation
-        data is given, else ``train_loss``) stops improving; an int is the patience.
-    clip_norm : float, optional
-        Clip the global gradient norm of each minibatch to this value.
-    diagnostics : bool
-        Record per-layer diagnostics per epoch in ``history.diagnostics``.
-    sample_weight : array_like, shape (n_samples,), optional
-        Non-negative weight of each row: each minibatch's loss is the mean of
-        its rows' weighted losses (the loss must accept ``sample_weight=``, as
-        layerkit's losses do). The weights are shuffled with the rows.
-
-    Returns
-    -------
-    History
-        Per-epoch metrics; ``history.plot(path)`` draws the learning curves.
-
-    Raises
-    ------
-    FloatingPointError
-        When training diverges: a minibatch's predictions or loss are NaN or
-        infinite (checked on every minibatch, a test of one number beside
-        the loss's own check of the predictions), or a parameter or its
-        gradient is (checked once per epoch, one pass over the parameters,
-        O(n_params)). The message names the culprit and gives advice; the
-        epochs completed before are kept in ``error.history`` (a ``History``).
-
-    Notes
-    -----
-    ``fit`` trains in training mode (``net.train()``) and, when it returns or
-    raises, puts every layer back in the mode it found (a net in ``eval()``
-    mode stays in it); validation data are evaluated with ``net.predict``, in
-    inference mode (no dropout, batch norm's running statistics).
-
-    A schedule advances once per update (minibatch); wrap it in
-    ``layerkit.optim.PerEpoch(schedule, steps_per_epoch)`` to advance it once
-    per epoch.
+    ``loss=None`` chooses the loss from the output width and the targets by
+    ``fit``'s rule (see ``fit``).
     """
-    if not isinstance(net, Net):
-        raise TypeError(f"fit: net must be a layerkit.Net, got {type(net).__name__}")
-    epochs = check_positive_int(epochs, "fit: epochs", minimum=0)
-    batch_size = check_positive_int(batch_size, "fit: batch_size")
-    update = _resolve_update(lr, optimizer)
-    if clip_norm is not None:
-        clip_norm = _check_real(clip_norm, "fit: clip_norm", low=0.0, low_open=True)
-    callbacks = _resolve_callbacks(callbacks, early_stopping)
-    source = BatchSource(x, "fit", net.dtype)
-    source.check_finite()
-    y = _check_targets(y, len(source), "fit")
-    if len(source) == 0:
-        raise ValueError("fit: x is an empty batch (0 rows)")
-    loss_fn = get_loss(_choose_loss(net, source, y) if loss is None else loss)
-    _warn_double_softmax(net, loss_fn)
-    accuracy_fn = _accuracy_of(loss_fn)
-    if sample_weight is not None:
-        sample_weight = check_sample_weight(sample_weight, len(source), "fit", source.dtype)
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise TypeError("fit: validation_data must be a pair (x_val, y_val)")
-        x_val, y_val = _check_data(net, *validation_data, "fit: validation_data")
-    rng = as_rng(seed, "fit: seed")
-    history = History(diagnostics=Diagnostics() if diagnostics else None)
-    state = FitState(net=net, update=update, history=history, epochs=epochs,
-                     extra={"has_validation": validation_data is not None})
-    first_param = next((f"{i}.{layer.param_names[0]}" for i, layer in enumerate(net.layers)
-                        if getattr(layer, "param_names", ())), "")
-    n = len(source)
-    prepare = getattr(loss_fn, "prepare_targets", None)
-    if prepare is not None:
-        y = prepare(y, net.dtype)
-    workspace, grad_buffers, batch_buffers = net.workspace(), {}, {}
-    # a fused net trained by plain SGD: whole epochs in the core (None when Python is needed per minibatch)
-    in_core = EpochRunner.for_fit(net, source, y, loss_fn, update, batch_size=batch_size, clip_norm=clip_norm,
-                                  diagnostics=history.diagnostics, callbacks=callbacks,
-                                  sample_weight=sample_weight, workspace=workspace, grad_buffers=grad_buffers,
-                                  batch_buffers=batch_buffers)
-    net.train()  # training mode (dropout, batch statistics); validation runs net.predict, in inference mode
-    for callback in callbacks:
-        callback.on_train_begin(state)
-    bar = _progress(epochs, verbose)
-    for epoch in bar:
-        state.epoch = epoch
-        for callback in callbacks:
-            callback.on_epoch_begin(state)
-        order = rng.permutation(n) if shuffle else None
-        total_loss, total_correct, has_accuracy = 0.0, 0.0, True
-        first = 0
-        done = None if in_core is None else in_core.run(order)
-        if done is not None:  # the epoch's minibatches up to `first` ran in the core
-            first, total_loss, total_correct, last_loss, last_rows = done
-            has_accuracy = in_core.has_accuracy
-            if first:
-                state.batch, state.batch_loss, state.batch_size = first - 1, last_loss, last_rows
-        # the rows of x[order][start:stop], gathered into reused buffers (never a copy of the set)
-        draws = minibatches(source, y, sample_weight, order, batch_size, batch_buffers, first)
-        for batch, (xb, yb, wb) in enumerate(draws, first):
-            try:
-                value, pred, accuracy = train_batch(
-                    net, xb, yb, loss_fn, update, clip_norm=clip_norm, diagnostics=history.diagnostics,
-                    workspace=workspace, grad_buffers=grad_buffers, sample_weight=wb)
-            except NonFinitePredictionsError as error:  # x is finite: the net diverged
-                culprit = _non_finite_parameters(net)
-                raise _diverged(f"the predictions became non-finite in epoch {epoch + 1}, minibatch {batch + 1} "
-                                f"({error}{'; ' + culprit + ' is not finite' if culprit else ''})",
-                                history, bar) from error
-            if not math.isfinite(value):
-                raise _diverged(f"the loss of minibatch {batch + 1} in epoch {epoch + 1} became {value}",
-                                history, bar)
-            rows = xb.shape[0]
-            total_loss += value * rows
-            if accuracy is None:
-                has_accuracy = False
-            else:
-                total_correct += accuracy * rows
-            state.batch, state.batch_loss, state.batch_size = batch, value, rows
-            for callback in callbacks:
-                callback.on_batch_end(state)
-        culprit = _non_finite_parameters(net)
-        if culprit is not None:
-            raise _diverged(f"{culprit} became non-finite in epoch {epoch + 1}", history, bar)
-        row = {"train_loss": total_loss / n, "train_accuracy": total_correct / n if has_accuracy else None}
-        if validation_data is not None:
-            val_pred = net.predict(x_val)
-            row["val_loss"] = loss_fn(val_pred, y_val)[0]
-            row["val_accuracy"] = accuracy_fn(val_pred, y_val)
-        row["lr"] = _current_lr(update, first_param)
-        history.append(**row)
-        if history.diagnostics is not None:
-            history.diagnostics.end_epoch()
-        for callback in callbacks:
-            callback.on_epoch_end(state)
-        shown = {key: value for key, value in row.items() if value is not None and key != "lr"}
-        bar.set_postfix({key.replace("accuracy", "acc"): f"{value:.4f}" for key, value in shown.items()},
-                        refresh=False)
-        if verbose and int(verbose) >= 2:
-            bar.write(f"epoch {epoch + 1:3d}/{epochs}: " + "  ".join(
-                f"{key}={value:.4f}" for key, value in shown.items()))
-        if not math.isfinite(row["train_loss"]):
-            raise _diverged(f"the training loss became {row['train_loss']} in epoch {epoch + 1}", history, bar)
-        if state.stop:
-            history.stopped_early = epoch + 1 < epochs
-            break
-    bar.close()
-    for callback in callbacks:
-        callback.on_train_end(state)
-    return history
+    x, y = _check_data(net, x, y, "evaluate")
+    pred = net.predict(x)
+    loss_fn = get_loss(loss_for_width(net, np.shape(pred)[-1], y, "evaluate") if loss is None else loss)
+    value, _ = loss_fn(pred, y)
+    return value, getattr(loss_fn, "accuracy", lambda p, t: None)(pred, y)

@@ -470,3 +470,24 @@ def test_huge_layer_in_a_file_and_in_a_config_give_their_error_classes(saved, tm
     write_entries(path, entries)
     with pytest.raises(ModelFileError, match=r"too large"):
         lk.Net.load(path)
+
+
+def test_load_with_optimizer_true_rebuilds_the_stored_optimizer(tmp_path):
+    from layerkit.optim import RMSprop
+
+    net = lk.Net([lk.Linear(3, 2, rng=0)])
+    optimizer = RMSprop(0.01, momentum=0.5)
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    y, trace = net.forward(x)
+    net.backward(trace, np.ones_like(y))
+    net.step(optimizer)
+    net.save(tmp_path / "m.npz", optimizer=optimizer)
+    loaded, rebuilt = lk.Net.load(tmp_path / "m.npz", optimizer=True)
+    assert type(rebuilt) is RMSprop and rebuilt.config() == optimizer.config()
+    np.testing.assert_array_equal(rebuilt.state["0.W"]["square_avg"], optimizer.state["0.W"]["square_avg"])
+    np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
+    net.save(tmp_path / "plain.npz")
+    with pytest.raises(ModelFileError, match=r"holds no optimizer state \(it was saved without optimizer=\)"):
+        lk.Net.load(tmp_path / "plain.npz", optimizer=True)
+    with pytest.raises(TypeError, match=r"optimizer must be True .* got <class"):
+        lk.Net.load(tmp_path / "m.npz", optimizer=RMSprop)

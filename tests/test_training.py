@@ -1,4 +1,6 @@
 """layerkit.fit: update rules, losses, batching, callbacks, early stopping, clipping, progress."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -141,7 +143,8 @@ def test_clip_norm_limits_every_update():
     assert len(norms) == 8 and max(norms) <= 0.05 + 1e-9
 
 
-def test_progress_bar_shows_metrics(capsys):
+def test_progress_bar_shows_metrics(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # as in a terminal
     _fit(lr=0.1, epochs=2, verbose=2)
     err = capsys.readouterr().err
     assert "train_loss=" in err and "train_acc=" in err and "2/2" in err
@@ -290,7 +293,7 @@ def test_diverging_relu_net_stops_with_its_history():
     with pytest.raises(FloatingPointError, match=r"fit: .*(non-finite|became).*lower the learning rate or clip "
                                                  r"gradients \(clip_norm=\)\. The epochs completed are in "
                                                  r"error\.history") as caught:
-        lk.fit(net, x, y, epochs=30, lr=1e4, loss="softmax_cross_entropy", seed=0, verbose=False)
+        lk.fit(net, x, y, epochs=30, lr=1e4, batch_size=15, loss="softmax_cross_entropy", seed=0, verbose=False)
     history = caught.value.history
     assert isinstance(history, lk.History)
     assert history.epochs < 30
@@ -322,7 +325,7 @@ def test_non_finite_weights_stop_fit_naming_them():
 
     with pytest.raises(FloatingPointError, match=r"(predictions became non-finite in epoch 1, minibatch 2|"
                                                  r"layers\[0\]\.W).*layers\[0\]\.W \(Linear\(2, 8\)\) is not finite"):
-        lk.fit(net, x, y, epochs=3, lr=0.1, loss="softmax_cross_entropy",
+        lk.fit(net, x, y, epochs=3, lr=0.1, batch_size=15, loss="softmax_cross_entropy",
                callbacks=[lk.LambdaCallback(on_batch_end=poison)], verbose=False)
 
 
@@ -371,8 +374,8 @@ def test_default_loss_says_which_loss_fits_when_none_does(targets, message):
     with pytest.raises((ValueError, TypeError), match=message):
         lk.fit(_net(), x, targets, epochs=1, verbose=False)
     if targets.dtype.kind == "f":
-        with pytest.raises(ValueError, match=r"'softmax_cross_entropy' for 1-D integer labels 0\.\.k-1 with k "
-                                             r"outputs \(logits\), 'mse' for float targets shaped like the output"):
+        with pytest.raises(ValueError, match=r"'softmax_cross_entropy' for 1-D integer labels 0\.\.k-1 or one-hot "
+                                             r"rows with k outputs \(logits\), 'mse' for float targets shaped like the output"):
             lk.fit(_net(), x, targets, epochs=1, verbose=False)
 
 
@@ -387,3 +390,69 @@ def test_evaluate_chooses_its_loss_by_fits_rule_when_none_is_given():
     assert lk.evaluate(regression, x, targets) == lk.evaluate(regression, x, targets, loss="mse")
     with pytest.raises(ValueError, match=r"evaluate: no loss given.*'softmax_cross_entropy'"):
         lk.evaluate(logits, x, rng.normal(size=(12, 5)))
+
+
+def test_progress_bar_turns_itself_off_without_a_terminal(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)  # a log file, a CI job
+    _fit(lr=0.1, epochs=2, verbose=True)
+    assert capsys.readouterr().err == ""
+    _fit(lr=0.1, epochs=2, verbose=2)  # the epoch lines are still printed
+    assert capsys.readouterr().out.count("train_loss=") == 2
+
+
+@pytest.mark.parametrize("name, cls, rate", [
+    ("sgd", optim.SGD, 0.01), ("adam", optim.Adam, 1e-3), ("Adam", optim.Adam, 1e-3), ("rmsprop", optim.RMSprop, 1e-3),
+    ("adagrad", optim.AdaGrad, 1e-3), ("adamw", optim.AdamW, 1e-3),
+])
+def test_optimizers_by_name(name, cls, rate):
+    x, y = _blobs()
+    chosen = lk.fit(_net(), x, y, epochs=2, optimizer=name, seed=0, verbose=False)
+    same = lk.fit(_net(), x, y, epochs=2, optimizer=cls(rate), seed=0, verbose=False)
+    assert chosen.metrics == same.metrics and chosen["lr"] == [rate, rate]
+    faster = lk.fit(_net(), x, y, epochs=2, optimizer=name, lr=0.05, seed=0, verbose=False)
+    assert faster["lr"] == [0.05, 0.05]
+    scheduled = lk.fit(_net(), x, y, epochs=1, optimizer=name, lr=optim.StepDecay(0.05, 1, 0.5), batch_size=15,
+                       verbose=False)
+    assert scheduled["lr"][0] < 0.05
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(optimizer=optim.Adam), TypeError, r"fit: optimizer: got the class Adam, not an optimizer: instantiate it, "
+                                            r"as Adam\(lr=\.\.\.\), or pass its name, optimizer='adam'"),
+    (dict(lr=optim.SGD), TypeError, r"fit: lr: got the class SGD"),
+    (dict(optimizer="adamax"), ValueError, r"unknown optimizer 'adamax'; expected one of \['adagrad', 'adam', "),
+    (dict(optimizer="adam", lr="fast"), TypeError, r"with optimizer='adam', lr must be its rate"),
+    (dict(optimizer=optim.Adam(), lr=0.1), ValueError, r"give lr or optimizer, not both"),
+])
+def test_optimizer_mistakes_get_a_message_that_says_what_to_do(kwargs, error, message):
+    x, y = _blobs()
+    with pytest.raises(error, match=message):
+        lk.fit(_net(), x, y, epochs=1, verbose=False, **kwargs)
+
+
+def test_one_hot_targets_get_softmax_cross_entropy_with_accuracy():
+    x, y = _blobs()
+    one_hot = np.eye(3)[y]
+    history = lk.fit(_net(), x, one_hot, epochs=5, lr=0.2, seed=0, verbose=False)
+    labels = lk.fit(_net(), x, y, epochs=5, lr=0.2, seed=0, verbose=False)
+    assert history["train_accuracy"] == labels["train_accuracy"] and history["train_accuracy"][-1] > 0.9
+    np.testing.assert_allclose(history["train_loss"], labels["train_loss"], rtol=1e-12)
+    assert lk.evaluate(_net(), x, one_hot)[1] is not None  # evaluate's rule is fit's
+    several = one_hot.copy()
+    several[:, 0] = 1  # 0/1 rows with several ones: not classes, and not to be regressed silently
+    with pytest.raises(ValueError, match=r"y of shape \(120, 3\) holds 0/1 rows that are not one-hot .*pass loss="):
+        lk.fit(_net(), x, several, epochs=1, verbose=False)
+    assert "train_accuracy" not in lk.fit(_net(), x, several, epochs=1, lr=0.1, loss="mse", verbose=False)
+
+
+@pytest.mark.parametrize("loss, targets, message", [
+    ("bce", lambda y: (y == 0).astype(float), r"fit: loss 'bce' needs targets of shape \(120, 3\), like the net's "
+                                              r"output of width 3, but y has shape \(120,\)"),
+    ("mse", lambda y: np.zeros((120, 2)), r"shape \(120, 3\).*but y has shape \(120, 2\)"),
+    ("softmax_cross_entropy", lambda y: np.zeros((120, 5)),
+     r"class labels of shape \(120,\) or rows of shape \(120, 3\).*but y has shape \(120, 5\)"),
+])
+def test_target_shape_errors_name_the_datas_shape_not_a_minibatchs(loss, targets, message):
+    x, y = _blobs()
+    with pytest.raises(ValueError, match=message):
+        lk.fit(_net(), x, targets(y), epochs=1, lr=0.1, batch_size=15, loss=loss, verbose=False)
