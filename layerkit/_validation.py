@@ -60,8 +60,11 @@ def check_batch(
     n_features: int | None = None,
     dtype: np.dtype | None = None,
     allow_fortran: bool = False,
+    ndim: int | tuple[int, int | None] = 2,
+    layout: str = "(n_samples, n_features)",
+    feature_axis: int = -1,
 ) -> np.ndarray:
-    """Check a 2-D batch ``(n_samples, n_features)`` and convert it for the kernels.
+    """Check a batch (2-D ``(n_samples, n_features)`` by default) and convert it for the kernels.
 
     Parameters
     ----------
@@ -77,7 +80,15 @@ def check_batch(
         else becomes float64.
     allow_fortran : bool
         Accept a Fortran-contiguous array as it is (BLAS reads it through a
-        transpose flag) instead of copying it to C order.
+        transpose flag) instead of copying it to C order (2-D arrays only).
+    ndim : int or (int, int or None)
+        The rank required, or the range ``(lowest, highest)`` of ranks
+        accepted (``None``: no highest).
+    layout : str
+        How messages describe the axes (``"(n_samples, C, H, W)"``).
+    feature_axis : int
+        The axis whose length must be ``n_features`` (the last by default;
+        ``1`` for channels).
 
     Returns
     -------
@@ -86,20 +97,40 @@ def check_batch(
         the input itself when it already was.
     """
     array = _as_numeric_array(value, who, name)
-    if array.ndim != 2:
+    low, high = (ndim, ndim) if isinstance(ndim, int) else ndim
+    if array.ndim < low or (high is not None and array.ndim > high):
         raise ValueError(
-            f"{who}: {name} must be 2-D (n_samples, n_features), got {array.ndim}-D array of shape {array.shape}"
+            f"{who}: {name} must be {describe_ranks(low, high)} {layout}, got {array.ndim}-D array of "
+            f"shape {array.shape}"
         )
-    if n_features is not None and array.shape[1] != n_features:
+    if n_features is not None and array.shape[feature_axis] != n_features:
+        what = "features (columns)" if feature_axis in (-1, array.ndim - 1) else f"entries along axis {feature_axis}"
         raise ValueError(
-            f"{who}: {name} must have {n_features} features (columns), got shape {array.shape}"
+            f"{who}: {name} must have {n_features} {what}, got shape {array.shape}"
         )
     target = float_dtype_of(array) if dtype is None else dtype
+    allow_fortran = allow_fortran and array.ndim == 2
     if array.dtype == target:
         if array.flags.c_contiguous or (allow_fortran and array.flags.f_contiguous):
             return array
     order = "K" if allow_fortran and array.flags.f_contiguous else "C"
     return np.array(array, dtype=target, order=order, copy=True)
+
+
+def as_rows(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous ``(n_samples, ..., k)`` array as its 2-D ``(rows, k)`` view (a view, never a copy)."""
+    if array.ndim == 2:
+        return array
+    return array.reshape(int(np.prod(array.shape[:-1], dtype=np.int64)), array.shape[-1])
+
+
+def describe_ranks(low: int, high: int | None) -> str:
+    """``"2-D"``, ``"2-D or 3-D"``, ``"2-D or more"``: a rank range for messages."""
+    if high == low:
+        return f"{low}-D"
+    if high is None:
+        return f"{low}-D or more"
+    return " or ".join(f"{rank}-D" for rank in range(low, high + 1))
 
 
 def check_grad_output(dy: Any, who: str, shape: tuple[int, ...], dtype: np.dtype,
@@ -145,3 +176,50 @@ def as_rng(rng: Any, who: str = "rng") -> np.random.Generator:
 def as_optional_rng(rng: Any, who: str = "rng") -> np.random.Generator | None:
     """``as_rng`` for a generator shared by layers built from spec items: ``None`` stays ``None``."""
     return None if rng is None else as_rng(rng, who)
+
+
+def check_indices(value: Any, who: str, high: int, *, name: str = "x",
+                  ndim: int | tuple[int, int | None] = (1, 2)) -> np.ndarray:
+    """Check integer indices in ``[0, high)`` and return them as a C-contiguous int64 array.
+
+    Floats are refused even when they hold whole numbers (as PyTorch's
+    embedding refuses them), and so are booleans.
+
+    Parameters
+    ----------
+    value : array_like of int
+    who : str
+        Name of the caller, used in messages.
+    high : int
+        One past the largest index allowed.
+    name : str
+        Name of the argument in messages.
+    ndim : int or (int, int or None)
+        The rank required, or the range of ranks accepted.
+
+    Returns
+    -------
+    ndarray of int64
+        The input itself when it already was one, C-contiguous.
+    """
+    if hasattr(value, "tocsr") and hasattr(value, "nnz"):
+        raise TypeError(f"{who}: {name} must hold integer indices, got a scipy.sparse {type(value).__name__}")
+    try:
+        array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{who}: {name} must be an array of integer indices, got {type(value).__name__}") from error
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{who}: {name} must hold integer indices (an integer dtype), got dtype {array.dtype}; "
+                        "convert whole-number floats with x.astype(int)")
+    low, top = (ndim, ndim) if isinstance(ndim, int) else ndim
+    if array.ndim < low or (top is not None and array.ndim > top):
+        raise ValueError(f"{who}: {name} must be {describe_ranks(low, top)} (n_samples,) or (n_samples, L) of "
+                         f"indices, got {array.ndim}-D array of shape {array.shape}")
+    if array.size:
+        smallest, largest = int(array.min()), int(array.max())
+        if smallest < 0 or largest >= high:
+            bad = smallest if smallest < 0 else largest
+            raise ValueError(f"{who}: {name} holds index {bad}, outside [0, {high - 1}] (the table has {high} rows)")
+    if array.dtype == np.int64 and array.dtype.isnative and array.flags.c_contiguous:
+        return array
+    return np.ascontiguousarray(array, dtype=np.int64)

@@ -39,6 +39,9 @@ class Layer:
         Names of attributes that hold arrays which are not trained but belong
         to the model and are saved with it (batch norm's ``running_mean`` and
         ``running_var``). A forward pass in training mode may update them.
+    integer_input : bool
+        The layer takes integer indices (``Embedding``), never floats: ``fit``
+        and ``predict`` then pass an integer ``x`` through unconverted.
     training : bool
         Training mode (``True``, the default) or inference mode. Only layers
         that behave differently in the two (dropout, batch norm) read it;
@@ -60,6 +63,21 @@ class Layer:
     example_kwargs: dict[str, Any] = {}
     example_input_shape: tuple[int, int] = (5, 4)
     kinks: tuple[float, ...] = ()
+    integer_input: bool = False
+
+    @property
+    def input_ranks(self) -> tuple[int, int | None]:
+        """The ranks of the input this layer takes, ``(lowest, highest)``; ``highest`` None: no limit.
+
+        ``fit``, ``evaluate`` and the estimators check ``x`` against the
+        first layer that declares ranks (``Net.input_spec``). By default the
+        rank of ``example_input_shape``, exactly; layers that take several
+        ranks set the class attribute (``Linear``: ``(2, None)``), and
+        layers that keep any shape (activations, dropout) set ``None``, so
+        the next layer decides.
+        """
+        rank = len(self.example_input_shape)
+        return (rank, rank)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Compute the output.
