@@ -5,7 +5,7 @@ what was expected and what was received.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 
@@ -223,3 +223,70 @@ def check_indices(value: Any, who: str, high: int, *, name: str = "x",
     if array.dtype == np.int64 and array.dtype.isnative and array.flags.c_contiguous:
         return array
     return np.ascontiguousarray(array, dtype=np.int64)
+
+
+class InputSpec(NamedTuple):
+    """What a net's input must be: the ranks its first layer takes, and whether it takes integer indices."""
+
+    ranks: tuple[int, int | None] = (2, 2)
+    """``(lowest, highest)`` rank accepted; ``highest`` None: no limit."""
+    integer: bool = False
+    """Integer indices (kept as integers), else real numbers (converted to the net's dtype)."""
+    layer: Any = None
+    """The layer that declared it (named in messages), or None."""
+
+    def layout(self) -> str:
+        """How messages describe the axes: ``(n_samples, n_features)`` for 2-D, else the layer's shapes."""
+        if self.ranks == (2, 2) and not self.integer:
+            return "(n_samples, n_features)"
+        return f"as {self.layer!r} takes" if self.layer is not None else "(n_samples, ...)"
+
+
+def input_spec_of(layers: Iterable[Any]) -> InputSpec:
+    """The ``InputSpec`` of a sequence of layers: that of the first layer that declares input ranks.
+
+    Layers that keep any shape (activations, dropout: ``input_ranks`` None)
+    pass the question on to the next layer; a net or block (``input_spec()``)
+    answers for its own first layers. A layer without the attribute takes
+    2-D batches. When no layer decides, any batch of two or more axes.
+    """
+    for layer in layers:
+        nested = getattr(layer, "input_spec", None)
+        if callable(nested):
+            spec = nested()
+            if spec.layer is not None:
+                return spec
+            continue
+        ranks = getattr(layer, "input_ranks", (2, 2))
+        if ranks is None:
+            continue
+        return InputSpec((int(ranks[0]), None if ranks[1] is None else int(ranks[1])),
+                         bool(getattr(layer, "integer_input", False)), layer)
+    return InputSpec((2, None), False, None)
+
+
+def check_input_kind(shape: tuple[int, ...], dtype: np.dtype, who: str, spec: InputSpec, name: str = "x") -> None:
+    """Raise unless an input's rank and kind of numbers are what ``spec`` takes (messages name the layer)."""
+    low, high = spec.ranks
+    if len(shape) < low or (high is not None and len(shape) > high):
+        raise ValueError(f"{who}: {name} must be {describe_ranks(low, high)} {spec.layout()}, got shape "
+                         f"{tuple(shape)}")
+    if spec.integer and np.dtype(dtype).kind not in "iu":
+        raise TypeError(f"{who}: {name} must hold integer indices for {spec.layer!r}, got dtype {dtype}; "
+                        "convert whole-number floats with x.astype(int)")
+
+
+def check_input(value: Any, who: str, spec: InputSpec, dtype: np.dtype, *, name: str = "x") -> np.ndarray:
+    """A whole input checked against ``spec``: integers kept as they are, real numbers in ``dtype``.
+
+    Returns
+    -------
+    ndarray
+        C-contiguous (a 2-D float input may stay Fortran-ordered only when
+        it needs no conversion, as ``check_batch`` returns it).
+    """
+    if spec.integer:
+        array = _as_numeric_array(value, who, name)
+        check_input_kind(array.shape, array.dtype, who, spec, name)
+        return np.ascontiguousarray(array)
+    return check_batch(value, who, name=name, dtype=dtype, ndim=spec.ranks, layout=spec.layout())

@@ -14,7 +14,7 @@ import numpy as np
 
 from layerkit._batches import BatchSource, grad_buffer, is_sparse, minibatches
 from layerkit._epoch import EpochRunner
-from layerkit._validation import as_rng, check_batch, check_finite, check_positive_int
+from layerkit._validation import as_rng, check_finite, check_input, check_positive_int
 from layerkit.callbacks import Callback, EarlyStopping, FitState
 from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
@@ -48,7 +48,7 @@ def _check_data(net: Net, x: Any, y: Any, who: str) -> tuple[Any, np.ndarray]:
         source.check_finite()
         x = source.data
     else:
-        x = check_batch(x, who, name="x", dtype=net.dtype)
+        x = check_input(x, who, net.input_spec(), net.dtype)
         check_finite(x, who, "x")
     return x, _check_targets(y, x.shape[0], who)
 
@@ -384,7 +384,7 @@ def fit(
     if clip_norm is not None:
         clip_norm = _check_real(clip_norm, "fit: clip_norm", low=0.0, low_open=True)
     callbacks = _resolve_callbacks(callbacks, early_stopping)
-    source = BatchSource(x, "fit", net.dtype)
+    source = BatchSource(x, "fit", net.dtype, spec=net.input_spec())
     source.check_finite()
     y = _check_targets(y, len(source), "fit")
     if len(source) == 0:
