@@ -5,6 +5,8 @@ import pytest
 import layerkit as lk
 from layerkit.testing import assert_grad
 
+from norm_helpers import our_pass, torch_pass
+
 torch = pytest.importorskip("torch", reason="PyTorch (the 'test' extra) is needed to compare with torch.nn")
 
 TORCH_CLASSES = {lk.BatchNorm2d: torch.nn.BatchNorm2d, lk.BatchNorm1d: torch.nn.BatchNorm1d}
@@ -23,20 +25,6 @@ def torch_pair(cls, n, dtype, rng, **kwargs):
         theirs.running_mean.copy_(torch.from_numpy(ours.running_mean))
         theirs.running_var.copy_(torch.from_numpy(ours.running_var))
     return ours, theirs
-
-
-def torch_pass(module, x, dy):
-    xt = torch.tensor(x, requires_grad=True)
-    y = module(xt)
-    y.backward(torch.tensor(dy))
-    return (y.detach().numpy(), xt.grad.numpy(), module.weight.grad.numpy().copy(),
-            module.bias.grad.numpy().copy())
-
-
-def our_pass(layer, x, dy, training):
-    y, ctx = layer.forward_pass(x, training)
-    dx = layer.backward_pass(x, ctx, dy)
-    return y, dx, layer.dgamma.copy(), layer.dbeta.copy()
 
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
