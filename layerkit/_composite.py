@@ -44,6 +44,17 @@ class Composite(Layer):
         """
         return input_spec_of(layer for _, layer in self.children())
 
+    @property
+    def input_ranks(self) -> tuple[int, int | None] | None:  # type: ignore[override]
+        """The ranks its first deciding layer takes (``None`` when no layer inside decides)."""
+        spec = self.input_spec()
+        return None if spec.layer is None else spec.ranks
+
+    @property
+    def integer_input(self) -> bool:  # type: ignore[override]
+        """Whether its first deciding layer takes integer indices."""
+        return self.input_spec().integer
+
     # ------------------------------------------------------------------ paths
     def walk(self) -> Iterator[tuple[str, Any]]:
         """``(path, layer)`` for every layer inside, depth first, a composite before its children.

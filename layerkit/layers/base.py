@@ -14,7 +14,8 @@ class Layer:
     """Base class of all layers.
 
     A layer maps a batch ``x`` of shape ``(n_samples, n_in)`` to an output of
-    shape ``(n_samples, n_out)``. It keeps no per-call state: ``backward``
+    shape ``(n_samples, n_out)`` (or batches of more axes, as declared by
+    ``input_ranks``). It keeps no per-call state: ``backward``
     receives the same ``x`` that ``forward`` saw (``Net`` keeps it in its
     trace), so several forward passes may run before their backward passes.
 
@@ -31,7 +32,10 @@ class Layer:
         Small constructor arguments for automatic checks (gradient checks of
         every registered layer); ``{}`` when the layer needs none.
     example_input_shape : tuple of int
-        Shape ``(n_samples, n_in)`` of an input that fits ``example_kwargs``.
+        Shape ``(n_samples, n_in)`` of an input that fits ``example_kwargs``
+        (``(n_samples, C, H, W)`` for a layer of images). A layer whose
+        inputs are not real numbers also defines ``example_input(rng)``, which
+        returns such an input (``Embedding``: indices into its table).
     kinks : tuple of float
         Input values where the layer is not differentiable (``ReLU``: ``(0.0,)``);
         gradient checks keep their inputs away from them.
