@@ -258,3 +258,29 @@ def test_an_embedding_net_on_sequences_trains(rng):
                   lk.Sigmoid()])
     history = lk.fit(net, x, y, loss="bce", epochs=10, lr=0.3, batch_size=8, verbose=0, seed=0)
     assert history["train_loss"][-1] < history["train_loss"][0]
+
+
+def test_blocks_take_inputs_with_more_axes(rng):
+    x = rng.normal(size=(4, 3, 2, 3))
+    bn, relu = lk.BatchNorm2d(3), lk.ReLU()
+    bn.gamma = rng.normal(size=3)
+    blocks = {
+        "residual": (lk.Residual([bn, relu]), lambda: x + relu.forward(bn.forward_pass(x, True)[0])),
+        "add": (lk.Add([[lk.Tanh()], [lk.Sigmoid()]]), lambda: np.tanh(x) + 1 / (1 + np.exp(-x))),
+        "concatenate": (lk.Concatenate([[lk.Tanh()], [lk.Identity()]]), lambda: np.concatenate([np.tanh(x), x], 1)),
+    }
+    for name, (block, reference) in blocks.items():
+        net = lk.Net([block])
+        for workspace in (None, net.workspace()):
+            y, trace = net.forward(x, workspace=workspace)
+            np.testing.assert_allclose(y, reference(), rtol=1e-12, atol=1e-12, err_msg=name)
+            assert net.backward(trace, np.ones_like(y)).shape == x.shape
+        assert_grad(net, x, rtol=1e-6, atol=1e-8, max_coords=None)
+
+
+def test_concatenated_branches_must_agree_on_the_other_axes(rng):
+    block = lk.Concatenate([[lk.ReLU()], [Flatten()]])
+    with pytest.raises(ValueError, match=r"Concatenate\(.*\): the branches' outputs are concatenated along axis 1, so "
+                                         r"they must agree on every other axis, got \(2, 3, 4\) \(branch 0\), "
+                                         r"\(2, 12\) \(branch 1\)"):
+        lk.Net([block]).forward(rng.normal(size=(2, 3, 4)))
