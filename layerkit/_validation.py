@@ -104,7 +104,7 @@ def check_batch(
             f"shape {array.shape}"
         )
     if n_features is not None and array.shape[feature_axis] != n_features:
-        what = "features (columns)" if feature_axis in (-1, array.ndim - 1) else f"entries along axis {feature_axis}"
+        what = "features (columns)" if feature_axis in (-1, array.ndim - 1) else f"channels (axis {feature_axis})"
         raise ValueError(
             f"{who}: {name} must have {n_features} {what}, got shape {array.shape}"
         )

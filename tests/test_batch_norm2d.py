@@ -118,7 +118,7 @@ def test_backward_without_ctx_recomputes_the_statistics_without_updating_them(rn
 @pytest.mark.parametrize("x, error, message", [
     (np.ones((4, 3, 5)), ValueError, r"BatchNorm2d\(3\): x must be 4-D \(n_samples, n, H, W\), got 3-D array of "
                                      r"shape \(4, 3, 5\)"),
-    (np.ones((4, 2, 5, 5)), ValueError, r"BatchNorm2d\(3\): x must have 3 entries along axis 1, got shape "
+    (np.ones((4, 2, 5, 5)), ValueError, r"BatchNorm2d\(3\): x must have 3 channels \(axis 1\), got shape "
                                         r"\(4, 2, 5, 5\)"),
     (np.array([[[["a"]]]]), TypeError, r"BatchNorm2d\(3\): x must hold real numbers"),
 ])
