@@ -235,11 +235,15 @@ class InputSpec(NamedTuple):
     layer: Any = None
     """The layer that declared it (named in messages), or None."""
 
+    def layer_name(self) -> str:
+        """The layer as messages name it: its repr (a str is taken as it is)."""
+        return self.layer if isinstance(self.layer, str) else repr(self.layer)
+
     def layout(self) -> str:
         """How messages describe the axes: ``(n_samples, n_features)`` for 2-D, else the layer's shapes."""
         if self.ranks == (2, 2) and not self.integer:
             return "(n_samples, n_features)"
-        return f"as {self.layer!r} takes" if self.layer is not None else "(n_samples, ...)"
+        return f"as {self.layer_name()} takes" if self.layer is not None else "(n_samples, ...)"
 
 
 def input_spec_of(layers: Iterable[Any]) -> InputSpec:
@@ -272,7 +276,7 @@ def check_input_kind(shape: tuple[int, ...], dtype: np.dtype, who: str, spec: In
         raise ValueError(f"{who}: {name} must be {describe_ranks(low, high)} {spec.layout()}, got shape "
                          f"{tuple(shape)}")
     if spec.integer and np.dtype(dtype).kind not in "iu":
-        raise TypeError(f"{who}: {name} must hold integer indices for {spec.layer!r}, got dtype {dtype}; "
+        raise TypeError(f"{who}: {name} must hold integer indices for {spec.layer_name()}, got dtype {dtype}; "
                         "convert whole-number floats with x.astype(int)")
 
 
