@@ -325,12 +325,8 @@ class BatchNorm2d(BatchNorm1d):
 
     Attributes
     ----------
-    gamma, beta : ndarray, shape (n,)
-        Learned scale (starts at one) and shift (starts at zero).
-    running_mean, running_var : ndarray, shape (n,)
-        Not trained; saved with the model. Start at zero and one.
-    dgamma, dbeta : ndarray, shape (n,)
-        Gradients stored by the last backward pass.
+    gamma, beta, running_mean, running_var, dgamma, dbeta : ndarray, shape (n,)
+        Per channel, as in ``BatchNorm1d``.
 
     Raises
     ------
