@@ -111,7 +111,11 @@ class LayerGradcheckItem(pytest.Item):
         cls, kwargs, layer = self._build_layer()
         rng = np.random.default_rng(self.seed)
         shape = tuple(cls.example_input_shape)
-        x = random_input(shape, kinks=tuple(getattr(cls, "kinks", ())), seed=rng)
+        example_input = getattr(layer, "example_input", None)  # integer indices (Embedding), for instance
+        if callable(example_input):
+            x = example_input(rng)
+        else:
+            x = random_input(shape, kinks=tuple(getattr(cls, "kinks", ())), seed=rng)
         try:
             assert_grad(layer, x, seed=int(rng.integers(2**31)))
         except (AssertionError, GradcheckError):

@@ -13,7 +13,7 @@ from layerkit import config, init, io, optim, registry, warnings
 from layerkit.callbacks import Callback, EarlyStopping, FitState, LambdaCallback, LiveLearningCurve
 from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
-from layerkit.layers import (BatchNorm1d, Dropout, ELU, GELU, Identity, Layer, LayerNorm, LeakyReLU, Linear,
+from layerkit.layers import (BatchNorm1d, BatchNorm2d, Dropout, ELU, Embedding, GELU, Identity, Layer, LayerNorm, LeakyReLU, Linear,
                              ReLU, Sigmoid, Softmax, Softplus, Tanh)
 from layerkit.losses import (
     binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, l1_loss, mean_squared_error,
@@ -41,6 +41,8 @@ __all__ = [
     "Dropout",
     "LayerNorm",
     "BatchNorm1d",
+    "BatchNorm2d",
+    "Embedding",
     "Tanh",
     "LeakyReLU",
     "ELU",

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from layerkit._validation import _as_numeric_array, check_batch
+from layerkit._validation import InputSpec, _as_numeric_array, check_input, check_input_kind
 
 __all__ = ["BatchSource", "minibatches", "gather_buffer", "is_sparse"]
 
@@ -71,18 +71,22 @@ def _is_lazy(x: Any) -> bool:
 
 
 class BatchSource:
-    """The rows of a training set ``x`` (n_samples, n_features), drawn a minibatch at a time.
+    """The rows of a training set ``x`` (n_samples, ...), drawn a minibatch at a time.
 
     Parameters
     ----------
     x : ndarray, numpy.memmap, array-like with ``__getitem__``, or scipy.sparse matrix
-        Shape (n_samples, n_features).
+        Shape (n_samples, n_features), or what ``spec`` takes.
     who : str
         Caller's name in messages (``"fit"``).
     dtype : numpy.dtype
-        The dtype of the minibatches (the net's).
+        The dtype of the minibatches (the net's); integer indices (``spec.integer``)
+        are drawn as int64 instead.
     name : str
         The argument's name in messages.
+    spec : InputSpec, optional
+        The ranks and kind of numbers the net's first layer takes
+        (``net.input_spec()``); 2-D real numbers by default.
 
     Attributes
     ----------
@@ -90,14 +94,19 @@ class BatchSource:
     shape : tuple of int
     """
 
-    def __init__(self, x: Any, who: str, dtype: Any, name: str = "x") -> None:
-        self.who, self.name, self.dtype = who, name, np.dtype(dtype)
+    def __init__(self, x: Any, who: str, dtype: Any, name: str = "x", *, spec: InputSpec | None = None) -> None:
+        self.spec = InputSpec() if spec is None else spec
+        self.who, self.name = who, name
+        self.dtype = np.dtype(np.int64) if self.spec.integer else np.dtype(dtype)
         self._buffer: np.ndarray | None = None
         sparse = is_sparse(x)
         if not sparse:
             _refuse_non_arrays(x, who, name)  # a dict, a string, a number: before anything reads rows of it
         if sparse:
             self.kind = "sparse"
+            if self.spec.integer:
+                raise TypeError(f"{who}: {name} must hold integer indices for {self.spec.layer!r}, got a "
+                                f"scipy.sparse {type(x).__name__}")
             if x.ndim != 2:
                 raise ValueError(f"{who}: {name} must be 2-D (n_samples, n_features), got shape {x.shape}")
             if x.dtype.kind not in "fiub":
@@ -115,24 +124,25 @@ class BatchSource:
                 except (LookupError, TypeError, ValueError) as error:  # x[0] is not a row (a KeyError: 0)
                     raise _not_array_like(x, who, name, f", whose x[0] raised {type(error).__name__}: {error}") from error
                 shape = (len(x),) + first.shape
-            if len(shape) != 2:
-                raise ValueError(f"{who}: {name} must be 2-D (n_samples, n_features), got shape {shape}")
-            kind = np.dtype(getattr(x, "dtype", np.float64)).kind
-            if kind not in "fiub":
+            dtype = np.dtype(getattr(x, "dtype", np.float64))
+            if dtype.kind not in "fiub":
                 raise TypeError(f"{who}: {name} must hold numbers, got dtype {getattr(x, 'dtype', None)}")
+            check_input_kind(shape, dtype, who, self.spec, name)  # rank and kind
             self.data = x
-            self._shape = (int(shape[0]), int(shape[1]))
+            self._shape = tuple(int(size) for size in shape)
         else:
             self.kind = "dense"
             array = x if isinstance(x, np.ndarray) else _as_numeric_array(x, who, name)  # ragged lists: TypeError
-            if array.dtype.kind in "fiub" and array.ndim == 2:
+            low, high = self.spec.ranks
+            kinds = "iu" if self.spec.integer else "fiub"
+            if array.dtype.kind in kinds and low <= array.ndim and (high is None or array.ndim <= high):
                 self.data = array  # the caller's array, never converted as a whole: rows convert per batch
-            else:
-                self.data = check_batch(array, who, name=name, dtype=self.dtype)  # raises with its message
+            else:  # raises with its message
+                self.data = check_input(array, who, self.spec, self.dtype, name=name)
 
     # ----------------------------------------------------------------- shape
     @property
-    def shape(self) -> tuple[int, int]:
+    def shape(self) -> tuple[int, ...]:
         return self._shape if self.kind == "lazy" else tuple(self.data.shape)
 
     def __len__(self) -> int:
@@ -144,8 +154,10 @@ class BatchSource:
         if self.kind == "sparse":
             data = self.data.data
             bad = 0 if data.dtype.kind != "f" else int(data.size - np.count_nonzero(np.isfinite(data)))
+        elif self.spec.integer:
+            bad = 0  # integers are finite (their range is the layer's check)
         else:
-            n, m = self.shape
+            n, m = self.shape[0], int(np.prod(self.shape[1:], dtype=np.int64))
             rows = max(1, _CHUNK_BYTES // max(1, m * self.dtype.itemsize))
             bad = 0
             for start in range(0, n, rows):
@@ -161,18 +173,20 @@ class BatchSource:
         except (LookupError, TypeError) as error:  # its __getitem__ takes no slice
             raise _not_array_like(self.data, self.who, self.name, f", whose x[{start}:{stop}] raised "
                                  f"{type(error).__name__}: {error}") from error
-        if chunk.ndim != 2 or chunk.shape[1] != self.shape[1]:
+        if chunk.shape[1:] != self.shape[1:]:
+            expected = ", ".join(["n"] + [str(size) for size in self.shape[1:]])
             raise ValueError(f"{self.who}: rows {start}:{stop} of {self.name} have shape {chunk.shape}, "
-                             f"expected (n, {self.shape[1]})")
-        if chunk.dtype.kind not in "fiub":
-            raise TypeError(f"{self.who}: {self.name} must hold numbers, got dtype {chunk.dtype}")
+                             f"expected ({expected})")
+        if chunk.dtype.kind not in ("iu" if self.spec.integer else "fiub"):
+            raise TypeError(f"{self.who}: {self.name} must hold {'integer indices' if self.spec.integer else 'numbers'}"
+                            f", got dtype {chunk.dtype}")
         return chunk
 
     # ----------------------------------------------------------------- drawing
     def _out(self, rows: int) -> np.ndarray:
         buffer = self._buffer
         if buffer is None or buffer.shape[0] < rows:
-            buffer = self._buffer = np.empty((rows, self.shape[1]), dtype=self.dtype)
+            buffer = self._buffer = np.empty((rows,) + self.shape[1:], dtype=self.dtype)
         return buffer[:rows]
 
     def take(self, idx: np.ndarray) -> Any:

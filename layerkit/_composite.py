@@ -21,6 +21,7 @@ from __future__ import annotations
 import numbers
 from typing import Any, Iterator
 
+from layerkit._validation import InputSpec, input_spec_of
 from layerkit.layers.base import Layer
 
 
@@ -33,6 +34,26 @@ class Composite(Layer):
     def children(self) -> list[tuple[str, Any]]:
         """``(name, layer)`` of each direct child, in order of use."""
         raise NotImplementedError(f"{type(self).__name__} must define children()")
+
+    def input_spec(self) -> InputSpec:
+        """What the input must be: asked of the children in order (see ``input_spec_of``).
+
+        ``fit``, ``evaluate`` and the estimators check ``x`` with it: a net
+        starting with ``Embedding`` takes integer indices, one starting with
+        ``BatchNorm2d`` takes ``(n_samples, C, H, W)``.
+        """
+        return input_spec_of(layer for _, layer in self.children())
+
+    @property
+    def input_ranks(self) -> tuple[int, int | None] | None:  # type: ignore[override]
+        """The ranks its first deciding layer takes (``None`` when no layer inside decides)."""
+        spec = self.input_spec()
+        return None if spec.layer is None else spec.ranks
+
+    @property
+    def integer_input(self) -> bool:  # type: ignore[override]
+        """Whether its first deciding layer takes integer indices."""
+        return self.input_spec().integer
 
     # ------------------------------------------------------------------ paths
     def walk(self) -> Iterator[tuple[str, Any]]:

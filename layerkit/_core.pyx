@@ -31,6 +31,8 @@ files included here, each readable on its own:
 - ``_kernels/losses.pxi``: the losses (checks, value, gradient in one pass).
 - ``_kernels/optim.pxi``: the optimizers' updates (the loops in ``optim.h``).
 - ``_kernels/epoch.pxi``: a whole epoch of minibatch training on a chain (``fit``).
+- ``_kernels/norm2d.pxi``: batch normalisation per channel of ``(n, C, S)`` inputs.
+- ``_kernels/embedding.pxi``: the embedding lookup and its scatter-add.
 
 Includes (rather than separate extension modules) keep every kernel in one
 translation unit, so the chain calls the BLAS and activation code directly.
@@ -53,3 +55,5 @@ include "_kernels/chain.pxi"
 include "_kernels/losses.pxi"
 include "_kernels/optim.pxi"
 include "_kernels/epoch.pxi"
+include "_kernels/norm2d.pxi"
+include "_kernels/embedding.pxi"

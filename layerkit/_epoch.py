@@ -92,7 +92,7 @@ class EpochRunner:
         plan = net._compiled()
         loss = _loss_code(loss_fn, y)
         if (plan is None or loss is None or source.kind != "dense" or source.data.dtype != plan.dtype
-                or not source.data.flags.c_contiguous):
+                or source.data.ndim != 2 or not source.data.flags.c_contiguous):
             return None
         return cls(net, source, y, loss, update, sample_weight, batch_size, workspace, grad_buffers,
                    batch_buffers)

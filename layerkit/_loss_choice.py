@@ -13,7 +13,7 @@ from layerkit.net import Net
 
 def output_width(net: Net, source: BatchSource, *, predict: bool = True) -> int | None:
     """The width of the net's output: from the layers, else (``predict``) from a prediction of the first row."""
-    width = net.output_features(source.shape[1])
+    width = net.output_features(source.shape[-1]) if len(source.shape) == 2 else None  # (features known for 2-D)
     if width is None and predict:
         width = int(np.shape(net.predict(source.slice(0, 1)))[-1])
     return width

@@ -132,6 +132,8 @@ class Plan:
         buffers = None
         if workspace is not None and not nested:
             workspace.generation += 1
+        if type(x) is np.ndarray and x.ndim > 2:
+            return None  # (n_samples, ..., n_in): the layers reshape it themselves, one by one
         if workspace is not None and type(x) is np.ndarray and x.ndim == 2:
             buffers = workspace._buffers_for(self, chain, x.shape[0])
             # an output of this workspace fed back in: the pass would overwrite it
@@ -366,6 +368,8 @@ class SegmentedPlan:
     def _chain_forward(self, segment: _Segment, x: Any, workspace: Any) -> Any:
         chain = segment.chain
         buffers = None
+        if type(x) is np.ndarray and x.ndim > 2:
+            return None  # (n_samples, ..., n_in): the layers reshape it themselves, one by one
         if segment.lead_act and (type(x) is not np.ndarray or not x.flags.c_contiguous):
             return None  # the activation layers convert and lay out such an input themselves
         if workspace is not None and type(x) is np.ndarray and x.ndim == 2:

@@ -5,7 +5,7 @@ what was expected and what was received.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 
@@ -60,8 +60,11 @@ def check_batch(
     n_features: int | None = None,
     dtype: np.dtype | None = None,
     allow_fortran: bool = False,
+    ndim: int | tuple[int, int | None] = 2,
+    layout: str = "(n_samples, n_features)",
+    feature_axis: int = -1,
 ) -> np.ndarray:
-    """Check a 2-D batch ``(n_samples, n_features)`` and convert it for the kernels.
+    """Check a batch (2-D ``(n_samples, n_features)`` by default) and convert it for the kernels.
 
     Parameters
     ----------
@@ -77,7 +80,15 @@ def check_batch(
         else becomes float64.
     allow_fortran : bool
         Accept a Fortran-contiguous array as it is (BLAS reads it through a
-        transpose flag) instead of copying it to C order.
+        transpose flag) instead of copying it to C order (2-D arrays only).
+    ndim : int or (int, int or None)
+        The rank required, or the range ``(lowest, highest)`` of ranks
+        accepted (``None``: no highest).
+    layout : str
+        How messages describe the axes (``"(n_samples, C, H, W)"``).
+    feature_axis : int
+        The axis whose length must be ``n_features`` (the last by default;
+        ``1`` for channels).
 
     Returns
     -------
@@ -86,20 +97,40 @@ def check_batch(
         the input itself when it already was.
     """
     array = _as_numeric_array(value, who, name)
-    if array.ndim != 2:
+    low, high = (ndim, ndim) if isinstance(ndim, int) else ndim
+    if array.ndim < low or (high is not None and array.ndim > high):
         raise ValueError(
-            f"{who}: {name} must be 2-D (n_samples, n_features), got {array.ndim}-D array of shape {array.shape}"
+            f"{who}: {name} must be {describe_ranks(low, high)} {layout}, got {array.ndim}-D array of "
+            f"shape {array.shape}"
         )
-    if n_features is not None and array.shape[1] != n_features:
+    if n_features is not None and array.shape[feature_axis] != n_features:
+        what = "features (columns)" if feature_axis in (-1, array.ndim - 1) else f"channels (axis {feature_axis})"
         raise ValueError(
-            f"{who}: {name} must have {n_features} features (columns), got shape {array.shape}"
+            f"{who}: {name} must have {n_features} {what}, got shape {array.shape}"
         )
     target = float_dtype_of(array) if dtype is None else dtype
+    allow_fortran = allow_fortran and array.ndim == 2
     if array.dtype == target:
         if array.flags.c_contiguous or (allow_fortran and array.flags.f_contiguous):
             return array
     order = "K" if allow_fortran and array.flags.f_contiguous else "C"
     return np.array(array, dtype=target, order=order, copy=True)
+
+
+def as_rows(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous ``(n_samples, ..., k)`` array as its 2-D ``(rows, k)`` view (a view, never a copy)."""
+    if array.ndim == 2:
+        return array
+    return array.reshape(int(np.prod(array.shape[:-1], dtype=np.int64)), array.shape[-1])
+
+
+def describe_ranks(low: int, high: int | None) -> str:
+    """``"2-D"``, ``"2-D or 3-D"``, ``"2-D or more"``: a rank range for messages."""
+    if high == low:
+        return f"{low}-D"
+    if high is None:
+        return f"{low}-D or more"
+    return " or ".join(f"{rank}-D" for rank in range(low, high + 1))
 
 
 def check_grad_output(dy: Any, who: str, shape: tuple[int, ...], dtype: np.dtype,
@@ -145,3 +176,121 @@ def as_rng(rng: Any, who: str = "rng") -> np.random.Generator:
 def as_optional_rng(rng: Any, who: str = "rng") -> np.random.Generator | None:
     """``as_rng`` for a generator shared by layers built from spec items: ``None`` stays ``None``."""
     return None if rng is None else as_rng(rng, who)
+
+
+def check_indices(value: Any, who: str, high: int, *, name: str = "x",
+                  ndim: int | tuple[int, int | None] = (1, 2)) -> np.ndarray:
+    """Check integer indices in ``[0, high)`` and return them as a C-contiguous int64 array.
+
+    Floats are refused even when they hold whole numbers (as PyTorch's
+    embedding refuses them), and so are booleans.
+
+    Parameters
+    ----------
+    value : array_like of int
+    who : str
+        Name of the caller, used in messages.
+    high : int
+        One past the largest index allowed.
+    name : str
+        Name of the argument in messages.
+    ndim : int or (int, int or None)
+        The rank required, or the range of ranks accepted.
+
+    Returns
+    -------
+    ndarray of int64
+        The input itself when it already was one, C-contiguous.
+    """
+    if hasattr(value, "tocsr") and hasattr(value, "nnz"):
+        raise TypeError(f"{who}: {name} must hold integer indices, got a scipy.sparse {type(value).__name__}")
+    try:
+        array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{who}: {name} must be an array of integer indices, got {type(value).__name__}") from error
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{who}: {name} must hold integer indices (an integer dtype), got dtype {array.dtype}; "
+                        "convert whole-number floats with x.astype(int)")
+    low, top = (ndim, ndim) if isinstance(ndim, int) else ndim
+    if array.ndim < low or (top is not None and array.ndim > top):
+        raise ValueError(f"{who}: {name} must be {describe_ranks(low, top)} (n_samples,) or (n_samples, L) of "
+                         f"indices, got {array.ndim}-D array of shape {array.shape}")
+    if array.size:
+        smallest, largest = int(array.min()), int(array.max())
+        if smallest < 0 or largest >= high:
+            bad = smallest if smallest < 0 else largest
+            raise ValueError(f"{who}: {name} holds index {bad}, outside [0, {high - 1}] (the table has {high} rows)")
+    if array.dtype == np.int64 and array.dtype.isnative and array.flags.c_contiguous:
+        return array
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+class InputSpec(NamedTuple):
+    """What a net's input must be: the ranks its first layer takes, and whether it takes integer indices."""
+
+    ranks: tuple[int, int | None] = (2, 2)
+    """``(lowest, highest)`` rank accepted; ``highest`` None: no limit."""
+    integer: bool = False
+    """Integer indices (kept as integers), else real numbers (converted to the net's dtype)."""
+    layer: Any = None
+    """The layer that declared it (named in messages), or None."""
+
+    def layer_name(self) -> str:
+        """The layer as messages name it: its repr (a str is taken as it is)."""
+        return self.layer if isinstance(self.layer, str) else repr(self.layer)
+
+    def layout(self) -> str:
+        """How messages describe the axes: ``(n_samples, n_features)`` for 2-D, else the layer's shapes."""
+        if self.ranks == (2, 2) and not self.integer:
+            return "(n_samples, n_features)"
+        return f"as {self.layer_name()} takes" if self.layer is not None else "(n_samples, ...)"
+
+
+def input_spec_of(layers: Iterable[Any]) -> InputSpec:
+    """The ``InputSpec`` of a sequence of layers: that of the first layer that declares input ranks.
+
+    Layers that keep any shape (activations, dropout: ``input_ranks`` None)
+    pass the question on to the next layer; a net or block (``input_spec()``)
+    answers for its own first layers. A layer without the attribute takes
+    2-D batches. When no layer decides, any batch of two or more axes.
+    """
+    for layer in layers:
+        nested = getattr(layer, "input_spec", None)
+        if callable(nested):
+            spec = nested()
+            if spec.layer is not None:
+                return spec
+            continue
+        ranks = getattr(layer, "input_ranks", (2, 2))
+        if ranks is None:
+            continue
+        return InputSpec((int(ranks[0]), None if ranks[1] is None else int(ranks[1])),
+                         bool(getattr(layer, "integer_input", False)), layer)
+    return InputSpec((2, None), False, None)
+
+
+def check_input_kind(shape: tuple[int, ...], dtype: np.dtype, who: str, spec: InputSpec, name: str = "x") -> None:
+    """Raise unless an input's rank and kind of numbers are what ``spec`` takes (messages name the layer)."""
+    low, high = spec.ranks
+    if len(shape) < low or (high is not None and len(shape) > high):
+        raise ValueError(f"{who}: {name} must be {describe_ranks(low, high)} {spec.layout()}, got shape "
+                         f"{tuple(shape)}")
+    if spec.integer and np.dtype(dtype).kind not in "iu":
+        raise TypeError(f"{who}: {name} must hold integer indices for {spec.layer_name()}, got dtype {dtype}; "
+                        "convert whole-number floats with x.astype(int)")
+
+
+def check_input(value: Any, who: str, spec: InputSpec, dtype: np.dtype, *, name: str = "x") -> np.ndarray:
+    """A whole input checked against ``spec``: integers kept as they are, real numbers in ``dtype``.
+
+    Returns
+    -------
+    ndarray
+        C-contiguous (a 2-D float input may stay Fortran-ordered only when
+        it needs no conversion, as ``check_batch`` returns it).
+    """
+    if spec.integer:
+        array = _as_numeric_array(value, who, name)
+        check_input_kind(array.shape, array.dtype, who, spec, name)
+        return np.ascontiguousarray(array)
+    return check_batch(value, who, name=name, dtype=dtype, ndim=spec.ranks, layout=spec.layout())

@@ -381,9 +381,9 @@ class Net(Composite):
         else:
             workspace = Workspace.of(trace)  # (a RuntimeError for a trace whose workspace was reused since)
             dx = layers_backward(trace, dy, want, workspace)
-        if want:
-            return dx
-        return None if input_grad is False else DeferredInputGrad(self, trace, dy)
+        if want or input_grad is False or _indices_in(trace):
+            return dx  # (None for integer indices, which have no gradient)
+        return DeferredInputGrad(self, trace, dy)
 
     def _check_trace(self, trace: Any) -> None:
         """A trace that ``core.trace_inputs`` did not take: clear errors for what is wrong with it."""
@@ -669,6 +669,12 @@ def first_declared_dtype(layers: Sequence[Any]) -> np.dtype | None:
         if dtype is not None:
             return np.dtype(dtype)
     return None
+
+
+def _indices_in(trace: Sequence[Any]) -> bool:
+    """Whether the net's input was integer indices (an ``Embedding`` first), which have no gradient."""
+    kind = getattr(getattr(trace[0][1], "dtype", None), "kind", "f") if len(trace) else "f"
+    return kind in "iu"
 
 
 def _short(value: Any) -> str:

@@ -19,7 +19,7 @@ from layerkit._loss_choice import check_targets_fit, loss_for_width, output_widt
 from layerkit._minibatch import train_batch
 from layerkit._modes import restoring_modes
 from layerkit._run import TrainingRun
-from layerkit._validation import as_rng, check_batch, check_finite, check_positive_int
+from layerkit._validation import as_rng, check_finite, check_input, check_positive_int
 from layerkit.callbacks import Callback, EarlyStopping
 from layerkit.history import History
 from layerkit.losses import Loss, check_sample_weight, get_loss
@@ -222,7 +222,7 @@ def _new_run(net: Net, x: Any, y: Any, *, epochs: Any, update: Any, batch_size: 
     epochs = check_positive_int(epochs, "fit: epochs", minimum=0)
     if clip_norm is not None:
         clip_norm = _check_real(clip_norm, "fit: clip_norm", low=0.0, low_open=True)
-    source = BatchSource(x, "fit", net.dtype)
+    source = BatchSource(x, "fit", net.dtype, spec=net.input_spec())
     source.check_finite()
     y = _check_targets(y, len(source), "fit")
     if len(source) == 0:
@@ -286,7 +286,7 @@ def _check_data(net: Net, x: Any, y: Any, who: str) -> tuple[Any, np.ndarray]:
         source.check_finite()
         x = source.data
     else:
-        x = check_batch(x, who, name="x", dtype=net.dtype)
+        x = check_input(x, who, net.input_spec(), net.dtype)
         check_finite(x, who, "x")
     return x, _check_targets(y, x.shape[0], who)
 

@@ -8,6 +8,8 @@ import layerkit as lk
 from layerkit.io import ModelFileError
 from layerkit.testing import assert_grad
 
+from norm_helpers import our_pass, torch_pass
+
 torch = pytest.importorskip("torch", reason="PyTorch (the 'test' extra) is needed to compare with torch.nn")
 
 
@@ -20,20 +22,6 @@ def torch_pair(n, dtype, rng, **kwargs):
         theirs.weight.copy_(torch.from_numpy(gamma))
         theirs.bias.copy_(torch.from_numpy(beta))
     return ours, theirs
-
-
-def torch_pass(module, x, dy):
-    xt = torch.tensor(x, requires_grad=True)
-    y = module(xt)
-    y.backward(torch.tensor(dy))
-    return (y.detach().numpy(), xt.grad.numpy(), module.weight.grad.numpy().copy(),
-            module.bias.grad.numpy().copy())
-
-
-def our_pass(layer, x, dy, training):
-    y, ctx = layer.forward_pass(x, training)
-    dx = layer.backward_pass(x, ctx, dy)
-    return y, dx, layer.dgamma, layer.dbeta
 
 
 def assert_close(ours, theirs, rtol, dx_scale):

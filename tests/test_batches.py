@@ -142,8 +142,8 @@ def test_non_finite_values_are_found_in_chunks_of_every_kind_of_data(tmp_path):
 
 
 def test_bad_array_likes_get_clear_errors():
-    with pytest.raises(ValueError, match=r"fit: x must be 2-D .* got shape \(4, 2, 2\)"):
-        lk.fit(_net(2), RowReader(np.zeros((4, 2, 2))), np.zeros(4), verbose=0)
+    with pytest.raises(ValueError, match=r"fit: x must be 2-D or more as Linear\(2, .* takes, got shape \(4,\)"):
+        lk.fit(_net(2), RowReader(np.zeros(4)), np.zeros(4), verbose=0)
     with pytest.raises(ValueError, match=r"fit: x has 4 rows but y has shape \(3,\)"):
         lk.fit(_net(2), RowReader(np.zeros((4, 2))), np.zeros(3), verbose=0)
     with pytest.raises(ValueError, match=r"fit: x must be 2-D"):

@@ -125,8 +125,8 @@ def test_bad_construction(kwargs, error, message):
     "x, message",
     [
         (np.ones((4, 6)), r"Linear\(5, 3\): x must have 5 features \(columns\), got shape \(4, 6\)"),
-        (np.ones(5), r"Linear\(5, 3\): x must be 2-D \(n_samples, n_features\), got 1-D array of shape \(5,\)"),
-        (np.ones((2, 4, 5)), r"Linear\(5, 3\): x must be 2-D .* got 3-D"),
+        (np.ones(5), r"Linear\(5, 3\): x must be 2-D or more \(n_samples, \.\.\., n_in\), got 1-D array of shape \(5,\)"),
+        (np.ones((2, 4, 6)), r"Linear\(5, 3\): x must have 5 features \(columns\), got shape \(2, 4, 6\)"),
     ],
 )
 def test_bad_input_shapes(x, message):

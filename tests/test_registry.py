@@ -41,7 +41,8 @@ def test_builtins_come_from_layerkits_own_entry_points():
     declared = {ep.name: ep for ep in metadata.entry_points(group=registry.GROUP)
                 if ep.dist is not None and ep.dist.name == "layerkit"}
     builtins = {"linear", "sigmoid", "relu", "softmax", "tanh", "leaky_relu", "elu", "gelu", "softplus",
-                "identity", "dropout", "layer_norm", "batch_norm", "residual", "concatenate", "add", "net"}
+                "identity", "dropout", "layer_norm", "batch_norm", "batch_norm2d", "embedding", "residual",
+                "concatenate", "add", "net"}
     assert builtins == set(declared)
     assert all(ep.value.startswith(("layerkit.layers.", "layerkit.blocks.", "layerkit.net:"))
                for ep in declared.values())

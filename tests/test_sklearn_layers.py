@@ -56,3 +56,35 @@ def test_regressor_with_batch_norm_and_dropout():
                        epochs=60, random_state=0, learning_rate=0.01).fit(X, y)
     assert isinstance(reg.net_[3], lk.Dropout) and reg.net_[3].p == 0.5
     assert reg.score(X, y) > 0.8
+
+
+def test_an_embedding_first_layer_takes_integer_indices_and_refuses_floats():
+    import warnings
+
+    from layerkit.sklearn import NetClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 12, size=300)
+    y = (x % 3 == 0).astype(int)
+    clf = NetClassifier(hidden_layers=[{"type": "embedding", "num_embeddings": 12, "embedding_dim": 6}, "tanh"],
+                        epochs=100, learning_rate=0.5, random_state=0, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(x.astype(np.int32), y)
+    assert clf.score(x, y) == 1.0
+    assert isinstance(clf.net_[0], lk.Embedding)
+    with pytest.raises(TypeError, match=r"NetClassifier: X must hold integer indices for its first hidden layer "
+                                        r"Embedding, got dtype float64"):
+        clf.predict(x.astype(float))
+    with pytest.raises(ValueError, match=r"NetClassifier: X must be 1-D or 2-D as its first hidden layer Embedding "
+                                         r"takes, got shape \(300, 1, 1\)"):
+        clf.predict(x[:, None, None])
+
+
+def test_a_first_layer_of_images_asks_for_4d_x():
+    from layerkit.sklearn import NetRegressor
+
+    reg = NetRegressor(hidden_layers=[{"type": "batch_norm2d"}, "relu"], epochs=1, random_state=0, verbose=0)
+    with pytest.raises(ValueError, match=r"NetRegressor: X must be 4-D as its first hidden layer BatchNorm2d takes, "
+                                         r"got shape \(8, 12\)"):
+        reg.fit(np.ones((8, 12)), np.ones(8))

@@ -76,7 +76,7 @@ class Branches(Composite):
         outputs, traces = [], []
         for net in self.branches:
             y, trace = net.forward_pass(x, training, workspace=workspace)
-            if type(y) is not np.ndarray or y.ndim != 2:
+            if type(y) is not np.ndarray or y.ndim < 2:
                 y = as_batch(y, repr(self), f"branch {len(outputs)}")
             outputs.append(y)
             traces.append(trace)

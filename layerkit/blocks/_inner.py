@@ -41,8 +41,9 @@ def net_input_width(net: Net) -> int | None:
 
 
 def as_batch(y: Any, who: str, part: str) -> np.ndarray:
-    """An inner net's output checked to be a 2-D array (else a ``ValueError`` naming the block's part)."""
+    """An inner net's output checked to be an array of 2 or more axes (else a ``ValueError`` naming the block's part)."""
     y = np.asarray(y)
-    if y.ndim != 2:
-        raise ValueError(f"{who}: {part} must output a 2-D batch (n_samples, n_features), got shape {y.shape}")
+    if y.ndim < 2:
+        raise ValueError(f"{who}: {part} must output a batch of 2 or more axes (n_samples, n_features, ...), "
+                         f"got shape {y.shape}")
     return y

@@ -1,6 +1,8 @@
 """``Concatenate``: branches that see the same input, their outputs side by side."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from layerkit.blocks._branches import Branches, BranchTraces
@@ -64,16 +66,19 @@ class Concatenate(Branches):
         if len(outputs) == 1:
             y = outputs[0]
         elif workspace is None:
+            _check_trailing(self, outputs)
             y = np.concatenate(outputs, axis=1)
         else:
-            shape = (outputs[0].shape[0], sum(out.shape[1] for out in outputs))
+            _check_trailing(self, outputs)
+            shape = (outputs[0].shape[0], sum(out.shape[1] for out in outputs)) + outputs[0].shape[2:]
             y = np.concatenate(outputs, axis=1, out=workspace._array(self, "y", shape, np.result_type(*outputs)))
         return y, BranchTraces(traces, tuple(out.shape[1] for out in outputs))
 
     def _dys(self, x: np.ndarray, ctx: BranchTraces, dy: np.ndarray) -> list[np.ndarray]:
         """Branch ``b`` receives its own columns of ``dy`` (C-contiguous copies)."""
         widths = ctx.widths
-        dy = self._dy(dy, (np.shape(x)[0], sum(widths)))
+        # (outputs of more axes: their trailing axes are checked by the branches' layers, which receive them)
+        dy = self._dy(dy, (np.shape(x)[0], sum(widths)) + tuple(np.shape(dy)[2:]))
         workspace = Workspace.of(ctx)
         parts, start = [], 0
         for index, width in enumerate(widths):
@@ -86,3 +91,12 @@ class Concatenate(Branches):
                 parts.append(part)
             start += width
         return parts
+
+
+def _check_trailing(block: Any, outputs: list[np.ndarray]) -> None:
+    """``ValueError`` naming the block unless the outputs agree on every axis but the concatenated one (1)."""
+    trailing = {index: out.shape[2:] for index, out in enumerate(outputs)}
+    if len(set(trailing.values())) > 1:
+        shown = ", ".join(f"{out.shape} (branch {index})" for index, out in enumerate(outputs))
+        raise ValueError(f"{block!r}: the branches' outputs are concatenated along axis 1, so they must agree on "
+                         f"every other axis, got {shown}")

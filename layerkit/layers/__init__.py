@@ -1,8 +1,9 @@
 """Layers: one module each, all subclasses of ``Layer``."""
 from layerkit.layers.base import Layer
-from layerkit.layers.batch_norm import BatchNorm1d
+from layerkit.layers.batch_norm import BatchNorm1d, BatchNorm2d
 from layerkit.layers.dropout import Dropout
 from layerkit.layers.elu import ELU
+from layerkit.layers.embedding import Embedding
 from layerkit.layers.gelu import GELU
 from layerkit.layers.identity import Identity
 from layerkit.layers.layer_norm import LayerNorm
@@ -15,4 +16,5 @@ from layerkit.layers.softplus import Softplus
 from layerkit.layers.tanh import Tanh
 
 __all__ = ["Layer", "Linear", "ReLU", "Sigmoid", "Softmax", "Tanh", "LeakyReLU", "ELU", "GELU",
-           "Softplus", "Identity", "Dropout", "LayerNorm", "BatchNorm1d"]
+           "Softplus", "Identity", "Dropout", "LayerNorm", "BatchNorm1d",
+           "BatchNorm2d", "Embedding"]

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from layerkit._backend import core
-from layerkit._validation import check_batch, check_grad_output
+from layerkit._validation import as_rows, check_batch, check_grad_output
 from layerkit.layers.base import Layer
 
 
@@ -21,9 +21,14 @@ class KernelActivation(Layer):
     same code with the same parameters, so fused and layer-by-layer results
     are bit-identical. float32 input stays float32 (of either byte order);
     every other real dtype computes in float64.
+
+    Any input ``(n_samples, ..., n_features)`` of two or more axes is taken
+    (``Softmax`` normalises over the last axis); the kernels run on its 2-D
+    view, without a copy.
     """
 
     _act_code: int = -1
+    input_ranks = None  # any shape: a net's input checks ask the next layer
 
     def _act_params(self) -> tuple[float, float]:
         """The activation's numeric parameters ``(p0, p1)`` for the kernel (``(0, 0)`` if none)."""
@@ -34,34 +39,38 @@ class KernelActivation(Layer):
 
         Parameters
         ----------
-        x : array_like, shape (n_samples, n_features)
+        x : array_like, shape (n_samples, ..., n_features)
 
         Returns
         -------
-        y : ndarray, shape (n_samples, n_features)
+        y : ndarray, shape of ``x``
         """
-        x = check_batch(x, repr(self))
+        x = check_batch(x, repr(self), ndim=(2, None), layout="(n_samples, ..., n_features)")
         p0, p1 = self._act_params()
-        return core.activation_forward(self._act_code, x, np.empty_like(x), p0, p1)
+        out = np.empty_like(x)
+        core.activation_forward(self._act_code, as_rows(x), as_rows(out), p0, p1)
+        return out
 
     def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
         """Gradient of the input.
 
         Parameters
         ----------
-        x : array_like, shape (n_samples, n_features)
+        x : array_like, shape (n_samples, ..., n_features)
             The input that ``forward`` saw.
-        dy : array_like, shape (n_samples, n_features)
+        dy : array_like, shape of ``x``
 
         Returns
         -------
-        dx : ndarray, shape (n_samples, n_features)
+        dx : ndarray, shape of ``x``
         """
         who = repr(self)
-        x = check_batch(x, who)
+        x = check_batch(x, who, ndim=(2, None), layout="(n_samples, ..., n_features)")
         dy = check_grad_output(dy, who, x.shape, x.dtype)
         p0, p1 = self._act_params()
-        return core.activation_backward(self._act_code, x, dy, np.empty_like(x), p0, p1)
+        dx = np.empty_like(x)
+        core.activation_backward(self._act_code, as_rows(x), as_rows(dy), as_rows(dx), p0, p1)
+        return dx
 
 
 def check_real(value: Any, who: str, *, positive: bool = False, allow_inf: bool = False) -> float:

@@ -17,7 +17,8 @@ class Layer:
     """Base class of all layers.
 
     A layer maps a batch ``x`` of shape ``(n_samples, n_in)`` to an output of
-    shape ``(n_samples, n_out)``. It keeps no per-call state: ``backward``
+    shape ``(n_samples, n_out)`` (or batches of more axes, as declared by
+    ``input_ranks``). It keeps no per-call state: ``backward``
     receives the same ``x`` that ``forward`` saw (``Net`` keeps it in its
     trace), so several forward passes may run before their backward passes.
 
@@ -34,7 +35,10 @@ class Layer:
         Small constructor arguments for automatic checks (gradient checks of
         every registered layer); ``{}`` when the layer needs none.
     example_input_shape : tuple of int
-        Shape ``(n_samples, n_in)`` of an input that fits ``example_kwargs``.
+        Shape ``(n_samples, n_in)`` of an input that fits ``example_kwargs``
+        (``(n_samples, C, H, W)`` for a layer of images). A layer whose
+        inputs are not real numbers also defines ``example_input(rng)``, which
+        returns such an input (``Embedding``: indices into its table).
     kinks : tuple of float
         Input values where the layer is not differentiable (``ReLU``: ``(0.0,)``);
         gradient checks keep their inputs away from them.
@@ -42,6 +46,9 @@ class Layer:
         Names of attributes that hold arrays which are not trained but belong
         to the model and are saved with it (batch norm's ``running_mean`` and
         ``running_var``). A forward pass in training mode may update them.
+    integer_input : bool
+        The layer takes integer indices (``Embedding``), never floats: ``fit``
+        and ``predict`` then pass an integer ``x`` through unconverted.
     training : bool
         Training mode (``True``, the default) or inference mode. Only layers
         that behave differently in the two (dropout, batch norm) read it;
@@ -64,6 +71,21 @@ class Layer:
     example_input_shape: tuple[int, int] = (5, 4)
     kinks: tuple[float, ...] = ()
     seeded: bool = False  # set by a layer built with its own rng (Net(layers, rng=...) refuses the others)
+    integer_input: bool = False
+
+    @property
+    def input_ranks(self) -> tuple[int, int | None]:
+        """The ranks of the input this layer takes, ``(lowest, highest)``; ``highest`` None: no limit.
+
+        ``fit``, ``evaluate`` and the estimators check ``x`` against the
+        first layer that declares ranks (``Net.input_spec``). By default the
+        rank of ``example_input_shape``, exactly; layers that take several
+        ranks set the class attribute (``Linear``: ``(2, None)``), and
+        layers that keep any shape (activations, dropout) set ``None``, so
+        the next layer decides.
+        """
+        rank = len(self.example_input_shape)
+        return (rank, rank)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Compute the output.

@@ -36,7 +36,8 @@ class Dropout(Layer):
 
     Notes
     -----
-    float32 input stays float32; every other real dtype computes in float64.
+    Any input ``(n_samples, ...)`` of two or more axes is taken. float32 input
+    stays float32; every other real dtype computes in float64.
 
     The stand-alone pair ``y = layer.forward(x)``, ``dx = layer.backward(x, dy)``
     (the API of hand-written layer classes, outside a ``Net``) works in training mode too:
@@ -51,6 +52,7 @@ class Dropout(Layer):
 
     example_kwargs = {"p": 0.3, "rng": 0}
     example_input_shape = (6, 4)
+    input_ranks = None  # any shape: a net's input checks ask the next layer
 
     def __init__(self, p: float = 0.5, rng: Any = None) -> None:
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
@@ -74,7 +76,7 @@ class Dropout(Layer):
             The scaled mask; ``None`` in inference mode or with ``p == 0``
             (then ``y`` is ``x`` itself).
         """
-        x = check_batch(x, repr(self))
+        x = check_batch(x, repr(self), ndim=(2, None), layout="(n_samples, ..., n_features)")
         if not training or self.p == 0.0:
             return x, None
         keep = self.rng.random(x.shape) >= self.p
@@ -98,7 +100,7 @@ class Dropout(Layer):
         dx : ndarray, shape (n_samples, n_features)
         """
         who = repr(self)
-        x = check_batch(x, who)
+        x = check_batch(x, who, ndim=(2, None), layout="(n_samples, ..., n_features)")
         dy = check_grad_output(dy, who, x.shape, x.dtype)
         if ctx is None:
             return dy

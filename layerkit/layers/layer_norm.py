@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from layerkit._validation import as_rows, check_batch
 from layerkit.layers._norm import AffineNorm
 
 
@@ -14,7 +15,8 @@ class LayerNorm(AffineNorm):
     Each row is normalised with its own mean and biased variance over the
     ``n`` features, ``xhat = (x - mean) / sqrt(var + eps)``, then scaled and
     shifted per feature: ``y = xhat * gamma + beta``. Rows never mix, and the
-    layer behaves the same in training and inference mode.
+    layer behaves the same in training and inference mode. As in PyTorch, an
+    input ``(n_samples, ..., n)`` is normalised over its last axis.
 
     Parameters
     ----------
@@ -36,9 +38,14 @@ class LayerNorm(AffineNorm):
     """
 
     example_kwargs = {"n": 4}
+    input_ranks = (2, None)
 
     def __init__(self, n: int, eps: float = 1e-5, *, dtype: Any = np.float64) -> None:
         super().__init__(n, eps, dtype)
+
+    def _x(self, x: Any) -> np.ndarray:
+        return check_batch(x, repr(self), n_features=self.n, dtype=self.dtype, ndim=self.input_ranks,
+                           layout="(n_samples, ..., n)")
 
     def _normalise(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean = x.mean(axis=1, keepdims=True)
@@ -52,19 +59,21 @@ class LayerNorm(AffineNorm):
 
         Parameters
         ----------
-        x : array_like, shape (n_samples, n)
+        x : array_like, shape (n_samples, ..., n)
         training : bool
             Ignored.
 
         Returns
         -------
-        y : ndarray, shape (n_samples, n)
-        ctx : (ndarray of shape (n_samples, n), ndarray of shape (n_samples, 1))
-            The normalised input and each row's ``1 / sqrt(var + eps)``.
+        y : ndarray, shape of ``x``
+        ctx : (ndarray of shape (rows, n), ndarray of shape (rows, 1))
+            The normalised input and each row's ``1 / sqrt(var + eps)``, for
+            the ``rows`` vectors of length ``n`` in ``x``.
         """
         gamma, beta = self._vector("gamma"), self._vector("beta")
-        xhat, rstd = self._normalise(self._x(x))
-        return xhat * gamma + beta, (xhat, rstd)
+        x = self._x(x)
+        xhat, rstd = self._normalise(as_rows(x))
+        return (xhat * gamma + beta).reshape(x.shape), (xhat, rstd)
 
     def backward_pass(self, x: np.ndarray, ctx: Any, dy: np.ndarray) -> np.ndarray:
         """Store ``dgamma``, ``dbeta``; return ``dx``.
@@ -84,13 +93,13 @@ class LayerNorm(AffineNorm):
         dx : ndarray, shape (n_samples, n)
         """
         x = self._x(x)
-        dy = self._dy(dy, x)
-        xhat, rstd = self._normalise(x) if ctx is None else ctx
+        dy = as_rows(self._dy(dy, x))
+        xhat, rstd = self._normalise(as_rows(x)) if ctx is None else ctx
         g = self._affine_backward(xhat, dy)
-        n = x.shape[1]
+        n = self.n
         mean_g = g.sum(axis=1, keepdims=True) / n
         mean_gx = np.einsum("ij,ij->i", g, xhat)[:, None] / n
-        return rstd * (g - mean_g - xhat * mean_gx)
+        return (rstd * (g - mean_g - xhat * mean_gx)).reshape(x.shape)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``y = xhat * gamma + beta``, shape (n_samples, n)."""

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from layerkit._backend import core
-from layerkit._validation import as_rng, check_batch, check_grad_output, check_positive_int, resolve_dtype
+from layerkit._validation import as_rng, as_rows, check_batch, check_grad_output, check_positive_int, resolve_dtype
 from layerkit import init as initializers
 from layerkit.layers.base import Layer
 
@@ -43,6 +43,10 @@ def _sparse_transpose_product(x: Any, dy: np.ndarray, out: np.ndarray) -> None:
 
 class Linear(Layer):
     """Dense layer ``y = x @ W + b``.
+
+    As ``torch.nn.Linear``, an input with more axes, ``(n_samples, ..., n_in)``,
+    is multiplied over its last axis (``y`` is ``(n_samples, ..., n_out)``)
+    and the gradients ``dW``, ``db`` sum over every leading axis.
 
     Parameters
     ----------
@@ -87,6 +91,7 @@ class Linear(Layer):
     supports_need_dx = True
     example_kwargs = {"n_in": 4, "n_out": 3, "rng": 0}
     example_input_shape = (5, 4)
+    input_ranks = (2, None)
 
     def __init__(self, n_in: int, n_out: int, rng: Any = None, *, init: Any = "xavier",
                  bias_init: float = 0.0, dtype: Any = np.float64) -> None:
@@ -139,14 +144,14 @@ class Linear(Layer):
 
         Parameters
         ----------
-        x : array_like or scipy.sparse matrix/array, shape (n_samples, n_in)
+        x : array_like or scipy.sparse matrix/array, shape (n_samples, n_in) or (n_samples, ..., n_in)
             Any real dtype and memory layout; converted to ``dtype`` when needed.
             A sparse ``x`` (CSR or CSC; other formats are converted to CSR) is
             multiplied through scipy and never densified.
 
         Returns
         -------
-        y : ndarray, shape (n_samples, n_out), dtype ``self.dtype``
+        y : ndarray, shape (n_samples, ..., n_out), dtype ``self.dtype``
         """
         W, b = self._params_checked()
         if _is_sparse(x):
@@ -154,9 +159,17 @@ class Linear(Layer):
             out = np.asarray(x @ W, dtype=self.dtype)
             out += b
             return out
-        x = check_batch(x, repr(self), n_features=self.n_in, dtype=self.dtype, allow_fortran=True)
+        x = self._batch(x)
+        if x.ndim > 2:  # (n_samples, ..., n_in): the product over the last axis, on a 2-D view (no copy)
+            out = np.empty(x.shape[:-1] + (self.n_out,), dtype=self.dtype)
+            core.dense_forward(as_rows(x), W, b, as_rows(out))
+            return out
         out = np.empty((x.shape[0], self.n_out), dtype=self.dtype)
         return core.dense_forward(x, W, b, out)
+
+    def _batch(self, x: Any) -> np.ndarray:
+        return check_batch(x, repr(self), n_features=self.n_in, dtype=self.dtype, allow_fortran=True,
+                           ndim=self.input_ranks, layout="(n_samples, ..., n_in)")
 
     def backward(self, x: np.ndarray, dy: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
         """Store ``dW = x.T @ dy`` and ``db = dy.sum(0)``; return ``dx = dy @ W.T``.
@@ -183,12 +196,15 @@ class Linear(Layer):
         who = repr(self)
         if _is_sparse(x):
             return self._sparse_backward(self._sparse_batch(x), W, dy, need_dx)
-        x = check_batch(x, who, n_features=self.n_in, dtype=self.dtype, allow_fortran=True)
-        dy = check_grad_output(dy, who, (x.shape[0], self.n_out), self.dtype, allow_fortran=True)
+        x = self._batch(x)
+        dy = check_grad_output(dy, who, x.shape[:-1] + (self.n_out,), self.dtype, allow_fortran=x.ndim == 2)
         dW = self._gradient_buffer("dW", (self.n_in, self.n_out))
         db = self._gradient_buffer("db", (self.n_out,))
         dx = np.empty(x.shape, dtype=self.dtype) if need_dx else None
-        core.dense_backward(x, W, dy, dW, db, dx)
+        if x.ndim > 2:  # dW and db sum over every leading axis
+            core.dense_backward(as_rows(x), W, as_rows(dy), dW, db, None if dx is None else as_rows(dx))
+        else:
+            core.dense_backward(x, W, dy, dW, db, dx)
         self.dW, self.db = dW, db
         return dx
 

@@ -40,6 +40,10 @@ class Builder:
         ``onnx.TensorProto.FLOAT`` or ``DOUBLE``, for ``Cast`` nodes and value infos.
     nodes : list of onnx.NodeProto
     initializers : list of onnx.TensorProto
+    batches_2d : bool
+        Every tensor is a 2-D batch (the graph's input is ``(batch, n_in)``
+        floats), so ``Gemm`` applies; ``False`` for inputs of other ranks or
+        integer indices, where a dense layer exports as ``MatMul`` + ``Add``.
     """
 
     def __init__(self, dtype: Any, opset: int, *, unique: Callable[[str], str] | None = None,
@@ -55,6 +59,7 @@ class Builder:
         self._taken: set[str] = set(reserved)
         self._counts: dict[str, int] = {}
         self._scalars: dict[tuple[str, float], str] = {}
+        self.batches_2d = True
 
     # ------------------------------------------------------------------ names
     def unique_name(self, hint: str) -> str:

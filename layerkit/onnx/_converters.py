@@ -20,9 +20,15 @@ Converter = Callable[[Any, Builder, str], str]
 
 # ---------------------------------------------------------------------- layers
 def linear(layer: Any, b: Builder, x: str) -> str:
-    """``Gemm(x, W, b)``: ``W`` is stored (n_in, n_out), as the layer holds it."""
+    """``Gemm(x, W, b)``: ``W`` is stored (n_in, n_out), as the layer holds it.
+
+    ``MatMul`` + ``Add`` over the last axis when the tensors may have other
+    ranks than 2 (``Builder.batches_2d`` false).
+    """
     W = b.add_initializer(layer.W, "W")
     bias = b.add_initializer(layer.b, "b")
+    if not b.batches_2d:
+        return b.add_node("Add", [b.add_node("MatMul", [x, W]), bias], hint="linear")
     return b.add_node("Gemm", [x, W, bias], hint="linear")
 
 
@@ -117,20 +123,34 @@ def layer_norm(layer: Any, b: Builder, x: str) -> str:
     return b.add_node("Add", [b.add_node("Mul", [normed, gamma]), beta], hint="layer_norm")
 
 
-def batch_norm(layer: Any, b: Builder, x: str) -> str:
+def batch_norm(layer: Any, b: Builder, x: str, positions: int = 0) -> str:
     """Inference mode, with the running statistics: ``(x - mean) * (1 / sqrt(var + eps)) * gamma + beta``.
 
     float32: the ``BatchNormalization`` op. float64: composed, because the op's
     ``epsilon`` attribute is a float32 (1e-5 becomes 1.0000000025e-5), which
-    moves the result by ~1e-10 relative.
+    moves the result by ~1e-10 relative; the per-channel vectors are then
+    stored as ``(C, 1, ..., 1)`` with ``positions`` trailing ones, so that they
+    broadcast over an input ``(n, C, ...)``.
     """
-    gamma, beta, mean, var = (b.add_initializer(getattr(layer, attr), attr)
-                              for attr in ("gamma", "beta", "running_mean", "running_var"))
     if b.dtype == np.float32:
+        gamma, beta, mean, var = (b.add_initializer(getattr(layer, attr), attr)
+                                  for attr in ("gamma", "beta", "running_mean", "running_var"))
         return b.add_node("BatchNormalization", [x, gamma, beta, mean, var], hint="batch_norm",
                           epsilon=float(layer.eps))
+    gamma, beta, mean, var = (b.add_initializer(np.reshape(getattr(layer, attr), (-1,) + (1,) * positions), attr)
+                              for attr in ("gamma", "beta", "running_mean", "running_var"))
     normed = b.add_node("Mul", [b.add_node("Sub", [x, mean]), _rstd(b, var, layer.eps)])
     return b.add_node("Add", [b.add_node("Mul", [normed, gamma]), beta], hint="batch_norm")
+
+
+def batch_norm2d(layer: Any, b: Builder, x: str) -> str:
+    """``batch_norm`` over the channels of ``(n, C, H, W)``."""
+    return batch_norm(layer, b, x, positions=2)
+
+
+def embedding(layer: Any, b: Builder, x: str) -> str:
+    """``Gather(W, x)`` along the table's rows: the input holds int64 indices."""
+    return b.add_node("Gather", [b.add_initializer(layer.W, "W"), x], hint="embedding", axis=0)
 
 
 CONVERTERS: dict[str, Converter] = {
@@ -147,6 +167,8 @@ CONVERTERS: dict[str, Converter] = {
     "Dropout": dropout,
     "LayerNorm": layer_norm,
     "BatchNorm1d": batch_norm,
+    "BatchNorm2d": batch_norm2d,
+    "Embedding": embedding,
 }
 """Class name of a layer of ``layerkit.layers`` -> its converter."""
 

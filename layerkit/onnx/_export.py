@@ -9,6 +9,7 @@ import onnx
 from onnx import helper
 
 from layerkit._atomic import atomic_path
+from layerkit._validation import input_spec_of
 from layerkit.blocks import Add, Concatenate, Residual
 from layerkit.net import Net
 from layerkit.onnx._builder import Builder
@@ -127,8 +128,45 @@ def _width(layers: Sequence[Any], attr: str) -> int | None:
     return None
 
 
+def _input_dims(layers: Sequence[Any], input_rank: int | None) -> tuple[int, list[Any]]:
+    """The graph input's element type (0: the net's dtype) and symbolic shape.
+
+    ``(batch, n_in)`` for a net of 2-D batches; for a first layer of a fixed
+    rank above 2 (``BatchNorm2d``) symbolic axes ``(batch, d1, d2, ...)``;
+    int64 indices for ``Embedding``, of ``input_rank`` axes (its lowest rank
+    by default).
+    """
+    spec = input_spec_of(layers)
+    low, high = spec.ranks
+    if input_rank is not None:
+        if (isinstance(input_rank, bool) or not isinstance(input_rank, int) or input_rank < low
+                or (high is not None and input_rank > high)):
+            raise ValueError(f"layerkit.onnx: input_rank must be an int from {low} to {high if high else 'any'} for "
+                             f"{spec.layer!r}, got {input_rank!r}")
+        rank = input_rank
+    else:
+        rank = low if spec.integer or low > 2 else 2
+    elem = onnx.TensorProto.INT64 if spec.integer else 0
+    if rank == 2 and not spec.integer:
+        return elem, ["batch", _width(layers, "n_in") or "n_in"]
+    return elem, ["batch"] + [f"d{i}" for i in range(1, rank)]
+
+
+def _inferred_output(model: onnx.ModelProto, last: str, fallback: list[Any]) -> list[Any]:
+    """The output's shape from ONNX shape inference (symbolic where unknown), or ``fallback``."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - inference is a convenience: keep the declared shape
+        return fallback
+    for info in inferred.graph.value_info:
+        if info.name == last and info.type.tensor_type.HasField("shape"):
+            return [dim.dim_value if dim.HasField("dim_value") else (dim.dim_param or f"o{i}")
+                    for i, dim in enumerate(info.type.tensor_type.shape.dim)]
+    return fallback
+
+
 def to_onnx(net: Any, *, opset: int | None = None, path: str | os.PathLike | None = None,
-            input_name: str = "x", output_name: str = "y") -> onnx.ModelProto:
+            input_name: str = "x", output_name: str = "y", input_rank: int | None = None) -> onnx.ModelProto:
     """Export a net to ONNX, for onnxruntime and every other ONNX runtime.
 
     The model computes ``net.predict(x)``: inference mode (dropout is the
@@ -146,6 +184,10 @@ def to_onnx(net: Any, *, opset: int | None = None, path: str | os.PathLike | Non
         Also write the model there (atomically: a crash leaves any old file whole).
     input_name, output_name : str
         Names of the graph's input and output.
+    input_rank : int, optional
+        The number of axes of the input, for a net whose first layer takes
+        several (``Embedding``: 1 for ``(batch,)``, 2 for ``(batch, L)``); by
+        default the lowest it takes (2 for ``Linear``).
 
     Returns
     -------
@@ -153,6 +195,8 @@ def to_onnx(net: Any, *, opset: int | None = None, path: str | os.PathLike | Non
         One input ``input_name`` of shape ``(batch, n_in)`` and one output
         ``output_name`` of shape ``(batch, n_out)``, both of the net's dtype
         (float32 or float64); ``batch`` is dynamic. Feed arrays of that dtype.
+        A net starting with ``Embedding`` takes int64 indices instead, and one
+        starting with a layer of images (``BatchNorm2d``) ``(batch, C, H, W)``.
 
     Raises
     ------
@@ -173,21 +217,28 @@ def to_onnx(net: Any, *, opset: int | None = None, path: str | os.PathLike | Non
     if input_name == output_name:
         raise ValueError(f"layerkit.onnx: input_name and output_name must differ, both are {input_name!r}")
     builder = Builder(dtype, opset, reserved=(input_name, output_name))
+    elem, input_dims = _input_dims(layers, input_rank)
+    builder.batches_2d = not elem and len(input_dims) == 2
     last = export_layers(layers, builder, input_name)
     builder.add_node("Identity", [last], outputs=[output_name])
-    n_in, n_out = _width(layers, "n_in"), _width(layers[::-1], "n_out")
-    graph = helper.make_graph(
-        builder.nodes, "layerkit_net",
-        [helper.make_tensor_value_info(input_name, builder.elem_type, ["batch", n_in or "n_in"])],
-        [helper.make_tensor_value_info(output_name, builder.elem_type, ["batch", n_out or "n_out"])],
-        builder.initializers,
-    )
+    output_dims = ["batch", _width(layers[::-1], "n_out") or "n_out"]
     imports = [helper.make_opsetid("", opset)]
     from layerkit import __version__
 
-    model = helper.make_model(graph, opset_imports=imports, producer_name="layerkit",
-                              producer_version=__version__, doc_string=repr(net)[:2000],
-                              ir_version=helper.find_min_ir_version_for(imports))
+    def make_model(output_dims: list[Any]) -> onnx.ModelProto:
+        graph = helper.make_graph(
+            builder.nodes, "layerkit_net",
+            [helper.make_tensor_value_info(input_name, elem or builder.elem_type, input_dims)],
+            [helper.make_tensor_value_info(output_name, builder.elem_type, output_dims)],
+            builder.initializers,
+        )
+        return helper.make_model(graph, opset_imports=imports, producer_name="layerkit",
+                                 producer_version=__version__, doc_string=repr(net)[:2000],
+                                 ir_version=helper.find_min_ir_version_for(imports))
+
+    model = make_model(output_dims)
+    if elem or len(input_dims) != 2:  # another rank or kind of input: the output's rank may differ too
+        model = make_model(_inferred_output(model, last, output_dims))
     onnx.checker.check_model(model)
     if path is not None:
         with atomic_path(path) as tmp:

@@ -16,6 +16,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from layerkit import config, registry
+from layerkit._composite import Composite
+from layerkit._validation import InputSpec, check_input_kind
 from layerkit.blocks import Residual
 from layerkit.blocks._branches import Branches
 from layerkit.history import History
@@ -233,14 +235,46 @@ class NetEstimator(BaseEstimator):
 
     _y_checks: dict[str, Any] = {}  # validate_data's arguments for y (the regressor's: multi_output, y_numeric)
 
+    def _input_spec(self) -> InputSpec | None:
+        """What the first hidden layer takes when it is not a 2-D batch of features (``None`` then).
+
+        A first layer of images (``BatchNorm2d``, a layer of fixed rank above
+        2) or of integer indices (``Embedding``) declares it through its
+        class's ``input_ranks`` and ``integer_input``.
+        """
+        hidden = self._hidden_spec()
+        item = hidden[0] if hidden else None
+        name = item if isinstance(item, str) else item.get("type") if isinstance(item, Mapping) else None
+        try:
+            cls = registry.get(name) if isinstance(name, str) else None
+        except registry.RegistryError:
+            return None  # building the net reports it
+        if cls is None or issubclass(cls, Composite):  # a block: its inner layers are filled for 2-D batches
+            return None
+        ranks = inspect.getattr_static(cls, "input_ranks", None)
+        if isinstance(ranks, property):  # the rank of its example input
+            ranks = (len(cls.example_input_shape),) * 2
+        integer = inspect.getattr_static(cls, "integer_input", False) is True
+        if ranks is None or (ranks[0] == 2 and not integer):
+            return None
+        return InputSpec((int(ranks[0]), None if ranks[1] is None else int(ranks[1])), integer,
+                         f"its first hidden layer {cls.__name__}")
+
     def _validate(self, X: Any, y: Any = "no_validation", *, reset: bool) -> Any:
         checks = self._y_checks if not (isinstance(y, str) and y == "no_validation") else {}
         if not reset and hasattr(self, "net_"):
             dtype = self.net_.dtype
         else:
             dtype = self._dtype()
-        checked = validate_data(self, X, y, reset=reset, dtype=dtype, order="C",
-                                accept_sparse=["csr", "csc"], **checks)
+        spec = self._input_spec()
+        if spec is not None:  # images or indices: the first layer's ranks, indices kept as integers
+            checked = validate_data(self, X, y, reset=reset, dtype=None if spec.integer else dtype, order="C",
+                                    allow_nd=True, ensure_2d=spec.ranks[0] >= 2, **checks)
+            X_checked = checked[0] if isinstance(checked, tuple) else checked
+            check_input_kind(X_checked.shape, X_checked.dtype, self._name(), spec, "X")
+        else:
+            checked = validate_data(self, X, y, reset=reset, dtype=dtype, order="C",
+                                    accept_sparse=["csr", "csc"], **checks)
         if isinstance(checked, tuple):
             return (_aligned(checked[0]),) + checked[1:]
         return _aligned(checked)
@@ -251,7 +285,7 @@ class NetEstimator(BaseEstimator):
         dtype = dtype.name
         n_out, head, _ = self._head()
         rng = np.random.default_rng(seed)
-        layers, spec, width = [], [], self.n_features_in_
+        layers, spec, width = [], [], getattr(self, "n_features_in_", None)  # (none for 1-D indices)
         for index, item in enumerate(self._hidden_spec()):
             layer, item, width = _build_hidden(item, width, dtype, rng, index,
                                                f"{self._name()}: hidden_layers[{index}]")
@@ -364,7 +398,8 @@ class NetEstimator(BaseEstimator):
 
     def _architecture(self, dtype: np.dtype) -> tuple:
         """What must not change for a warm start to continue the fitted net."""
-        return (self.n_features_in_, np.dtype(dtype).name, repr(self._hidden_spec()), self._head()[:1])
+        return (getattr(self, "n_features_in_", None), np.dtype(dtype).name, repr(self._hidden_spec()),
+                self._head()[:1])
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any = None) -> "NetEstimator":
         self._check_params()

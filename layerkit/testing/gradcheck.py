@@ -113,6 +113,12 @@ def _prepare_input(x: Any, target_obj: Any, who: str, rng: np.random.Generator, 
                    nudge_kinks: bool, notes: list[str]) -> np.ndarray:
     first = layers_of(target_obj)[0] if layers_of(target_obj) else target_obj
     kinks = tuple(getattr(first, "kinks", ()))
+    if getattr(first, "integer_input", False):  # indices (Embedding): discrete, no input gradient
+        array = np.asarray(first.example_input(rng) if x is None else x)
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"check_grad: x for {who} must hold integer indices, got dtype {array.dtype}")
+        notes.append("x holds integer indices: only the parameters' gradients are checked")
+        return np.array(array, dtype=np.int64, order="C", copy=True)
     if x is None:
         shape = getattr(first, "example_input_shape", None)
         if shape is None:
@@ -359,7 +365,10 @@ def check_grad(
     -------
     GradReport
         Per tensor (``x`` first, then the parameters): errors, the worst
-        index, and the analytic and numeric values there.
+        index, and the analytic and numeric values there. A first layer that
+        takes integer indices (``integer_input``, as ``Embedding``) has no
+        ``x`` entry: its parameters alone are checked, and ``x`` is by
+        default the layer's ``example_input(rng)``.
 
     Raises
     ------
@@ -394,7 +403,9 @@ def check_grad(
         dx, grads = _analytic_gradients(target, x, dy, params, arrays, who)
         _refuse_undeclared_gradients(target, who)
         evaluate = lambda: np.asarray(target.forward(x))  # noqa: E731 - perturbed arrays are read in place
-        tensors = {"x": _compare("x", _Probe(x, evaluate, y0, dy, eps), dx, "dx", rng, max_coords, directions)}
+        tensors = {}
+        if x.dtype.kind == "f":  # integer indices have no gradient
+            tensors["x"] = _compare("x", _Probe(x, evaluate, y0, dy, eps), dx, "dx", rng, max_coords, directions)
         for param, array, grad in zip(params, arrays, grads):
             tensors[param.name] = _compare(param.name, _Probe(array, evaluate, y0, dy, eps), grad,
                                            "d" + param.attr, rng, max_coords, directions)
