@@ -27,14 +27,17 @@ class Adam(Optimizer):
     eps : float
     weight_decay : float
         L2 penalty added to the gradient (see ``AdamW`` for the decoupled form).
+    decay_biases : bool, keyword-only
+        ``False`` exempts biases (parameters of fewer than two dimensions) from
+        ``weight_decay``; see ``Optimizer.decay_for``.
     amsgrad : bool
     """
 
     decoupled = False
 
     def __init__(self, lr: float | Schedule = 0.001, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False) -> None:
-        super().__init__(lr, weight_decay)
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, decay_biases: bool = True) -> None:
+        super().__init__(lr, weight_decay, decay_biases=decay_biases)
         name = type(self).__name__
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
@@ -49,14 +52,15 @@ class Adam(Optimizer):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay,
-                "amsgrad": self.amsgrad}
+                "amsgrad": self.amsgrad, "decay_biases": self.decay_biases}
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], lr: float,
                 step: int) -> None:
         beta1, beta2 = self.betas
         if self.decoupled:
-            if self.weight_decay:
-                param *= 1 - lr * self.weight_decay
+            decay = self.decay_for(param)
+            if decay:
+                param *= 1 - lr * decay
         else:
             grad = self._decayed(param, grad)
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
@@ -91,5 +95,5 @@ class AdamW(Adam):
     decoupled = True
 
     def __init__(self, lr: float | Schedule = 0.001, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01, amsgrad: bool = False) -> None:
-        super().__init__(lr, betas, eps, weight_decay, amsgrad)
+                 weight_decay: float = 0.01, amsgrad: bool = False, *, decay_biases: bool = True) -> None:
+        super().__init__(lr, betas, eps, weight_decay, amsgrad, decay_biases=decay_biases)

@@ -52,8 +52,13 @@ class Optimizer:
         (see ``layerkit.optim.schedules``).
     weight_decay : float
         Coefficient of the L2 penalty ``weight_decay/2 * ||p||**2`` added to the
-        gradient (decoupled from the gradient in ``AdamW``). It applies to every
-        parameter, biases included, as in ``torch.optim``.
+        gradient (decoupled from the gradient in ``AdamW``). By default it
+        applies to every parameter, biases included, as in ``torch.optim``.
+    decay_biases : bool, keyword-only
+        ``False`` exempts the biases from ``weight_decay``, as scikit-learn's
+        ``MLPClassifier`` exempts its intercepts from ``alpha``. "Biases" means
+        every parameter with fewer than two dimensions: biases and the scales
+        and shifts of normalisation layers. See ``decay_for``.
 
     Attributes
     ----------
@@ -63,10 +68,13 @@ class Optimizer:
 
     slots: tuple[str, ...] = ()
 
-    def __init__(self, lr: float | Schedule, weight_decay: float = 0.0) -> None:
+    def __init__(self, lr: float | Schedule, weight_decay: float = 0.0, *, decay_biases: bool = True) -> None:
         name = type(self).__name__
         self.lr = as_schedule(lr, f"{name}: lr")
         self.weight_decay = _check_real(weight_decay, f"{name}: weight_decay", low=0.0)
+        if not isinstance(decay_biases, (bool, np.bool_)):
+            raise TypeError(f"{name}: decay_biases must be a bool, got {type(decay_biases).__name__}")
+        self.decay_biases = bool(decay_biases)
         self.state: dict[str, dict[str, Any]] = {}
         self._layer_names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._layers_named = 0  # never decreases, so a dead layer's name is never given again
@@ -160,9 +168,26 @@ class Optimizer:
     def _initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
         return {slot: np.zeros_like(param) for slot in self.slots}
 
+    def decay_for(self, param: np.ndarray) -> float:
+        """The weight decay that applies to ``param``.
+
+        Parameters
+        ----------
+        param : ndarray, any shape
+
+        Returns
+        -------
+        float
+            ``0.0`` for a bias (a parameter of fewer than two dimensions: biases,
+            norm scales and shifts) when ``decay_biases`` is False, else
+            ``weight_decay``.
+        """
+        return 0.0 if (not self.decay_biases and param.ndim < 2) else self.weight_decay
+
     def _decayed(self, param: np.ndarray, grad: np.ndarray) -> np.ndarray:
-        """The gradient with the L2 term ``weight_decay * param`` added (a new array if it is)."""
-        return grad + self.weight_decay * param if self.weight_decay else grad
+        """The gradient with the L2 term ``decay_for(param) * param`` added (a new array if it is)."""
+        decay = self.decay_for(param)
+        return grad + decay * param if decay else grad
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], lr: float,
                 step: int) -> None:
@@ -171,7 +196,7 @@ class Optimizer:
     # ------------------------------------------------------------------ saving
     def hyperparameters(self) -> dict[str, Any]:
         """The constructor arguments other than ``lr``, JSON-able."""
-        return {"weight_decay": self.weight_decay}
+        return {"weight_decay": self.weight_decay, "decay_biases": self.decay_biases}
 
     def config(self) -> dict[str, Any]:
         """``{"type": class name, "lr": schedule config, **hyperparameters}``."""
