@@ -76,10 +76,9 @@ class FlatParameters:
         return float(sum(np.dot(p.ravel(), p.ravel()) for _, _, p in self.params if p.ndim >= 2))
 
 
-def minimize(flat: FlatParameters, value_and_grad: Callable[[], float], *, max_iter: int, max_fun: int,
-             tol: float, weight_decay: float = 0.0, decay_biases: bool = True,
-             history_size: int = 10, verbose: bool = False) -> scipy.optimize.OptimizeResult:
-    """Run L-BFGS-B from the net's current parameters and leave the result in them.
+def flat_objective(flat: FlatParameters, value_and_grad: Callable[[], float], *, weight_decay: float = 0.0,
+                   decay_biases: bool = True) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """``theta -> (loss, gradient)``: sets the net's parameters to ``theta`` (in place) and evaluates.
 
     Parameters
     ----------
@@ -87,10 +86,6 @@ def minimize(flat: FlatParameters, value_and_grad: Callable[[], float], *, max_i
     value_and_grad : callable () -> float
         Evaluates the loss at the parameters now in the net and leaves the
         gradients in the layers (``d<name>``).
-    max_iter, max_fun : int
-        scipy's ``maxiter`` and ``maxfun``.
-    tol : float
-        scipy's ``gtol``: stop when the largest gradient component is below it.
     weight_decay : float
         Adds ``weight_decay / 2 * ||p||**2`` to the loss for every decayed
         parameter (and ``weight_decay * p`` to its gradient).
@@ -99,7 +94,9 @@ def minimize(flat: FlatParameters, value_and_grad: Callable[[], float], *, max_i
 
     Returns
     -------
-    scipy.optimize.OptimizeResult
+    callable
+        ``theta`` of shape (flat.size,) -> ``(float, ndarray of shape (flat.size,))``; the
+        gradient vector is reused between calls.
     """
     decayed = [p.ndim >= 2 or decay_biases for _, _, p in flat.params]
 
@@ -109,7 +106,7 @@ def minimize(flat: FlatParameters, value_and_grad: Callable[[], float], *, max_i
         grad = flat.gradient()
         if weight_decay:
             penalty = 0.0
-            for (_, _, param), part, decay in zip(flat.params, flat._slices, decayed):
+            for part, decay in zip(flat._slices, decayed):
                 if decay:
                     values = theta[part]
                     penalty += float(np.dot(values, values))
@@ -117,6 +114,30 @@ def minimize(flat: FlatParameters, value_and_grad: Callable[[], float], *, max_i
             value += 0.5 * weight_decay * penalty
         return value, grad
 
+    return objective
+
+
+def minimize(flat: FlatParameters, value_and_grad: Callable[[], float], *, max_iter: int, max_fun: int,
+             tol: float, weight_decay: float = 0.0, decay_biases: bool = True,
+             history_size: int = 10) -> scipy.optimize.OptimizeResult:
+    """Run L-BFGS-B from the net's current parameters and leave the result in them.
+
+    Parameters
+    ----------
+    flat, value_and_grad, weight_decay, decay_biases
+        As for ``flat_objective``.
+    max_iter, max_fun : int
+        scipy's ``maxiter`` and ``maxfun``.
+    tol : float
+        scipy's ``gtol``: stop when the largest gradient component is below it.
+    history_size : int
+        scipy's ``maxcor``.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+    """
+    objective = flat_objective(flat, value_and_grad, weight_decay=weight_decay, decay_biases=decay_biases)
     result = scipy.optimize.minimize(objective, flat.get(), method="L-BFGS-B", jac=True,
                                      options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol,
                                               "maxcor": history_size})
@@ -231,4 +252,4 @@ class LBFGS:
                 f"decay_biases={self.decay_biases})")
 
 
-__all__ = ["LBFGS", "FlatParameters", "minimize"]
+__all__ = ["LBFGS", "FlatParameters", "flat_objective", "minimize"]
