@@ -102,7 +102,8 @@ class MLPEpochs(Callback):
     n_samples : int
         Rows trained on per epoch.
     penalty : callable () -> float
-        The L2 term of an epoch's loss (``alpha/2 * ||W||^2`` per minibatch, over ``n_samples``).
+        The L2 term of an epoch's loss (``alpha/2 * ||W||^2`` per minibatch, over ``n_samples``),
+        taken with the weights the epoch starts from (exact for one minibatch per epoch).
     validation : (x_val, y_val, sample_weight_val) or None
     score : callable ``(x_val, y_val, sample_weight_val) -> (score, loss)``
         The score is higher for better (accuracy, R^2); both NaN when the predictions are not finite.
@@ -113,8 +114,12 @@ class MLPEpochs(Callback):
         self.estimator, self.rate, self.n_samples, self.penalty = estimator, rate, n_samples, penalty
         self.validation, self.score = validation, score
         self.converged = False  # the rule ended the run, rather than max_iter
+        self._penalty = 0.0
         self._best_weights: dict[str, np.ndarray] | None = None
         self._best_state: dict[str, np.ndarray] = {}
+
+    def on_epoch_begin(self, state: FitState) -> None:
+        self._penalty = self.penalty()  # MLPClassifier: the L2 term of the weights each minibatch starts from
 
     def on_epoch_end(self, state: FitState) -> None:
         self.end_epoch(state.history["train_loss"][-1], state)
@@ -122,7 +127,7 @@ class MLPEpochs(Callback):
     def end_epoch(self, data_loss: float, state: FitState | None) -> None:
         """The epoch's bookkeeping; ``state`` None when the epoch diverged (fit raised)."""
         est = self.estimator
-        loss = data_loss + self.penalty() if math.isfinite(data_loss) else data_loss
+        loss = data_loss + self._penalty if math.isfinite(data_loss) else data_loss
         est.n_iter_ += 1
         est.t_ += self.n_samples
         est.loss_ = loss
