@@ -54,7 +54,7 @@ def test_classifier_is_layerkit_fit_on_the_net_of_its_spec(iris):
 def test_multiclass_with_string_labels(iris):
     X, y = iris
     names = np.array(["setosa", "versicolor", "virginica"])[y]
-    clf = NetClassifier(epochs=40, random_state=0, **FAST).fit(X, names)
+    clf = NetClassifier(max_iter=40, random_state=0, **FAST).fit(X, names)
     assert list(clf.classes_) == ["setosa", "versicolor", "virginica"]
     proba = clf.predict_proba(X)
     assert proba.shape == (150, 3)
@@ -67,11 +67,11 @@ def test_multiclass_with_string_labels(iris):
 def test_binary_uses_one_sigmoid_output_or_two_logits(iris):
     X, y = iris
     labels = np.where(y == 0, "setosa", "other")
-    clf = NetClassifier(epochs=10, random_state=0, **FAST).fit(X, labels)
+    clf = NetClassifier(max_iter=10, random_state=0, **FAST).fit(X, labels)
     assert isinstance(clf.net_[-1], lk.Sigmoid) and clf.net_[-2].n_out == 1
     assert list(clf.classes_) == ["other", "setosa"]
     assert clf.score(X, labels) == 1.0
-    two = NetClassifier(loss="softmax_cross_entropy", epochs=10, random_state=0, **FAST).fit(X, labels)
+    two = NetClassifier(loss="softmax_cross_entropy", max_iter=10, random_state=0, **FAST).fit(X, labels)
     assert isinstance(two.net_[-1], lk.Linear) and two.net_[-1].n_out == 2
     assert two.predict_proba(X).shape == (150, 2) and two.score(X, labels) == 1.0
 
@@ -79,11 +79,11 @@ def test_binary_uses_one_sigmoid_output_or_two_logits(iris):
 def test_hidden_layers_take_plugin_layers_and_float32(iris):
     X, y = iris
     clf = NetClassifier(hidden_layers=({"type": "linear", "n_out": 8}, "mish", {"type": "linear", "n_out": 5}, "swish"),
-                        dtype="float32", epochs=30, random_state=0, **FAST).fit(X, y)
+                        dtype="float32", max_iter=30, random_state=0, **FAST).fit(X, y)
     assert [type(layer).__name__ for layer in clf.net_] == ["Linear", "Mish", "Linear", "Swish", "Linear"]
     assert [layer.n_in for layer in clf.net_ if isinstance(layer, lk.Linear)] == [4, 8, 5]
     assert clf.net_.dtype == np.float32 and clf.score(X, y) > 0.8
-    logistic = NetClassifier(hidden_layers=(), epochs=30, random_state=0, **FAST).fit(X, y)
+    logistic = NetClassifier(hidden_layers=(), max_iter=30, random_state=0, **FAST).fit(X, y)
     assert len(logistic.net_) == 1 and logistic.score(X, y) > 0.8
 
 
@@ -140,8 +140,8 @@ def test_sample_weight_is_passed_to_the_loss(iris):
     repeated = NetClassifier(**whole).fit(np.repeat(X[rows], weights, axis=0), np.repeat(y[rows], weights))
     np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-9)
     # no weight on class 0: nothing pulls its logit up, so the net never predicts it
-    unweighted = NetClassifier(epochs=10, random_state=0, **FAST).fit(X, y)
-    without_zero = NetClassifier(epochs=10, random_state=0, **FAST).fit(X, y, sample_weight=(y != 0).astype(float))
+    unweighted = NetClassifier(max_iter=10, random_state=0, **FAST).fit(X, y)
+    without_zero = NetClassifier(max_iter=10, random_state=0, **FAST).fit(X, y, sample_weight=(y != 0).astype(float))
     assert np.sum(unweighted.predict(X) == 0) == 50 and np.sum(without_zero.predict(X) == 0) == 0
 
 
@@ -162,11 +162,11 @@ def test_feature_names_in(iris):
     pd = pytest.importorskip("pandas", reason="feature names come from a DataFrame; pandas is in the test extra")
     X, y = iris
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
-    clf = NetClassifier(epochs=2, random_state=0).fit(frame, y)
+    clf = NetClassifier(max_iter=2, random_state=0).fit(frame, y)
     assert list(clf.feature_names_in_) == ["a", "b", "c", "d"] and clf.n_features_in_ == 4
     with pytest.raises(ValueError, match="The feature names should match those that were passed during fit"):
         clf.predict(frame.rename(columns={"a": "z"}))
-    assert not hasattr(NetClassifier(epochs=2).fit(X, y), "feature_names_in_")
+    assert not hasattr(NetClassifier(max_iter=2).fit(X, y), "feature_names_in_")
 
 
 @pytest.mark.parametrize("params, X_shape, y, message", [
@@ -237,9 +237,9 @@ def test_pipeline_cross_val_score_and_grid_search(iris):
 
 def test_fitted_estimators_and_nets_pickle_after_the_compiled_plan_ran(iris):
     X, y = iris
-    for estimator in (NetClassifier(optimizer="adam", epochs=3, random_state=0),
-                      NetClassifier(optimizer="sgd", epochs=3, random_state=0),
-                      NetRegressor(optimizer="rmsprop", epochs=3, random_state=0)):
+    for estimator in (NetClassifier(optimizer="adam", max_iter=3, random_state=0),
+                      NetClassifier(optimizer="sgd", max_iter=3, random_state=0),
+                      NetRegressor(optimizer="rmsprop", max_iter=3, random_state=0)):
         estimator.fit(X, y)
         before = estimator.predict(X)
         assert estimator.net_._compiled() is not None  # the Cython plan was built and used

@@ -105,7 +105,7 @@ def test_incremental_classifier_needs_the_classes_up_front(client, data):
 def test_parallel_post_fit_predicts_each_block_on_the_workers(client, data, Estimator):
     X, y, targets = data
     target = y if Estimator is NetClassifier else targets[:, 0]  # ParallelPostFit's predict: 1-D blocks
-    estimator = Estimator(hidden_layer_sizes=(8,), epochs=5, random_state=0).fit(X, target)
+    estimator = Estimator(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, target)
     post = wrappers.ParallelPostFit(estimator)
     X_blocks = _blocks(X)
     with distributed.get_task_stream(client) as tasks:
@@ -137,7 +137,7 @@ def test_unaligned_blocks_train_and_predict_as_aligned_ones(data, monkeypatch):
     seen = []
     fit_net = base.fit_net
     monkeypatch.setattr(base, "fit_net", lambda net, x, *a, **k: seen.append(x.flags.aligned) or fit_net(net, x, *a, **k))
-    params = dict(hidden_layer_sizes=(8,), learning_rate=0.01, random_state=0)
+    params = dict(hidden_layer_sizes=(8,), learning_rate_init=0.01, random_state=0)
     aligned = NetClassifier(**params).partial_fit(X[:CHUNK], y[:CHUNK], classes=[0, 1])
     unaligned = NetClassifier(**params).partial_fit(_unaligned(X[:CHUNK]), y[:CHUNK], classes=[0, 1])
     assert seen == [True, True]

@@ -34,21 +34,21 @@ def _mlp_stop(losses, tol, n_iter_no_change):
 # ---------------------------------------------------------------------- stopping rules (issue 15, 17-18)
 def test_tol_stops_on_easy_data_after_a_handful_of_epochs():
     X, y = make_blobs(n_samples=100, centers=2, cluster_std=0.5, random_state=0)
-    clf = NetClassifier(epochs=3000, learning_rate=0.05, random_state=0).fit(X, y)
+    clf = NetClassifier(max_iter=3000, learning_rate_init=0.05, random_state=0).fit(X, y)
     assert clf.history_.stopped_early and clf.n_iter_ < 100 and clf.score(X, y) == 1.0
     assert clf.n_iter_ == _mlp_stop(clf.loss_curve_, clf.tol, clf.n_iter_no_change)
     assert clf.best_loss_ == min(clf.loss_curve_) and clf.validation_scores_ is None
     assert clf.t_ == 100 * clf.n_iter_
     # tol=0 with a patience longer than the run: every epoch runs
-    full = NetClassifier(epochs=40, tol=0.0, n_iter_no_change=1000, random_state=0).fit(X, y)
+    full = NetClassifier(max_iter=40, tol=0.0, n_iter_no_change=1000, random_state=0).fit(X, y)
     assert full.n_iter_ == 40 and not full.history_.stopped_early
 
 
 def test_refit_clears_the_validation_curves(iris):
     X, y = iris
-    clf = NetClassifier(early_stopping=True, epochs=8, n_iter_no_change=50, random_state=0).fit(X, y)
+    clf = NetClassifier(early_stopping=True, max_iter=8, n_iter_no_change=50, random_state=0).fit(X, y)
     assert len(clf.validation_loss_curve_) == len(clf.validation_scores_) == 8
-    clf.set_params(early_stopping=False, epochs=3).fit(X, y)
+    clf.set_params(early_stopping=False, max_iter=3).fit(X, y)
     assert clf.n_iter_ == len(clf.loss_curve_) == 3
     assert clf.validation_loss_curve_ is None and clf.validation_scores_ is None
     assert clf.best_validation_score_ is None and np.isfinite(clf.best_loss_)
@@ -150,7 +150,7 @@ def test_multilabel_as_mlpclassifier(multilabel):
     X_train, X_test, Y_train, Y_test = multilabel
     ours, theirs = [], []
     for seed in range(3):
-        clf = NetClassifier(hidden_layer_sizes=(100,), learning_rate=0.001, batch_size=200, epochs=200,
+        clf = NetClassifier(hidden_layer_sizes=(100,), learning_rate_init=0.001, batch_size=200, max_iter=200,
                             random_state=seed).fit(X_train, Y_train)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # MLPClassifier's ConvergenceWarning at max_iter
@@ -191,7 +191,7 @@ def test_multilabel_converts_to_onnx(multilabel):
     import layerkit.onnx  # noqa: F401 - registers the converters
 
     X_train, X_test, Y_train, _ = multilabel
-    clf = NetClassifier(epochs=5, random_state=0).fit(X_train.astype(np.float32), Y_train)
+    clf = NetClassifier(max_iter=5, random_state=0).fit(X_train.astype(np.float32), Y_train)
     model = to_onnx(clf, X_train[:1].astype(np.float32))
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     labels, proba = session.run(None, {session.get_inputs()[0].name: X_test.astype(np.float32)})
@@ -236,15 +236,15 @@ def test_partial_fit_refuses_early_stopping_and_lbfgs_as_mlp_classifier(iris):
 # ---------------------------------------------------------------------- dtypes (issue 13)
 def test_dtype_auto_follows_the_data(iris):
     X, y = iris
-    clf = NetClassifier(epochs=2, random_state=0).fit(X.astype(np.float32), y)
+    clf = NetClassifier(max_iter=2, random_state=0).fit(X.astype(np.float32), y)
     assert clf.net_.dtype == np.float32 and clf.predict_proba(X.astype(np.float32)).dtype == np.float32
-    reg = NetRegressor(epochs=2, random_state=0).fit(X.astype(np.float32), y.astype(np.float32))
+    reg = NetRegressor(max_iter=2, random_state=0).fit(X.astype(np.float32), y.astype(np.float32))
     assert reg.predict(X.astype(np.float32)).dtype == np.float32
-    assert NetRegressor(epochs=2).fit(X, y).predict(X).dtype == np.float64
-    assert NetRegressor(epochs=2).fit(np.round(X * 10).astype(np.int64), y).net_.dtype == np.float64
-    explicit = NetRegressor(dtype="float64", epochs=2).fit(X.astype(np.float32), y)
+    assert NetRegressor(max_iter=2).fit(X, y).predict(X).dtype == np.float64
+    assert NetRegressor(max_iter=2).fit(np.round(X * 10).astype(np.int64), y).net_.dtype == np.float64
+    explicit = NetRegressor(dtype="float64", max_iter=2).fit(X.astype(np.float32), y)
     assert explicit.net_.dtype == np.float64 and explicit.predict(X.astype(np.float32)).dtype == np.float64
-    assert NetRegressor(dtype=np.float32, epochs=2).fit(X, y).net_.dtype == np.float32
+    assert NetRegressor(dtype=np.float32, max_iter=2).fit(X, y).net_.dtype == np.float32
 
 
 
@@ -257,10 +257,10 @@ def _parameters(net):
 @pytest.mark.parametrize("Estimator", [NetClassifier, NetRegressor])
 def test_same_random_state_starts_float32_from_the_float64_weights_cast(iris, Estimator):
     X, y = iris
-    # learning_rate=0: the fitted weights are the initial ones
+    # a rate far below any weight's rounding: the fitted weights are the initial ones
     params = dict(hidden_layers=({"type": "linear", "n_out": 16}, "relu", {"type": "linear", "n_out": 8}, "tanh",
                                  {"type": "linear", "n_out": 8, "init": "orthogonal"}, "relu"),
-                  learning_rate=0.0, epochs=1, random_state=3)
+                  learning_rate_init=1e-300, max_iter=1, random_state=3)
     w64 = _parameters(Estimator(dtype="float64", **params).fit(X, y).net_)
     w32 = _parameters(Estimator(dtype="float32", **params).fit(X, y).net_)
     assert len(w64) == 8 and [w.dtype for w in w32] == [np.float32] * 8
@@ -272,14 +272,14 @@ def test_float32_and_float64_train_alike_as_in_scikit_learns_mlp_dtype_test():
     # scikit-learn's test_mlp_classifier_dtypes_casting and test_mlp_regressor_dtypes_casting, ported
     X_digits, y_digits = load_digits(n_class=2, return_X_y=True)
     params = dict(hidden_layer_sizes=(5, 3), random_state=1)
-    clf_64 = NetClassifier(epochs=100, tol=1e-1, **params).fit(X_digits[:300], y_digits[:300])
-    clf_32 = NetClassifier(epochs=100, tol=1e-1, **params).fit(X_digits[:300].astype(np.float32), y_digits[:300])
+    clf_64 = NetClassifier(max_iter=100, tol=1e-1, **params).fit(X_digits[:300], y_digits[:300])
+    clf_32 = NetClassifier(max_iter=100, tol=1e-1, **params).fit(X_digits[:300].astype(np.float32), y_digits[:300])
     assert clf_32.net_.dtype == np.float32 and clf_64.n_iter_ == clf_32.n_iter_
     np.testing.assert_array_equal(clf_64.predict(X_digits[300:]), clf_32.predict(X_digits[300:].astype(np.float32)))
     np.testing.assert_allclose(clf_64.predict_proba(X_digits[300:]),
                                clf_32.predict_proba(X_digits[300:].astype(np.float32)), rtol=1e-2)
-    reg_64 = NetRegressor(epochs=150, tol=1e-3, **params).fit(X_digits[:300], y_digits[:300])
-    reg_32 = NetRegressor(epochs=150, tol=1e-3, **params).fit(X_digits[:300].astype(np.float32), y_digits[:300])
+    reg_64 = NetRegressor(max_iter=150, tol=1e-3, **params).fit(X_digits[:300], y_digits[:300])
+    reg_32 = NetRegressor(max_iter=150, tol=1e-3, **params).fit(X_digits[:300].astype(np.float32), y_digits[:300])
     assert reg_32.net_.dtype == np.float32
     np.testing.assert_allclose(reg_64.predict(X_digits[300:]), reg_32.predict(X_digits[300:].astype(np.float32)),
                                rtol=5e-4)
@@ -306,7 +306,7 @@ def sparse_data():
 @pytest.mark.parametrize("fmt", [sp.csr_matrix, sp.csc_matrix, sp.csr_array, sp.csc_array])
 def test_sparse_input_gives_the_dense_results(sparse_data, fmt, no_densifying):
     X, y, dense = sparse_data
-    params = dict(optimizer="adam", epochs=5, batch_size=16, random_state=0)
+    params = dict(optimizer="adam", max_iter=5, batch_size=16, random_state=0)
     weights = np.linspace(0.5, 2, 300)
     on_sparse = NetClassifier(**params).fit(fmt(X), y, sample_weight=weights)
     on_dense = NetClassifier(**params).fit(dense, y, sample_weight=weights)
@@ -320,7 +320,7 @@ def test_sparse_input_gives_the_dense_results(sparse_data, fmt, no_densifying):
 
 def test_sparse_regressor_with_early_stopping(sparse_data, no_densifying):
     X, y, dense = sparse_data
-    params = dict(optimizer="sgd", learning_rate=0.1, early_stopping=True, epochs=6, random_state=0)
+    params = dict(optimizer="sgd", learning_rate_init=0.1, early_stopping=True, max_iter=6, random_state=0)
     on_sparse = NetRegressor(**params).fit(X, y.astype(float))
     on_dense = NetRegressor(**params).fit(dense, y.astype(float))
     np.testing.assert_allclose(on_sparse.validation_scores_, on_dense.validation_scores_, rtol=1e-9)
@@ -330,12 +330,12 @@ def test_sparse_regressor_with_early_stopping(sparse_data, no_densifying):
 def test_sparse_input_needs_a_linear_first(sparse_data):
     X, y, _ = sparse_data
     with pytest.raises(TypeError, match=r"scipy\.sparse .* only a Linear layer takes"):
-        NetClassifier(hidden_layers=("relu",), epochs=1).fit(X, y)
+        NetClassifier(hidden_layers=("relu",), max_iter=1).fit(X, y)
 
 
 def test_multilabel_partial_fit_refuses_classes_that_do_not_match_the_labels():
     Y = np.array([[0, 1, 1], [1, 0, 0], [1, 1, 0], [0, 0, 1]])
     X = np.arange(12, dtype=float).reshape(4, 3)
     with pytest.raises(ValueError, match=r"multi-label y of 3 labels has the classes \[0, 1, 2\], got classes=\[0, 1\]"):
-        NetClassifier(epochs=1).partial_fit(X, Y, classes=[0, 1])
-    assert NetClassifier(epochs=1).partial_fit(X, Y, classes=[0, 1, 2]).classes_.tolist() == [0, 1, 2]
+        NetClassifier(max_iter=1).partial_fit(X, Y, classes=[0, 1])
+    assert NetClassifier(max_iter=1).partial_fit(X, Y, classes=[0, 1, 2]).classes_.tolist() == [0, 1, 2]

@@ -27,11 +27,11 @@ def digits():
 
 
 def _grid(n_jobs=None):
-    return GridSearchCV(NetClassifier(epochs=4, random_state=0), GRID, cv=2, n_jobs=n_jobs)
+    return GridSearchCV(NetClassifier(max_iter=4, random_state=0), GRID, cv=2, n_jobs=n_jobs)
 
 
 def _randomized(n_jobs=None):
-    return RandomizedSearchCV(NetClassifier(epochs=4, random_state=0),
+    return RandomizedSearchCV(NetClassifier(max_iter=4, random_state=0),
                               {"learning_rate": np.logspace(-3, -1, 20), "batch_size": [16, 32]},
                               n_iter=3, cv=2, random_state=0, n_jobs=n_jobs)
 
