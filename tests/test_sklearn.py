@@ -176,6 +176,8 @@ def test_feature_names_in(iris):
     ({"learning_rate": "cosine"}, (6, 2), [0, 1] * 3, r"The 'learning_rate' parameter of NetClassifier must be"),
     ({"max_iter": 0}, (6, 2), [0, 1] * 3, r"The 'max_iter' parameter of NetClassifier must be an int in the range \[1, inf\)\. Got 0"),
     ({"alpha": -1.0}, (6, 2), [0, 1] * 3, r"The 'alpha' parameter of NetClassifier must be a float in the range"),
+    ({"learning_rate": "invscaling", "learning_rate_init": lk.optim.Constant(0.1)}, (6, 2), [0, 1] * 3,
+     r"learning_rate='invscaling' changes a number; with a layerkit Schedule"),
     ({"epochs": 0}, (6, 2), [0, 1] * 3, r"The 'epochs' parameter of NetClassifier must be None or an int in the range \[1, inf\)\. Got 0"),
     ({"verbose": -1}, (6, 2), [0, 1] * 3, r"The 'verbose' parameter of NetClassifier must be .*Got -1"),
     ({"early_stopping": True, "validation_fraction": 0.0}, (6, 2), [0, 1] * 3,

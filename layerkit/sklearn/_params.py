@@ -104,6 +104,9 @@ def resolve(est: Any) -> Resolved:
                       f"learning_rate_init={schedule!r} for the rate (a number or a layerkit Schedule for "
                       "learning_rate will be refused in the next release)", FutureWarning, stacklevel=5)
         schedule, rate = "constant", schedule
+    if isinstance(rate, Schedule) and schedule != "constant":
+        raise ValueError(f"{who}: learning_rate={schedule!r} changes a number; with a layerkit Schedule as "
+                         f"learning_rate_init ({rate!r}) leave learning_rate='constant'")
     sizes, layers = est.hidden_layer_sizes, est.hidden_layers
     if layers is None and _is_layer_spec(getattr(est, "loss", None)) and not isinstance(est.loss, str):
         # NetRegressor's first argument is MLPRegressor's loss; it used to be the hidden layers
