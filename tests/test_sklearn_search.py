@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from layerkit.sklearn import NetClassifier
 
 GRID = {"hidden_layers": [({"type": "linear", "n_out": 8}, "relu"), ({"type": "linear", "n_out": 16}, "relu")],
-        "learning_rate": [0.003, 0.03]}
+        "learning_rate_init": [0.003, 0.03]}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def _grid(n_jobs=None):
 
 def _randomized(n_jobs=None):
     return RandomizedSearchCV(NetClassifier(max_iter=4, random_state=0),
-                              {"learning_rate": np.logspace(-3, -1, 20), "batch_size": [16, 32]},
+                              {"learning_rate_init": np.logspace(-3, -1, 20), "batch_size": [16, 32]},
                               n_iter=3, cv=2, random_state=0, n_jobs=n_jobs)
 
 
