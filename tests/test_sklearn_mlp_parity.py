@@ -167,3 +167,27 @@ def test_fortran_ordered_and_strided_input_train_as_c_ordered(iris):
         s = NetClassifier(**params).fit(wide, y)
     np.testing.assert_array_equal(c.predict_proba(X), f.predict_proba(X))
     np.testing.assert_array_equal(c.predict_proba(X), s.predict_proba(X))
+
+
+def test_assigned_coefs_start_partial_fit_and_are_copied_into_a_fitted_net(iris):
+    X, y = iris
+    shapes = [(4, 3), (3, 3)]
+    weights = [np.full(shape, 0.1 * (i + 1)) for i, shape in enumerate(shapes)]
+    clf = NetClassifier(hidden_layer_sizes=(3,), solver="sgd", learning_rate_init=1e-300, random_state=0)
+    clf.coefs_ = [None, None]
+    for i, W in enumerate(weights):
+        clf.coefs_[i] = W  # item assignment before fitting, as scikit-learn's test_fit does
+    clf.intercepts_ = [np.zeros(3), np.ones(3)]
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    for ours, given in zip(clf.coefs_, weights):
+        np.testing.assert_array_equal(ours, given)  # a rate of 1e-300 leaves them as given
+    np.testing.assert_array_equal(clf.intercepts_[1], np.ones(3))
+    assert clf.n_layers_ == 3
+    net_W = clf.net_[0].W
+    clf.coefs_ = [2 * W for W in weights]
+    assert clf.net_[0].W is net_W  # copied into the net's own array
+    np.testing.assert_array_equal(clf.net_[0].W, 2 * weights[0])
+    with pytest.raises(ValueError, match=r"NetClassifier: coefs_\[1\] must have shape \(3, 3\), got \(2, 2\)"):
+        clf.coefs_ = [weights[0], np.ones((2, 2))]
+    with pytest.raises(ValueError, match="intercepts_ must hold 2 arrays"):
+        clf.intercepts_ = [np.zeros(3)]

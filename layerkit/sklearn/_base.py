@@ -344,6 +344,8 @@ class NetEstimator(BaseEstimator):
         sample_weight = self._checked_weights(sample_weight, X.shape[0], X.dtype)
         if first:
             self.net_ = self._build(settings, rng, np.dtype(dtype))
+            self.n_layers_ = len(_linears(self.net_)) + 1  # layers of units, input and output included
+            self._use_given_weights()
             self.history_ = None
             self._start_bookkeeping()
             self.__dict__.pop("_optimizer", None)
@@ -374,20 +376,57 @@ class NetEstimator(BaseEstimator):
     # ------------------------------------------------------------------ MLPClassifier's fitted attributes
     @property
     def coefs_(self) -> list[np.ndarray]:
-        """The weights of each ``Linear`` layer, shape (n_in, n_out): views of the net's own arrays."""
-        check_is_fitted(self, "net_")
-        return [layer.W for layer in _linears(self.net_)]
+        """The weights of each ``Linear`` layer, shape (n_in, n_out): views of the net's own arrays.
+
+        Assigning a list copies it into the net's weights (shapes checked);
+        before the first ``fit``/``partial_fit`` it is kept and becomes the
+        starting weights, as ``MLPClassifier`` lets ``partial_fit`` continue
+        from assigned ``coefs_``.
+        """
+        return self._layer_arrays("coefs_", "W")
+
+    @coefs_.setter
+    def coefs_(self, values: list) -> None:
+        self._assign_layer_arrays("coefs_", "W", values)
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
-        """The biases of each ``Linear`` layer, shape (n_out,): views of the net's own arrays."""
-        check_is_fitted(self, "net_")
-        return [layer.b for layer in _linears(self.net_)]
+        """The biases of each ``Linear`` layer, shape (n_out,): views of the net's own arrays (assignable as ``coefs_``)."""
+        return self._layer_arrays("intercepts_", "b")
 
-    @property
-    def n_layers_(self) -> int:
-        """Number of layers of units, input and output included (``len(coefs_) + 1``)."""
-        return len(self.coefs_) + 1
+    @intercepts_.setter
+    def intercepts_(self, values: list) -> None:
+        self._assign_layer_arrays("intercepts_", "b", values)
+
+    def _layer_arrays(self, attribute: str, name: str) -> list:
+        given = self.__dict__.get("_given_" + attribute)
+        if given is not None and not hasattr(self, "net_"):
+            return given  # assigned before fitting: the list itself, so that item assignments stay
+        check_is_fitted(self, "net_")
+        return [getattr(layer, name) for layer in _linears(self.net_)]
+
+    def _assign_layer_arrays(self, attribute: str, name: str, values: list) -> None:
+        if not hasattr(self, "net_"):
+            self.__dict__["_given_" + attribute] = values
+            return
+        layers = _linears(self.net_)
+        if len(values) != len(layers):
+            raise ValueError(f"{self._name()}: {attribute} must hold {len(layers)} arrays (one per Linear layer), "
+                             f"got {len(values)}")
+        for index, (layer, value) in enumerate(zip(layers, values)):
+            target = getattr(layer, name)
+            value = np.asarray(value, dtype=target.dtype)
+            if value.shape != target.shape:
+                raise ValueError(f"{self._name()}: {attribute}[{index}] must have shape {target.shape}, got "
+                                 f"{value.shape}")
+            target[...] = value
+
+    def _use_given_weights(self) -> None:
+        """``coefs_``/``intercepts_`` assigned before the net existed: copy them into the new net."""
+        for attribute, name in (("coefs_", "W"), ("intercepts_", "b")):
+            given = self.__dict__.pop("_given_" + attribute, None)
+            if given is not None:
+                self._assign_layer_arrays(attribute, name, given)
 
     def _loss_grad_lbfgs(self, packed: np.ndarray, X: Any, Y: np.ndarray, sample_weight: Any,
                          *unused: Any) -> tuple[float, np.ndarray]:
