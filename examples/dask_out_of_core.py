@@ -98,10 +98,10 @@ def main(argv: list[str] | None = None) -> dict:
     chunk_rows = max(1, min(n_rows, int(args.chunk_mb * 1e6 / row_bytes)))
     X, y = make_data(n_rows, args.features, chunk_rows, args.seed)
     X_test, y_test = make_data(min(chunk_rows, 200_000), args.features, chunk_rows, args.seed + 1)  # held out
-    params = dict(hidden_layer_sizes=(args.hidden,), learning_rate=args.learning_rate, random_state=args.seed)
+    params = dict(hidden_layer_sizes=(args.hidden,), learning_rate_init=args.learning_rate, random_state=args.seed)
     print(f"data: {n_rows:,} rows x {args.features} float32 features = {X.nbytes / 1e9:.3f} GB in "
           f"{plural(X.numblocks[0], 'block')} of {chunk_rows:,} rows ({chunk_rows * row_bytes / 1e6:.1f} MB), never "
-          f"materialised; NetClassifier(hidden_layer_sizes=({args.hidden},), learning_rate={args.learning_rate:g}), "
+          f"materialised; NetClassifier(hidden_layer_sizes=({args.hidden},), learning_rate_init={args.learning_rate:g}), "
           f"batch_size='auto' (200)")
     results: dict = {"gigabytes": X.nbytes / 1e9, "n_rows": n_rows}
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
         peaks = client.run(peak_rss_mib)
     results["worker_peak_mib"] = sorted(peaks.values())
     print(f"{args.workers} worker processes (1 thread each): {describe_calls(X.numblocks[0], args.blocks_per_call)}, "
-          f"{plural(clf.n_iter_, 'NetClassifier.partial_fit call')}, "
+          f"{plural(len(clf.loss_curve_), 'NetClassifier.partial_fit call')}, "
           f"{clf.t_:,} rows in {results['out_of_core_s']:.1f} s (generating the blocks included)")
     for index, (address, peak) in enumerate(sorted(peaks.items())):
         print(f"worker {index}: peak memory {peak:.0f} MiB (at start {before[address]:.0f} MiB)")

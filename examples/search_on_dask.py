@@ -41,9 +41,9 @@ def load_data(seed: int, n_samples: int | None = None) -> tuple[Any, Any, Any, A
 
 def make_search(widths: list[int], learning_rates: list[float], *, epochs: int, cv: int, seed: int) -> GridSearchCV:
     """The grid search: every width with every learning rate, ``cv`` folds each."""
-    pipeline = make_pipeline(StandardScaler(), NetClassifier(optimizer="adam", epochs=epochs, random_state=seed))
+    pipeline = make_pipeline(StandardScaler(), NetClassifier(solver="adam", max_iter=epochs, random_state=seed))
     grid = {"netclassifier__hidden_layers": [({"type": "linear", "n_out": w}, "relu") for w in widths],
-            "netclassifier__learning_rate": learning_rates}
+            "netclassifier__learning_rate_init": learning_rates}
     return GridSearchCV(pipeline, grid, cv=cv, n_jobs=-1)
 
 
@@ -104,13 +104,13 @@ def main(argv: list[str] | None = None) -> GridSearchCV:
         elapsed = time.perf_counter() - start
     results = search.cv_results_
     print(f"{len(results['params'])} configurations x {args.cv} folds in {elapsed:.1f} s")
-    print("width  learning_rate  mean CV accuracy")
+    print("width  learning_rate_init  mean CV accuracy")
     for params, score in zip(results["params"], results["mean_test_score"]):
-        print(f"{width_of(params['netclassifier__hidden_layers']):5d}  {params['netclassifier__learning_rate']:13g}"
+        print(f"{width_of(params['netclassifier__hidden_layers']):5d}  {params['netclassifier__learning_rate_init']:18g}"
               f"  {score:.4f}")
     best = search.best_params_
     print(f"best: width={width_of(best['netclassifier__hidden_layers'])} "
-          f"learning_rate={best['netclassifier__learning_rate']:g} "
+          f"learning_rate_init={best['netclassifier__learning_rate_init']:g} "
           f"CV accuracy={search.best_score_:.4f} test accuracy={search.score(X_test, y_test):.4f}")
     return search
 

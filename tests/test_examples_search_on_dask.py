@@ -14,10 +14,10 @@ SMALL = ["--n-samples", "300", "--widths", "8", "24", "--learning-rates", "0.000
 def _check_output(search, out):
     assert len(search.cv_results_["params"]) == 4
     best = search.best_params_
-    assert best["netclassifier__learning_rate"] == 0.02  # 1e-4 barely trains in 4 epochs
+    assert best["netclassifier__learning_rate_init"] == 0.02  # 1e-4 barely trains in 4 epochs
     width = best["netclassifier__hidden_layers"][0]["n_out"]
     line = out.strip().splitlines()[-1]
-    assert re.fullmatch(rf"best: width={width} learning_rate=0.02 CV accuracy={search.best_score_:.4f} "
+    assert re.fullmatch(rf"best: width={width} learning_rate_init=0.02 CV accuracy={search.best_score_:.4f} "
                         r"test accuracy=0\.\d{4}", line), line
     assert "4 configurations x 2 folds" in out
 

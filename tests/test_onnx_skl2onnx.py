@@ -1,6 +1,8 @@
 """Pipelines with NetClassifier / NetRegressor converted by skl2onnx (converters from layerkit.onnx) and run by onnxruntime."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -45,7 +47,7 @@ DATA = {
 @pytest.mark.parametrize("task", sorted(DATA))
 def test_classifier_pipeline_in_float64(task, net_dtype):
     X, y = DATA[task]
-    pipe = pipeline(NetClassifier(HIDDEN, epochs=20, random_state=0, dtype=net_dtype), X, y)
+    pipe = pipeline(NetClassifier(hidden_layers=HIDDEN, max_iter=20, random_state=0, dtype=net_dtype), X, y)
     model = skl2onnx.to_onnx(pipe, X[:1])
     labels, proba = outputs(model, X)
     np.testing.assert_array_equal(labels, pipe.predict(X))
@@ -58,7 +60,7 @@ def test_classifier_pipeline_in_float64(task, net_dtype):
 def test_classifier_pipeline_in_float32_with_and_without_zipmap(task, zipmap):
     X, y = DATA[task]
     X = X.astype(np.float32)
-    clf = NetClassifier(HIDDEN, epochs=20, random_state=1)
+    clf = NetClassifier(hidden_layers=HIDDEN, max_iter=20, random_state=1)
     pipe = pipeline(clf, X, y)
     model = skl2onnx.to_onnx(pipe, X[:1], options={id(clf): {"zipmap": zipmap}})
     labels, proba = outputs(model, X)
@@ -70,7 +72,7 @@ def test_classifier_pipeline_in_float32_with_and_without_zipmap(task, zipmap):
 def test_string_labels_and_the_nocl_option():
     X, y = load_iris(return_X_y=True)
     names = np.array(["setosa", "versicolor", "virginica"])[y]
-    clf = NetClassifier(epochs=10, random_state=0)
+    clf = NetClassifier(max_iter=10, random_state=0)
     pipe = pipeline(clf, X, names)
     labels, proba = outputs(skl2onnx.to_onnx(pipe, X[:1]), X)
     np.testing.assert_array_equal(labels, pipe.predict(X))
@@ -86,7 +88,7 @@ def test_string_labels_and_the_nocl_option():
 def test_regressor_pipeline(n_targets, X_dtype):
     X, y = make_regression(n_samples=300, n_features=6, n_targets=n_targets, noise=0.1, random_state=0)
     X = X.astype(X_dtype)
-    pipe = pipeline(NetRegressor(HIDDEN, epochs=10, random_state=0), X, y)
+    pipe = pipeline(NetRegressor(hidden_layers=HIDDEN, max_iter=10, random_state=0), X, y)
     (pred,) = outputs(skl2onnx.to_onnx(pipe, X[:1]), X)
     want = pipe.predict(X).reshape(len(X), n_targets)
     assert pred.dtype == X_dtype and pred.shape == (len(X), n_targets)
@@ -96,7 +98,7 @@ def test_regressor_pipeline(n_targets, X_dtype):
 
 def test_batch_of_one_and_dynamic_batch():
     X, y = DATA["multiclass"]
-    pipe = pipeline(NetClassifier(epochs=5, random_state=0), X, y)
+    pipe = pipeline(NetClassifier(max_iter=5, random_state=0), X, y)
     model = skl2onnx.to_onnx(pipe, X[:1])
     for rows in (X[:1], X[:7], X):
         labels, _ = outputs(model, rows)
@@ -105,8 +107,8 @@ def test_batch_of_one_and_dynamic_batch():
 
 def test_plugin_layers_inside_an_estimator_export_through_their_hook():
     X, y = DATA["multiclass"]
-    pipe = pipeline(NetClassifier(({"type": "linear", "n_out": 8}, {"type": "swish", "n_features": 8}),
-                                  epochs=10, random_state=0), X, y)
+    pipe = pipeline(NetClassifier(hidden_layers=({"type": "linear", "n_out": 8}, {"type": "swish", "n_features": 8}),
+                                  max_iter=10, random_state=0), X, y)
     labels, proba = outputs(skl2onnx.to_onnx(pipe, X[:1]), X)
     np.testing.assert_array_equal(labels, pipe.predict(X))
     np.testing.assert_allclose(proba, pipe.predict_proba(X), rtol=1e-5, atol=1e-14)
@@ -114,7 +116,7 @@ def test_plugin_layers_inside_an_estimator_export_through_their_hook():
 
 def test_old_opsets_are_refused_with_the_estimator_named():
     X, y = DATA["multiclass"]
-    pipe = pipeline(NetClassifier(epochs=2, random_state=0), X, y)
+    pipe = pipeline(NetClassifier(max_iter=2, random_state=0), X, y)
     with pytest.raises(ValueError, match=r"layerkit.onnx \(NetClassifier\): opset must be an int from 13"):
         skl2onnx.to_onnx(pipe, X[:1], target_opset=11)
 
@@ -125,7 +127,7 @@ def test_multilabel_classifier_pipeline(X_dtype):
 
     X, Y = make_multilabel_classification(n_samples=300, n_features=10, n_classes=4, random_state=0)
     X = X.astype(X_dtype)
-    clf = NetClassifier(HIDDEN, epochs=20, random_state=0)
+    clf = NetClassifier(hidden_layers=HIDDEN, max_iter=20, random_state=0)
     pipe = pipeline(clf, X, Y)
     model = skl2onnx.to_onnx(pipe, X[:1])  # no ZipMap for multi-label, whatever the input type
     labels, proba = outputs(model, X)
@@ -144,7 +146,7 @@ def test_zipmap_options_give_the_outputs_of_skl2onnx_own_classifiers(zipmap, lab
     X, y = DATA["multiclass"]
     X = X.astype(np.float32)
     y = np.array(["setosa", "versicolor", "virginica"])[y] if labels == "str" else y
-    clf = NetClassifier(HIDDEN, epochs=20, random_state=0)
+    clf = NetClassifier(hidden_layers=HIDDEN, max_iter=20, random_state=0)
     pipe = pipeline(clf, X, y)
     ours = skl2onnx.to_onnx(pipe, X[:1], options={id(clf): {"zipmap": zipmap}})
     logistic = LogisticRegression()
@@ -169,3 +171,13 @@ def test_the_converters_use_no_private_skl2onnx_name():
     names = [alias.name for node in ast.walk(ast.parse(inspect.getsource(module)))
              if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("skl2onnx") for alias in node.names]
     assert not [name for name in names if name.startswith("_")]
+
+
+def test_poisson_regressor_is_refused_with_what_to_do_instead():
+    X, y = make_regression(n_samples=50, n_features=3, random_state=0)
+    reg = NetRegressor(loss="poisson", hidden_layer_sizes=(4,), solver="lbfgs", max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg.fit(X, np.abs(y))
+    with pytest.raises(ValueError, match=r"loss='poisson'\) predicts exp\(\) of its net's output"):
+        skl2onnx.to_onnx(reg, X[:1].astype(np.float32))

@@ -62,13 +62,13 @@ def _not_here(client):
 
 def test_incremental_classifier_is_partial_fit_chunk_by_chunk(client, data):
     X, y, _ = data
-    params = dict(hidden_layer_sizes=(16,), learning_rate=0.01, random_state=0)
+    params = dict(hidden_layer_sizes=(16,), learning_rate_init=0.05, random_state=0)
     incremental = wrappers.Incremental(NetClassifier(**params), scoring="accuracy", shuffle_blocks=False)
     with distributed.get_task_stream(client) as tasks:
         incremental.fit(_blocks(X), _blocks(y), classes=[0, 1])
     fitted = incremental.estimator_
     reference = _chunk_by_chunk(NetClassifier(**params), X, y, classes=[0, 1])
-    assert fitted.n_iter_ == N_ROWS // CHUNK and fitted.t_ == N_ROWS  # one partial_fit (one epoch) per chunk
+    assert len(fitted.loss_curve_) == N_ROWS // CHUNK and fitted.t_ == N_ROWS  # one partial_fit (one epoch) per chunk
     np.testing.assert_array_equal(fitted.predict_proba(X), reference.predict_proba(X))
     assert fitted.score(X, y) > 0.75  # it learned the label (chance: about 0.5)
     # dask-ml's task "fit-<token>", block i: partial_fit of block i, on a worker process
@@ -78,13 +78,13 @@ def test_incremental_classifier_is_partial_fit_chunk_by_chunk(client, data):
 
 def test_incremental_regressor_is_partial_fit_chunk_by_chunk(client, data):
     X, _, targets = data
-    params = dict(hidden_layer_sizes=(16,), learning_rate=0.01, random_state=0, dtype="float32")
+    params = dict(hidden_layer_sizes=(16,), learning_rate_init=0.05, random_state=0, dtype="float32")
     target = targets[:, 0]  # dask-ml's Incremental reads y's blocks as 1-D: one target
     incremental = wrappers.Incremental(NetRegressor(**params), shuffle_blocks=False)
     incremental.fit(_blocks(X.astype(np.float32)), _blocks(target))
     fitted = incremental.estimator_
     reference = _chunk_by_chunk(NetRegressor(**params), X.astype(np.float32), target)
-    assert fitted.n_iter_ == N_ROWS // CHUNK and fitted.net_.dtype == np.float32
+    assert len(fitted.loss_curve_) == N_ROWS // CHUNK and fitted.net_.dtype == np.float32
     np.testing.assert_array_equal(fitted.predict(X), reference.predict(X))
 
 
@@ -105,7 +105,7 @@ def test_incremental_classifier_needs_the_classes_up_front(client, data):
 def test_parallel_post_fit_predicts_each_block_on_the_workers(client, data, Estimator):
     X, y, targets = data
     target = y if Estimator is NetClassifier else targets[:, 0]  # ParallelPostFit's predict: 1-D blocks
-    estimator = Estimator(hidden_layer_sizes=(8,), epochs=5, random_state=0).fit(X, target)
+    estimator = Estimator(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, target)
     post = wrappers.ParallelPostFit(estimator)
     X_blocks = _blocks(X)
     with distributed.get_task_stream(client) as tasks:
@@ -137,7 +137,7 @@ def test_unaligned_blocks_train_and_predict_as_aligned_ones(data, monkeypatch):
     seen = []
     fit_net = base.fit_net
     monkeypatch.setattr(base, "fit_net", lambda net, x, *a, **k: seen.append(x.flags.aligned) or fit_net(net, x, *a, **k))
-    params = dict(hidden_layer_sizes=(8,), learning_rate=0.01, random_state=0)
+    params = dict(hidden_layer_sizes=(8,), learning_rate_init=0.01, random_state=0)
     aligned = NetClassifier(**params).partial_fit(X[:CHUNK], y[:CHUNK], classes=[0, 1])
     unaligned = NetClassifier(**params).partial_fit(_unaligned(X[:CHUNK]), y[:CHUNK], classes=[0, 1])
     assert seen == [True, True]

@@ -13,7 +13,7 @@ MLP_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh"
 
 
 # the defaults before issue 19 (MLPClassifier's are learning_rate 0.001, batch 200): a few epochs suffice on iris
-FAST = dict(learning_rate=0.01, batch_size=32)
+FAST = dict(learning_rate_init=0.01, batch_size=32)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def iris():
 def test_every_mlp_activation_is_a_layer_name(iris, activation):
     name = MLP_ACTIVATIONS[activation]
     X, y = iris
-    clf = NetClassifier(hidden_layers=({"type": "linear", "n_out": 16}, name), epochs=40, random_state=0, **FAST).fit(X, y)
+    clf = NetClassifier(hidden_layers=({"type": "linear", "n_out": 16}, name), max_iter=40, random_state=0, **FAST).fit(X, y)
     assert type(clf.net_[1]) is registry.get(name)
     assert clf.score(X, y) > 0.85
 
@@ -36,7 +36,7 @@ def test_dropout_and_normalisation_in_a_spec_with_widths_filled_in(iris, dtype):
     X, y = iris
     hidden = ({"type": "linear", "n_out": 16}, "batch_norm", "relu", {"type": "dropout", "p": 0.2},
               {"type": "linear", "n_out": 8}, {"type": "layer_norm"}, "sigmoid")
-    clf = NetClassifier(hidden_layers=hidden, epochs=60, dtype=dtype, random_state=0, **FAST).fit(X.astype(dtype), y)
+    clf = NetClassifier(hidden_layers=hidden, max_iter=60, dtype=dtype, random_state=0, **FAST).fit(X.astype(dtype), y)
     kinds = [type(layer) for layer in clf.net_]
     assert kinds[:7] == [lk.Linear, lk.BatchNorm1d, lk.ReLU, lk.Dropout, lk.Linear, lk.LayerNorm, lk.Sigmoid]
     assert clf.net_[1].n == 16 and clf.net_[5].n == 8
@@ -53,7 +53,7 @@ def test_regressor_with_batch_norm_and_dropout():
     X = rng.normal(size=(200, 3))
     y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=200)
     reg = NetRegressor(hidden_layers=({"type": "linear", "n_out": 16}, "layer_norm", "relu", "dropout"),
-                       epochs=60, random_state=0, learning_rate=0.01).fit(X, y)
+                       max_iter=60, random_state=0, learning_rate_init=0.01).fit(X, y)
     assert isinstance(reg.net_[3], lk.Dropout) and reg.net_[3].p == 0.5
     assert reg.score(X, y) > 0.8
 

@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from layerkit.sklearn import NetClassifier
 
 GRID = {"hidden_layers": [({"type": "linear", "n_out": 8}, "relu"), ({"type": "linear", "n_out": 16}, "relu")],
-        "learning_rate": [0.003, 0.03]}
+        "learning_rate_init": [0.003, 0.03]}
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +27,12 @@ def digits():
 
 
 def _grid(n_jobs=None):
-    return GridSearchCV(NetClassifier(epochs=4, random_state=0), GRID, cv=2, n_jobs=n_jobs)
+    return GridSearchCV(NetClassifier(max_iter=4, random_state=0), GRID, cv=2, n_jobs=n_jobs)
 
 
 def _randomized(n_jobs=None):
-    return RandomizedSearchCV(NetClassifier(epochs=4, random_state=0),
-                              {"learning_rate": np.logspace(-3, -1, 20), "batch_size": [16, 32]},
+    return RandomizedSearchCV(NetClassifier(max_iter=4, random_state=0),
+                              {"learning_rate_init": np.logspace(-3, -1, 20), "batch_size": [16, 32]},
                               n_iter=3, cv=2, random_state=0, n_jobs=n_jobs)
 
 

@@ -184,6 +184,9 @@ def _regressor_shapes(operator: Any) -> None:
 def _net_part(scope: Any, operator: Any, container: Any) -> tuple[Builder, str]:
     """A builder on skl2onnx's names holding the fitted net; returns it and the net's output name."""
     model = operator.raw_operator
+    if getattr(model, "out_activation_", None) == "exp":
+        raise ValueError(f"layerkit.onnx: {type(model).__name__}(loss='poisson') predicts exp() of its net's output, "
+                         "which the converter does not add; export model.net_ (lk.onnx.to_onnx) and apply exp")
     layers = model.net_.layers
     dtype = net_dtype(model.net_, layers)
     opset = check_opset(container.target_opset, f"layerkit.onnx ({type(model).__name__})")

@@ -7,6 +7,7 @@ from layerkit.optim.adagrad import AdaGrad, Adagrad
 from layerkit.optim.adam import Adam, AdamW
 from layerkit.optim.base import Optimizer, named_parameters, net_parameters, optimizer_from_state_dict
 from layerkit.optim.clipping import clip_grad_norm, global_grad_norm
+from layerkit.optim.lbfgs import LBFGS
 from layerkit.optim.rmsprop import RMSprop
 from layerkit.optim.names import OPTIMIZER_NAMES, optimizer_by_name
 from layerkit.optim.schedules import (Constant, CosineDecay, ExponentialDecay, PerEpoch, ReduceLROnPlateau, Schedule,
@@ -16,7 +17,7 @@ from layerkit.optim.sgd import SGD
 OPTIMIZERS: dict[str, type[Optimizer]] = {cls.__name__: cls for cls in (SGD, Adam, AdamW, RMSprop, AdaGrad)}
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "AdaGrad", "Adagrad", "OPTIMIZERS", "OPTIMIZER_NAMES",
+    "Optimizer", "LBFGS", "SGD", "Adam", "AdamW", "RMSprop", "AdaGrad", "Adagrad", "OPTIMIZERS", "OPTIMIZER_NAMES",
     "optimizer_by_name", "Schedule", "Constant", "ExponentialDecay", "StepDecay", "CosineDecay", "Warmup",
     "PerEpoch", "ReduceLROnPlateau",
     "as_schedule", "schedule_from_config", "optimizer_from_state_dict",

@@ -26,13 +26,16 @@ class AdaGrad(Optimizer):
     initial_accumulator_value : float >= 0
         Starting value of ``s``.
     eps : float
+    decay_biases : bool, keyword-only
+        ``False`` exempts biases (parameters of fewer than two dimensions) from
+        ``weight_decay``; see ``Optimizer.decay_for``.
     """
 
     slots = ("sum",)
 
     def __init__(self, lr: float | Schedule = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
-        super().__init__(lr, weight_decay)
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, decay_biases: bool = True) -> None:
+        super().__init__(lr, weight_decay, decay_biases=decay_biases)
         self.lr_decay = _check_real(lr_decay, "AdaGrad: lr_decay", low=0.0)
         self.initial_accumulator_value = _check_real(initial_accumulator_value,
                                                      "AdaGrad: initial_accumulator_value", low=0.0)
@@ -40,7 +43,8 @@ class AdaGrad(Optimizer):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"lr_decay": self.lr_decay, "weight_decay": self.weight_decay,
-                "initial_accumulator_value": self.initial_accumulator_value, "eps": self.eps}
+                "initial_accumulator_value": self.initial_accumulator_value, "eps": self.eps,
+                "decay_biases": self.decay_biases}
 
     def _initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
         return {"sum": np.full_like(param, self.initial_accumulator_value)}

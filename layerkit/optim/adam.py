@@ -28,14 +28,17 @@ class Adam(Optimizer):
     eps : float
     weight_decay : float
         L2 penalty added to the gradient (see ``AdamW`` for the decoupled form).
+    decay_biases : bool, keyword-only
+        ``False`` exempts biases (parameters of fewer than two dimensions) from
+        ``weight_decay``; see ``Optimizer.decay_for``.
     amsgrad : bool
     """
 
     decoupled = False
 
     def __init__(self, lr: float | Schedule = 0.001, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False) -> None:
-        super().__init__(lr, weight_decay)
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, decay_biases: bool = True) -> None:
+        super().__init__(lr, weight_decay, decay_biases=decay_biases)
         name = type(self).__name__
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
@@ -50,7 +53,7 @@ class Adam(Optimizer):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay,
-                "amsgrad": self.amsgrad}
+                "amsgrad": self.amsgrad, "decay_biases": self.decay_biases}
 
     def _kernel_rule(self) -> tuple[int, tuple[float, ...]]:
         return core.OPT_ADAM, (*self.betas, self.eps, float(self.decoupled))
@@ -101,5 +104,5 @@ class AdamW(Adam):
     decoupled = True
 
     def __init__(self, lr: float | Schedule = 0.001, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01, amsgrad: bool = False) -> None:
-        super().__init__(lr, betas, eps, weight_decay, amsgrad)
+                 weight_decay: float = 0.01, amsgrad: bool = False, *, decay_biases: bool = True) -> None:
+        super().__init__(lr, betas, eps, weight_decay, amsgrad, decay_biases=decay_biases)

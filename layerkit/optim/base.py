@@ -58,12 +58,13 @@ class Optimizer:
         (see ``layerkit.optim.schedules``).
     weight_decay : float
         Coefficient of the L2 penalty ``weight_decay/2 * ||p||**2`` added to the
-        gradient (decoupled from the gradient in ``AdamW``). It applies to every
-        parameter, biases included, as in ``torch.optim``, unless ``decay_biases``
-        is false.
-    decay_biases : bool
-        Whether the weight decay applies to parameters with fewer than two
-        dimensions (biases); see ``decay_for``.
+        gradient (decoupled from the gradient in ``AdamW``). By default it
+        applies to every parameter, biases included, as in ``torch.optim``.
+    decay_biases : bool, keyword-only
+        ``False`` exempts the biases from ``weight_decay``, as scikit-learn's
+        ``MLPClassifier`` exempts its intercepts from ``alpha``. "Biases" means
+        every parameter with fewer than two dimensions: biases and the scales
+        and shifts of normalisation layers. See ``decay_for``.
 
     Attributes
     ----------
@@ -77,7 +78,9 @@ class Optimizer:
         name = type(self).__name__
         self.lr = as_schedule(lr, f"{name}: lr")
         self.weight_decay = _check_real(weight_decay, f"{name}: weight_decay", low=0.0)
-        self.decay_biases = decay_biases
+        if not isinstance(decay_biases, (bool, np.bool_)):
+            raise TypeError(f"{name}: decay_biases must be a bool, got {type(decay_biases).__name__}")
+        self.decay_biases = bool(decay_biases)
         self.state: dict[str, dict[str, Any]] = {}
         self._layer_names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._layers_named = 0  # never decreases, so a dead layer's name is never given again
@@ -246,6 +249,22 @@ class Optimizer:
     def _initial_state(self, param: np.ndarray) -> dict[str, np.ndarray]:
         return {slot: np.zeros_like(param) for slot in self.slots}
 
+    def decay_for(self, param: np.ndarray) -> float:
+        """The weight decay that applies to ``param``.
+
+        Parameters
+        ----------
+        param : ndarray, any shape
+
+        Returns
+        -------
+        float
+            ``0.0`` for a bias (a parameter of fewer than two dimensions: biases,
+            norm scales and shifts) when ``decay_biases`` is False, else
+            ``weight_decay``.
+        """
+        return 0.0 if (not self.decay_biases and param.ndim < 2) else self.weight_decay
+
     def _decayed(self, param: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """The gradient with the L2 term ``decay_for(param) * param`` added (a new array if it is)."""
         decay = self.decay_for(param)
@@ -258,7 +277,7 @@ class Optimizer:
     # ------------------------------------------------------------------ saving
     def hyperparameters(self) -> dict[str, Any]:
         """The constructor arguments other than ``lr``, JSON-able."""
-        return {"weight_decay": self.weight_decay}
+        return {"weight_decay": self.weight_decay, "decay_biases": self.decay_biases}
 
     def config(self) -> dict[str, Any]:
         """``{"type": class name, "lr": schedule config, **hyperparameters}``."""

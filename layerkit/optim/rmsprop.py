@@ -29,13 +29,17 @@ class RMSprop(Optimizer):
     eps : float
     weight_decay : float
     momentum : float >= 0
+    decay_biases : bool, keyword-only
+        ``False`` exempts biases (parameters of fewer than two dimensions) from
+        ``weight_decay``; see ``Optimizer.decay_for``.
     centered : bool
         Normalise by an estimate of the gradient's variance instead of its second moment.
     """
 
     def __init__(self, lr: float | Schedule = 0.01, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
-        super().__init__(lr, weight_decay)
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
+                 decay_biases: bool = True) -> None:
+        super().__init__(lr, weight_decay, decay_biases=decay_biases)
         self.alpha = _check_real(alpha, "RMSprop: alpha", low=0.0)
         if self.alpha >= 1:
             raise ValueError(f"RMSprop: alpha must be in [0, 1), got {self.alpha}")
@@ -49,7 +53,8 @@ class RMSprop(Optimizer):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay,
-                "momentum": self.momentum, "centered": self.centered}
+                "momentum": self.momentum, "centered": self.centered,
+                "decay_biases": self.decay_biases}
 
     def _kernel_rule(self) -> tuple[int, tuple[float, ...]]:
         return core.OPT_RMSPROP, (self.alpha, self.eps, self.momentum)

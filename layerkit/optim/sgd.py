@@ -30,11 +30,14 @@ class SGD(Optimizer):
         Requires ``momentum > 0`` and ``dampening == 0``.
     weight_decay : float
         L2 penalty coefficient.
+    decay_biases : bool, keyword-only
+        ``False`` exempts biases (parameters of fewer than two dimensions) from
+        ``weight_decay``; see ``Optimizer.decay_for``.
     """
 
     def __init__(self, lr: float | Schedule = 0.01, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
-        super().__init__(lr, weight_decay)
+                 nesterov: bool = False, weight_decay: float = 0.0, *, decay_biases: bool = True) -> None:
+        super().__init__(lr, weight_decay, decay_biases=decay_biases)
         self.momentum = _check_real(momentum, "SGD: momentum", low=0.0)
         if self.momentum >= 1:
             raise ValueError(f"SGD: momentum must be in [0, 1), got {self.momentum}")
@@ -49,7 +52,7 @@ class SGD(Optimizer):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"momentum": self.momentum, "dampening": self.dampening, "nesterov": self.nesterov,
-                "weight_decay": self.weight_decay}
+                "weight_decay": self.weight_decay, "decay_biases": self.decay_biases}
 
     def _kernel_rule(self) -> tuple[int, tuple[float, ...]]:
         return core.OPT_SGD, (self.momentum, self.dampening, float(self.nesterov))

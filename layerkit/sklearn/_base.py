@@ -1,179 +1,56 @@
-"""What ``NetClassifier`` and ``NetRegressor`` share: hyperparameters, the net, the optimizer, training."""
+"""What ``NetClassifier`` and ``NetRegressor`` share: ``MLPClassifier``'s parameters, the net, the solvers."""
 from __future__ import annotations
 
+import copy
 import inspect
-import numbers
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from layerkit import config, registry
 from layerkit._composite import Composite
 from layerkit._validation import InputSpec, check_input_kind
-from layerkit.blocks import Residual
-from layerkit.blocks._branches import Branches
 from layerkit.history import History
-from layerkit.losses import check_sample_weight, get_loss
+from layerkit.losses import check_sample_weight
 from layerkit.net import Net
-from layerkit.optim import OPTIMIZERS
-from layerkit.optim.base import Optimizer
-from layerkit.optim.schedules import Schedule
+from layerkit.optim.adam import Adam
+from layerkit.optim.base import Optimizer, net_parameters
 from layerkit.optim.sgd import SGD
-from layerkit.sklearn._stopping import StopRule, divergence_advice
+from layerkit.sklearn._hidden import _build_hidden
+from layerkit.sklearn._params import OPTIMIZER_NAMES, PARAMETER_CONSTRAINTS, Resolved, _is_layer_spec, resolve
+from layerkit.sklearn._stopping import (NON_FINITE_MESSAGE, LearningRate, MLPEpochs, NonFiniteWeightsError,
+                                        divergence_advice)
 from layerkit.sklearn._weights import WeightedAverage
 from layerkit.training import fit as fit_net
 
-OPTIMIZER_NAMES = {name.lower(): cls for name, cls in OPTIMIZERS.items()}
 DTYPES = ("float64", "float32")
-DEFAULT_HIDDEN = ({"type": "linear", "n_out": 32}, "relu")
 AUTO_BATCH = 200  # batch_size="auto": min(AUTO_BATCH, n_samples), as MLPClassifier
-# MLPClassifier's activation names -> layerkit's built-in layers
-ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
-
-
-def _accepted(name: str) -> set[str] | None:
-    """The constructor arguments of the registered layer ``name`` (None: any or unknown)."""
-    try:
-        signature = inspect.signature(registry.get(name))
-    except (registry.RegistryError, TypeError, ValueError):
-        return None  # build_layer reports unknown names with the registry's suggestion
-    if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
-        return None
-    return set(signature.parameters)
-
-
-def _filled(item: Any, width: int, dtype: str, where: str) -> Any:
-    """``item`` with ``n_in`` or ``n`` (the width reaching it) and ``dtype`` set where its layer takes them.
-
-    A bare name (``"batch_norm"``) becomes ``{"type": name, ...}`` when its layer takes one of them.
-    """
-    if isinstance(item, str):
-        accepted = _accepted(item)
-        if accepted is None or not accepted & {"n_in", "n", "dtype"}:
-            return item
-        item = {"type": item}
-    if not isinstance(item, Mapping):
-        raise ValueError(f"{where} must be a layer name or a dict with a 'type' key, got {item!r}")
-    item = dict(item)
-    accepted = _accepted(item.get("type")) if isinstance(item.get("type"), str) else None
-    for key, value in (("n_in", width), ("n", width), ("dtype", dtype)):
-        if key not in item and accepted is not None and key in accepted:
-            item[key] = value
-    return item
-
-
-def _nested_key(item: Any) -> str | None:
-    """``"layers"`` for a block holding a chain (``residual``, ``net``), ``"branches"`` for a branching one."""
-    name = item.get("type") if isinstance(item, Mapping) else item
-    try:
-        cls = registry.get(name) if isinstance(name, str) else None
-    except registry.RegistryError:
-        return None  # build_layer reports it
-    if cls is None or not isinstance(item, Mapping):
-        return None
-    if issubclass(cls, Branches) and "branches" in item:
-        return "branches"
-    return "layers" if "layers" in item and issubclass(cls, (Net, Residual)) else None
-
-
-def _build_hidden(item: Any, width: int, dtype: str, rng: Any, index: int, where: str) -> tuple[Any, Any, Any]:
-    """``(layer, filled item, output width)`` of a ``hidden_layers`` item, blocks' inner items filled too."""
-    key = _nested_key(item)
-    if key is None:
-        item = _filled(item, width, dtype, where)
-        layer = config.build_layer(item, index, rng)
-        return layer, item, _output_width(layer, width, where)
-    chains = [item[key]] if key == "layers" else list(item[key])
-    built_chains, filled_chains = [], []
-    for b, chain in enumerate(chains):
-        inner_width, built, filled = width, [], []
-        for i, inner in enumerate(chain):
-            part = f"{where}[{key!r}]" + (f"[{b}]" if key == "branches" else "") + f"[{i}]"
-            layer, inner, inner_width = _build_hidden(inner, inner_width, dtype, rng, i, part)
-            built.append(layer)
-            filled.append(inner)
-        built_chains.append(built)
-        filled_chains.append(filled)
-    filled_item = {**item, key: filled_chains[0] if key == "layers" else filled_chains}
-    layer = config.build_layer({**item, key: built_chains[0] if key == "layers" else built_chains}, index, rng)
-    return layer, filled_item, _output_width(layer, width, where)
-
-
-def _output_width(layer: Any, width: int, where: str) -> int:
-    """The width ``layer`` outputs for ``width`` input features (``ValueError`` naming ``where`` if it cannot say)."""
-    out = getattr(layer, "output_features", None)
-    out_width = out(width) if out is not None else width
-    if not isinstance(out_width, numbers.Integral):
-        raise ValueError(f"{where}: cannot tell the output width of {layer!r}; give its layer an "
-                         "output_features(n_in) method")
-    return out_width
 
 
 class NetEstimator(BaseEstimator):
     """Base class of the layerkit estimators; see ``NetClassifier`` for the parameters."""
 
-    _parameter_constraints: dict = {
-        "hidden_layers": [list, tuple],
-        "hidden_layer_sizes": [None, "array-like"],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "optimizer": [StrOptions(set(OPTIMIZER_NAMES))],
-        "learning_rate": [Interval(numbers.Real, 0, None, closed="left"), Schedule],
-        "momentum": [Interval(numbers.Real, 0, 1, closed="left")],
-        "optimizer_params": [None, dict],
-        "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "shuffle": ["boolean"],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
-        "warm_start": ["boolean"],
-        "dtype": [StrOptions({"auto", "float64", "float32"}), type, np.dtype],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-    }
+    _parameter_constraints: dict = dict(PARAMETER_CONSTRAINTS)
 
-    def __init__(self, hidden_layers: Sequence[Any] = DEFAULT_HIDDEN, *,
-                 hidden_layer_sizes: Sequence[int] | None = None, activation: str = "relu",
-                 loss: Any = None, optimizer: str = "adam", learning_rate: float | Schedule = 0.001,
-                 momentum: float = 0.0, optimizer_params: dict | None = None, epochs: int = 200,
-                 batch_size: int | str = "auto", shuffle: bool = True, tol: float = 1e-4, n_iter_no_change: int = 10,
-                 early_stopping: bool = False, validation_fraction: float = 0.1, warm_start: bool = False,
-                 dtype: str = "auto", random_state: Any = None, verbose: int = 0) -> None:
-        self.hidden_layers = hidden_layers
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.loss = loss
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.optimizer_params = optimizer_params
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.warm_start = warm_start
-        self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
+    def _store(self, values: dict) -> None:
+        """Keep every constructor argument as it was given (scikit-learn's ``get_params`` reads them back)."""
+        for name, value in values.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
 
     # ------------------------------------------------------------------ what subclasses define
     def _targets(self, y: np.ndarray, *, first: bool, classes: Any = None) -> np.ndarray:
         """Encode ``y`` for the loss (and learn the classes or targets on the first call)."""
         raise NotImplementedError
 
-    def _head(self) -> tuple[int, list[Any], str]:
+    def _head(self) -> tuple[int, list[Any], Any]:
         """``(n_outputs, layers after the last Linear, loss)`` for the fitted targets."""
         raise NotImplementedError
 
@@ -191,14 +68,9 @@ class NetEstimator(BaseEstimator):
     def _name(self) -> str:
         return type(self).__name__
 
-    def _check_params(self) -> None:
+    def _check_params(self) -> Resolved:
         self._validate_params()  # scikit-learn's _parameter_constraints
         who = self._name()
-        if self.early_stopping and self.validation_fraction == 0:
-            raise ValueError(f"{who}: early_stopping needs validation_fraction > 0, got 0")
-        if self.momentum and self.optimizer != "sgd":
-            raise ValueError(f"{who}: momentum applies to optimizer='sgd' only, got momentum={self.momentum} "
-                             f"with optimizer={self.optimizer!r} (use optimizer_params for its settings)")
         if self.dtype != "auto":
             try:
                 name = np.dtype(self.dtype).name
@@ -206,24 +78,13 @@ class NetEstimator(BaseEstimator):
                 name = None
             if name not in DTYPES:
                 raise ValueError(f"{who}: dtype must be 'auto', 'float64' or 'float32', got {self.dtype!r}")
-        self._hidden_spec()
-
-    def _hidden_spec(self) -> list[Any]:
-        """``hidden_layers``, or the spec ``hidden_layer_sizes`` and ``activation`` stand for."""
-        who = self._name()
-        if self.hidden_layer_sizes is None:
-            return list(self.hidden_layers)
-        if not _same(self.hidden_layers, DEFAULT_HIDDEN):
-            raise ValueError(f"{who}: give hidden_layers or hidden_layer_sizes, not both (got hidden_layers="
-                             f"{self.hidden_layers!r} and hidden_layer_sizes={self.hidden_layer_sizes!r})")
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
-        if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in sizes):
-            raise ValueError(f"{who}: hidden_layer_sizes must be positive ints, got {self.hidden_layer_sizes!r}")
-        spec: list[Any] = []
-        for n in sizes:
-            spec += [{"type": "linear", "n_out": int(n)}, ACTIVATIONS[self.activation]]
-        return spec
+        if self.optimizer is not None and self.solver == "lbfgs":
+            raise ValueError(f"{who}: optimizer={self.optimizer!r} trains by minibatches; it does not combine "
+                             "with solver='lbfgs' (leave optimizer=None, or choose solver='sgd' or 'adam')")
+        if self.optimizer_params and (self.optimizer is None or isinstance(self.optimizer, Optimizer)):
+            raise ValueError(f"{who}: optimizer_params applies to an optimizer given by name "
+                             f"(optimizer='adamw', ...), got optimizer={self.optimizer!r}")
+        return resolve(self)
 
     def _dtype(self, X: Any = None) -> Any:
         """The computation's dtype: explicit, the fitted net's, or (``"auto"``) float32 for float32 data."""
@@ -235,6 +96,14 @@ class NetEstimator(BaseEstimator):
 
     _y_checks: dict[str, Any] = {}  # validate_data's arguments for y (the regressor's: multi_output, y_numeric)
 
+    def _first_hidden_item(self) -> Any:
+        """The first item of a layer spec given as hidden layers (``None`` for ``hidden_layer_sizes``)."""
+        for value in (self.hidden_layers, self.hidden_layer_sizes, getattr(self, "loss", None)):
+            if value is not None and not isinstance(value, str) and _is_layer_spec(value):
+                items = [value] if isinstance(value, Mapping) else list(value)
+                return items[0] if items else None
+        return None
+
     def _input_spec(self) -> InputSpec | None:
         """What the first hidden layer takes when it is not a 2-D batch of features (``None`` then).
 
@@ -242,8 +111,7 @@ class NetEstimator(BaseEstimator):
         2) or of integer indices (``Embedding``) declares it through its
         class's ``input_ranks`` and ``integer_input``.
         """
-        hidden = self._hidden_spec()
-        item = hidden[0] if hidden else None
+        item = self._first_hidden_item()
         name = item if isinstance(item, str) else item.get("type") if isinstance(item, Mapping) else None
         try:
             cls = registry.get(name) if isinstance(name, str) else None
@@ -279,131 +147,225 @@ class NetEstimator(BaseEstimator):
             return (_aligned(checked[0]),) + checked[1:]
         return _aligned(checked)
 
+    def _check_solver(self) -> bool:
+        """``partial_fit`` exists for the minibatch solvers only, as in ``MLPClassifier``."""
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is "
+                                 "not stochastic.")
+        return True
+
     # ------------------------------------------------------------------ building
-    def _build(self, seed: int, dtype: np.dtype) -> Net:
-        """The net: the hidden layers with input widths and dtype filled in, then the output layers."""
+    def _build(self, settings: Resolved, rng: np.random.RandomState, dtype: np.dtype) -> Net:
+        """The net: the hidden layers with input widths and dtype filled in, then the output layers.
+
+        With ``hidden_layer_sizes`` every ``Linear`` is initialised as
+        ``MLPClassifier`` initialises its layers (Glorot's uniform bound
+        ``sqrt(6 / (fan_in + fan_out))``, ``sqrt(2 / ...)`` for "logistic";
+        weights then biases, drawn from ``rng``), so the same ``random_state``
+        starts from the same weights.
+        """
         dtype = dtype.name
         n_out, head, _ = self._head()
-        rng = np.random.default_rng(seed)
+        seed = None if settings.mlp_shaped else rng.randint(2 ** 31 - 1)
+        generator = np.random.default_rng(seed)
         layers, spec, width = [], [], getattr(self, "n_features_in_", None)  # (none for 1-D indices)
-        for index, item in enumerate(self._hidden_spec()):
-            layer, item, width = _build_hidden(item, width, dtype, rng, index,
+        for index, item in enumerate(settings.hidden):
+            layer, item, width = _build_hidden(item, width, dtype, generator, index,
                                                f"{self._name()}: hidden_layers[{index}]")
             layers.append(layer)
             spec.append(item)
         spec.append({"type": "linear", "n_in": int(width), "n_out": n_out, "dtype": dtype})
         spec.extend(head)
         start = len(layers)
-        layers.extend(config.build_layer(item, start + i, rng) for i, item in enumerate(spec[start:]))
+        layers.extend(config.build_layer(item, start + i, generator) for i, item in enumerate(spec[start:]))
         self.spec_ = spec
-        return Net(layers)
+        net = Net(layers)
+        if settings.mlp_shaped:
+            factor = 2.0 if self.activation == "logistic" else 6.0
+            for layer in _linears(net):
+                fan_in, fan_out = layer.W.shape
+                bound = np.sqrt(factor / (fan_in + fan_out))
+                layer.W[...] = rng.uniform(-bound, bound, (fan_in, fan_out))
+                layer.b[...] = rng.uniform(-bound, bound, fan_out)
+        return net
 
-    def _make_update(self) -> float | Optimizer:
-        name = self.optimizer
-        params = dict(self.optimizer_params or {})
-        schedule = isinstance(self.learning_rate, Schedule)
-        if name == "sgd" and not self.momentum and not params:
-            # a float: the same rule as SGD(lr), on the net's compiled fast path
-            return SGD(lr=self.learning_rate) if schedule else float(self.learning_rate)
-        if name == "sgd":
-            params.setdefault("momentum", self.momentum)
-        try:
-            return OPTIMIZER_NAMES[name](lr=self.learning_rate, **params)
-        except TypeError as error:
-            raise ValueError(f"{self._name()}: optimizer_params {params} do not fit {OPTIMIZER_NAMES[name].__name__}: "
-                             f"{error}") from error
-
-    # ------------------------------------------------------------------ training
     def _batch_size(self, n_samples: int) -> int:
         """The minibatch size for ``n_samples`` training rows: ``"auto"`` is ``min(200, n_samples)``."""
-        return min(AUTO_BATCH, n_samples) if self.batch_size == "auto" else self.batch_size
+        if self.batch_size == "auto":
+            return min(AUTO_BATCH, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                          UserWarning, stacklevel=4)
+        return int(np.clip(self.batch_size, 1, n_samples))
 
+    def _make_rate(self, settings: Resolved, weight_decay: float) -> LearningRate:
+        """The minibatch optimizer and its ``learning_rate`` schedule (``MLPClassifier``'s ``_optimizer``)."""
+        rate = settings.learning_rate_init
+        decay = {"weight_decay": weight_decay, "decay_biases": False}
+        name = self.optimizer if isinstance(self.optimizer, str) else None
+        solver = self.solver if self.optimizer is None else name
+        if isinstance(self.optimizer, Optimizer):
+            optimizer: Any = copy.deepcopy(self.optimizer)  # used as it is: its own lr and weight decay
+            schedule = "constant"
+        elif solver == "sgd":
+            momentum = float(self.momentum)
+            if not momentum and not self.alpha and settings.schedule == "constant" and isinstance(rate, float):
+                optimizer = float(rate)  # plain gradient descent: whole epochs in the compiled core
+            else:
+                optimizer = SGD(lr=rate, momentum=momentum, nesterov=bool(self.nesterovs_momentum and momentum),
+                                **decay)
+            schedule = settings.schedule
+        elif solver == "adam":
+            optimizer = Adam(lr=rate, betas=(self.beta_1, self.beta_2), eps=self.epsilon, **decay)
+            schedule = "constant"
+        else:
+            params = {**decay, **(self.optimizer_params or {})}
+            try:
+                optimizer = OPTIMIZER_NAMES[name](lr=rate, **params)
+            except TypeError as error:
+                raise ValueError(f"{self._name()}: optimizer_params {self.optimizer_params} do not fit "
+                                 f"{OPTIMIZER_NAMES[name].__name__}: {error}") from error
+            schedule = "constant"
+        return LearningRate(optimizer, schedule, rate, self.power_t)
+
+    # ------------------------------------------------------------------ training
     def _start_bookkeeping(self) -> None:
         """Fresh curves and counters (a new net): nothing of an earlier fit survives."""
         self.loss_curve_ = []
         self.n_iter_ = 0
         self.t_ = 0
+        self._no_improvement_count = 0
         if self.early_stopping:
-            self.validation_loss_curve_, self.validation_scores_ = [], []
+            self.validation_scores_, self.validation_loss_curve_ = [], []
             self.best_validation_score_, self.best_loss_ = -np.inf, None
         else:
-            self.validation_loss_curve_ = self.validation_scores_ = self.best_validation_score_ = None
+            self.validation_scores_ = self.validation_loss_curve_ = self.best_validation_score_ = None
             self.best_loss_ = np.inf
 
-    def _train(self, X: Any, targets: np.ndarray, sample_weight: Any, epochs: int,
-               rng: np.random.RandomState, partial: bool = False) -> History:
-        if sample_weight is not None:
-            sample_weight = check_sample_weight(sample_weight, X.shape[0], self._name(), X.dtype)
-            if not np.any(sample_weight):
-                raise ValueError(f"{self._name()}: sample_weight is all zeros; at least one row must weigh > 0")
-        _, _, loss = self._head()
-        validation = None
-        if self.early_stopping and not partial:  # as MLPClassifier: partial_fit holds out no rows
-            from sklearn.model_selection import train_test_split
+    def _checked_weights(self, sample_weight: Any, n: int, dtype: Any) -> Any:
+        if sample_weight is None:
+            return None
+        sample_weight = check_sample_weight(sample_weight, n, self._name(), dtype)
+        if not np.any(sample_weight):
+            raise ValueError(f"{self._name()}: sample_weight is all zeros; at least one row must weigh > 0")
+        return sample_weight
 
-            parts = [X, targets] + ([sample_weight] if sample_weight is not None else [])
-            stratify = self._stratify(targets)
-            try:
-                split = train_test_split(*parts, test_size=self.validation_fraction, stratify=stratify,
-                                         random_state=rng.randint(2 ** 31 - 1))
-            except ValueError as error:
-                raise ValueError(f"{self._name()}: cannot split off a validation set of fraction "
-                                 f"{self.validation_fraction} for early stopping: {error}") from error
-            X, X_val, targets, y_val = split[:4]
-            sample_weight, w_val = (split[4], split[5]) if sample_weight is not None else (None, None)
-            validation = (X_val, y_val, w_val)
-            if self.best_validation_score_ is None:  # a warm start after a fit without early stopping
-                self.validation_loss_curve_, self.validation_scores_ = [], []
+    def _split(self, X: Any, targets: np.ndarray, sample_weight: Any, rng: np.random.RandomState) -> tuple:
+        """``(X, targets, sample_weight, validation)``: ``validation_fraction`` held out, as ``MLPClassifier``."""
+        parts = [X, targets] + ([sample_weight] if sample_weight is not None else [])
+        split = train_test_split(*parts, random_state=rng, test_size=self.validation_fraction,
+                                 stratify=self._stratify(targets))
+        X, X_val, targets, y_val = split[:4]
+        sample_weight, w_val = (split[4], split[5]) if sample_weight is not None else (None, None)
+        if X_val.shape[0] < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
+                             "your dataset.")
+        return X, targets, sample_weight, (X_val, y_val, w_val)
+
+    def _score_on(self, X_val: Any, y_val: np.ndarray, w_val: Any) -> tuple[float, float]:
+        """``(score, loss)`` of the net on the validation rows; NaN for both when its output is not finite."""
+        output = self.net_.predict(X_val)
+        if not np.all(np.isfinite(output)):
+            return float("nan"), float("nan")
+        if w_val is None:
+            value = float(self._loss()(output, y_val)[0])
+        else:
+            value = float(WeightedAverage(self._loss())(output, y_val, sample_weight=w_val)[0])
+        prediction = self._net_output(X_val)
+        return float(self._validation_score(prediction, y_val, w_val)), value
+
+    def _penalty(self, n_samples: int, batch_size: int) -> Any:
+        """The L2 term of an epoch's loss: ``alpha/2 * ||W||^2`` per minibatch, averaged over the rows."""
+        n_batches = -(-n_samples // batch_size)
+
+        def penalty() -> float:
+            if not self.alpha:
+                return 0.0
+            squares = sum(float(np.dot(p.ravel(), p.ravel())) for p in net_parameters(self.net_).values()
+                          if p.ndim >= 2)
+            return 0.5 * self.alpha * squares * n_batches / n_samples
+        return penalty
+
+    def _train_stochastic(self, X: Any, targets: np.ndarray, sample_weight: Any, settings: Resolved,
+                          rng: np.random.RandomState, *, partial: bool, new_optimizer: bool) -> History | None:
+        """Minibatch training (``solver="sgd"`` or ``"adam"``, or ``optimizer``), as ``_fit_stochastic``."""
+        validation = None
+        if self.early_stopping:
+            if partial:
+                raise ValueError("partial_fit does not support early_stopping=True")
+            X, targets, sample_weight, validation = self._split(X, targets, sample_weight, rng)
+            if self.validation_scores_ is None:  # a warm start after a fit without early stopping
+                self.validation_scores_, self.validation_loss_curve_ = [], []
                 self.best_validation_score_, self.best_loss_ = -np.inf, None
         elif self.best_loss_ is None:  # a warm start after a fit with early stopping
             self.best_loss_ = np.inf
-        loss_fn = get_loss(loss)
+        n_samples = X.shape[0]
+        batch_size = self._batch_size(n_samples)
+        # MLPClassifier adds alpha * W / (the minibatch's total weight) to each minibatch's gradient
+        mean_weight = 1.0 if sample_weight is None else float(np.mean(sample_weight))
+        weight_decay = self.alpha / (batch_size * mean_weight)
+        if new_optimizer or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_rate(settings, weight_decay)
+        elif isinstance(self._optimizer.optimizer, Optimizer) and not isinstance(self.optimizer, Optimizer):
+            self._optimizer.optimizer.weight_decay = weight_decay  # this call's batches
+        loss = self._loss()
         if sample_weight is not None:  # a row of weight 2 counts as the row twice, as in scikit-learn
-            loss = loss_fn = WeightedAverage(loss_fn)
-        stop = StopRule(self, self.tol, self.n_iter_no_change, validation, self._validation_score, loss_fn,
-                        self._net_output)
-        seed = rng.randint(2 ** 31 - 1)
-        # a sparse X trains as it is: fit draws CSR minibatches and the first Linear takes them
+            loss = WeightedAverage(loss)
+        epochs = MLPEpochs(self, self._optimizer, n_samples, self._penalty(n_samples, batch_size), validation,
+                           self._score_on)
+        self.n_iter_ = 0  # as MLPClassifier: max_iter epochs per call, warm start or not
+        max_iter = 1 if partial else settings.max_iter
+        # every argument explicit: fit's own defaults are not the estimator's
         try:
-            history = fit_net(self.net_, X, targets, epochs=epochs, lr=self._update,
-                              batch_size=self._batch_size(X.shape[0]), loss=loss, shuffle=self.shuffle,
-                              seed=seed, verbose=self.verbose, sample_weight=sample_weight, callbacks=[stop])
+            history = fit_net(self.net_, X, targets, epochs=max_iter, lr=self._optimizer.optimizer, optimizer=None,
+                              batch_size=batch_size, loss=loss, shuffle=self.shuffle,
+                              seed=rng.randint(2 ** 31 - 1), validation_data=None, verbose=0, callbacks=[epochs],
+                              early_stopping=None, clip_norm=None, diagnostics=False, sample_weight=sample_weight)
         except FloatingPointError as error:
-            raise self._diverged(error) from error
-        self.t_ += X.shape[0] * len(history["train_loss"])
-        if not partial and len(history["train_loss"]) == epochs and not stop.stopped:
-            warnings.warn(f"{self._name()}: all epochs={epochs} ran out before the "
-                          f"{'validation score' if validation is not None else 'training loss'} stopped improving "
-                          f"by tol={self.tol}: the optimization has not converged yet (as MLPClassifier's "
-                          "max_iter); raise epochs or learning_rate", ConvergenceWarning, stacklevel=4)
+            if validation is None:
+                raise self._diverged(error) from error
+            # as MLPClassifier: a diverged epoch scores NaN, and the best weights come back
+            epochs.end_epoch(float("nan"), None)
+            epochs.restore_best(self.net_)
+            history = getattr(error, "history", None)
+            self._record(history)
+            return history
+        self._record(history)
+        if not partial and self.n_iter_ == settings.max_iter and not epochs.converged:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({settings.max_iter}) reached and the "
+                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
         return history
 
-    def _diverged(self, error: FloatingPointError) -> FloatingPointError:
-        """``fit``'s divergence error, with the estimator's advice instead of fit's (clip_norm= is not its parameter)."""
-        what = getattr(error, "reason", None)
-        if what is None:  # StopRule's, already the estimator's
-            return error
-        diverged = FloatingPointError(f"{self._name()}: {what}; {divergence_advice(self.learning_rate)}")
+    def _diverged(self, error: FloatingPointError) -> NonFiniteWeightsError:
+        """``fit``'s divergence error as scikit-learn's ``ValueError``, with the estimator's advice."""
+        what = getattr(error, "reason", None) or str(error)
+        diverged = NonFiniteWeightsError(f"{NON_FINITE_MESSAGE} ({self._name()}: {what}; "
+                                         f"{divergence_advice(self.learning_rate_init)})")
         diverged.history = getattr(error, "history", None)
         return diverged
 
-    def _record(self, history: History, *, first: bool) -> None:
-        if first:
+    def _record(self, history: History | None) -> None:
+        if history is None:
+            return
+        if getattr(self, "history_", None) is None:
             self.history_ = history
         else:
             for key, values in history.metrics.items():
                 self.history_.metrics.setdefault(key, []).extend(values)
-        self.loss_curve_ = list(self.history_["train_loss"])
-        self.n_iter_ = len(self.loss_curve_)
 
-    def _architecture(self, dtype: np.dtype) -> tuple:
+    def _loss(self) -> Any:
+        """The training loss object (scikit-learn's scaling)."""
+        return self._head()[2]
+
+    def _architecture(self, dtype: np.dtype, settings: Resolved) -> tuple:
         """What must not change for a warm start to continue the fitted net."""
-        return (getattr(self, "n_features_in_", None), np.dtype(dtype).name, repr(self._hidden_spec()),
+        return (getattr(self, "n_features_in_", None), np.dtype(dtype).name, repr(settings.hidden),
                 self._head()[:1])
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any = None) -> "NetEstimator":
-        self._check_params()
+        settings = self._check_params()
         fitted = hasattr(self, "net_")
+        rng = check_random_state(self.random_state)  # as MLPClassifier: drawn afresh on every call
         if partial:
             first = not fitted
             X, y = self._validate(X, y, reset=first)
@@ -422,17 +384,25 @@ class NetEstimator(BaseEstimator):
                     self.__dict__.clear()  # the fitted estimator stays as it was
                     self.__dict__.update(before)
                     raise
-            first = not (previous is not None and previous["architecture"] == self._architecture(dtype))
+            first = not (previous is not None and previous["architecture"] == self._architecture(dtype, settings))
+        sample_weight = self._checked_weights(sample_weight, X.shape[0], X.dtype)
         if first:
-            self._rng = check_random_state(self.random_state)
-            self.net_ = self._build(self._rng.randint(2 ** 31 - 1), np.dtype(dtype))
+            self.net_ = self._build(settings, rng, np.dtype(dtype))
+            self.n_layers_ = len(_linears(self.net_)) + 1  # layers of units, input and output included
+            self._use_given_weights()
+            self.history_ = None
             self._start_bookkeeping()
-        if first or not partial:
-            self._update = self._make_update()
-        epochs = 1 if partial else self.epochs
-        history = self._train(X, targets, sample_weight, epochs, self._rng, partial=partial)
-        self._record(history, first=first)
-        self._architecture_ = self._architecture(self.net_.dtype)
+            self.__dict__.pop("_optimizer", None)
+        if self.solver == "lbfgs" and self.optimizer is None:
+            from layerkit.sklearn._lbfgs import fit_lbfgs
+
+            fit_lbfgs(self, X, targets, sample_weight, settings)
+        else:
+            self._train_stochastic(X, targets, sample_weight, settings, rng, partial=partial,
+                                   new_optimizer=first or not partial)
+        if not all(np.all(np.isfinite(p)) for p in net_parameters(self.net_).values()):
+            raise NonFiniteWeightsError(NON_FINITE_MESSAGE)
+        self._architecture_ = self._architecture(self.net_.dtype, settings)
         return self
 
     def _fitted_targets(self) -> dict:
@@ -447,10 +417,85 @@ class NetEstimator(BaseEstimator):
         X = self._validate(X, reset=False)
         return self._net_output(X)
 
+    # ------------------------------------------------------------------ MLPClassifier's fitted attributes
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """The weights of each ``Linear`` layer, shape (n_in, n_out): views of the net's own arrays.
+
+        Assigning a list copies it into the net's weights (shapes checked);
+        before the first ``fit``/``partial_fit`` it is kept and becomes the
+        starting weights, as ``MLPClassifier`` lets ``partial_fit`` continue
+        from assigned ``coefs_``.
+        """
+        return self._layer_arrays("coefs_", "W")
+
+    @coefs_.setter
+    def coefs_(self, values: list) -> None:
+        self._assign_layer_arrays("coefs_", "W", values)
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """The biases of each ``Linear`` layer, shape (n_out,): views of the net's own arrays (assignable as ``coefs_``)."""
+        return self._layer_arrays("intercepts_", "b")
+
+    @intercepts_.setter
+    def intercepts_(self, values: list) -> None:
+        self._assign_layer_arrays("intercepts_", "b", values)
+
+    def _layer_arrays(self, attribute: str, name: str) -> list:
+        given = self.__dict__.get("_given_" + attribute)
+        if given is not None and not hasattr(self, "net_"):
+            return given  # assigned before fitting: the list itself, so that item assignments stay
+        check_is_fitted(self, "net_")
+        return [getattr(layer, name) for layer in _linears(self.net_)]
+
+    def _assign_layer_arrays(self, attribute: str, name: str, values: list) -> None:
+        if not hasattr(self, "net_"):
+            self.__dict__["_given_" + attribute] = values
+            return
+        layers = _linears(self.net_)
+        if len(values) != len(layers):
+            raise ValueError(f"{self._name()}: {attribute} must hold {len(layers)} arrays (one per Linear layer), "
+                             f"got {len(values)}")
+        for index, (layer, value) in enumerate(zip(layers, values)):
+            target = getattr(layer, name)
+            value = np.asarray(value, dtype=target.dtype)
+            if value.shape != target.shape:
+                raise ValueError(f"{self._name()}: {attribute}[{index}] must have shape {target.shape}, got "
+                                 f"{value.shape}")
+            target[...] = value
+
+    def _use_given_weights(self) -> None:
+        """``coefs_``/``intercepts_`` assigned before the net existed: copy them into the new net."""
+        for attribute, name in (("coefs_", "W"), ("intercepts_", "b")):
+            given = self.__dict__.pop("_given_" + attribute, None)
+            if given is not None:
+                self._assign_layer_arrays(attribute, name, given)
+
+    def _loss_grad_lbfgs(self, packed: np.ndarray, X: Any, Y: np.ndarray, sample_weight: Any,
+                         *unused: Any) -> tuple[float, np.ndarray]:
+        """``MLPClassifier._loss_grad_lbfgs``: the L-BFGS objective and its gradient at ``packed``.
+
+        ``Y`` is the label-binarised target (as scikit-learn's tests pass it);
+        the remaining arguments (scikit-learn's scratch buffers) are ignored.
+        """
+        from layerkit.sklearn._lbfgs import objective
+
+        return objective(self, X, self._binarized_targets(Y), sample_weight)(packed)
+
+    def _binarized_targets(self, Y: np.ndarray) -> np.ndarray:
+        return np.asarray(Y)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+def _linears(net: Net) -> list[Any]:
+    """The net's top-level layers with a weight matrix ``W`` and a bias ``b`` (its ``Linear`` layers)."""
+    return [layer for layer in net.layers
+            if {"W", "b"} <= set(getattr(layer, "param_names", ())) and getattr(layer, "W").ndim == 2]
 
 
 def _aligned(X: Any) -> Any:
@@ -465,13 +510,6 @@ def _aligned(X: Any) -> Any:
     if isinstance(X, np.ndarray) and not X.flags.aligned:
         return np.array(X, order="C", copy=True)
     return X
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b) or (list(a) == list(b))
-    except Exception:  # noqa: BLE001 - an unusual spec compares unequal
-        return False
 
 
 __all__ = ["NetEstimator"]

@@ -10,135 +10,146 @@ from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer, LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import column_or_1d
 
+from layerkit.losses import get_loss
+
 from layerkit.sklearn._base import NetEstimator
+from layerkit.sklearn._losses import Scaled
 
 BINARY_LOSSES = ("bce", "binary_cross_entropy")
 SOFTMAX_LOSSES = ("softmax_cross_entropy", "cross_entropy")
 
 
 class NetClassifier(ClassifierMixin, NetEstimator):
-    """A layerkit ``Net`` trained as a scikit-learn classifier (binary, multi-class or multi-label).
+    """A layerkit ``Net`` trained as a scikit-learn classifier: a drop-in for ``MLPClassifier``.
 
-    The net is ``hidden_layers`` followed by an output ``Linear``: one logit
-    and a ``Sigmoid`` with binary cross-entropy for two classes, one logit per
-    class with softmax cross-entropy for more, one sigmoid output per label
-    with binary cross-entropy for a 2-D indicator ``y`` (multi-label). Input
-    widths are filled in from the data. ``X`` may be dense or ``scipy.sparse``
-    (CSR or CSC; never densified: the first ``Linear`` multiplies each sparse
-    minibatch through scipy).
+    It takes every parameter of scikit-learn's ``MLPClassifier`` with the same
+    meaning, defaults and validation, and sets the same fitted attributes
+    (``coefs_``, ``intercepts_``, ``loss_curve_``, ``n_iter_``, ...). The net is
+    the hidden layers followed by an output ``Linear``: one logit and a
+    ``Sigmoid`` with binary cross-entropy for two classes, one logit per class
+    with softmax cross-entropy for more, one sigmoid output per label for a
+    2-D indicator ``y`` (multi-label). ``X`` may be dense or ``scipy.sparse``
+    (CSR or CSC; never densified).
 
     Parameters
     ----------
-    hidden_layers : tuple of (str or dict)
-        A ``Net.from_config`` spec of the hidden part, without the input width:
-        ``({"type": "linear", "n_out": 32}, "relu")`` by default. ``n_in``
-        (the width reaching the layer) and ``dtype`` are filled in for every
-        layer that takes them and does not set them; plugin layers work too.
-    hidden_layer_sizes : tuple of int or None
-        ``MLPClassifier``'s shorthand: ``(64, 32)`` is a ``Linear`` of 64 and
-        one of 32 outputs, each followed by ``activation``. Give this or
-        ``hidden_layers``, not both.
+    hidden_layer_sizes : array-like of int, or int
+        Units of each hidden ``Linear`` (each followed by ``activation``);
+        default ``(100,)``. Its layers start from ``MLPClassifier``'s
+        initialisation, so one ``random_state`` gives the same first weights.
     activation : {"identity", "logistic", "tanh", "relu"}
-        The hidden activation with ``hidden_layer_sizes``.
-    loss : None, "bce" or "softmax_cross_entropy"
-        ``None`` chooses from the targets; ``"softmax_cross_entropy"`` with two
-        classes uses two logits.
-    optimizer : {"sgd", "adam", "adamw", "rmsprop", "adagrad"}
-        ``"adam"`` by default (betas 0.9 and 0.999, eps 1e-8), as
-        ``MLPClassifier``'s ``solver="adam"``.
-    learning_rate : float or layerkit.optim.Schedule
-        The optimizer's ``lr``, on the gradient of the mean loss of a minibatch;
-        a schedule (``lk.optim.CosineDecay(0.02, 1000)``) advances once per
-        minibatch. Default 0.001, ``MLPClassifier``'s ``learning_rate_init``.
-    momentum : float in [0, 1)
-        SGD's momentum (``optimizer="sgd"`` only).
-    optimizer_params : dict or None
-        Further arguments of the optimizer (``{"betas": (0.9, 0.99)}``, ``{"weight_decay": 1e-4}``).
-    epochs : int
-        Most passes over the data in ``fit`` (``partial_fit`` makes one).
-        Default 200, ``MLPClassifier``'s ``max_iter``; ``tol`` and
-        ``n_iter_no_change`` usually stop training sooner. When all the
-        epochs run out first, ``fit`` warns with a ``ConvergenceWarning``, as
-        ``MLPClassifier`` does.
+    solver : {"lbfgs", "sgd", "adam"}
+        ``"lbfgs"``: full-batch L-BFGS-B (``scipy.optimize.minimize``), best
+        for small data; ``"sgd"``: minibatch SGD with ``momentum``;
+        ``"adam"`` (default): Adam with ``beta_1``, ``beta_2``, ``epsilon``.
+    alpha : float >= 0
+        L2 penalty on the weights (never the biases), as in ``MLPClassifier``:
+        each minibatch's loss gains ``alpha / (2 * n_batch) * sum ||W||^2``.
     batch_size : int or "auto"
-        Rows per minibatch; ``"auto"`` (default) is ``min(200, n_samples)`` as
-        in ``MLPClassifier``, ``n_samples`` being the rows trained on (those
-        of the ``partial_fit`` call, without the validation rows of
-        ``early_stopping``).
+        Rows per minibatch; ``"auto"`` is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}
+        The schedule of ``solver="sgd"`` (``"invscaling"``:
+        ``learning_rate_init / (t_ + 1) ** power_t`` after each epoch;
+        ``"adaptive"``: divided by 5 after ``n_iter_no_change`` epochs without
+        improvement). A number here is the old layerkit spelling of
+        ``learning_rate_init`` (``FutureWarning``).
+    learning_rate_init : float > 0 or layerkit.optim.Schedule
+        The rate of ``"sgd"`` and ``"adam"``; a layerkit schedule advances once
+        per minibatch.
+    power_t : float
+    max_iter : int
+        Most epochs (``"lbfgs"``: iterations).
     shuffle : bool
-        Shuffle the rows at each epoch.
-    tol : float >= 0
-        As in ``MLPClassifier``: an epoch improves when it lowers the training
-        loss by at least ``tol`` (with ``early_stopping``: raises the validation
-        score by at least ``tol``).
-    n_iter_no_change : int >= 1
-        Stop once more than this many epochs in a row did not improve.
-    early_stopping : bool
-        Hold out ``validation_fraction`` of the rows (stratified for single-label
-        targets), watch their score (accuracy) and keep the best-scoring weights.
-    validation_fraction : float in [0, 1)
-    warm_start : bool
-        ``fit`` continues from the fitted net when the data's width, the dtype,
-        the hidden layers and the classes still fit (other classes raise a
-        ``ValueError``), and builds a new net otherwise.
-    dtype : "auto", "float64" or "float32"
-        Dtype of the net and of the computation; ``"auto"``: float32 for float32
-        data, float64 for anything else.
     random_state : None, int or numpy.random.RandomState
-        Seeds the weights, the shuffling and the validation split.
-    verbose : int
-        0: quiet; 1: a progress bar; 2: also a line per epoch.
-
-    Notes
-    -----
-    The defaults are ``MLPClassifier``'s (Adam, learning rate 0.001, batch
-    ``min(200, n_samples)``, at most 200 epochs stopped by ``tol`` and
-    ``n_iter_no_change``), under layerkit's names: ``learning_rate`` is
-    ``learning_rate_init``, ``epochs`` is ``max_iter``. Two differences
-    remain: one hidden layer of 32 (``MLPClassifier``: 100), and no L2
-    penalty (``MLPClassifier``'s ``alpha=1e-4`` adds ``alpha * W / batch`` to
-    each minibatch's gradient; Adam's ``optimizer_params={"weight_decay":
-    alpha / batch}`` is the nearest, though it decays the biases too).
+        Seeds the weights, the validation split and the shuffling.
+    tol : float
+        Improvement below which an epoch does not count (``"lbfgs"``: scipy's
+        ``gtol``).
+    verbose : bool or int
+        Print ``Iteration n, loss = ...`` after each epoch.
+    warm_start : bool
+        ``fit`` continues from the fitted net (same classes required).
+    momentum : float in [0, 1]
+    nesterovs_momentum : bool
+    early_stopping : bool
+        Hold out ``validation_fraction`` of the rows (stratified), stop when
+        their accuracy stops improving and keep the best weights.
+    validation_fraction : float in [0, 1)
+    beta_1, beta_2 : float in [0, 1)
+    epsilon : float > 0
+    n_iter_no_change : int or inf
+    max_fun : int
+        Most loss evaluations of ``"lbfgs"``.
+    hidden_layers : list of (str or dict) or None
+        layerkit: a ``Net.from_config`` spec of the hidden part instead of
+        ``hidden_layer_sizes`` (any layers and blocks; ``n_in`` and
+        ``dtype`` are filled in).
+    loss : None, "bce" or "softmax_cross_entropy"
+        layerkit: ``None`` chooses from the targets, as ``MLPClassifier``.
+    optimizer : None, str or layerkit.optim.Optimizer
+        layerkit: another minibatch optimizer by name (``"adamw"``,
+        ``"rmsprop"``, ``"adagrad"``; with ``optimizer_params``, and ``alpha``
+        as its bias-free weight decay) or an optimizer object, used as it is.
+    optimizer_params : dict or None
+    epochs : int or None
+        Old layerkit spelling of ``max_iter`` (``FutureWarning``).
+    dtype : "auto", "float64" or "float32"
+        ``"auto"``: float32 for float32 data, float64 for anything else.
 
     Attributes
     ----------
     classes_ : ndarray, shape (n_classes,)
-        ``arange(n_labels)`` for multi-label ``y``, as in ``MLPClassifier``.
+    coefs_ : list of ndarray, shape (n_in, n_out)
+        Views of the weights of the net's ``Linear`` layers.
+    intercepts_ : list of ndarray, shape (n_out,)
+    loss_ : float
+        The last epoch's loss (penalty included), or L-BFGS's final loss.
+    best_loss_ : float or None
+        ``None`` with ``early_stopping``.
+    loss_curve_ : list of float
+        Loss per epoch (minibatch solvers).
+    validation_scores_ : list of float or None
+    best_validation_score_ : float or None
+    t_ : int
+        Training rows seen by the minibatch solvers.
+    n_iter_ : int
+        Epochs (or L-BFGS iterations) of the last ``fit``.
+    n_layers_ : int
+    n_outputs_ : int
+    out_activation_ : str
+        ``"logistic"`` or ``"softmax"``.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
-        When ``X`` had string column names.
     net_ : layerkit.Net
         The trained net (its output: probabilities for two classes, logits for more).
     spec_ : list
-        The net's full spec (widths filled in).
-    history_ : layerkit.History
-        Per-epoch metrics of all the training so far.
-    loss_curve_ : list of float
-        Training loss per epoch.
-    validation_loss_curve_ : list of float or None
-        Validation loss per epoch (with ``early_stopping``, else ``None``).
-    validation_scores_ : list of float or None
-        Validation score (accuracy) per epoch (with ``early_stopping``, else ``None``).
-    best_validation_score_ : float or None
-        Best of ``validation_scores_`` (with ``early_stopping``, else ``None``).
-    best_loss_ : float or None
-        Lowest training loss (``None`` with ``early_stopping``).
-    n_iter_ : int
-        Epochs trained (over all the warm-started fits and ``partial_fit`` calls).
-    t_ : int
-        Training rows seen (``n_samples * n_iter_``).
+        The net's full spec.
+    history_ : layerkit.History or None
+        Per-epoch metrics of the minibatch solvers.
 
     Examples
     --------
     >>> from sklearn.datasets import load_iris
     >>> from layerkit.sklearn import NetClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = NetClassifier(random_state=0).fit(X, y)
+    >>> clf = NetClassifier(solver="lbfgs", max_iter=300, random_state=0).fit(X, y)
     >>> clf.predict_proba(X[:2]).shape
     (2, 3)
     """
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *, solver: str = "adam",
+                 alpha: float = 0.0001, batch_size: int | str = "auto", learning_rate: Any = "constant",
+                 learning_rate_init: Any = 0.001, power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: Any = False, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: Any = 10, max_fun: int = 15000,
+                 hidden_layers: Any = None, loss: Any = None, optimizer: Any = None,
+                 optimizer_params: dict | None = None, epochs: int | None = None, dtype: Any = "auto") -> None:
+        self._store(locals())
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "NetClassifier":
         """Train on ``X`` (n_samples, n_features), dense or sparse, and labels ``y``.
@@ -150,6 +161,7 @@ class NetClassifier(ClassifierMixin, NetEstimator):
         """
         return self._fit(X, y, sample_weight, partial=False)
 
+    @available_if(lambda est: est._check_solver())
     def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> "NetClassifier":
         """One epoch over ``(X, y)``, continuing the net and optimizer state of earlier calls.
 
@@ -179,16 +191,16 @@ class NetClassifier(ClassifierMixin, NetEstimator):
             self._multilabel = False
             self._encoder = LabelEncoder().fit(y if classes is None else np.asarray(classes))
             self.classes_ = self._encoder.classes_
-            if len(self.classes_) < 2:
-                raise ValueError(f"{self._name()}: needs at least 2 classes to learn, got 1 class "
-                                 f"({self.classes_[0]!r}) in y")
             loss = self.loss
             if loss is not None and loss not in BINARY_LOSSES + SOFTMAX_LOSSES:
                 raise ValueError(f"{self._name()}: loss must be None, 'bce' or 'softmax_cross_entropy', got {loss!r}")
             if loss in BINARY_LOSSES and len(self.classes_) > 2:
                 raise ValueError(f"{self._name()}: loss={loss!r} needs 2 classes, got {len(self.classes_)}; "
                                  "use 'softmax_cross_entropy' (or None)")
-            self._sigmoid = len(self.classes_) == 2 and loss not in SOFTMAX_LOSSES
+            # one class, as MLPClassifier: one sigmoid output trained towards 0, predicting that class
+            self._sigmoid = len(self.classes_) <= 2 and loss not in SOFTMAX_LOSSES
+            self.n_outputs_ = 1 if self._sigmoid else len(self.classes_)
+            self.out_activation_ = "logistic" if self._sigmoid else "softmax"
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(f"{self._name()}.partial_fit: classes {np.unique(classes).tolist()} differ from those "
                              f"of the first call {self.classes_.tolist()}")
@@ -211,6 +223,7 @@ class NetClassifier(ClassifierMixin, NetEstimator):
             self._multilabel, self._sigmoid = True, False
             self._binarizer = LabelBinarizer().fit(y)  # as MLPClassifier: classes_ = arange(n_labels)
             self.classes_ = self._binarizer.classes_
+            self.n_outputs_, self.out_activation_ = len(self.classes_), "logistic"
             if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
                 raise ValueError(f"{self._name()}.partial_fit: a multi-label y of {y.shape[1]} labels has the "
                                  f"classes {self.classes_.tolist()}, got classes={np.unique(classes).tolist()}")
@@ -220,15 +233,28 @@ class NetClassifier(ClassifierMixin, NetEstimator):
         dense = y.toarray() if sp.issparse(y) else np.asarray(y)
         return dense.astype(self._target_dtype)
 
-    def _head(self) -> tuple[int, list[Any], str]:
-        if self._multilabel:
-            return len(self.classes_), ["sigmoid"], "bce"
+    def _head(self) -> tuple[int, list[Any], Any]:
+        if self._multilabel:  # MLPClassifier's loss sums over the labels
+            return len(self.classes_), ["sigmoid"], Scaled(get_loss("bce"), len(self.classes_))
         if self._sigmoid:
-            return 1, ["sigmoid"], "bce"
-        return len(self.classes_), [], "softmax_cross_entropy"
+            return 1, ["sigmoid"], get_loss("bce")
+        return len(self.classes_), [], get_loss("softmax_cross_entropy")
 
     def _stratify(self, targets: np.ndarray) -> np.ndarray | None:
-        return None if self._multilabel else targets
+        """As ``MLPClassifier``: stratified on the label-binarised (boolean) targets; multi-label: not stratified."""
+        if self._multilabel:
+            return None
+        return LabelBinarizer().fit(np.arange(len(self.classes_))).transform(
+            np.asarray(targets).astype(np.int64)).astype(bool)
+
+    def _binarized_targets(self, Y: np.ndarray) -> np.ndarray:
+        """scikit-learn's label-binarised ``Y`` in this estimator's encoding (for ``_loss_grad_lbfgs``)."""
+        Y = np.asarray(Y)
+        if self._multilabel:
+            return Y.astype(self._target_dtype)
+        if self._sigmoid:
+            return Y.reshape(-1).astype(self._target_dtype)
+        return np.argmax(Y, axis=1).astype(np.int64)
 
     def _validation_score(self, prediction: np.ndarray, targets: np.ndarray, sample_weight: Any) -> float:
         if self._multilabel:
@@ -244,9 +270,9 @@ class NetClassifier(ClassifierMixin, NetEstimator):
 
     def _same_targets(self, previous: dict) -> None:
         if previous["multilabel"] != self._multilabel or not np.array_equal(previous["classes"], self.classes_):
-            raise ValueError(f"{self._name()}: warm_start can only be used where y has the same classes as in the "
-                             f"previous call to fit; previously got {np.asarray(previous['classes']).tolist()}, "
-                             f"y has {np.asarray(self.classes_).tolist()} (set warm_start=False to start afresh)")
+            raise ValueError("warm_start can only be used where `y` has the same classes as in the previous call "
+                             f"to fit. Previously got {np.asarray(previous['classes'])}, `y` has "
+                             f"{np.asarray(self.classes_)} ({self._name()}: set warm_start=False to start afresh)")
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``.
@@ -259,6 +285,8 @@ class NetClassifier(ClassifierMixin, NetEstimator):
             return out
         if self._sigmoid:
             p = out[:, 0]
+            if len(self.classes_) == 1:  # the one class seen in y: probability 1
+                return np.ones((out.shape[0], 1), dtype=out.dtype)
             return np.column_stack([1 - p, p])
         return softmax(out, axis=1)
 

@@ -1,4 +1,8 @@
-"""``StopRule``: MLPClassifier's stopping rules (``tol``, ``n_iter_no_change``, early stopping) as a fit callback."""
+"""``MLPEpochs``: ``MLPClassifier``'s per-epoch bookkeeping and stopping rules, as a ``fit`` callback.
+
+Also ``LearningRate`` (the ``learning_rate`` schedules "constant",
+"invscaling" and "adaptive") and ``NonFiniteWeightsError``.
+"""
 from __future__ import annotations
 
 import math
@@ -8,87 +12,175 @@ import numpy as np
 
 from layerkit.callbacks import Callback, FitState, _net_state
 from layerkit.optim.base import net_parameters
+from layerkit.optim.schedules import Constant
+
+SMALLEST_ADAPTIVE_RATE = 1e-6  # "adaptive" stops once the rate is this small, as MLPClassifier
+NON_FINITE_MESSAGE = ("Solver produced non-finite parameter weights. The input data may contain large values "
+                      "and need to be preprocessed.")
 
 
-def divergence_advice(learning_rate: Any) -> str:
+class NonFiniteWeightsError(ValueError, FloatingPointError):
+    """Training diverged: the weights or the loss became NaN or infinite.
+
+    A ``ValueError``, as ``MLPClassifier`` raises, and a ``FloatingPointError``,
+    as ``layerkit.fit`` raises.
+    """
+
+
+def divergence_advice(learning_rate_init: Any) -> str:
     """What to change when an estimator's training diverges: its own parameters, not ``fit``'s."""
-    return (f"lower learning_rate (now {learning_rate!r}), give it a schedule (layerkit.optim), choose another "
-            "optimizer, or scale X (sklearn.preprocessing.StandardScaler)")
+    return (f"lower learning_rate_init (now {learning_rate_init!r}), raise alpha, choose another solver, "
+            "or scale X (sklearn.preprocessing.StandardScaler)")
 
 
-class StopRule(Callback):
-    """Stop a ``fit`` run as ``MLPClassifier`` does, and keep its bookkeeping on the estimator.
+class LearningRate:
+    """``MLPClassifier``'s learning-rate schedules, applied to a layerkit optimizer between epochs.
 
-    Without validation data: an epoch counts as no improvement when its training
-    loss is above ``best_loss_ - tol``. With validation data: when its validation
-    score is below ``best_validation_score_ + tol``; the best-scoring weights are
-    restored at the end. Training stops once more than ``n_iter_no_change``
-    epochs in a row did not improve.
+    Parameters
+    ----------
+    optimizer : layerkit Optimizer or float
+        Its ``lr`` is replaced by ``Constant(learning_rate)`` when the rate changes.
+    schedule : {"constant", "invscaling", "adaptive"}
+    learning_rate_init : float or Schedule
+    power_t : float
+
+    Attributes
+    ----------
+    learning_rate : float
+        The current rate (``MLPClassifier._optimizer.learning_rate``).
+    """
+
+    def __init__(self, optimizer: Any, schedule: str, learning_rate_init: Any, power_t: float) -> None:
+        self.optimizer, self.schedule = optimizer, schedule
+        self.learning_rate_init, self.power_t = learning_rate_init, power_t
+        self.learning_rate = learning_rate_init
+
+    def _apply(self) -> None:
+        if hasattr(self.optimizer, "lr"):
+            self.optimizer.lr = Constant(self.learning_rate)
+
+    def iteration_ends(self, time_step: int) -> None:
+        """After an epoch, ``time_step`` rows seen so far: "invscaling" sets ``init / (t + 1) ** power_t``."""
+        if self.schedule == "invscaling":
+            self.learning_rate = float(self.learning_rate_init) / (time_step + 1) ** self.power_t
+            self._apply()
+
+    def trigger_stopping(self, message: str, verbose: Any) -> bool:
+        """No improvement for too long: stop, or ("adaptive") divide the rate by 5 and go on."""
+        if self.schedule != "adaptive":
+            if verbose:
+                print(message + " Stopping.")
+            return True
+        if self.learning_rate <= SMALLEST_ADAPTIVE_RATE:
+            if verbose:
+                print(message + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        self._apply()
+        if verbose:
+            print(message + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+
+class MLPEpochs(Callback):
+    """After each epoch: ``loss_curve_``, ``t_``, ``n_iter_``, the stopping rule and the rate, as ``MLPClassifier``.
+
+    Without validation data an epoch counts as no improvement when its loss is
+    above ``best_loss_ - tol``; with validation data, when its validation score
+    is below ``best_validation_score_ + tol`` (the best-scoring weights are
+    restored at the end). Once more than ``n_iter_no_change`` epochs in a row
+    did not improve, training stops (``"adaptive"``: the rate drops instead,
+    until it is below 1e-6).
 
     Parameters
     ----------
     estimator : NetEstimator
-        Receives ``best_loss_``, ``validation_scores_``, ``best_validation_score_``,
-        ``validation_loss_curve_``.
-    tol : float
-    n_iter_no_change : int
+        Receives ``loss_``, ``loss_curve_``, ``t_``, ``n_iter_``, ``best_loss_``,
+        ``validation_scores_``, ``validation_loss_curve_``, ``best_validation_score_``,
+        ``_no_improvement_count``.
+    rate : LearningRate
+    n_samples : int
+        Rows trained on per epoch.
+    penalty : callable () -> float
+        The L2 term of an epoch's loss (``alpha/2 * ||W||^2`` per minibatch, over ``n_samples``),
+        taken with the weights the epoch starts from (exact for one minibatch per epoch).
     validation : (x_val, y_val, sample_weight_val) or None
-    score : callable ``(prediction, y_val, sample_weight_val) -> float``
-        Higher is better (accuracy, R^2).
-    loss : callable ``(prediction, y_val, sample_weight=...) -> (loss, grad)``
-    predict : callable ``x -> prediction``
+    score : callable ``(x_val, y_val, sample_weight_val) -> (score, loss)``
+        The score is higher for better (accuracy, R^2); both NaN when the predictions are not finite.
     """
 
-    def __init__(self, estimator: Any, tol: float, n_iter_no_change: int, validation: tuple | None,
-                 score: Callable, loss: Callable, predict: Callable) -> None:
-        self.estimator, self.tol, self.n_iter_no_change = estimator, tol, n_iter_no_change
-        self.validation, self.score, self.loss, self.predict = validation, score, loss, predict
-        self.count = 0
-        self.stopped = False  # the rule ended the run (converged), rather than the epochs running out
+    def __init__(self, estimator: Any, rate: LearningRate, n_samples: int, penalty: Callable[[], float],
+                 validation: tuple | None, score: Callable) -> None:
+        self.estimator, self.rate, self.n_samples, self.penalty = estimator, rate, n_samples, penalty
+        self.validation, self.score = validation, score
+        self.converged = False  # the rule ended the run, rather than max_iter
+        self._penalty = 0.0
         self._best_weights: dict[str, np.ndarray] | None = None
         self._best_state: dict[str, np.ndarray] = {}
 
+    def on_epoch_begin(self, state: FitState) -> None:
+        self._penalty = self.penalty()  # MLPClassifier: the L2 term of the weights each minibatch starts from
+
     def on_epoch_end(self, state: FitState) -> None:
-        est, who = self.estimator, type(self.estimator).__name__
-        train_loss = state.history["train_loss"][-1]
-        if self.validation is None:
-            if not math.isfinite(train_loss):
-                return  # fit raises its FloatingPointError
-            improved = train_loss <= est.best_loss_ - self.tol
-            est.best_loss_ = min(est.best_loss_, train_loss)
-        else:
-            advice = f"; {divergence_advice(est.learning_rate)}"
-            if not math.isfinite(train_loss):
-                raise FloatingPointError(f"{who}: the training loss became {train_loss} in epoch "
-                                         f"{state.epoch + 1}{advice}")
-            x_val, y_val, w_val = self.validation
-            prediction = self.predict(x_val)
-            if not np.all(np.isfinite(prediction)):
-                raise FloatingPointError(f"{who}: the net's predictions on the validation set became non-finite "
-                                         f"in epoch {state.epoch + 1}{advice}")
-            kwargs = {} if w_val is None else {"sample_weight": w_val}
-            val_loss = float(self.loss(prediction, y_val, **kwargs)[0])
-            score = float(self.score(prediction, y_val, w_val))
-            est.validation_loss_curve_.append(val_loss)
+        self.end_epoch(state.history["train_loss"][-1], state)
+
+    def end_epoch(self, data_loss: float, state: FitState | None) -> None:
+        """The epoch's bookkeeping; ``state`` None when the epoch diverged (fit raised)."""
+        est = self.estimator
+        loss = data_loss + self._penalty if math.isfinite(data_loss) else data_loss
+        est.n_iter_ += 1
+        est.t_ += self.n_samples
+        est.loss_ = loss
+        est.loss_curve_.append(loss)
+        if est.verbose:
+            print("Iteration %d, loss = %.8f" % (est.n_iter_, loss))
+        if self.validation is not None:
+            score, val_loss = self.score(*self.validation) if state is not None else (float("nan"), float("nan"))
             est.validation_scores_.append(score)
-            state.history.metrics.setdefault("val_loss", []).append(val_loss)
-            state.history.metrics.setdefault("val_score", []).append(score)
-            improved = score >= est.best_validation_score_ + self.tol
+            est.validation_loss_curve_.append(val_loss)
+            if state is not None:
+                state.history.metrics.setdefault("val_loss", []).append(val_loss)
+                state.history.metrics.setdefault("val_score", []).append(score)
+            if est.verbose:
+                print("Validation score: %f" % score)
+            if score < est.best_validation_score_ + est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
             if score > est.best_validation_score_:
                 est.best_validation_score_ = score
-                self._best_weights = {k: p.copy() for k, p in net_parameters(state.net).items()}
+                net = state.net
+                self._best_weights = {k: p.copy() for k, p in net_parameters(net).items()}
                 self._best_state = {key: np.array(getattr(layer, name), copy=True)
-                                    for key, (layer, name) in _net_state(state.net).items()}
-        self.count = 0 if improved else self.count + 1
-        if self.count > self.n_iter_no_change:
-            state.stop = self.stopped = True
+                                    for key, (layer, name) in _net_state(net).items()}
+        else:
+            if loss > est.best_loss_ - est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            if loss < est.best_loss_:
+                est.best_loss_ = loss
+        self.rate.iteration_ends(est.t_)
+        if state is not None and est._no_improvement_count > est.n_iter_no_change:
+            what = "Validation score" if self.validation is not None else "Training loss"
+            message = (f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} "
+                       "consecutive epochs.")
+            if self.rate.trigger_stopping(message, est.verbose):
+                state.stop = self.converged = True
+            else:
+                est._no_improvement_count = 0
+
+    def restore_best(self, net: Any) -> None:
+        """With validation data: put the best-scoring weights (and running statistics) back."""
+        if self._best_weights is None:
+            return
+        for key, param in net_parameters(net).items():
+            param[...] = self._best_weights[key]
+        for key, (layer, name) in _net_state(net).items():
+            setattr(layer, name, self._best_state[key].copy())
 
     def on_train_end(self, state: FitState) -> None:
-        if self._best_weights is not None:
-            for key, param in net_parameters(state.net).items():
-                param[...] = self._best_weights[key]
-            for key, (layer, name) in _net_state(state.net).items():
-                setattr(layer, name, self._best_state[key].copy())
+        self.restore_best(state.net)
 
 
-__all__ = ["StopRule", "divergence_advice"]
+__all__ = ["MLPEpochs", "LearningRate", "NonFiniteWeightsError", "divergence_advice", "NON_FINITE_MESSAGE"]
