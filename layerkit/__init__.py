@@ -13,8 +13,9 @@ from layerkit import config, init, io, optim, registry, warnings
 from layerkit.callbacks import Callback, EarlyStopping, FitState, LambdaCallback
 from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
-from layerkit.layers import (BatchNorm1d, Dropout, ELU, GELU, Identity, Layer, LayerNorm, LeakyReLU, Linear,
-                             ReLU, Sigmoid, Softmax, Softplus, Tanh)
+from layerkit.layers import (AvgPool1d, AvgPool2d, BatchNorm1d, Conv1d, Conv2d, Dropout, ELU, Flatten, GELU,
+                             GlobalAvgPool1d, GlobalAvgPool2d, Identity, Layer, LayerNorm, LeakyReLU, Linear,
+                             MaxPool1d, MaxPool2d, ReLU, Sigmoid, Softmax, Softplus, Tanh)
 from layerkit.losses import binary_cross_entropy, mean_squared_error, softmax_cross_entropy
 from layerkit.net import Net, Trace, TraceEntry
 from layerkit.plotting import plot_diagnostics, plot_history
@@ -44,6 +45,15 @@ __all__ = [
     "GELU",
     "Softplus",
     "Identity",
+    "Conv1d",
+    "Conv2d",
+    "MaxPool1d",
+    "MaxPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "GlobalAvgPool1d",
+    "GlobalAvgPool2d",
+    "Flatten",
     "Net",
     "Residual",
     "Concatenate",

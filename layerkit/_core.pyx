@@ -30,6 +30,8 @@ files included here, each readable on its own:
 - ``_kernels/chain.pxi``: ``DenseChain``, a whole net in one call per pass.
 - ``_kernels/losses.pxi``: the losses (checks, value, gradient in one pass).
 - ``_kernels/epoch.pxi``: a whole epoch of minibatch SGD on a chain (``fit``).
+- ``_kernels/conv.pxi``: convolution by im2col and gemm (``Conv1d``, ``Conv2d``).
+- ``_kernels/pool.pxi``: max and average pooling.
 
 Includes (rather than separate extension modules) keep every kernel in one
 translation unit, so the chain calls the BLAS and activation code directly.
@@ -51,3 +53,5 @@ include "_kernels/elementwise.pxi"
 include "_kernels/chain.pxi"
 include "_kernels/losses.pxi"
 include "_kernels/epoch.pxi"
+include "_kernels/conv.pxi"
+include "_kernels/pool.pxi"

@@ -29,20 +29,31 @@ class KernelActivation(Layer):
         """The activation's numeric parameters ``(p0, p1)`` for the kernel (``(0, 0)`` if none)."""
         return (0.0, 0.0)
 
+    def _rows(self, x: Any) -> tuple[np.ndarray, tuple[int, ...] | None]:
+        """``x`` checked as a 2-D batch; an element-wise activation also takes ``(n, ...)`` (a conv net's
+        feature maps), as rows ``(n, prod(...))``, with the shape to restore."""
+        if (self._act_code != core.ACT_SOFTMAX and isinstance(x, np.ndarray) and x.ndim > 2
+                and x.shape[0] > 0):
+            return check_batch(x.reshape(x.shape[0], -1), repr(self)), x.shape
+        return check_batch(x, repr(self)), None
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Apply the activation.
 
         Parameters
         ----------
         x : array_like, shape (n_samples, n_features)
+            Element-wise activations (all but ``Softmax``) also take
+            ``(n_samples, ...)`` ndarrays of any rank.
 
         Returns
         -------
-        y : ndarray, shape (n_samples, n_features)
+        y : ndarray, shape of ``x``
         """
-        x = check_batch(x, repr(self))
+        x, shape = self._rows(x)
         p0, p1 = self._act_params()
-        return core.activation_forward(self._act_code, x, np.empty_like(x), p0, p1)
+        y = core.activation_forward(self._act_code, x, np.empty_like(x), p0, p1)
+        return y if shape is None else y.reshape(shape)
 
     def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
         """Gradient of the input.
@@ -57,11 +68,13 @@ class KernelActivation(Layer):
         -------
         dx : ndarray, shape (n_samples, n_features)
         """
-        who = repr(self)
-        x = check_batch(x, who)
-        dy = check_grad_output(dy, who, x.shape, x.dtype)
+        x, shape = self._rows(x)
+        if shape is not None and isinstance(dy, np.ndarray) and dy.shape == shape:
+            dy = dy.reshape(x.shape)
+        dy = check_grad_output(dy, repr(self), x.shape, x.dtype)
         p0, p1 = self._act_params()
-        return core.activation_backward(self._act_code, x, dy, np.empty_like(x), p0, p1)
+        dx = core.activation_backward(self._act_code, x, dy, np.empty_like(x), p0, p1)
+        return dx if shape is None else dx.reshape(shape)
 
 
 def check_real(value: Any, who: str, *, positive: bool = False, allow_inf: bool = False) -> float:

@@ -1,0 +1,283 @@
+# Included by layerkit/_core.pyx: 2-D convolution (1-D is the case H = 1) by
+# im2col and BLAS gemm, sample by sample, with the GIL released.
+#
+# Layouts (row-major, as the arrays are C-contiguous):
+#   x   (n, C, H, W)           the input
+#   W   (O, C/g, kh, kw)       the weights, torch's layout: group g's block is
+#                              the (O/g) x (C/g*kh*kw) matrix at row g*O/g
+#   y   (n, O, Ho, Wo)         the output
+#   col (C*kh*kw, Ho*Wo)       one sample's patches: row (c, i, j) holds input
+#                              channel c at kernel offset (i, j) for every
+#                              output position, zero where it falls in the padding
+# Group g's rows of ``col`` are the contiguous block of its input channels, so
+# every product is one gemm on pointers into the three arrays: no transposes.
+#
+# The geometry is checked by the caller (``layerkit.layers.conv``); the entry
+# functions re-check every size that guards memory (``_check_block``).
+
+cdef struct ConvGeometry:
+    Py_ssize_t n, C, H, W, O, kh, kw, sh, sw, ph, pw, ph_after, pw_after, dh, dw, groups, Ho, Wo
+
+
+cdef int _check_block(cnp.ndarray a, int typenum, Py_ssize_t size, bint writeable) except -1:
+    """``a`` is a C-contiguous native array of dtype ``typenum`` with ``size`` elements."""
+    if cnp.PyArray_TYPE(a) != typenum or not cnp.PyArray_ISNOTSWAPPED(a):
+        raise ValueError("layerkit._core: arrays of one call must share one native float dtype")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        raise ValueError("layerkit._core: expected a C-contiguous array")
+    if cnp.PyArray_SIZE(a) != size:
+        raise ValueError("layerkit._core: array has the wrong size for the geometry")
+    if writeable and not cnp.PyArray_ISWRITEABLE(a):
+        raise ValueError("layerkit._core: output buffer is read-only")
+    return 0
+
+
+cdef int _geometry(tuple shape, ConvGeometry* g) except -1:
+    """Fill ``g`` from ``(n, C, H, W, O, kh, kw, sh, sw, ph, pw, ph_after, pw_after, dh, dw, groups)``.
+
+    ``ph``/``pw`` pad before each axis, ``ph_after``/``pw_after`` after it;
+    the output size ``Ho``, ``Wo`` follows.
+    """
+    if len(shape) != 16:
+        raise ValueError("layerkit._core: a convolution geometry has 16 integers")
+    g.n, g.C, g.H, g.W, g.O, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.ph_after, g.pw_after, g.dh, g.dw, g.groups = shape
+    if (g.n < 0 or g.C < 1 or g.H < 1 or g.W < 1 or g.O < 1 or g.kh < 1 or g.kw < 1 or g.sh < 1 or g.sw < 1
+            or g.ph < 0 or g.pw < 0 or g.ph_after < 0 or g.pw_after < 0 or g.dh < 1 or g.dw < 1 or g.groups < 1
+            or g.C % g.groups != 0 or g.O % g.groups != 0):
+        raise ValueError("layerkit._core: invalid convolution geometry")
+    g.Ho = (g.H + g.ph + g.ph_after - g.dh * (g.kh - 1) - 1) // g.sh + 1
+    g.Wo = (g.W + g.pw + g.pw_after - g.dw * (g.kw - 1) - 1) // g.sw + 1
+    if g.Ho < 1 or g.Wo < 1:
+        raise ValueError("layerkit._core: the kernel is larger than the padded input")
+    if (g.C * g.kh * g.kw > 2147483647 or g.Ho * g.Wo > 2147483647 or g.O > 2147483647):
+        raise ValueError("layerkit._core: dimension too large for BLAS")
+    return 0
+
+
+cdef inline Py_ssize_t _out_range_lo(Py_ssize_t offset, Py_ssize_t stride) noexcept nogil:
+    """The first output index o with ``o * stride + offset >= 0``."""
+    if offset >= 0:
+        return 0
+    return (-offset + stride - 1) // stride
+
+
+cdef inline Py_ssize_t _out_range_hi(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t size,
+                                     Py_ssize_t n_out) noexcept nogil:
+    """One past the last output index o < n_out with ``o * stride + offset < size``."""
+    cdef Py_ssize_t hi
+    if offset >= size:
+        return 0
+    hi = (size - 1 - offset) // stride + 1
+    return hi if hi < n_out else n_out
+
+
+cdef void _im2col(const floating* x, floating* col, ConvGeometry* g) noexcept nogil:
+    """One sample ``x`` (C, H, W) -> ``col`` (C*kh*kw, Ho*Wo)."""
+    cdef Py_ssize_t c, i, j, oh, ow, ih, off_w, lo_w, hi_w, lo_h, hi_h, P = g.Ho * g.Wo
+    cdef floating* row
+    cdef const floating* src
+    for c in range(g.C):
+        for i in range(g.kh):
+            lo_h = _out_range_lo(i * g.dh - g.ph, g.sh)
+            hi_h = _out_range_hi(i * g.dh - g.ph, g.sh, g.H, g.Ho)
+            for j in range(g.kw):
+                row = col + ((c * g.kh + i) * g.kw + j) * P
+                off_w = j * g.dw - g.pw
+                lo_w = _out_range_lo(off_w, g.sw)
+                hi_w = _out_range_hi(off_w, g.sw, g.W, g.Wo)
+                for oh in range(g.Ho):
+                    if oh < lo_h or oh >= hi_h or lo_w >= hi_w:
+                        for ow in range(g.Wo):
+                            row[oh * g.Wo + ow] = 0
+                        continue
+                    ih = oh * g.sh + i * g.dh - g.ph
+                    src = x + (c * g.H + ih) * g.W + off_w
+                    for ow in range(lo_w):
+                        row[oh * g.Wo + ow] = 0
+                    if g.sw == 1:
+                        for ow in range(lo_w, hi_w):
+                            row[oh * g.Wo + ow] = src[ow]
+                    else:
+                        for ow in range(lo_w, hi_w):
+                            row[oh * g.Wo + ow] = src[ow * g.sw]
+                    for ow in range(hi_w, g.Wo):
+                        row[oh * g.Wo + ow] = 0
+
+
+cdef void _col2im(const floating* col, floating* dx, ConvGeometry* g) noexcept nogil:
+    """``dx`` (C, H, W) = the adjoint of ``_im2col`` applied to ``col`` (sums overlapping patches)."""
+    cdef Py_ssize_t c, i, j, oh, ow, ih, off_w, lo_w, hi_w, lo_h, hi_h, P = g.Ho * g.Wo
+    cdef const floating* row
+    cdef floating* dst
+    for c in range(g.C * g.H * g.W):
+        dx[c] = 0
+    for c in range(g.C):
+        for i in range(g.kh):
+            lo_h = _out_range_lo(i * g.dh - g.ph, g.sh)
+            hi_h = _out_range_hi(i * g.dh - g.ph, g.sh, g.H, g.Ho)
+            for j in range(g.kw):
+                row = col + ((c * g.kh + i) * g.kw + j) * P
+                off_w = j * g.dw - g.pw
+                lo_w = _out_range_lo(off_w, g.sw)
+                hi_w = _out_range_hi(off_w, g.sw, g.W, g.Wo)
+                for oh in range(lo_h, hi_h):
+                    ih = oh * g.sh + i * g.dh - g.ph
+                    dst = dx + (c * g.H + ih) * g.W + off_w
+                    if g.sw == 1:
+                        for ow in range(lo_w, hi_w):
+                            dst[ow] += row[oh * g.Wo + ow]
+                    else:
+                        for ow in range(lo_w, hi_w):
+                            dst[ow * g.sw] += row[oh * g.Wo + ow]
+
+
+cdef inline bint _pointwise(ConvGeometry* g) noexcept nogil:
+    """A 1x1 kernel with stride 1 and no padding: ``col`` is the sample itself."""
+    return (g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1 and g.ph == 0 and g.pw == 0
+            and g.ph_after == 0 and g.pw_after == 0)
+
+
+cdef void _conv_forward(const floating* x, const floating* w, const floating* b, floating* y,
+                        floating* col, ConvGeometry* g) noexcept nogil:
+    cdef Py_ssize_t s, grp, o, p, P = g.Ho * g.Wo
+    cdef int Og = <int>(g.O // g.groups), Kg = <int>(g.C // g.groups * g.kh * g.kw), iP = <int>P
+    cdef floating* ys
+    cdef const floating* cols
+    cdef floating beta = 1 if b != NULL else 0
+    for s in range(g.n):
+        ys = y + s * g.O * P
+        if _pointwise(g):
+            cols = x + s * g.C * g.H * g.W
+        else:
+            _im2col[floating](x + s * g.C * g.H * g.W, col, g)
+            cols = col
+        if b != NULL:
+            for o in range(g.O):
+                for p in range(P):
+                    ys[o * P + p] = b[o]
+        for grp in range(g.groups):
+            _rm_gemm[floating](b'N', b'N', Og, iP, Kg, 1, <floating*>w + grp * Og * Kg, Kg,
+                               <floating*>cols + grp * Kg * P, iP, beta, ys + grp * Og * P, iP)
+
+
+cdef void _conv_backward(const floating* x, const floating* w, const floating* dy, floating* dw,
+                         floating* db, floating* dx, floating* col, ConvGeometry* g) noexcept nogil:
+    cdef Py_ssize_t s, grp, o, p, i, P = g.Ho * g.Wo
+    cdef int Og = <int>(g.O // g.groups), Kg = <int>(g.C // g.groups * g.kh * g.kw), iP = <int>P
+    cdef const floating* dys
+    cdef const floating* cols
+    cdef floating total
+    if db != NULL:
+        for o in range(g.O):
+            db[o] = 0
+        for s in range(g.n):
+            dys = dy + s * g.O * P
+            for o in range(g.O):
+                total = 0
+                for p in range(P):
+                    total = total + dys[o * P + p]
+                db[o] += total
+    for i in range(g.O * Kg):
+        dw[i] = 0
+    for s in range(g.n):
+        dys = dy + s * g.O * P
+        if _pointwise(g):
+            cols = x + s * g.C * g.H * g.W
+        else:
+            _im2col[floating](x + s * g.C * g.H * g.W, col, g)
+            cols = col
+        # dW_g (Og x Kg) += dy_g (Og x P) @ col_g.T (P x Kg)
+        for grp in range(g.groups):
+            _rm_gemm[floating](b'N', b'T', Og, Kg, iP, 1, <floating*>dys + grp * Og * P, iP,
+                               <floating*>cols + grp * Kg * P, iP, 1, dw + grp * Og * Kg, Kg)
+        if dx == NULL:
+            continue
+        # dcol_g (Kg x P) = W_g.T (Kg x Og) @ dy_g (Og x P), then scattered back into dx
+        if _pointwise(g):
+            for grp in range(g.groups):
+                _rm_gemm[floating](b'T', b'N', Kg, iP, Og, 1, <floating*>w + grp * Og * Kg, Kg,
+                                   <floating*>dys + grp * Og * P, iP, 0,
+                                   dx + s * g.C * g.H * g.W + grp * Kg * P, iP)
+        else:
+            for grp in range(g.groups):
+                _rm_gemm[floating](b'T', b'N', Kg, iP, Og, 1, <floating*>w + grp * Og * Kg, Kg,
+                                   <floating*>dys + grp * Og * P, iP, 0, col + grp * Kg * P, iP)
+            _col2im[floating](col, dx + s * g.C * g.H * g.W, g)
+
+
+def conv_col_size(tuple shape):
+    """Elements of the scratch array (one sample's patches) that ``conv_forward``/``conv_backward`` need."""
+    cdef ConvGeometry g
+    _geometry(shape, &g)
+    return g.C * g.kh * g.kw * g.Ho * g.Wo
+
+
+def conv_forward(tuple shape, cnp.ndarray x, cnp.ndarray W, b, cnp.ndarray out, cnp.ndarray col):
+    """``out[...]`` = the convolution of ``x`` with ``W`` plus ``b`` (``None``: no bias).
+
+    Parameters
+    ----------
+    shape : tuple of 16 ints
+        ``(n, C, H, W, O, kh, kw, sh, sw, ph, pw, ph_after, pw_after, dh, dw, groups)``:
+        padding before and after each axis.
+    x : ndarray, (n, C, H, W), C-contiguous
+    W : ndarray, (O, C // groups, kh, kw), C-contiguous
+    b : ndarray of shape (O,), or None
+    out : ndarray, (n, O, Ho, Wo), C-contiguous; overwritten
+    col : ndarray of ``conv_col_size(shape)`` elements; scratch
+    """
+    cdef ConvGeometry g
+    _geometry(shape, &g)
+    cdef int t = _float_type(x)
+    _check_block(x, t, g.n * g.C * g.H * g.W, False)
+    _check_block(W, t, g.O * (g.C // g.groups) * g.kh * g.kw, False)
+    _check_block(out, t, g.n * g.O * g.Ho * g.Wo, True)
+    _check_block(col, t, g.C * g.kh * g.kw * g.Ho * g.Wo, True)
+    cdef bint has_bias = b is not None
+    if has_bias:
+        _check_vector(<cnp.ndarray?>b, t, <int>g.O, False)
+    cdef void* pb = cnp.PyArray_DATA(<cnp.ndarray>b) if has_bias else NULL
+    if t == cnp.NPY_FLOAT64:
+        with nogil:
+            _conv_forward[double](<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(W), <double*>pb,
+                                  <double*>cnp.PyArray_DATA(out), <double*>cnp.PyArray_DATA(col), &g)
+    else:
+        with nogil:
+            _conv_forward[float](<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(W), <float*>pb,
+                                 <float*>cnp.PyArray_DATA(out), <float*>cnp.PyArray_DATA(col), &g)
+    return out
+
+
+def conv_backward(tuple shape, cnp.ndarray x, cnp.ndarray W, cnp.ndarray dy, cnp.ndarray dW, db, dx,
+                  cnp.ndarray col):
+    """Gradients of ``conv_forward``: ``dW[...]``, ``db[...]`` (unless ``None``) and ``dx[...]`` (unless ``None``).
+
+    Arrays as in ``conv_forward``; ``dy`` is shaped like its ``out``, ``dW``
+    like ``W``, ``db`` (O,), ``dx`` like ``x``; all C-contiguous.
+    """
+    cdef ConvGeometry g
+    _geometry(shape, &g)
+    cdef int t = _float_type(x)
+    _check_block(x, t, g.n * g.C * g.H * g.W, False)
+    _check_block(W, t, g.O * (g.C // g.groups) * g.kh * g.kw, False)
+    _check_block(dy, t, g.n * g.O * g.Ho * g.Wo, False)
+    _check_block(dW, t, g.O * (g.C // g.groups) * g.kh * g.kw, True)
+    _check_block(col, t, g.C * g.kh * g.kw * g.Ho * g.Wo, True)
+    cdef bint has_bias = db is not None, want_dx = dx is not None
+    if has_bias:
+        _check_vector(<cnp.ndarray?>db, t, <int>g.O, True)
+    if want_dx:
+        _check_block(<cnp.ndarray?>dx, t, g.n * g.C * g.H * g.W, True)
+    cdef void* pdb = cnp.PyArray_DATA(<cnp.ndarray>db) if has_bias else NULL
+    cdef void* pdx = cnp.PyArray_DATA(<cnp.ndarray>dx) if want_dx else NULL
+    if t == cnp.NPY_FLOAT64:
+        with nogil:
+            _conv_backward[double](<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(W),
+                                   <double*>cnp.PyArray_DATA(dy), <double*>cnp.PyArray_DATA(dW),
+                                   <double*>pdb, <double*>pdx, <double*>cnp.PyArray_DATA(col), &g)
+    else:
+        with nogil:
+            _conv_backward[float](<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(W),
+                                  <float*>cnp.PyArray_DATA(dy), <float*>cnp.PyArray_DATA(dW),
+                                  <float*>pdb, <float*>pdx, <float*>cnp.PyArray_DATA(col), &g)
+    return dx
