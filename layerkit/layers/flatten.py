@@ -12,12 +12,14 @@ from layerkit.layers.base import Layer
 class Flatten(Layer):
     """Flatten every axis after the first (``torch.nn.Flatten()``), in C order.
 
-    A C-contiguous input of float32 or float64 is reshaped without a copy (the
-    output is a view of it); any other layout or dtype is copied once. float32
-    stays float32; other real dtypes become float64.
+    ``forward`` returns a new array. In a ``Net`` pass with a workspace, a
+    C-contiguous float32 or float64 input is reshaped without a copy (the
+    output is a view of it, valid as long as the pass's trace). float32 stays
+    float32; other real dtypes become float64.
     """
 
     example_input_shape = (3, 2, 2, 3)
+    accepts_workspace = True  # forward_pass(x, training, workspace=ws): a view instead of a copy
 
     def _checked(self, x: Any) -> np.ndarray:
         array = _as_numeric_array(x, repr(self), "x")
@@ -44,7 +46,14 @@ class Flatten(Layer):
         y : ndarray, shape (n_samples, prod(rest))
         """
         x = self._checked(x)
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], -1).copy()
+
+    def forward_pass(self, x: np.ndarray, training: bool, workspace: Any = None) -> tuple[np.ndarray, Any]:
+        """``forward``; with a ``workspace`` (a ``Net``'s pass) the output may be a view of ``x``."""
+        if workspace is None:
+            return self.forward(x), None
+        x = self._checked(x)
+        return x.reshape(x.shape[0], -1), None
 
     def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
         """The output gradient in the input's shape.
