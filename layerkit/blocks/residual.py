@@ -105,10 +105,11 @@ class Residual(Composite):
             The trace of ``f``'s pass.
         """
         fx, trace = self.f.forward_pass(x, training, workspace=workspace)
-        if type(fx) is not np.ndarray or fx.ndim != 2:
+        if type(fx) is not np.ndarray or fx.ndim < 2:
             fx = as_batch(fx, repr(self), "f")
-        if type(x) is not np.ndarray or x.dtype != fx.dtype or x.ndim != 2:
-            x = check_batch(x, repr(self), dtype=fx.dtype)
+        if type(x) is not np.ndarray or x.dtype != fx.dtype or x.ndim != fx.ndim:
+            # (n, features), or the (n, channels, ...) feature maps of a conv block
+            x = check_batch(x, repr(self), dtype=fx.dtype) if fx.ndim == 2 else np.asarray(x, dtype=fx.dtype)
         if fx.shape != x.shape:
             raise ValueError(f"{self!r}: f maps an input of shape {x.shape} to shape {fx.shape}; a residual "
                              "block must keep the shape (y = x + f(x))")
