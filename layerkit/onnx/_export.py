@@ -127,6 +127,26 @@ def _width(layers: Sequence[Any], attr: str) -> int | None:
     return None
 
 
+def _input_dims(layers: Sequence[Any]) -> list[Any] | None:
+    """The input's dimensions: ``["batch", n_in]``, or ``["batch", channels, *spatial]`` before a conv or
+    pooling layer (their spatial sizes stay symbolic); ``None`` (any rank) before a ``Flatten``."""
+    for layer in layers:
+        name = _builtin(layer)
+        if name == "Conv1d":
+            return ["batch", int(layer.in_channels), "length"]
+        if name == "Conv2d":
+            return ["batch", int(layer.in_channels), "height", "width"]
+        if name is not None and name.endswith("1d") and "Pool" in name:
+            return ["batch", "channels", "length"]
+        if name is not None and name.endswith("2d") and "Pool" in name:
+            return ["batch", "channels", "height", "width"]
+        if name == "Flatten":
+            return None
+        if name is None or name in ("Linear", "LayerNorm", "BatchNorm1d"):
+            break
+    return ["batch", _width(layers, "n_in") or "n_in"]
+
+
 def to_onnx(net: Any, *, opset: int | None = None, path: str | os.PathLike | None = None,
             input_name: str = "x", output_name: str = "y") -> onnx.ModelProto:
     """Export a net to ONNX, for onnxruntime and every other ONNX runtime.
@@ -150,7 +170,8 @@ def to_onnx(net: Any, *, opset: int | None = None, path: str | os.PathLike | Non
     Returns
     -------
     onnx.ModelProto
-        One input ``input_name`` of shape ``(batch, n_in)`` and one output
+        One input ``input_name`` of shape ``(batch, n_in)`` (``(batch, channels,
+        *spatial)`` for a net that starts with a conv or pooling layer) and one output
         ``output_name`` of shape ``(batch, n_out)``, both of the net's dtype
         (float32 or float64); ``batch`` is dynamic. Feed arrays of that dtype.
 
@@ -175,10 +196,10 @@ def to_onnx(net: Any, *, opset: int | None = None, path: str | os.PathLike | Non
     builder = Builder(dtype, opset, reserved=(input_name, output_name))
     last = export_layers(layers, builder, input_name)
     builder.add_node("Identity", [last], outputs=[output_name])
-    n_in, n_out = _width(layers, "n_in"), _width(layers[::-1], "n_out")
+    n_out = _width(layers[::-1], "n_out")
     graph = helper.make_graph(
         builder.nodes, "layerkit_net",
-        [helper.make_tensor_value_info(input_name, builder.elem_type, ["batch", n_in or "n_in"])],
+        [helper.make_tensor_value_info(input_name, builder.elem_type, _input_dims(layers))],
         [helper.make_tensor_value_info(output_name, builder.elem_type, ["batch", n_out or "n_out"])],
         builder.initializers,
     )
