@@ -3,9 +3,11 @@
 #
 # Max pooling ignores the padding (as torch: the window's maximum over the
 # input positions it covers) and takes the first maximum in row-major window
-# order; NaN wins. Its backward recomputes that position from ``x``, so the
-# forward keeps nothing. Average pooling divides by the whole window (torch's
-# ``count_include_pad=True``, the default), padding included.
+# order; a NaN wins (the last one, as torch's kernel keeps it). Its backward
+# recomputes that position from ``x``, so the forward keeps nothing. The 2x2
+# stride-2 window of conv nets has its own C loops (``pool.h``). Average
+# pooling divides by the whole window (torch's ``count_include_pad=True``, the
+# default), padding included.
 
 cdef struct PoolGeometry:
     Py_ssize_t planes, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo
@@ -28,10 +30,10 @@ cdef int _pool_geometry(tuple shape, PoolGeometry* g) except -1:
 
 cdef inline Py_ssize_t _argmax_window(const floating* plane, PoolGeometry* g, Py_ssize_t oh,
                                       Py_ssize_t ow) noexcept nogil:
-    """Index in the plane of the window's first maximum (a NaN if there is one); -1 for an empty window."""
+    """Index in the plane of the window's first maximum (NaN wins, as in torch)."""
     cdef Py_ssize_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw
-    cdef Py_ssize_t h1 = h0 + g.kh, w1 = w0 + g.kw, ih, iw, best = -1
-    cdef floating v, top = 0
+    cdef Py_ssize_t h1 = h0 + g.kh, w1 = w0 + g.kw, ih, iw, best
+    cdef floating v, top
     if h0 < 0:
         h0 = 0
     if w0 < 0:
@@ -40,20 +42,44 @@ cdef inline Py_ssize_t _argmax_window(const floating* plane, PoolGeometry* g, Py
         h1 = g.H
     if w1 > g.W:
         w1 = g.W
+    best = h0 * g.W + w0
+    top = plane[best]
     for ih in range(h0, h1):
         for iw in range(w0, w1):
             v = plane[ih * g.W + iw]
-            if best < 0 or v > top or v != v:
+            if v > top or v != v:
                 best = ih * g.W + iw
                 top = v
-                if v != v:
-                    return best
     return best
+
+
+cdef inline bint _halving(PoolGeometry* g) noexcept nogil:
+    """The 2x2 window with stride 2 and no padding (the usual pooling of a conv net)."""
+    return g.kh == 2 and g.kw == 2 and g.sh == 2 and g.sw == 2 and g.ph == 0 and g.pw == 0
+
+
+cdef extern from "_kernels/pool.h" nogil:
+    void lk_max_pool_halving_forward_f(const float* x, float* y, Py_ssize_t planes, Py_ssize_t H, Py_ssize_t W,
+                                       Py_ssize_t Ho, Py_ssize_t Wo)
+    void lk_max_pool_halving_forward_d(const double* x, double* y, Py_ssize_t planes, Py_ssize_t H, Py_ssize_t W,
+                                       Py_ssize_t Ho, Py_ssize_t Wo)
+    void lk_max_pool_halving_backward_f(const float* x, const float* dy, float* dx, Py_ssize_t planes,
+                                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo)
+    void lk_max_pool_halving_backward_d(const double* x, const double* dy, double* dx, Py_ssize_t planes,
+                                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo)
 
 
 cdef void _max_pool_forward(const floating* x, floating* y, PoolGeometry* g) noexcept nogil:
     cdef Py_ssize_t p, oh, ow, at
+    if _halving(g):
+        if floating is float:
+            lk_max_pool_halving_forward_f(x, y, g.planes, g.H, g.W, g.Ho, g.Wo)
+        else:
+            lk_max_pool_halving_forward_d(x, y, g.planes, g.H, g.W, g.Ho, g.Wo)
+        return
     cdef const floating* plane
+    cdef const floating* r0
+    cdef const floating* r1
     cdef floating* out
     for p in range(g.planes):
         plane = x + p * g.H * g.W
@@ -67,12 +93,21 @@ cdef void _max_pool_forward(const floating* x, floating* y, PoolGeometry* g) noe
 cdef void _max_pool_backward(const floating* x, const floating* dy, floating* dx,
                              PoolGeometry* g) noexcept nogil:
     cdef Py_ssize_t p, i, oh, ow, at
-    for i in range(g.planes * g.H * g.W):
-        dx[i] = 0
+    cdef const floating* plane
+    if not _halving(g) or g.H % 2 or g.W % 2:  # (the 2x2 windows write every position of an even plane)
+        for i in range(g.planes * g.H * g.W):
+            dx[i] = 0
+    if _halving(g):
+        if floating is float:
+            lk_max_pool_halving_backward_f(x, dy, dx, g.planes, g.H, g.W, g.Ho, g.Wo)
+        else:
+            lk_max_pool_halving_backward_d(x, dy, dx, g.planes, g.H, g.W, g.Ho, g.Wo)
+        return
     for p in range(g.planes):
+        plane = x + p * g.H * g.W
         for oh in range(g.Ho):
             for ow in range(g.Wo):
-                at = _argmax_window[floating](x + p * g.H * g.W, g, oh, ow)
+                at = _argmax_window[floating](plane, g, oh, ow)
                 dx[p * g.H * g.W + at] += dy[(p * g.Ho + oh) * g.Wo + ow]
 
 
