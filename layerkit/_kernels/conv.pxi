@@ -6,11 +6,15 @@
 #   W   (O, C/g, kh, kw)       the weights, torch's layout: group g's block is
 #                              the (O/g) x (C/g*kh*kw) matrix at row g*O/g
 #   y   (n, O, Ho, Wo)         the output
-#   col (C*kh*kw, Ho*Wo)       one sample's patches: row (c, i, j) holds input
-#                              channel c at kernel offset (i, j) for every
-#                              output position, zero where it falls in the padding
+#   col (C*kh*kw, m*Ho*Wo)     the patches of a chunk of m samples: row (c, i, j)
+#                              holds input channel c at kernel offset (i, j) for
+#                              every output position of every sample of the
+#                              chunk, zero where it falls in the padding
 # Group g's rows of ``col`` are the contiguous block of its input channels, so
-# every product is one gemm on pointers into the three arrays: no transposes.
+# every product is one gemm per chunk and group on pointers: no transposes.
+# The chunk's outputs (forward) or output gradients (backward) sit by channel,
+# (O, m*Ho*Wo), in the scratch after ``col``, and are copied from or to the
+# (n, O, Ho, Wo) arrays row by row.
 #
 # The geometry is checked by the caller (``layerkit.layers.conv``); the entry
 # functions re-check every size that guards memory (``_check_block``).
@@ -71,9 +75,9 @@ cdef inline Py_ssize_t _out_range_hi(Py_ssize_t offset, Py_ssize_t stride, Py_ss
     return hi if hi < n_out else n_out
 
 
-cdef void _im2col(const floating* x, floating* col, ConvGeometry* g) noexcept nogil:
-    """One sample ``x`` (C, H, W) -> ``col`` (C*kh*kw, Ho*Wo)."""
-    cdef Py_ssize_t c, i, j, oh, ow, ih, off_w, lo_w, hi_w, lo_h, hi_h, P = g.Ho * g.Wo
+cdef void _im2col(const floating* x, floating* col, Py_ssize_t ld, ConvGeometry* g) noexcept nogil:
+    """One sample ``x`` (C, H, W) -> ``col`` (C*kh*kw rows of Ho*Wo, ``ld`` apart)."""
+    cdef Py_ssize_t c, i, j, oh, ow, ih, off_w, lo_w, hi_w, lo_h, hi_h, P = ld
     cdef floating* row
     cdef const floating* src
     for c in range(g.C):
@@ -104,9 +108,9 @@ cdef void _im2col(const floating* x, floating* col, ConvGeometry* g) noexcept no
                         row[oh * g.Wo + ow] = 0
 
 
-cdef void _col2im(const floating* col, floating* dx, ConvGeometry* g) noexcept nogil:
+cdef void _col2im(const floating* col, Py_ssize_t ld, floating* dx, ConvGeometry* g) noexcept nogil:
     """``dx`` (C, H, W) = the adjoint of ``_im2col`` applied to ``col`` (sums overlapping patches)."""
-    cdef Py_ssize_t c, i, j, oh, ow, ih, off_w, lo_w, hi_w, lo_h, hi_h, P = g.Ho * g.Wo
+    cdef Py_ssize_t c, i, j, oh, ow, ih, off_w, lo_w, hi_w, lo_h, hi_h, P = ld
     cdef const floating* row
     cdef floating* dst
     for c in range(g.C * g.H * g.W):
@@ -131,41 +135,81 @@ cdef void _col2im(const floating* col, floating* dx, ConvGeometry* g) noexcept n
                             dst[ow * g.sw] += row[oh * g.Wo + ow]
 
 
-cdef inline bint _pointwise(ConvGeometry* g) noexcept nogil:
-    """A 1x1 kernel with stride 1 and no padding: ``col`` is the sample itself."""
-    return (g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1 and g.ph == 0 and g.pw == 0
-            and g.ph_after == 0 and g.pw_after == 0)
+# Samples are taken in chunks: the patches of a chunk's samples side by side
+# (``col`` is C*kh*kw x chunk*Ho*Wo), so that each product is one gemm over the
+# whole chunk rather than one small gemm per sample. A chunk's ``col`` holds
+# about ``_chunk_elements`` numbers (it stays in the cache between im2col and
+# the gemm); ``conv_chunk_elements`` sets it (benchmarks and tests).
+cdef Py_ssize_t _chunk_elements = 1 << 15
+
+
+def conv_chunk_elements(elements=None):
+    """Set the size of a chunk's patch matrix (in numbers; at least one sample); returns the previous one."""
+    global _chunk_elements
+    previous = _chunk_elements
+    if elements is not None:
+        if elements < 1:
+            raise ValueError("layerkit._core: conv_chunk_elements expects a positive number")
+        _chunk_elements = elements
+    return previous
+
+
+cdef inline Py_ssize_t _chunk(ConvGeometry* g) noexcept nogil:
+    """Samples per chunk: as many as fit in ``_chunk_elements``, at least 1, at most n."""
+    cdef Py_ssize_t per_sample = g.C * g.kh * g.kw * g.Ho * g.Wo
+    cdef Py_ssize_t c = _chunk_elements // per_sample
+    if c < 1:
+        c = 1
+    if c > g.n:
+        c = g.n if g.n > 0 else 1
+    return c
+
+
+cdef inline Py_ssize_t _scratch_size(ConvGeometry* g) noexcept nogil:
+    """Numbers of scratch a pass needs: a chunk's patches, and its outputs (or output gradients) by channel."""
+    cdef Py_ssize_t rows = _chunk(g) * g.Ho * g.Wo
+    return (g.C * g.kh * g.kw + g.O) * rows
 
 
 cdef void _conv_forward(const floating* x, const floating* w, const floating* b, floating* y,
-                        floating* col, ConvGeometry* g) noexcept nogil:
-    cdef Py_ssize_t s, grp, o, p, P = g.Ho * g.Wo
-    cdef int Og = <int>(g.O // g.groups), Kg = <int>(g.C // g.groups * g.kh * g.kw), iP = <int>P
+                        floating* scratch, ConvGeometry* g) noexcept nogil:
+    cdef Py_ssize_t P = g.Ho * g.Wo, CHW = g.C * g.H * g.W, s0, s, grp, o, p, cc, ld
+    cdef Py_ssize_t chunk = _chunk(g)
+    cdef int Og = <int>(g.O // g.groups), Kg = <int>(g.C // g.groups * g.kh * g.kw)
+    cdef floating* col = scratch
+    cdef floating* out = scratch + g.C * g.kh * g.kw * chunk * P
     cdef floating* ys
-    cdef const floating* cols
-    cdef floating beta = 1 if b != NULL else 0
-    for s in range(g.n):
-        ys = y + s * g.O * P
-        if _pointwise(g):
-            cols = x + s * g.C * g.H * g.W
-        else:
-            _im2col[floating](x + s * g.C * g.H * g.W, col, g)
-            cols = col
-        if b != NULL:
-            for o in range(g.O):
-                for p in range(P):
-                    ys[o * P + p] = b[o]
+    cdef floating* src
+    cdef floating bias
+    s0 = 0
+    while s0 < g.n:
+        cc = chunk if g.n - s0 > chunk else g.n - s0
+        ld = cc * P
+        for s in range(cc):
+            _im2col[floating](x + (s0 + s) * CHW, col + s * P, ld, g)
+        # out_g (Og x cc*P) = W_g (Og x Kg) @ col_g (Kg x cc*P)
         for grp in range(g.groups):
-            _rm_gemm[floating](b'N', b'N', Og, iP, Kg, 1, <floating*>w + grp * Og * Kg, Kg,
-                               <floating*>cols + grp * Kg * P, iP, beta, ys + grp * Og * P, iP)
+            _rm_gemm[floating](b'N', b'N', Og, <int>ld, Kg, 1, <floating*>w + grp * Og * Kg, Kg,
+                               col + grp * Kg * ld, <int>ld, 0, out + grp * Og * ld, <int>ld)
+        # to (n, O, P), adding the bias
+        for s in range(cc):
+            for o in range(g.O):
+                ys = y + ((s0 + s) * g.O + o) * P
+                src = out + o * ld + s * P
+                bias = b[o] if b != NULL else 0
+                for p in range(P):
+                    ys[p] = src[p] + bias
+        s0 += cc
 
 
 cdef void _conv_backward(const floating* x, const floating* w, const floating* dy, floating* dw,
-                         floating* db, floating* dx, floating* col, ConvGeometry* g) noexcept nogil:
-    cdef Py_ssize_t s, grp, o, p, i, P = g.Ho * g.Wo
-    cdef int Og = <int>(g.O // g.groups), Kg = <int>(g.C // g.groups * g.kh * g.kw), iP = <int>P
+                         floating* db, floating* dx, floating* scratch, ConvGeometry* g) noexcept nogil:
+    cdef Py_ssize_t P = g.Ho * g.Wo, CHW = g.C * g.H * g.W, s0, s, grp, o, p, i, cc, ld
+    cdef Py_ssize_t chunk = _chunk(g)
+    cdef int Og = <int>(g.O // g.groups), Kg = <int>(g.C // g.groups * g.kh * g.kw)
+    cdef floating* col = scratch
+    cdef floating* dyc = scratch + g.C * g.kh * g.kw * chunk * P
     cdef const floating* dys
-    cdef const floating* cols
     cdef floating total
     if db != NULL:
         for o in range(g.O):
@@ -179,37 +223,33 @@ cdef void _conv_backward(const floating* x, const floating* w, const floating* d
                 db[o] += total
     for i in range(g.O * Kg):
         dw[i] = 0
-    for s in range(g.n):
-        dys = dy + s * g.O * P
-        if _pointwise(g):
-            cols = x + s * g.C * g.H * g.W
-        else:
-            _im2col[floating](x + s * g.C * g.H * g.W, col, g)
-            cols = col
-        # dW_g (Og x Kg) += dy_g (Og x P) @ col_g.T (P x Kg)
+    s0 = 0
+    while s0 < g.n:
+        cc = chunk if g.n - s0 > chunk else g.n - s0
+        ld = cc * P
+        for s in range(cc):
+            _im2col[floating](x + (s0 + s) * CHW, col + s * P, ld, g)
+            for o in range(g.O):
+                memcpy(dyc + o * ld + s * P, dy + ((s0 + s) * g.O + o) * P, P * sizeof(floating))
         for grp in range(g.groups):
-            _rm_gemm[floating](b'N', b'T', Og, Kg, iP, 1, <floating*>dys + grp * Og * P, iP,
-                               <floating*>cols + grp * Kg * P, iP, 1, dw + grp * Og * Kg, Kg)
-        if dx == NULL:
-            continue
-        # dcol_g (Kg x P) = W_g.T (Kg x Og) @ dy_g (Og x P), then scattered back into dx
-        if _pointwise(g):
-            for grp in range(g.groups):
-                _rm_gemm[floating](b'T', b'N', Kg, iP, Og, 1, <floating*>w + grp * Og * Kg, Kg,
-                                   <floating*>dys + grp * Og * P, iP, 0,
-                                   dx + s * g.C * g.H * g.W + grp * Kg * P, iP)
-        else:
-            for grp in range(g.groups):
-                _rm_gemm[floating](b'T', b'N', Kg, iP, Og, 1, <floating*>w + grp * Og * Kg, Kg,
-                                   <floating*>dys + grp * Og * P, iP, 0, col + grp * Kg * P, iP)
-            _col2im[floating](col, dx + s * g.C * g.H * g.W, g)
+            # dW_g (Og x Kg) += dy_g (Og x cc*P) @ col_g.T (cc*P x Kg)
+            _rm_gemm[floating](b'N', b'T', Og, Kg, <int>ld, 1, dyc + grp * Og * ld, <int>ld,
+                               col + grp * Kg * ld, <int>ld, 1, dw + grp * Og * Kg, Kg)
+            if dx != NULL:
+                # dcol_g (Kg x cc*P) = W_g.T (Kg x Og) @ dy_g (Og x cc*P), into col (read above)
+                _rm_gemm[floating](b'T', b'N', Kg, <int>ld, Og, 1, <floating*>w + grp * Og * Kg, Kg,
+                                   dyc + grp * Og * ld, <int>ld, 0, col + grp * Kg * ld, <int>ld)
+        if dx != NULL:
+            for s in range(cc):
+                _col2im[floating](col + s * P, ld, dx + (s0 + s) * CHW, g)
+        s0 += cc
 
 
 def conv_col_size(tuple shape):
-    """Elements of the scratch array (one sample's patches) that ``conv_forward``/``conv_backward`` need."""
+    """Elements of the scratch array that ``conv_forward``/``conv_backward`` need for this geometry."""
     cdef ConvGeometry g
     _geometry(shape, &g)
-    return g.C * g.kh * g.kw * g.Ho * g.Wo
+    return _scratch_size(&g)
 
 
 def conv_forward(tuple shape, cnp.ndarray x, cnp.ndarray W, b, cnp.ndarray out, cnp.ndarray col):
@@ -224,7 +264,7 @@ def conv_forward(tuple shape, cnp.ndarray x, cnp.ndarray W, b, cnp.ndarray out, 
     W : ndarray, (O, C // groups, kh, kw), C-contiguous
     b : ndarray of shape (O,), or None
     out : ndarray, (n, O, Ho, Wo), C-contiguous; overwritten
-    col : ndarray of ``conv_col_size(shape)`` elements; scratch
+    col : ndarray of ``conv_col_size(shape)`` elements; scratch (overwritten)
     """
     cdef ConvGeometry g
     _geometry(shape, &g)
@@ -232,7 +272,7 @@ def conv_forward(tuple shape, cnp.ndarray x, cnp.ndarray W, b, cnp.ndarray out, 
     _check_block(x, t, g.n * g.C * g.H * g.W, False)
     _check_block(W, t, g.O * (g.C // g.groups) * g.kh * g.kw, False)
     _check_block(out, t, g.n * g.O * g.Ho * g.Wo, True)
-    _check_block(col, t, g.C * g.kh * g.kw * g.Ho * g.Wo, True)
+    _check_block(col, t, _scratch_size(&g), True)
     cdef bint has_bias = b is not None
     if has_bias:
         _check_vector(<cnp.ndarray?>b, t, <int>g.O, False)
@@ -262,7 +302,7 @@ def conv_backward(tuple shape, cnp.ndarray x, cnp.ndarray W, cnp.ndarray dy, cnp
     _check_block(W, t, g.O * (g.C // g.groups) * g.kh * g.kw, False)
     _check_block(dy, t, g.n * g.O * g.Ho * g.Wo, False)
     _check_block(dW, t, g.O * (g.C // g.groups) * g.kh * g.kw, True)
-    _check_block(col, t, g.C * g.kh * g.kw * g.Ho * g.Wo, True)
+    _check_block(col, t, _scratch_size(&g), True)
     cdef bint has_bias = db is not None, want_dx = dx is not None
     if has_bias:
         _check_vector(<cnp.ndarray?>db, t, <int>g.O, True)
