@@ -211,3 +211,29 @@ def test_a_residual_conv_block_equals_torch_and_round_trips(tmp_path, use_worksp
     path = tmp_path / "resnet.npz"
     net.save(path)
     np.testing.assert_array_equal(lk.Net.load(path).predict(x), net.predict(x))
+
+
+def test_a_workspace_step_of_a_conv_net_allocates_no_arrays():
+    import tracemalloc
+
+    net = lenet(np.float32)
+    x, t = images(16)
+    x = x.astype(np.float32)
+    workspace = net.workspace()
+
+    def step():
+        y, trace = net.forward(x, workspace=workspace)
+        net.backward(trace, lk.softmax_cross_entropy(y, t)[1], input_grad=False)
+        net.step(0.01)
+
+    step()
+    step()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for _ in range(3):
+        step()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    numpy_only = tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)
+    stats = after.filter_traces([numpy_only]).compare_to(before.filter_traces([numpy_only]), "lineno")
+    assert sum(stat.count_diff for stat in stats if stat.count_diff > 0) == 0, [str(s) for s in stats[:5]]

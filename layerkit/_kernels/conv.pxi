@@ -166,9 +166,10 @@ cdef inline Py_ssize_t _chunk(ConvGeometry* g) noexcept nogil:
 
 
 cdef inline Py_ssize_t _scratch_size(ConvGeometry* g) noexcept nogil:
-    """Numbers of scratch a pass needs: a chunk's patches, and its outputs (or output gradients) by channel."""
+    """Numbers of scratch a pass needs: a chunk's patches, its outputs (or output gradients) by channel,
+    and the weight gradient's transpose."""
     cdef Py_ssize_t rows = _chunk(g) * g.Ho * g.Wo
-    return (g.C * g.kh * g.kw + g.O) * rows
+    return (g.C * g.kh * g.kw + g.O) * rows + g.O * (g.C // g.groups) * g.kh * g.kw
 
 
 cdef void _conv_forward(const floating* x, const floating* w, const floating* b, floating* y,
@@ -204,11 +205,16 @@ cdef void _conv_forward(const floating* x, const floating* w, const floating* b,
 
 cdef void _conv_backward(const floating* x, const floating* w, const floating* dy, floating* dw,
                          floating* db, floating* dx, floating* scratch, ConvGeometry* g) noexcept nogil:
-    cdef Py_ssize_t P = g.Ho * g.Wo, CHW = g.C * g.H * g.W, s0, s, grp, o, p, i, cc, ld
+    cdef Py_ssize_t P = g.Ho * g.Wo, CHW = g.C * g.H * g.W, s0, s, grp, o, p, i, k, cc, ld
     cdef Py_ssize_t chunk = _chunk(g)
     cdef int Og = <int>(g.O // g.groups), Kg = <int>(g.C // g.groups * g.kh * g.kw)
     cdef floating* col = scratch
     cdef floating* dyc = scratch + g.C * g.kh * g.kw * chunk * P
+    cdef floating* dwt = dyc + g.O * chunk * P
+    # the weight gradient as dW_g.T (Kg x Og) when Kg > Og: BLAS runs the long-and-thin product
+    # with the long side as the rows of its result 1.5-2x faster (OpenBLAS, LeNet's layers)
+    cdef bint transposed = Kg > Og
+    cdef floating* acc = dwt if transposed else dw
     cdef const floating* dys
     cdef floating total
     if db != NULL:
@@ -222,7 +228,7 @@ cdef void _conv_backward(const floating* x, const floating* w, const floating* d
                     total = total + dys[o * P + p]
                 db[o] += total
     for i in range(g.O * Kg):
-        dw[i] = 0
+        acc[i] = 0
     s0 = 0
     while s0 < g.n:
         cc = chunk if g.n - s0 > chunk else g.n - s0
@@ -232,9 +238,14 @@ cdef void _conv_backward(const floating* x, const floating* w, const floating* d
             for o in range(g.O):
                 memcpy(dyc + o * ld + s * P, dy + ((s0 + s) * g.O + o) * P, P * sizeof(floating))
         for grp in range(g.groups):
-            # dW_g (Og x Kg) += dy_g (Og x cc*P) @ col_g.T (cc*P x Kg)
-            _rm_gemm[floating](b'N', b'T', Og, Kg, <int>ld, 1, dyc + grp * Og * ld, <int>ld,
-                               col + grp * Kg * ld, <int>ld, 1, dw + grp * Og * Kg, Kg)
+            if transposed:
+                # dW_g.T (Kg x Og) += col_g (Kg x cc*P) @ dy_g.T (cc*P x Og)
+                _rm_gemm[floating](b'N', b'T', Kg, Og, <int>ld, 1, col + grp * Kg * ld, <int>ld,
+                                   dyc + grp * Og * ld, <int>ld, 1, acc + grp * Og * Kg, Og)
+            else:
+                # dW_g (Og x Kg) += dy_g (Og x cc*P) @ col_g.T (cc*P x Kg)
+                _rm_gemm[floating](b'N', b'T', Og, Kg, <int>ld, 1, dyc + grp * Og * ld, <int>ld,
+                                   col + grp * Kg * ld, <int>ld, 1, acc + grp * Og * Kg, Kg)
             if dx != NULL:
                 # dcol_g (Kg x cc*P) = W_g.T (Kg x Og) @ dy_g (Og x cc*P), into col (read above)
                 _rm_gemm[floating](b'T', b'N', Kg, <int>ld, Og, 1, <floating*>w + grp * Og * Kg, Kg,
@@ -243,6 +254,11 @@ cdef void _conv_backward(const floating* x, const floating* w, const floating* d
             for s in range(cc):
                 _col2im[floating](col + s * P, ld, dx + (s0 + s) * CHW, g)
         s0 += cc
+    if transposed:
+        for grp in range(g.groups):
+            for o in range(Og):
+                for k in range(Kg):
+                    dw[(grp * Og + o) * Kg + k] = dwt[grp * Og * Kg + k * Og + o]
 
 
 def conv_col_size(tuple shape):
