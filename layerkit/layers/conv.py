@@ -100,8 +100,16 @@ class _ConvNd(Layer):
 
     # ------------------------------------------------------------- geometry
     def _checked_input(self, x: Any) -> np.ndarray:
+        if (type(x) is np.ndarray and x.ndim == 2 + self._n_axes and x.dtype == self.dtype
+                and x.flags.c_contiguous and x.shape[1] == self.in_channels and 0 not in x.shape):
+            return x  # (the usual case, without building the layer's repr for messages)
         return check_channels_batch(x, repr(self), rank=2 + self._n_axes, channels=self.in_channels,
                                     dtype=self.dtype)
+
+    def _checked_grad(self, dy: Any, shape: tuple[int, ...]) -> np.ndarray:
+        if type(dy) is np.ndarray and dy.shape == shape and dy.dtype == self.dtype and dy.flags.c_contiguous:
+            return dy
+        return check_grad_output(dy, repr(self), shape, self.dtype)
 
     def _geometry(self, x: np.ndarray) -> tuple[int, ...]:
         """The core's 16 integers for input ``x``; raises when the kernel does not fit the padded input."""
@@ -192,7 +200,7 @@ class _ConvNd(Layer):
         W, _ = self._params_checked()
         x = self._checked_input(x)
         shape = self._geometry(x)
-        dy = check_grad_output(dy, repr(self), self.output_shape(x.shape), self.dtype)
+        dy = self._checked_grad(dy, self.output_shape(x.shape))
         dW = self._gradient_buffer("dW", self.weight_shape)
         db = self._gradient_buffer("db", (self.out_channels,)) if self.bias else None
         dx = self._scratch(workspace, self, "dx", x.shape, self.dtype) if need_dx else None
