@@ -49,3 +49,10 @@ def describe_padding(padding: Any) -> Any:
 def compact(values: tuple[int, ...]) -> Any:
     """One int when all axes agree, else a list (for configs and reprs)."""
     return values[0] if len(set(values)) == 1 else list(values)
+
+
+def scratch(workspace: Any, owner: Any, role: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The array ``owner`` writes its ``role`` result into: the workspace's (reused every pass) or a new one."""
+    if workspace is None:
+        return np.empty(shape, dtype)
+    return workspace._array(owner, role, shape, dtype)

@@ -9,7 +9,7 @@ from layerkit import init as initializers
 from layerkit._backend import core
 from layerkit._validation import (as_rng, check_channels_batch, check_grad_output, check_positive_int,
                                   resolve_dtype)
-from layerkit.layers._spatial import compact, describe_padding, padding_before_after, per_axis
+from layerkit.layers._spatial import compact, describe_padding, padding_before_after, per_axis, scratch
 from layerkit.layers.base import Layer
 
 
@@ -136,12 +136,6 @@ class _ConvNd(Layer):
             out.append((size + b + a - d * (k - 1) - 1) // s + 1)
         return tuple(out)
 
-    @staticmethod
-    def _scratch(workspace: Any, owner: Any, role: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        if workspace is None:
-            return np.empty(shape, dtype)
-        return workspace._array(owner, role, shape, dtype)
-
     # --------------------------------------------------------------- passes
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Convolve ``x`` with the kernels and add the bias.
@@ -166,8 +160,8 @@ class _ConvNd(Layer):
         W, b = self._params_checked()
         x = self._checked_input(x)
         shape = self._geometry(x)
-        out = self._scratch(workspace, self, "y", self.output_shape(x.shape), self.dtype)
-        col = self._scratch(workspace, self, "col", (core.conv_col_size(shape),), self.dtype)
+        out = scratch(workspace, self, "y", self.output_shape(x.shape), self.dtype)
+        col = scratch(workspace, self, "col", (core.conv_col_size(shape),), self.dtype)
         return core.conv_forward(shape, x, W, b, out, col)
 
     def backward(self, x: np.ndarray, dy: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
@@ -203,8 +197,8 @@ class _ConvNd(Layer):
         dy = self._checked_grad(dy, self.output_shape(x.shape))
         dW = self._gradient_buffer("dW", self.weight_shape)
         db = self._gradient_buffer("db", (self.out_channels,)) if self.bias else None
-        dx = self._scratch(workspace, self, "dx", x.shape, self.dtype) if need_dx else None
-        col = self._scratch(workspace, self, "col", (core.conv_col_size(shape),), self.dtype)
+        dx = scratch(workspace, self, "dx", x.shape, self.dtype) if need_dx else None
+        col = scratch(workspace, self, "col", (core.conv_col_size(shape),), self.dtype)
         core.conv_backward(shape, x, W, dy, dW, db, dx, col)
         self.dW = dW
         if self.bias:

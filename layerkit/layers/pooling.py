@@ -7,7 +7,7 @@ import numpy as np
 
 from layerkit._backend import core
 from layerkit._validation import check_channels_batch, check_grad_output
-from layerkit.layers._spatial import compact, per_axis
+from layerkit.layers._spatial import compact, per_axis, scratch
 from layerkit.layers.base import Layer
 
 
@@ -56,12 +56,6 @@ class _PoolNd(Layer):
             return x  # (the usual case, without building the layer's repr for messages)
         return check_channels_batch(x, repr(self), rank=2 + self._n_axes)
 
-    @staticmethod
-    def _scratch(workspace: Any, owner: Any, role: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        if workspace is None:
-            return np.empty(shape, dtype)
-        return workspace._array(owner, role, shape, dtype)
-
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Pool each channel over the windows.
 
@@ -83,7 +77,7 @@ class _PoolNd(Layer):
     def _forward(self, x: Any, workspace: Any) -> np.ndarray:
         x = self._checked_input(x)
         shape = self._geometry(x)
-        out = self._scratch(workspace, self, "y", self.output_shape(x.shape), x.dtype)
+        out = scratch(workspace, self, "y", self.output_shape(x.shape), x.dtype)
         return core.pool_forward(self._is_max, shape, x, out)
 
     def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
@@ -110,7 +104,7 @@ class _PoolNd(Layer):
         expected = self.output_shape(x.shape)
         if not (type(dy) is np.ndarray and dy.shape == expected and dy.dtype == x.dtype and dy.flags.c_contiguous):
             dy = check_grad_output(dy, repr(self), expected, x.dtype)
-        dx = self._scratch(workspace, self, "dx", x.shape, x.dtype)
+        dx = scratch(workspace, self, "dx", x.shape, x.dtype)
         return core.pool_backward(self._is_max, shape, x, dy, dx)
 
     def output_features(self, n_in: int | None) -> int | None:
@@ -224,7 +218,7 @@ class _GlobalAvgPool(Layer):
 
     def _forward(self, x: Any, workspace: Any) -> np.ndarray:
         x, shape = self._plan(x)
-        out = _PoolNd._scratch(workspace, self, "y", x.shape[:2], x.dtype)
+        out = scratch(workspace, self, "y", x.shape[:2], x.dtype)
         return core.pool_forward(False, shape, x, out)
 
     def backward(self, x: np.ndarray, dy: np.ndarray) -> np.ndarray:
@@ -248,7 +242,7 @@ class _GlobalAvgPool(Layer):
     def _backward(self, x: Any, dy: Any, workspace: Any) -> np.ndarray:
         x, shape = self._plan(x)
         dy = check_grad_output(dy, repr(self), x.shape[:2], x.dtype)
-        dx = _PoolNd._scratch(workspace, self, "dx", x.shape, x.dtype)
+        dx = scratch(workspace, self, "dx", x.shape, x.dtype)
         return core.pool_backward(False, shape, x, dy, dx)
 
 
