@@ -244,3 +244,22 @@ def test_parameters_set_from_lists_are_converted_and_checked():
     layer.W = np.ones((1, 1, 3))
     with pytest.raises(ValueError, match=re.escape("Conv1d(1, 1, 2): parameter W must have shape (1, 1, 2)")):
         layer.forward(np.ones((1, 1, 3)))
+
+
+@pytest.mark.parametrize("chunk_elements", [1, 500, 10**8])
+def test_every_chunking_of_the_batch_gives_the_same_gradients(chunk_elements):
+    from layerkit._backend import core
+
+    layer = lk.Conv2d(4, 6, 3, padding=1, stride=(1, 2), groups=2, rng=0)
+    x = np.random.default_rng(0).standard_normal((5, 4, 7, 8))
+    dy = np.random.default_rng(1).standard_normal(layer.output_shape(x.shape))
+    y_ref, dx_ref = layer.forward(x), layer.backward(x, dy)
+    dW_ref, db_ref = layer.dW.copy(), layer.db.copy()
+    previous = core.conv_chunk_elements(chunk_elements)
+    try:
+        np.testing.assert_allclose(layer.forward(x), y_ref, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(layer.backward(x, dy), dx_ref, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(layer.dW, dW_ref, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(layer.db, db_ref, rtol=1e-13, atol=1e-13)
+    finally:
+        core.conv_chunk_elements(previous)
