@@ -31,6 +31,8 @@ CASES_2D = [
     (6, 4, 1, {}, (4, 5)),
     (6, 4, 1, {"groups": 2, "bias": False}, (4, 5)),
     (1, 6, 5, {"padding": 2}, (28, 28)),
+    (1, 2, 7, {"padding": 3}, (1, 2)),  # taps that see only padding
+    (2, 2, 3, {"padding": 3, "stride": 2, "dilation": 2}, (1, 3)),
 ]
 CASES_1D = [
     (3, 4, 3, {}, (9,)),
@@ -39,6 +41,7 @@ CASES_1D = [
     (3, 3, 4, {"padding": "same"}, (8,)),
     (3, 2, 2, {"padding": "valid"}, (5,)),
     (4, 4, 1, {}, (6,)),
+    (2, 3, 5, {"padding": 3, "stride": 3}, (1,)),  # taps that see only padding
 ]
 
 

@@ -58,80 +58,35 @@ cdef int _geometry(tuple shape, ConvGeometry* g) except -1:
     return 0
 
 
-cdef inline Py_ssize_t _out_range_lo(Py_ssize_t offset, Py_ssize_t stride) noexcept nogil:
-    """The first output index o with ``o * stride + offset >= 0``."""
-    if offset >= 0:
-        return 0
-    return (-offset + stride - 1) // stride
+cdef extern from "_kernels/conv.h" nogil:
+    void lk_im2col_f(const float* x, float* col, Py_ssize_t ld, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo)
+    void lk_im2col_d(const double* x, double* col, Py_ssize_t ld, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo)
+    void lk_col2im_f(const float* col, Py_ssize_t ld, float* dx, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo)
+    void lk_col2im_d(const double* col, Py_ssize_t ld, double* dx, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo)
 
 
-cdef inline Py_ssize_t _out_range_hi(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t size,
-                                     Py_ssize_t n_out) noexcept nogil:
-    """One past the last output index o < n_out with ``o * stride + offset < size``."""
-    cdef Py_ssize_t hi
-    if offset >= size:
-        return 0
-    hi = (size - 1 - offset) // stride + 1
-    return hi if hi < n_out else n_out
+cdef inline void _im2col(const floating* x, floating* col, Py_ssize_t ld, ConvGeometry* g) noexcept nogil:
+    """One sample ``x`` (C, H, W) -> ``col`` (C*kh*kw rows of Ho*Wo, ``ld`` apart); C loops in ``conv.h``."""
+    if floating is float:
+        lk_im2col_f(x, col, ld, g.C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Ho, g.Wo)
+    else:
+        lk_im2col_d(x, col, ld, g.C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Ho, g.Wo)
 
 
-cdef void _im2col(const floating* x, floating* col, Py_ssize_t ld, ConvGeometry* g) noexcept nogil:
-    """One sample ``x`` (C, H, W) -> ``col`` (C*kh*kw rows of Ho*Wo, ``ld`` apart)."""
-    cdef Py_ssize_t c, i, j, oh, ow, ih, off_w, lo_w, hi_w, lo_h, hi_h, P = ld
-    cdef floating* row
-    cdef const floating* src
-    for c in range(g.C):
-        for i in range(g.kh):
-            lo_h = _out_range_lo(i * g.dh - g.ph, g.sh)
-            hi_h = _out_range_hi(i * g.dh - g.ph, g.sh, g.H, g.Ho)
-            for j in range(g.kw):
-                row = col + ((c * g.kh + i) * g.kw + j) * P
-                off_w = j * g.dw - g.pw
-                lo_w = _out_range_lo(off_w, g.sw)
-                hi_w = _out_range_hi(off_w, g.sw, g.W, g.Wo)
-                for oh in range(g.Ho):
-                    if oh < lo_h or oh >= hi_h or lo_w >= hi_w:
-                        for ow in range(g.Wo):
-                            row[oh * g.Wo + ow] = 0
-                        continue
-                    ih = oh * g.sh + i * g.dh - g.ph
-                    src = x + (c * g.H + ih) * g.W + off_w
-                    for ow in range(lo_w):
-                        row[oh * g.Wo + ow] = 0
-                    if g.sw == 1:  # (a library copy: the compiler cannot prove row and src apart)
-                        memcpy(row + oh * g.Wo + lo_w, src + lo_w, (hi_w - lo_w) * sizeof(floating))
-                    else:
-                        for ow in range(lo_w, hi_w):
-                            row[oh * g.Wo + ow] = src[ow * g.sw]
-                    for ow in range(hi_w, g.Wo):
-                        row[oh * g.Wo + ow] = 0
-
-
-cdef void _col2im(const floating* col, Py_ssize_t ld, floating* dx, ConvGeometry* g) noexcept nogil:
+cdef inline void _col2im(const floating* col, Py_ssize_t ld, floating* dx, ConvGeometry* g) noexcept nogil:
     """``dx`` (C, H, W) = the adjoint of ``_im2col`` applied to ``col`` (sums overlapping patches)."""
-    cdef Py_ssize_t c, i, j, oh, ow, ih, off_w, lo_w, hi_w, lo_h, hi_h, P = ld
-    cdef const floating* row
-    cdef floating* dst
-    for c in range(g.C * g.H * g.W):
-        dx[c] = 0
-    for c in range(g.C):
-        for i in range(g.kh):
-            lo_h = _out_range_lo(i * g.dh - g.ph, g.sh)
-            hi_h = _out_range_hi(i * g.dh - g.ph, g.sh, g.H, g.Ho)
-            for j in range(g.kw):
-                row = col + ((c * g.kh + i) * g.kw + j) * P
-                off_w = j * g.dw - g.pw
-                lo_w = _out_range_lo(off_w, g.sw)
-                hi_w = _out_range_hi(off_w, g.sw, g.W, g.Wo)
-                for oh in range(lo_h, hi_h):
-                    ih = oh * g.sh + i * g.dh - g.ph
-                    dst = dx + (c * g.H + ih) * g.W + off_w
-                    if g.sw == 1:
-                        for ow in range(lo_w, hi_w):
-                            dst[ow] += row[oh * g.Wo + ow]
-                    else:
-                        for ow in range(lo_w, hi_w):
-                            dst[ow * g.sw] += row[oh * g.Wo + ow]
+    if floating is float:
+        lk_col2im_f(col, ld, dx, g.C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Ho, g.Wo)
+    else:
+        lk_col2im_d(col, ld, dx, g.C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Ho, g.Wo)
 
 
 # Samples are taken in chunks: the patches of a chunk's samples side by side
