@@ -247,6 +247,9 @@ def main(argv=None) -> None:
         for row in (written_loop.written_rows(repeats * 2) + written_loop.fit_rows(repeats * 2)
                     + written_loop.thread_rows(repeats * 2)):
             print(row)
+    import cnn  # LeNet-5 (and the ResNet-style net) against PyTorch and JAX, with the gemm limit
+    for row in cnn.table_rows(sys.modules[__name__], repeats * 2, has_jax):
+        print(row)
     if not args.quick and len(os.sched_getaffinity(0)) > 1:
         speed = threads_speedup(([784, 256, 128, 10], "none", 256, np.float32), 20)
         print(f"| 2 threads, 2 nets, 784-256-128-10 n=256 float32 | throughput x{speed:.2f} of one thread "

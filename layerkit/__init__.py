@@ -13,8 +13,9 @@ from layerkit import config, init, io, optim, registry, warnings
 from layerkit.callbacks import Callback, EarlyStopping, FitState, LambdaCallback, LiveLearningCurve
 from layerkit.diagnostics import Diagnostics
 from layerkit.history import History
-from layerkit.layers import (BatchNorm1d, BatchNorm2d, Dropout, ELU, Embedding, GELU, Identity, Layer, LayerNorm, LeakyReLU, Linear,
-                             ReLU, Sigmoid, Softmax, Softplus, Tanh)
+from layerkit.layers import (AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Dropout, ELU, Embedding,
+                             Flatten, GELU, GlobalAvgPool1d, GlobalAvgPool2d, Identity, Layer, LayerNorm, LeakyReLU,
+                             Linear, MaxPool1d, MaxPool2d, ReLU, Sigmoid, Softmax, Softplus, Tanh)
 from layerkit.losses import (
     binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, l1_loss, mean_squared_error,
     softmax_cross_entropy,
@@ -49,6 +50,15 @@ __all__ = [
     "GELU",
     "Softplus",
     "Identity",
+    "Conv1d",
+    "Conv2d",
+    "MaxPool1d",
+    "MaxPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "GlobalAvgPool1d",
+    "GlobalAvgPool2d",
+    "Flatten",
     "Net",
     "Residual",
     "Concatenate",

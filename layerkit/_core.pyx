@@ -33,6 +33,8 @@ files included here, each readable on its own:
 - ``_kernels/epoch.pxi``: a whole epoch of minibatch training on a chain (``fit``).
 - ``_kernels/norm2d.pxi``: batch normalisation per channel of ``(n, C, S)`` inputs.
 - ``_kernels/embedding.pxi``: the embedding lookup and its scatter-add.
+- ``_kernels/conv.pxi``: convolution by im2col and gemm (``Conv1d``, ``Conv2d``).
+- ``_kernels/pool.pxi``: max and average pooling.
 
 Includes (rather than separate extension modules) keep every kernel in one
 translation unit, so the chain calls the BLAS and activation code directly.
@@ -57,3 +59,5 @@ include "_kernels/optim.pxi"
 include "_kernels/epoch.pxi"
 include "_kernels/norm2d.pxi"
 include "_kernels/embedding.pxi"
+include "_kernels/conv.pxi"
+include "_kernels/pool.pxi"

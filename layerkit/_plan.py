@@ -472,10 +472,11 @@ def layers_forward(layers: Sequence[Any], x: Any, trace: list, make: Any, traini
     return x
 
 
-def _plain(x: Any) -> bool:
-    """``x`` is what an activation layer takes as it is: a C-ordered 2-D float32/float64 array."""
-    return (type(x) is np.ndarray and x.ndim == 2 and (x.dtype == np.float64 or x.dtype == np.float32)
-            and x.flags.c_contiguous)
+def _plain(x: Any, code: int) -> bool:
+    """``x`` is what activation ``code`` takes as it is: a C-ordered float32/float64 array, 2-D (or, for an
+    element-wise activation, of any rank >= 2: a conv net's feature maps)."""
+    return (type(x) is np.ndarray and (x.ndim == 2 or x.ndim > 2 and code != core.ACT_SOFTMAX and x.shape[0] > 0)
+            and (x.dtype == np.float64 or x.dtype == np.float32) and x.flags.c_contiguous)
 
 
 def _activation_forward(layer: Any, x: Any, workspace: Any) -> Any:
@@ -485,7 +486,7 @@ def _activation_forward(layer: Any, x: Any, workspace: Any) -> Any:
     ``layer.forward``), for an input the layer would take as it is.
     """
     act = chain_activation(layer)
-    if act is None or not _plain(x):
+    if act is None or not _plain(x, act[0]):
         return None
     code, (p0, p1) = act
     return core.activation_forward(code, x, workspace._array(layer, "y", x.shape, x.dtype), p0, p1)
@@ -494,7 +495,7 @@ def _activation_forward(layer: Any, x: Any, workspace: Any) -> Any:
 def _activation_backward(layer: Any, x: Any, dy: Any, workspace: Any) -> Any:
     """``_activation_forward``'s backward pass (``None``: the layer's own ``backward`` must run)."""
     act = chain_activation(layer)
-    if (act is None or not _plain(x) or type(dy) is not np.ndarray or dy.shape != x.shape
+    if (act is None or not _plain(x, act[0]) or type(dy) is not np.ndarray or dy.shape != x.shape
             or dy.dtype != x.dtype or not dy.flags.c_contiguous):
         return None
     code, (p0, p1) = act

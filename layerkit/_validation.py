@@ -294,3 +294,51 @@ def check_input(value: Any, who: str, spec: InputSpec, dtype: np.dtype, *, name:
         check_input_kind(array.shape, array.dtype, who, spec, name)
         return np.ascontiguousarray(array)
     return check_batch(value, who, name=name, dtype=dtype, ndim=spec.ranks, layout=spec.layout())
+
+
+def check_channels_batch(
+    value: Any,
+    who: str,
+    *,
+    rank: int,
+    channels: int | None = None,
+    dtype: np.dtype | None = None,
+    name: str = "x",
+) -> np.ndarray:
+    """Check a batch of multichannel signals ``(n_samples, channels, *spatial)`` for a conv or pooling layer.
+
+    Parameters
+    ----------
+    value : array_like, shape (n_samples, channels, *spatial)
+    who : str
+        Name of the caller, used in messages (for instance ``"Conv2d(1, 6, 5)"``).
+    rank : int
+        Required number of dimensions: 3 for ``(n, C, L)``, 4 for ``(n, C, H, W)``.
+    channels : int, optional
+        Required size of axis 1.
+    dtype : numpy.dtype, optional
+        Dtype to convert to; by default float32 stays float32 and everything
+        else becomes float64.
+    name : str
+        Name of the argument in messages.
+
+    Returns
+    -------
+    ndarray
+        C-contiguous, of the target dtype and native byte order: the input itself
+        when it already was, else one copy (strided and Fortran-ordered inputs).
+    """
+    array = _as_numeric_array(value, who, name)
+    layout = "(n_samples, channels, length)" if rank == 3 else "(n_samples, channels, height, width)"
+    if array.ndim != rank:
+        raise ValueError(f"{who}: {name} must be {rank}-D {layout}, got {array.ndim}-D array of shape {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{who}: {name} is an empty batch (0 samples, shape {array.shape}); pass at least one sample")
+    if channels is not None and array.shape[1] != channels:
+        raise ValueError(f"{who}: {name} must have {channels} channels (axis 1 of {layout}), got shape {array.shape}")
+    if 0 in array.shape[1:]:
+        raise ValueError(f"{who}: {name} has an empty channel or spatial axis, shape {array.shape}")
+    target = float_dtype_of(array) if dtype is None else dtype
+    if array.dtype == target and array.flags.c_contiguous:
+        return array
+    return np.array(array, dtype=target, order="C", copy=True)

@@ -43,6 +43,8 @@ def test_builtins_come_from_layerkits_own_entry_points():
     builtins = {"linear", "sigmoid", "relu", "softmax", "tanh", "leaky_relu", "elu", "gelu", "softplus",
                 "identity", "dropout", "layer_norm", "batch_norm", "batch_norm2d", "embedding", "residual",
                 "concatenate", "add", "net"}
+    builtins |= {"conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "global_avg_pool1d",
+                 "global_avg_pool2d", "flatten"}
     assert builtins == set(declared)
     assert all(ep.value.startswith(("layerkit.layers.", "layerkit.blocks.", "layerkit.net:"))
                for ep in declared.values())

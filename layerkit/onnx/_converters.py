@@ -151,6 +151,122 @@ def batch_norm2d(layer: Any, b: Builder, x: str) -> str:
 def embedding(layer: Any, b: Builder, x: str) -> str:
     """``Gather(W, x)`` along the table's rows: the input holds int64 indices."""
     return b.add_node("Gather", [b.add_initializer(layer.W, "W"), x], hint="embedding", axis=0)
+# ---------------------------------------------------------- conv and pooling
+# float32 uses ONNX's Conv, MaxPool, AveragePool and GlobalAveragePool. onnxruntime has no float64 kernel
+# of Conv, AveragePool or GlobalAveragePool, so in float64 they are composed from ops that have one (Pad,
+# Slice, MatMul, ReduceMean): a window op is the sum over the kernel's taps of strided slices of the
+# padded input, each tap a matrix product over the channels.
+
+def _pads(layer: Any) -> list[int]:
+    """ONNX's ``pads``: the padding before every spatial axis, then after every one."""
+    before = getattr(layer, "_pad_before", None)
+    after = getattr(layer, "_pad_after", None)
+    if before is None:  # pooling: the same on both sides
+        before = after = tuple(layer.padding)
+    return [int(p) for p in before] + [int(p) for p in after]
+
+
+def _padded(b: Builder, x: str, pads: list[int]) -> str:
+    """``x`` with zeros around its spatial axes (``pads`` as ONNX's attribute)."""
+    if not any(pads):
+        return x
+    n = len(pads) // 2
+    full = [0, 0] + pads[:n] + [0, 0] + pads[n:]
+    return b.add_node("Pad", [x, b.add_initializer(full, "pads", dtype=np.int64)], mode="constant")
+
+
+def _taps(b: Builder, x: str, layer: Any, pads: list[int], dilation: tuple[int, ...]):
+    """``(offset, slice)`` for every kernel tap: the padded input at that tap's strided output positions.
+
+    Slices of ``x`` padded by ``pads``; their spatial sizes are the output's.
+    """
+    import itertools
+
+    kernel, stride = tuple(layer.kernel_size), tuple(layer.stride)
+    n_axes = len(kernel)
+    source = _padded(b, x, pads)
+    axes = b.add_initializer(list(range(2, 2 + n_axes)), "axes", dtype=np.int64)
+    steps = b.add_initializer(list(stride), "steps", dtype=np.int64)
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        starts = [o * d for o, d in zip(offset, dilation)]
+        # an output of o positions reads start + stride * (0 .. o-1): end at size - (span - 1 - start)
+        ends = [-(d * (k - 1) - s) if d * (k - 1) - s else np.iinfo(np.int64).max
+                for s, d, k in zip(starts, dilation, kernel)]
+        piece = b.add_node("Slice", [source, b.add_initializer(starts, "starts", dtype=np.int64),
+                                     b.add_initializer(ends, "ends", dtype=np.int64), axes, steps])
+        yield offset, piece
+
+
+def _channels_last(n_axes: int) -> tuple[list[int], list[int]]:
+    """Transpose permutations (n, C, *s) -> (n, *s, C) and back."""
+    return [0] + list(range(2, 2 + n_axes)) + [1], [0, 1 + n_axes] + list(range(1, 1 + n_axes))
+
+
+def _composed_conv(layer: Any, b: Builder, x: str) -> str:
+    """float64 convolution: sum over taps of ``slice(x) @ W[:, :, tap].T`` per group, channels last."""
+    n_axes = len(layer.kernel_size)
+    to_last, to_first = _channels_last(n_axes)
+    groups, c_in = layer.groups, layer.in_channels // layer.groups
+    c_out = layer.out_channels // groups
+    W = np.asarray(layer.W)
+    outputs = []
+    for g in range(groups):
+        total = None
+        for offset, piece in _taps(b, x, layer, _pads(layer), tuple(layer.dilation)):
+            if groups > 1:
+                piece = b.add_node("Slice", [piece, b.add_initializer([g * c_in], "starts", dtype=np.int64),
+                                             b.add_initializer([(g + 1) * c_in], "ends", dtype=np.int64),
+                                             b.add_initializer([1], "axes", dtype=np.int64)])
+            kernel = W[(slice(g * c_out, (g + 1) * c_out), slice(None)) + offset].T  # (c_in, c_out)
+            term = b.add_node("MatMul", [b.add_node("Transpose", [piece], perm=to_last),
+                                         b.add_initializer(np.ascontiguousarray(kernel), "W")])
+            total = term if total is None else b.add_node("Add", [total, term])
+        outputs.append(total)
+    y = outputs[0] if groups == 1 else b.add_node("Concat", outputs, axis=-1)
+    if layer.bias:
+        y = b.add_node("Add", [y, b.add_initializer(layer.b, "b")])
+    return b.add_node("Transpose", [y], perm=to_first, hint="conv")
+
+
+def conv(layer: Any, b: Builder, x: str) -> str:
+    """``Conv`` with torch's weight layout (the same as ONNX's), asymmetric pads for ``"same"``."""
+    if b.dtype != np.float32:
+        return _composed_conv(layer, b, x)
+    inputs = [x, b.add_initializer(layer.W, "W")]
+    if layer.bias:
+        inputs.append(b.add_initializer(layer.b, "b"))
+    return b.add_node("Conv", inputs, hint="conv", kernel_shape=list(layer.kernel_size),
+                      strides=list(layer.stride), pads=_pads(layer), dilations=list(layer.dilation),
+                      group=int(layer.groups))
+
+
+def max_pool(layer: Any, b: Builder, x: str) -> str:
+    """``MaxPool`` (float32 and float64 kernels in onnxruntime); its padding never wins, as the layer's."""
+    return b.add_node("MaxPool", [x], hint="max_pool", kernel_shape=list(layer.kernel_size),
+                      strides=list(layer.stride), pads=_pads(layer))
+
+
+def avg_pool(layer: Any, b: Builder, x: str) -> str:
+    """``AveragePool`` with ``count_include_pad=1`` (torch's default); composed in float64."""
+    if b.dtype == np.float32:
+        return b.add_node("AveragePool", [x], hint="avg_pool", kernel_shape=list(layer.kernel_size),
+                          strides=list(layer.stride), pads=_pads(layer), count_include_pad=1)
+    total = None
+    for _, piece in _taps(b, x, layer, _pads(layer), (1,) * len(layer.kernel_size)):
+        total = piece if total is None else b.add_node("Add", [total, piece])
+    return b.add_node("Mul", [total, b.scalar(1.0 / float(np.prod(layer.kernel_size)))], hint="avg_pool")
+
+
+def global_avg_pool(layer: Any, b: Builder, x: str) -> str:
+    """``GlobalAveragePool`` then ``Flatten`` (float32); ``ReduceMean`` over the spatial axes in float64."""
+    n_axes = 2 if type(layer).__name__.endswith("2d") else 1
+    if b.dtype == np.float32:
+        return b.add_node("Flatten", [b.add_node("GlobalAveragePool", [x])], hint="global_avg_pool", axis=1)
+    return b.reduce_mean(x, list(range(2, 2 + n_axes)), keepdims=False)
+
+
+def flatten(layer: Any, b: Builder, x: str) -> str:
+    return b.add_node("Flatten", [x], hint="flatten", axis=1)
 
 
 CONVERTERS: dict[str, Converter] = {
@@ -169,6 +285,15 @@ CONVERTERS: dict[str, Converter] = {
     "BatchNorm1d": batch_norm,
     "BatchNorm2d": batch_norm2d,
     "Embedding": embedding,
+    "Conv1d": conv,
+    "Conv2d": conv,
+    "MaxPool1d": max_pool,
+    "MaxPool2d": max_pool,
+    "AvgPool1d": avg_pool,
+    "AvgPool2d": avg_pool,
+    "GlobalAvgPool1d": global_avg_pool,
+    "GlobalAvgPool2d": global_avg_pool,
+    "Flatten": flatten,
 }
 """Class name of a layer of ``layerkit.layers`` -> its converter."""
 

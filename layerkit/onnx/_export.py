@@ -149,6 +149,10 @@ def _input_dims(layers: Sequence[Any], input_rank: int | None) -> tuple[int, lis
     elem = onnx.TensorProto.INT64 if spec.integer else 0
     if rank == 2 and not spec.integer:
         return elem, ["batch", _width(layers, "n_in") or "n_in"]
+    if not spec.integer and rank in (3, 4):  # (batch, channels, *spatial), as a conv or pooling layer takes
+        channels = getattr(spec.layer, "in_channels", None)
+        return elem, ["batch", "channels" if channels is None else int(channels)] + (
+            ["length"] if rank == 3 else ["height", "width"])
     return elem, ["batch"] + [f"d{i}" for i in range(1, rank)]
 
 
@@ -192,7 +196,8 @@ def to_onnx(net: Any, *, opset: int | None = None, path: str | os.PathLike | Non
     Returns
     -------
     onnx.ModelProto
-        One input ``input_name`` of shape ``(batch, n_in)`` and one output
+        One input ``input_name`` of shape ``(batch, n_in)`` (``(batch, channels,
+        *spatial)`` for a net that starts with a conv or pooling layer) and one output
         ``output_name`` of shape ``(batch, n_out)``, both of the net's dtype
         (float32 or float64); ``batch`` is dynamic. Feed arrays of that dtype.
         A net starting with ``Embedding`` takes int64 indices instead, and one

@@ -1,0 +1,315 @@
+# Included by layerkit/_core.pyx: 2-D convolution (1-D is the case H = 1) by
+# im2col and BLAS gemm, sample by sample, with the GIL released.
+#
+# Layouts (row-major, as the arrays are C-contiguous):
+#   x   (n, C, H, W)           the input
+#   W   (O, C/g, kh, kw)       the weights, torch's layout: group g's block is
+#                              the (O/g) x (C/g*kh*kw) matrix at row g*O/g
+#   y   (n, O, Ho, Wo)         the output
+#   col (C*kh*kw, m*Ho*Wo)     the patches of a chunk of m samples: row (c, i, j)
+#                              holds input channel c at kernel offset (i, j) for
+#                              every output position of every sample of the
+#                              chunk, zero where it falls in the padding
+# Group g's rows of ``col`` are the contiguous block of its input channels, so
+# every product is one gemm per chunk and group on pointers: no transposes.
+# The chunk's outputs (forward) or output gradients (backward) sit by channel,
+# (O, m*Ho*Wo), in the scratch after ``col``, and are copied from or to the
+# (n, O, Ho, Wo) arrays row by row.
+#
+# The geometry is checked by the caller (``layerkit.layers.conv``); the entry
+# functions re-check every size that guards memory (``_check_block``).
+
+cdef struct ConvGeometry:
+    Py_ssize_t n, C, H, W, O, kh, kw, sh, sw, ph, pw, ph_after, pw_after, dh, dw, groups, Ho, Wo
+
+
+cdef int _check_block(cnp.ndarray a, int typenum, Py_ssize_t size, bint writeable) except -1:
+    """``a`` is a C-contiguous native array of dtype ``typenum`` with ``size`` elements."""
+    if cnp.PyArray_TYPE(a) != typenum or not cnp.PyArray_ISNOTSWAPPED(a):
+        raise ValueError("layerkit._core: arrays of one call must share one native float dtype")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        raise ValueError("layerkit._core: expected a C-contiguous array")
+    if cnp.PyArray_SIZE(a) != size:
+        raise ValueError("layerkit._core: array has the wrong size for the geometry")
+    if writeable and not cnp.PyArray_ISWRITEABLE(a):
+        raise ValueError("layerkit._core: output buffer is read-only")
+    return 0
+
+
+cdef int _geometry(tuple shape, ConvGeometry* g) except -1:
+    """Fill ``g`` from ``(n, C, H, W, O, kh, kw, sh, sw, ph, pw, ph_after, pw_after, dh, dw, groups)``.
+
+    ``ph``/``pw`` pad before each axis, ``ph_after``/``pw_after`` after it;
+    the output size ``Ho``, ``Wo`` follows.
+    """
+    if len(shape) != 16:
+        raise ValueError("layerkit._core: a convolution geometry has 16 integers")
+    g.n, g.C, g.H, g.W, g.O, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.ph_after, g.pw_after, g.dh, g.dw, g.groups = shape
+    if (g.n < 0 or g.C < 1 or g.H < 1 or g.W < 1 or g.O < 1 or g.kh < 1 or g.kw < 1 or g.sh < 1 or g.sw < 1
+            or g.ph < 0 or g.pw < 0 or g.ph_after < 0 or g.pw_after < 0 or g.dh < 1 or g.dw < 1 or g.groups < 1
+            or g.C % g.groups != 0 or g.O % g.groups != 0):
+        raise ValueError("layerkit._core: invalid convolution geometry")
+    g.Ho = (g.H + g.ph + g.ph_after - g.dh * (g.kh - 1) - 1) // g.sh + 1
+    g.Wo = (g.W + g.pw + g.pw_after - g.dw * (g.kw - 1) - 1) // g.sw + 1
+    if g.Ho < 1 or g.Wo < 1:
+        raise ValueError("layerkit._core: the kernel is larger than the padded input")
+    if (g.C * g.kh * g.kw > 2147483647 or g.Ho * g.Wo > 2147483647 or g.O > 2147483647):
+        raise ValueError("layerkit._core: dimension too large for BLAS")
+    return 0
+
+
+cdef extern from "_kernels/conv.h" nogil:
+    void lk_im2col_f(const float* x, float* col, Py_ssize_t ld, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo)
+    void lk_im2col_d(const double* x, double* col, Py_ssize_t ld, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo)
+    void lk_col2im_f(const float* col, Py_ssize_t ld, float* dx, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo)
+    void lk_col2im_d(const double* col, Py_ssize_t ld, double* dx, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo)
+
+
+cdef inline void _im2col(const floating* x, floating* col, Py_ssize_t ld, ConvGeometry* g) noexcept nogil:
+    """One sample ``x`` (C, H, W) -> ``col`` (C*kh*kw rows of Ho*Wo, ``ld`` apart); C loops in ``conv.h``."""
+    if floating is float:
+        lk_im2col_f(x, col, ld, g.C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Ho, g.Wo)
+    else:
+        lk_im2col_d(x, col, ld, g.C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Ho, g.Wo)
+
+
+cdef inline void _col2im(const floating* col, Py_ssize_t ld, floating* dx, ConvGeometry* g) noexcept nogil:
+    """``dx`` (C, H, W) = the adjoint of ``_im2col`` applied to ``col`` (sums overlapping patches)."""
+    if floating is float:
+        lk_col2im_f(col, ld, dx, g.C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Ho, g.Wo)
+    else:
+        lk_col2im_d(col, ld, dx, g.C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.Ho, g.Wo)
+
+
+# Samples are taken in chunks: the patches of a chunk's samples side by side
+# (``col`` is C*kh*kw x chunk*Ho*Wo), so that each product is one gemm over the
+# whole chunk rather than one small gemm per sample. A chunk's ``col`` holds
+# about ``_chunk_elements`` numbers (it stays in the cache between im2col and
+# the gemm); ``conv_chunk_elements`` sets it (benchmarks and tests). A chunk of
+# one sample reads and writes the (n, O, Ho, Wo) arrays in place. Measured on
+# LeNet-5's layers (OpenBLAS, AVX-512, one thread), one sample a chunk was the
+# fastest: larger chunks make larger gemms but the copies and cache misses
+# cost more than they gain.
+cdef Py_ssize_t _chunk_elements = 1 << 14
+
+
+def conv_chunk_elements(elements=None):
+    """Set the size of a chunk's patch matrix (in numbers; at least one sample); returns the previous one."""
+    global _chunk_elements
+    previous = _chunk_elements
+    if elements is not None:
+        if elements < 1:
+            raise ValueError("layerkit._core: conv_chunk_elements expects a positive number")
+        _chunk_elements = elements
+    return previous
+
+
+cdef inline Py_ssize_t _chunk(ConvGeometry* g) noexcept nogil:
+    """Samples per chunk: as many as fit in ``_chunk_elements``, at least 1, at most n."""
+    cdef Py_ssize_t per_sample = g.C * g.kh * g.kw * g.Ho * g.Wo
+    cdef Py_ssize_t c = _chunk_elements // per_sample
+    if c < 1:
+        c = 1
+    if c > g.n:
+        c = g.n if g.n > 0 else 1
+    return c
+
+
+cdef inline Py_ssize_t _scratch_size(ConvGeometry* g) noexcept nogil:
+    """Numbers of scratch a pass needs: a chunk's patches, its outputs (or output gradients) by channel,
+    and the weight gradient's transpose."""
+    cdef Py_ssize_t rows = _chunk(g) * g.Ho * g.Wo
+    return (g.C * g.kh * g.kw + g.O) * rows + g.O * (g.C // g.groups) * g.kh * g.kw
+
+
+cdef void _conv_forward(const floating* x, const floating* w, const floating* b, floating* y,
+                        floating* scratch, ConvGeometry* g) noexcept nogil:
+    cdef Py_ssize_t P = g.Ho * g.Wo, CHW = g.C * g.H * g.W, s0, s, grp, o, p, cc, ld
+    cdef Py_ssize_t chunk = _chunk(g)
+    cdef int Og = <int>(g.O // g.groups), Kg = <int>(g.C // g.groups * g.kh * g.kw)
+    cdef floating* col = scratch
+    cdef floating* out = scratch + g.C * g.kh * g.kw * chunk * P
+    cdef floating* ys
+    cdef floating* src
+    cdef floating bias
+    s0 = 0
+    while s0 < g.n:
+        cc = chunk if g.n - s0 > chunk else g.n - s0
+        ld = cc * P
+        for s in range(cc):
+            _im2col[floating](x + (s0 + s) * CHW, col + s * P, ld, g)
+        if cc == 1:
+            # one sample: its (O, P) output is the product's layout, written in place over the bias
+            ys = y + s0 * g.O * P
+            for o in range(g.O):
+                bias = b[o] if b != NULL else 0
+                for p in range(P):
+                    ys[o * P + p] = bias
+            for grp in range(g.groups):
+                _rm_gemm[floating](b'N', b'N', Og, <int>ld, Kg, 1, <floating*>w + grp * Og * Kg, Kg,
+                                   col + grp * Kg * ld, <int>ld, 1, ys + grp * Og * ld, <int>ld)
+            s0 += cc
+            continue
+        # out_g (Og x cc*P) = W_g (Og x Kg) @ col_g (Kg x cc*P)
+        for grp in range(g.groups):
+            _rm_gemm[floating](b'N', b'N', Og, <int>ld, Kg, 1, <floating*>w + grp * Og * Kg, Kg,
+                               col + grp * Kg * ld, <int>ld, 0, out + grp * Og * ld, <int>ld)
+        # to (n, O, P), adding the bias
+        for s in range(cc):
+            for o in range(g.O):
+                ys = y + ((s0 + s) * g.O + o) * P
+                src = out + o * ld + s * P
+                bias = b[o] if b != NULL else 0
+                for p in range(P):
+                    ys[p] = src[p] + bias
+        s0 += cc
+
+
+cdef void _conv_backward(const floating* x, const floating* w, const floating* dy, floating* dw,
+                         floating* db, floating* dx, floating* scratch, ConvGeometry* g) noexcept nogil:
+    cdef Py_ssize_t P = g.Ho * g.Wo, CHW = g.C * g.H * g.W, s0, s, grp, o, p, i, k, cc, ld
+    cdef Py_ssize_t chunk = _chunk(g)
+    cdef int Og = <int>(g.O // g.groups), Kg = <int>(g.C // g.groups * g.kh * g.kw)
+    cdef floating* col = scratch
+    cdef floating* dyc_buffer = scratch + g.C * g.kh * g.kw * chunk * P
+    cdef floating* dyc
+    cdef floating* dwt = dyc_buffer + g.O * chunk * P
+    # the weight gradient as dW_g.T (Kg x Og) when Kg > Og: BLAS runs the long-and-thin product
+    # with the long side as the rows of its result 1.5-2x faster (OpenBLAS, LeNet's layers)
+    cdef bint transposed = Kg > Og
+    cdef floating* acc = dwt if transposed else dw
+    cdef const floating* dys
+    cdef floating total
+    if db != NULL:
+        for o in range(g.O):
+            db[o] = 0
+        for s in range(g.n):
+            dys = dy + s * g.O * P
+            for o in range(g.O):
+                total = 0
+                for p in range(P):
+                    total = total + dys[o * P + p]
+                db[o] += total
+    for i in range(g.O * Kg):
+        acc[i] = 0
+    s0 = 0
+    while s0 < g.n:
+        cc = chunk if g.n - s0 > chunk else g.n - s0
+        ld = cc * P
+        if cc == 1:  # one sample: its (O, P) gradient is already the layout the products read
+            dyc = <floating*>dy + s0 * g.O * P
+        else:
+            dyc = dyc_buffer
+        for s in range(cc):
+            _im2col[floating](x + (s0 + s) * CHW, col + s * P, ld, g)
+            if cc > 1:
+                for o in range(g.O):
+                    memcpy(dyc + o * ld + s * P, dy + ((s0 + s) * g.O + o) * P, P * sizeof(floating))
+        for grp in range(g.groups):
+            if transposed:
+                # dW_g.T (Kg x Og) += col_g (Kg x cc*P) @ dy_g.T (cc*P x Og)
+                _rm_gemm[floating](b'N', b'T', Kg, Og, <int>ld, 1, col + grp * Kg * ld, <int>ld,
+                                   dyc + grp * Og * ld, <int>ld, 1, acc + grp * Og * Kg, Og)
+            else:
+                # dW_g (Og x Kg) += dy_g (Og x cc*P) @ col_g.T (cc*P x Kg)
+                _rm_gemm[floating](b'N', b'T', Og, Kg, <int>ld, 1, dyc + grp * Og * ld, <int>ld,
+                                   col + grp * Kg * ld, <int>ld, 1, acc + grp * Og * Kg, Kg)
+            if dx != NULL:
+                # dcol_g (Kg x cc*P) = W_g.T (Kg x Og) @ dy_g (Og x cc*P), into col (read above)
+                _rm_gemm[floating](b'T', b'N', Kg, <int>ld, Og, 1, <floating*>w + grp * Og * Kg, Kg,
+                                   dyc + grp * Og * ld, <int>ld, 0, col + grp * Kg * ld, <int>ld)
+        if dx != NULL:
+            for s in range(cc):
+                _col2im[floating](col + s * P, ld, dx + (s0 + s) * CHW, g)
+        s0 += cc
+    if transposed:
+        for grp in range(g.groups):
+            for o in range(Og):
+                for k in range(Kg):
+                    dw[(grp * Og + o) * Kg + k] = dwt[grp * Og * Kg + k * Og + o]
+
+
+def conv_col_size(tuple shape):
+    """Elements of the scratch array that ``conv_forward``/``conv_backward`` need for this geometry."""
+    cdef ConvGeometry g
+    _geometry(shape, &g)
+    return _scratch_size(&g)
+
+
+def conv_forward(tuple shape, cnp.ndarray x, cnp.ndarray W, b, cnp.ndarray out, cnp.ndarray col):
+    """``out[...]`` = the convolution of ``x`` with ``W`` plus ``b`` (``None``: no bias).
+
+    Parameters
+    ----------
+    shape : tuple of 16 ints
+        ``(n, C, H, W, O, kh, kw, sh, sw, ph, pw, ph_after, pw_after, dh, dw, groups)``:
+        padding before and after each axis.
+    x : ndarray, (n, C, H, W), C-contiguous
+    W : ndarray, (O, C // groups, kh, kw), C-contiguous
+    b : ndarray of shape (O,), or None
+    out : ndarray, (n, O, Ho, Wo), C-contiguous; overwritten
+    col : ndarray of ``conv_col_size(shape)`` elements; scratch (overwritten)
+    """
+    cdef ConvGeometry g
+    _geometry(shape, &g)
+    cdef int t = _float_type(x)
+    _check_block(x, t, g.n * g.C * g.H * g.W, False)
+    _check_block(W, t, g.O * (g.C // g.groups) * g.kh * g.kw, False)
+    _check_block(out, t, g.n * g.O * g.Ho * g.Wo, True)
+    _check_block(col, t, _scratch_size(&g), True)
+    cdef bint has_bias = b is not None
+    if has_bias:
+        _check_vector(<cnp.ndarray?>b, t, <int>g.O, False)
+    cdef void* pb = cnp.PyArray_DATA(<cnp.ndarray>b) if has_bias else NULL
+    if t == cnp.NPY_FLOAT64:
+        with nogil:
+            _conv_forward[double](<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(W), <double*>pb,
+                                  <double*>cnp.PyArray_DATA(out), <double*>cnp.PyArray_DATA(col), &g)
+    else:
+        with nogil:
+            _conv_forward[float](<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(W), <float*>pb,
+                                 <float*>cnp.PyArray_DATA(out), <float*>cnp.PyArray_DATA(col), &g)
+    return out
+
+
+def conv_backward(tuple shape, cnp.ndarray x, cnp.ndarray W, cnp.ndarray dy, cnp.ndarray dW, db, dx,
+                  cnp.ndarray col):
+    """Gradients of ``conv_forward``: ``dW[...]``, ``db[...]`` (unless ``None``) and ``dx[...]`` (unless ``None``).
+
+    Arrays as in ``conv_forward``; ``dy`` is shaped like its ``out``, ``dW``
+    like ``W``, ``db`` (O,), ``dx`` like ``x``; all C-contiguous.
+    """
+    cdef ConvGeometry g
+    _geometry(shape, &g)
+    cdef int t = _float_type(x)
+    _check_block(x, t, g.n * g.C * g.H * g.W, False)
+    _check_block(W, t, g.O * (g.C // g.groups) * g.kh * g.kw, False)
+    _check_block(dy, t, g.n * g.O * g.Ho * g.Wo, False)
+    _check_block(dW, t, g.O * (g.C // g.groups) * g.kh * g.kw, True)
+    _check_block(col, t, _scratch_size(&g), True)
+    cdef bint has_bias = db is not None, want_dx = dx is not None
+    if has_bias:
+        _check_vector(<cnp.ndarray?>db, t, <int>g.O, True)
+    if want_dx:
+        _check_block(<cnp.ndarray?>dx, t, g.n * g.C * g.H * g.W, True)
+    cdef void* pdb = cnp.PyArray_DATA(<cnp.ndarray>db) if has_bias else NULL
+    cdef void* pdx = cnp.PyArray_DATA(<cnp.ndarray>dx) if want_dx else NULL
+    if t == cnp.NPY_FLOAT64:
+        with nogil:
+            _conv_backward[double](<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(W),
+                                   <double*>cnp.PyArray_DATA(dy), <double*>cnp.PyArray_DATA(dW),
+                                   <double*>pdb, <double*>pdx, <double*>cnp.PyArray_DATA(col), &g)
+    else:
+        with nogil:
+            _conv_backward[float](<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(W),
+                                  <float*>cnp.PyArray_DATA(dy), <float*>cnp.PyArray_DATA(dW),
+                                  <float*>pdb, <float*>pdx, <float*>cnp.PyArray_DATA(col), &g)
+    return dx
