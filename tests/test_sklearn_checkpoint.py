@@ -92,7 +92,7 @@ def test_checkpoint_is_a_parameter(tmp_path):
             cls(checkpoint=3).fit(np.zeros((4, 2)), [0, 1, 0, 1])
 
 
-def test_checkpoint_refuses_lbfgs_warm_start_and_partial_fit(tmp_path):
+def test_checkpoint_refuses_lbfgs_warm_start_partial_fit_and_an_unseeded_split(tmp_path):
     x = np.random.default_rng(0).normal(size=(20, 3))
     y = (x[:, 0] > 0).astype(int)
     path = tmp_path / "run.npz"
@@ -104,6 +104,8 @@ def test_checkpoint_refuses_lbfgs_warm_start_and_partial_fit(tmp_path):
         NetClassifier((4,), checkpoint=path).partial_fit(x, y, classes=[0, 1])
     with pytest.raises(ValueError, match="partial_fit"):
         NetRegressor((4,), checkpoint=path).partial_fit(x, x[:, 0])
+    with pytest.raises(ValueError, match="random_state"):  # the held-out rows must be the same on resume
+        NetClassifier((4,), early_stopping=True, checkpoint=path).fit(x, y)
     assert not path.exists()
 
 

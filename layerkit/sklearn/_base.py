@@ -102,6 +102,10 @@ class NetEstimator(BaseEstimator):
             raise ValueError(f"{who}: warm_start=True continues the fitted net in memory and checkpoint resumes "
                              "a fit from its file; use one or the other (got warm_start=True and "
                              f"checkpoint={self.checkpoint!r})")
+        if self.early_stopping and self.random_state is None:
+            raise ValueError(f"{who}: early_stopping holds out rows drawn at random, and a fit resumed from "
+                             "checkpoint must hold out the same ones: give random_state an int (got "
+                             "random_state=None)")
 
     def _dtype(self, X: Any = None) -> Any:
         """The computation's dtype: explicit, the fitted net's, or (``"auto"``) float32 for float32 data."""

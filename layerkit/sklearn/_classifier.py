@@ -103,8 +103,9 @@ class NetClassifier(ClassifierMixin, NetEstimator):
         (``solver="sgd"`` or ``"adam"``). When the file exists, ``fit``
         continues the run saved there, so rerunning a script killed in the
         middle of a long fit ends as the uninterrupted fit would have, bit for
-        bit (give ``random_state`` an int). Not with ``solver="lbfgs"``,
-        ``warm_start=True`` or ``partial_fit`` (``ValueError``).
+        bit (give ``random_state`` an int; with ``early_stopping`` it is
+        required). Not with ``solver="lbfgs"``, ``warm_start=True`` or
+        ``partial_fit`` (``ValueError``).
 
     Attributes
     ----------
