@@ -26,7 +26,7 @@ from layerkit.optim.sgd import SGD
 from layerkit.sklearn._hidden import _build_hidden
 from layerkit.sklearn._params import OPTIMIZER_NAMES, PARAMETER_CONSTRAINTS, Resolved, _is_layer_spec, resolve
 from layerkit.sklearn._stopping import (NON_FINITE_MESSAGE, LearningRate, MLPEpochs, NonFiniteWeightsError,
-                                        divergence_advice)
+                                        divergence_advice, saved_learning_rate)
 from layerkit.sklearn._weights import WeightedAverage
 from layerkit.training import fit as fit_net
 
@@ -85,6 +85,27 @@ class NetEstimator(BaseEstimator):
             raise ValueError(f"{who}: optimizer_params applies to an optimizer given by name "
                              f"(optimizer='adamw', ...), got optimizer={self.optimizer!r}")
         return resolve(self)
+
+    def _check_checkpoint(self, partial: bool) -> None:
+        """``checkpoint`` resumes a whole ``fit`` of a minibatch solver, and nothing else."""
+        if self.checkpoint is None:
+            return
+        who = self._name()
+        if partial:
+            raise ValueError(f"{who}: partial_fit trains one epoch per call and does not checkpoint; set "
+                             f"checkpoint=None (got checkpoint={self.checkpoint!r}), or pickle the estimator "
+                             "between calls")
+        if self.solver == "lbfgs":
+            raise ValueError(f"{who}: checkpoint saves the epochs of solver='sgd' or 'adam'; solver='lbfgs' "
+                             "cannot be checkpointed (set checkpoint=None, or choose another solver)")
+        if self.warm_start:
+            raise ValueError(f"{who}: warm_start=True continues the fitted net in memory and checkpoint resumes "
+                             "a fit from its file; use one or the other (got warm_start=True and "
+                             f"checkpoint={self.checkpoint!r})")
+        if self.early_stopping and self.random_state is None:
+            raise ValueError(f"{who}: early_stopping holds out rows drawn at random, and a fit resumed from "
+                             "checkpoint must hold out the same ones: give random_state an int (got "
+                             "random_state=None)")
 
     def _dtype(self, X: Any = None) -> Any:
         """The computation's dtype: explicit, the fitted net's, or (``"auto"``) float32 for float32 data."""
@@ -315,12 +336,19 @@ class NetEstimator(BaseEstimator):
                            self._score_on)
         self.n_iter_ = 0  # as MLPClassifier: max_iter epochs per call, warm start or not
         max_iter = 1 if partial else settings.max_iter
+        saving = {} if self.checkpoint is None else {"checkpoint": self.checkpoint, "resume": True}
+        rate = saved_learning_rate(self.checkpoint)
+        if rate is not None and self._optimizer.schedule != "constant" and rate != self._optimizer.learning_rate:
+            # the saved run's rate ("invscaling", "adaptive"): the resumed optimizer must be the one saved
+            self._optimizer.learning_rate = rate
+            self._optimizer._apply()
         # every argument explicit: fit's own defaults are not the estimator's
         try:
             history = fit_net(self.net_, X, targets, epochs=max_iter, lr=self._optimizer.optimizer, optimizer=None,
                               batch_size=batch_size, loss=loss, shuffle=self.shuffle,
                               seed=rng.randint(2 ** 31 - 1), validation_data=None, verbose=0, callbacks=[epochs],
-                              early_stopping=None, clip_norm=None, diagnostics=False, sample_weight=sample_weight)
+                              early_stopping=None, clip_norm=None, diagnostics=False, sample_weight=sample_weight,
+                              **saving)
         except FloatingPointError as error:
             if validation is None:
                 raise self._diverged(error) from error
@@ -364,6 +392,7 @@ class NetEstimator(BaseEstimator):
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any = None) -> "NetEstimator":
         settings = self._check_params()
+        self._check_checkpoint(partial)
         fitted = hasattr(self, "net_")
         rng = check_random_state(self.random_state)  # as MLPClassifier: drawn afresh on every call
         if partial:

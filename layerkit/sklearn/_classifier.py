@@ -98,6 +98,14 @@ class NetClassifier(ClassifierMixin, NetEstimator):
         Old layerkit spelling of ``max_iter`` (``FutureWarning``).
     dtype : "auto", "float64" or "float32"
         ``"auto"``: float32 for float32 data, float64 for anything else.
+    checkpoint : None, str or path-like
+        layerkit: a file where ``fit`` saves the whole run after every epoch
+        (``solver="sgd"`` or ``"adam"``). When the file exists, ``fit``
+        continues the run saved there, so rerunning a script killed in the
+        middle of a long fit ends as the uninterrupted fit would have, bit for
+        bit (give ``random_state`` an int; with ``early_stopping`` it is
+        required). Not with ``solver="lbfgs"``, ``warm_start=True`` or
+        ``partial_fit`` (``ValueError``).
 
     Attributes
     ----------
@@ -148,7 +156,8 @@ class NetClassifier(ClassifierMixin, NetEstimator):
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: Any = 10, max_fun: int = 15000,
                  hidden_layers: Any = None, loss: Any = None, optimizer: Any = None,
-                 optimizer_params: dict | None = None, epochs: int | None = None, dtype: Any = "auto") -> None:
+                 optimizer_params: dict | None = None, epochs: int | None = None, dtype: Any = "auto",
+                 checkpoint: Any = None) -> None:
         self._store(locals())
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "NetClassifier":

@@ -10,6 +10,7 @@ layer spec in ``hidden_layer_sizes``), plus layerkit's own extras.
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ PARAMETER_CONSTRAINTS: dict = {
     "optimizer_params": [None, dict],
     "epochs": [None, Interval(numbers.Integral, 1, None, closed="left")],  # old spelling of max_iter
     "dtype": [StrOptions({"auto", "float64", "float32"}), type, np.dtype],
+    "checkpoint": [None, str, os.PathLike],  # a file that fit saves the run to and resumes from
 }
 
 

@@ -60,7 +60,8 @@ class NetRegressor(RegressorMixin, NetEstimator):
                  nesterovs_momentum: bool = True, early_stopping: bool = False, validation_fraction: float = 0.1,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: Any = 10,
                  max_fun: int = 15000, hidden_layers: Any = None, optimizer: Any = None,
-                 optimizer_params: dict | None = None, epochs: int | None = None, dtype: Any = "auto") -> None:
+                 optimizer_params: dict | None = None, epochs: int | None = None, dtype: Any = "auto",
+                 checkpoint: Any = None) -> None:
         self._store(locals())
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "NetRegressor":

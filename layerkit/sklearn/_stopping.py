@@ -182,5 +182,76 @@ class MLPEpochs(Callback):
     def on_train_end(self, state: FitState) -> None:
         self.restore_best(state.net)
 
+    # the estimator's attributes that the epochs change, saved with a checkpoint of the run
+    _SAVED = ("n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_", "validation_loss_curve_",
+              "best_validation_score_", "_no_improvement_count")
 
-__all__ = ["MLPEpochs", "LearningRate", "NonFiniteWeightsError", "divergence_advice", "NON_FINITE_MESSAGE"]
+    def state_dict(self) -> dict[str, Any]:
+        """The estimator's curves and counters, the stopping rule, the rate and the best weights.
+
+        Saved with ``fit``'s checkpoint, so a resumed estimator fit ends as an
+        uninterrupted one (``loss_curve_``, ``n_iter_``, ``t_``, ... included).
+        """
+        est = self.estimator
+        config = {"estimator": {name: getattr(est, name, None) for name in self._SAVED},
+                  "converged": self.converged, "penalty": self._penalty,
+                  "learning_rate": _plain_rate(self.rate.learning_rate),
+                  "has_best_weights": self._best_weights is not None}
+        arrays = {f"weights/{key}": value for key, value in (self._best_weights or {}).items()}
+        arrays.update({f"state/{key}": value for key, value in self._best_state.items()})
+        return {"config": config, "arrays": arrays}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned (on resume, after the optimizer's own state)."""
+        config, arrays = state.get("config"), state.get("arrays")
+        keys = {"estimator", "converged", "penalty", "learning_rate", "has_best_weights"}
+        if not isinstance(config, dict) or set(config) != keys or not isinstance(arrays, dict):
+            raise ValueError(f"MLPEpochs.load_state_dict: expected a config with {sorted(keys)} and arrays, "
+                             f"got {state!r:.200}")
+        est = self.estimator
+        for name in self._SAVED:
+            value = config["estimator"][name]
+            setattr(est, name, list(value) if isinstance(value, list) else value)
+        self.converged, self._penalty = bool(config["converged"]), float(config["penalty"])
+        saved_rate = config["learning_rate"]
+        if self.rate.schedule != "constant" and saved_rate is not None and saved_rate != self.rate.learning_rate:
+            self.rate.learning_rate = saved_rate
+            self.rate._apply()
+        weights = {key[len("weights/"):]: np.array(value) for key, value in arrays.items()
+                   if key.startswith("weights/")}
+        self._best_weights = weights if config["has_best_weights"] else None
+        self._best_state = {key[len("state/"):]: np.array(value) for key, value in arrays.items()
+                            if key.startswith("state/")}
+
+
+def _plain_rate(rate: Any) -> float | None:
+    """A rate that a checkpoint saves as JSON (``None`` for a layerkit ``Schedule``, which the optimizer keeps)."""
+    return float(rate) if isinstance(rate, (int, float, np.floating)) and not isinstance(rate, bool) else None
+
+
+def saved_learning_rate(path: Any) -> float | None:
+    """The learning rate the estimator's schedule had reached in the checkpoint at ``path`` (``None``: no file).
+
+    ``"invscaling"`` and ``"adaptive"`` change the optimizer's rate, and a
+    resumed run checks that its optimizer is the one saved: the estimator
+    sets the saved rate first. Anything unreadable gives ``None``, and
+    ``fit`` then reports what is wrong with the file.
+    """
+    import json
+    import os
+
+    from layerkit import io as _io
+
+    if path is None or not os.path.exists(path):
+        return None
+    try:
+        state = json.loads(str(_io.read_entries(path)["fit_state"][()]))
+        for saved in state["callbacks"]:
+            if saved["type"] == f"{MLPEpochs.__module__}.{MLPEpochs.__qualname__}":
+                return saved["config"]["learning_rate"]
+    except Exception:  # noqa: BLE001 - fit's own checks say what is wrong with the file
+        return None
+    return None
+
+
+__all__ = ["MLPEpochs", "LearningRate", "saved_learning_rate", "NonFiniteWeightsError", "divergence_advice", "NON_FINITE_MESSAGE"]
