@@ -13,8 +13,7 @@ Rows for ``run.py``'s table, and a stand-alone run::
   ``jax.jit``-compiled function (forward, loss, ``jax.grad`` with respect to
   the parameters, update), synchronised after every step.
 - A small ResNet-style net (two basic blocks of 16 channels with
-  ``BatchNorm2d`` on 1x28x28, batch 64) against PyTorch, when layerkit has
-  ``BatchNorm2d``.
+  ``BatchNorm2d`` on 1x28x28, batch 64) against PyTorch.
 
 Each step is also stated as a multiple of its gemm limit: the step's
 multiply-adds (forward, weight gradients, input gradients but the first
@@ -29,7 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-import layerkit as lk
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import timing  # noqa: E402  (first: it sets XLA's one-thread flags before JAX loads)
+
+import layerkit as lk  # noqa: E402
 
 LR = 1e-3
 SPATIAL = 28
@@ -154,9 +156,7 @@ def jax_lenet_stepper(net: lk.Net, x: np.ndarray, t: np.ndarray):
 
 
 def resnet_torch_and_layerkit(n: int = 64):
-    """Layerkit and PyTorch steps of two basic blocks of 16 channels on 1x28x28 (``None`` without BatchNorm2d)."""
-    if not hasattr(lk, "BatchNorm2d"):
-        return None
+    """Layerkit and PyTorch steps of two basic blocks of 16 channels on 1x28x28."""
     import torch
 
     nn = torch.nn
@@ -200,8 +200,8 @@ def resnet_torch_and_layerkit(n: int = 64):
     return lk_step, pt_step
 
 
-def table_rows(run: object, rounds: int, has_jax: bool) -> list[str]:
-    """``run.py``'s rows (``run`` is that module), all libraries measured in the same interleaved rounds."""
+def table_rows(rounds: int, has_jax: bool) -> list[str]:
+    """``run.py``'s rows, all libraries measured in the same interleaved rounds."""
     rate = sgemm_flops_per_second()
     rows = [f"# sgemm (512x512 float32, one thread): {rate / 1e9:.1f} GFLOP/s; the gemm limit of a step is its "
             "multiply-adds at that rate"]
@@ -210,28 +210,22 @@ def table_rows(run: object, rounds: int, has_jax: bool) -> list[str]:
         fns = {"lk": case.layerkit_step, "pt": case.torch_step}
         if has_jax:
             fns["jax"] = case.jax_step
-        times = run.best_times(fns, rounds)
+        times = timing.best_times(fns, rounds)
         limit = case.flops / rate
         t_jax = times.get("jax", float("nan"))
         rows.append(
-            f"| LeNet-5 n={n} float32 (gemm limit {run._us(limit)}) | {run._us(times['lk'])} "
-            f"({times['lk'] / limit:.1f} x limit) | {run._us(t_jax)} ({t_jax / limit:.1f} x) | "
-            f"{run._us(times['pt'])} ({times['pt'] / limit:.1f} x) | | {run._ratio(times['lk'], t_jax)} "
-            f"(target <= 0.50) | {run._ratio(times['lk'], times['pt'])} (target <= 0.50) | | |")
+            f"| LeNet-5 n={n} float32 (gemm limit {timing.us(limit)}) | {timing.us(times['lk'])} "
+            f"({times['lk'] / limit:.1f} x limit) | {timing.us(t_jax)} ({t_jax / limit:.1f} x) | "
+            f"{timing.us(times['pt'])} ({times['pt'] / limit:.1f} x) | | {timing.ratio(times['lk'], t_jax)} "
+            f"(target <= 0.50) | {timing.ratio(times['lk'], times['pt'])} (target <= 0.50) | | |")
     steps = resnet_torch_and_layerkit()
-    if steps is None:
-        rows.append("| ResNet-style, 2 basic blocks of 16 channels, n=64 float32 | not available: layerkit has no "
-                    "BatchNorm2d | | | | | | | |")
-    else:
-        times = run.best_times({"lk": steps[0], "pt": steps[1]}, rounds)
-        rows.append(f"| ResNet-style, 2 basic blocks of 16 channels, n=64 float32 | {run._us(times['lk'])} | | "
-                    f"{run._us(times['pt'])} | | | {run._ratio(times['lk'], times['pt'])} (target <= 0.70) | | |")
+    times = timing.best_times({"lk": steps[0], "pt": steps[1]}, rounds)
+    rows.append(f"| ResNet-style, 2 basic blocks of 16 channels, n=64 float32 | {timing.us(times['lk'])} | | "
+                f"{timing.us(times['pt'])} | | | {timing.ratio(times['lk'], times['pt'])} (target <= 0.70) | | |")
     return rows
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import run  # sets XLA's one-thread flags before JAX loads
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -242,10 +236,10 @@ def main() -> None:
         has_jax = True
     except ImportError:
         has_jax = False
-    print(f"# {run.affinity()}")
+    print(f"# {timing.affinity()}")
     print("| case | layerkit | JAX jit | PyTorch | NumPy | lk/JAX | lk/PyTorch | lk/NumPy | arrays allocated/step |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for row in table_rows(run, 15, has_jax):
+    for row in table_rows(15, has_jax):
         print(row)
 
 

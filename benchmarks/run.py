@@ -248,7 +248,7 @@ def main(argv=None) -> None:
                     + written_loop.thread_rows(repeats * 2)):
             print(row)
     import cnn  # LeNet-5 (and the ResNet-style net) against PyTorch and JAX, with the gemm limit
-    for row in cnn.table_rows(sys.modules[__name__], repeats * 2, has_jax):
+    for row in cnn.table_rows(repeats * 2, has_jax):
         print(row)
     if not args.quick and len(os.sched_getaffinity(0)) > 1:
         speed = threads_speedup(([784, 256, 128, 10], "none", 256, np.float32), 20)
