@@ -37,6 +37,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from layerkit import registry
+from layerkit._composite import check_layers_of
 from layerkit.layers.base import Layer
 
 if sys.version_info >= (3, 11):
@@ -279,6 +280,7 @@ def layer_config(layer: Any, index: int = 0) -> str | dict[str, Any]:
 
 def net_config(net: Any) -> list[str | dict[str, Any]]:
     """The spec of a ``Net`` (or a list of layers): ``build_layers(net_config(net))`` rebuilds its architecture."""
+    check_layers_of(net)  # a net changed since construction: the constructor's checks (no cycle, no shared layer)
     return [layer_config(layer, index) for index, layer in enumerate(getattr(net, "layers", net))]
 
 
