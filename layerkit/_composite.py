@@ -81,8 +81,17 @@ class Composite(Layer):
 
     def _check_tree(self) -> tuple:
         entries = list(self.walk())  # the cycles first, named from here
-        self._check_children()
         seen: dict[int, str] = {}
+        for path, layer in entries:  # then the shared layers, named from here too
+            if isinstance(layer, Composite) or not getattr(layer, "param_names", ()):
+                continue  # (an activation at two places computes the same; workspaces give each use its array)
+            first = seen.setdefault(id(layer), path)
+            if first != path:
+                raise ValueError(
+                    f"{type(self).__name__}: the layer {layer!r} is used twice, at {first} and {path}; a "
+                    "layer keeps one gradient per parameter, so the second use's gradients would replace the "
+                    "first's. Give each place its own layer (copy.deepcopy(layer) for a copy)")
+        self._check_children()
         nested = []
         for path, layer in entries:
             if isinstance(layer, Composite):
@@ -91,15 +100,6 @@ class Composite(Layer):
                 except (ValueError, TypeError) as error:
                     raise type(error)(f"{type(self).__name__}: layer {path}: {error}") from None
                 nested.append((layer, list(layer._child_layers())))
-                continue
-            if not getattr(layer, "param_names", ()):
-                continue  # (an activation at two places computes the same; workspaces give each use its array)
-            first = seen.setdefault(id(layer), path)
-            if first != path:
-                raise ValueError(
-                    f"{type(self).__name__}: the layer {layer!r} is used twice, at {first} and {path}; a "
-                    "layer keeps one gradient per parameter, so the second use's gradients would replace the "
-                    "first's. Give each place its own layer (copy.deepcopy(layer) for a copy)")
         return tuple(nested)
 
     def _child(self, path: str) -> tuple[Any, str]:
@@ -240,8 +240,8 @@ def _walk(composite: Composite, ancestors: list, prefix: str) -> Iterator[tuple[
                 cycle = " -> ".join([where for _, where in ancestors[index:]] + [path])
                 what = where if index == 0 else f"the layer at {where}"
                 raise ValueError(
-                    f"{type(ancestors[0][0]).__name__}: the layer at {path} is {what}, which contains it, so "
-                    f"the net would contain itself (cycle: {cycle}); a net or block cannot be a layer of itself")
+                    f"{type(ancestors[0][0]).__name__}: the layer at {path} is {what}, which contains it "
+                    f"(cycle: {cycle}); a net or block cannot contain itself")
         ancestors.append((child, path))
         yield from _walk(child, ancestors, path + ".")
         ancestors.pop()
