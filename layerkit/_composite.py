@@ -28,6 +28,7 @@ class Composite(Layer):
     """Base class of layers made of layers (see the module docstring)."""
 
     _checked: Any = None  # (children, nested composites) as last checked by _check_layers
+    _structure: str | None = None  # the attribute holding the children (a list, or the one child), else None
     supports_need_dx = False  # (see backward_params instead; a class attribute: no __getattr__ on the path)
     accepts_workspace = True  # forward_pass(x, training, workspace=ws): the inner passes use the net's workspace
 
@@ -74,9 +75,9 @@ class Composite(Layer):
         as checked (see ``structure_changed``).
         """
         checked = self._checked
-        if checked is None or checked[0] != self._child_layers() or (checked[1] and structure_changed(checked[1])):
+        if checked is None or _current(self) != checked[0] or (checked[1] and structure_changed(checked[1])):
             nested = self._check_tree()
-            checked = self._checked = (list(self._child_layers()), nested)
+            checked = self._checked = (_snapshot(self), nested)
         return checked[1]
 
     def _check_tree(self) -> tuple:
@@ -99,7 +100,7 @@ class Composite(Layer):
                     layer._check_children()
                 except (ValueError, TypeError) as error:
                     raise type(error)(f"{type(self).__name__}: layer {path}: {error}") from None
-                nested.append((layer, list(layer._child_layers())))
+                nested.append((layer, layer._structure, _snapshot(layer)))
         return tuple(nested)
 
     def _child(self, path: str) -> tuple[Any, str]:
@@ -253,9 +254,24 @@ def check_layers_of(obj: Any) -> None:
         obj._check_layers()
 
 
+def _current(composite: Composite) -> Any:
+    """What holds ``composite``'s children now: its list (or one child) in ``_structure``, else ``_child_layers()``."""
+    attr = composite._structure
+    return composite._child_layers() if attr is None else getattr(composite, attr)
+
+
+def _snapshot(composite: Composite) -> Any:
+    """``_current(composite)``, a list copied: what ``structure_changed`` compares with later."""
+    current = _current(composite)
+    return list(current) if isinstance(current, list) else current
+
+
 def structure_changed(nested: tuple) -> bool:
-    """Whether a composite of ``nested`` (``(composite, its children as checked)`` pairs) changed since."""
-    for composite, children in nested:
-        if composite._child_layers() != children:
+    """Whether a composite of ``nested`` (``(composite, _structure, snapshot)`` triples) changed since.
+
+    Lists compare their items by identity first (layers define no ``==``), one child by identity.
+    """
+    for composite, attr, children in nested:
+        if (composite._child_layers() if attr is None else getattr(composite, attr)) != children:
             return True
     return False

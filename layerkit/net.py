@@ -172,9 +172,7 @@ class Net(Composite):
         self._check_layers()
 
     _nested: tuple = ()  # the nested composites as checked when the plan was built (see _runner)
-
-    def _child_layers(self) -> list[Any]:
-        return self.layers
+    _structure = "layers"
 
     def _check_children(self) -> None:
         """Every item is a layer (checked again when the list changed since construction)."""

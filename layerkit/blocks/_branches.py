@@ -46,8 +46,7 @@ class Branches(Composite):
         self.branches = [as_net(branch, f"{name}: branch {index}", rng) for index, branch in enumerate(branches)]
         self._check_layers()
 
-    def _child_layers(self) -> list[Any]:
-        return self.branches
+    _structure = "branches"
 
     def _check_children(self) -> None:
         """At least one branch, each a non-empty ``Net``, all taking one input width (where declared)."""

@@ -59,8 +59,7 @@ class Residual(Composite):
         self.f = as_net(layers, "Residual", as_optional_rng(rng, "Residual: rng"))
         self._check_layers()
 
-    def _child_layers(self) -> list[Any]:
-        return [self.f]
+    _structure = "f"
 
     def _check_children(self) -> None:
         """``f`` is a non-empty ``Net`` that keeps the width (where its layers declare their widths)."""
@@ -164,7 +163,6 @@ class Residual(Composite):
 
     def step(self, update: Any) -> None:
         """``f.step(update)`` for a learning rate (``f``'s fused update), else ``Composite.step``."""
-        self._check_layers()
         if type(update) is float:
             self.f.step(update)
         else:
