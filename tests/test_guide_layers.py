@@ -112,3 +112,13 @@ def test_elu_at_nan_differs_from_torch_where_the_guide_says(dtype):
             net = lk.Net([lk.Linear(n, n, rng=0, dtype=dtype), lk.ELU()])
             y, trace = net.forward(np.full((2, n), np.nan, dtype=dtype))
             assert np.isnan(net.backward(trace, dy)).all()
+
+
+def test_the_guide_states_which_test_each_backward_takes_at_nan():
+    """The statements the two tests above check are those of the page (it said ReLU takes the ``x > 0``
+    test, and that every layer's backward matches torch at a NaN)."""
+    text = " ".join(PAGE.read_text().split())
+    assert "`ReLU` zeroes the gradient where `x <= 0`, the test of `torch.threshold_backward`" in text
+    assert "`LeakyReLU` passes `dy` where `x > 0`" in text
+    assert "take the `x > 0` test as PyTorch does" not in text
+    assert "**`ELU` at a NaN: where layerkit differs from PyTorch.**" in text
