@@ -149,6 +149,23 @@ class Net(Composite):
     rng : None, int or numpy.random.Generator
         Passed to the spec items whose layer accepts ``rng``.
 
+    Attributes
+    ----------
+    layers : list
+        The layers, in order. You may append, remove or replace layers
+        afterwards (here and in the blocks inside): the next pass, ``step``,
+        ``config``, ``save`` or export checks them again as the constructor
+        does, once per change.
+
+    Raises
+    ------
+    ValueError
+        A layer with parameters at two places (a layer keeps one gradient per
+        parameter: layerkit does not tie weights), or a net inside itself
+        (naming the path of the cycle).
+    TypeError
+        An item that is neither a layer nor a spec item.
+
     Examples
     --------
     >>> import numpy as np
