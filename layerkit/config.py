@@ -168,6 +168,8 @@ def _check_widths(layers: list[Any]) -> None:
                 f"Net.from_config: item {index} ({layer!r}) expects {expected} input features "
                 f"but the layers before it output {width}"
             )
+        if width is None:
+            width = expected  # the first layer that declares its width: the width from there on
         out = getattr(layer, "output_features", None)
         width = out(width) if out is not None else None
 
