@@ -58,7 +58,7 @@ def test_a_layer_appended_twice_is_refused_where_the_constructor_refuses_it(tmp_
     assert net.backward(trace, np.ones_like(y)).shape == (4, 3)
 
 
-def test_the_issue_reproducer_against_torch():
+def test_a_layer_appended_twice_against_torch():
     """torch sums W's gradient over both uses; layerkit refuses the shared layer instead of giving one
     use's gradient, and the same net with a copy per use gives torch's gradient as the sum of the copies'."""
     torch = pytest.importorskip("torch")
