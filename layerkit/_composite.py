@@ -28,6 +28,8 @@ from layerkit.layers.base import Layer
 class Composite(Layer):
     """Base class of layers made of layers (see the module docstring)."""
 
+    _checked: Any = None  # (children, nested composites) as last checked by _check_layers
+    _structure: str | None = None  # the attribute holding the children (a list, or the one child), else None
     supports_need_dx = False  # (see backward_params instead; a class attribute: no __getattr__ on the path)
     accepts_workspace = True  # forward_pass(x, training, workspace=ws): the inner passes use the net's workspace
 
@@ -62,26 +64,65 @@ class Composite(Layer):
         Paths join names with dots: ``"0"`` for a net's first layer,
         ``"2.branches.0.1"`` for the second layer of the first branch of a
         block at index 2.
-        """
-        for name, child in self.children():
-            yield name, child
-            if isinstance(child, Composite):
-                for path, layer in child.walk():
-                    yield f"{name}.{path}", layer
 
-    def _refuse_shared(self) -> None:
-        """``ValueError`` when one layer with parameters sits at two places inside (its gradients would
-        overwrite each other: the second backward pass's replace the first's, nothing adds them)."""
+        Raises
+        ------
+        ValueError
+            When a composite contains itself (``net.layers.append(net)``),
+            naming the path of the cycle.
+        """
+        return _walk(self, [(self, f"this {type(self).__name__}")], "")
+
+    def _child_layers(self) -> list[Any]:
+        """The direct children, in order: what a change to this composite's structure changes."""
+        return [child for _, child in self.children()]
+
+    def _check_children(self) -> None:
+        """This composite's own checks of its direct children.
+
+        Blocks check what their constructors check (a non-empty chain, widths
+        that fit); ``Net`` that every item is a layer. Raises ``ValueError`` or
+        ``TypeError``.
+        """
+
+    def _check_layers(self) -> tuple:
+        """Check the layers inside, once per change of the structure: ``ValueError``/``TypeError`` if wrong.
+
+        The checks construction makes, for the layers as they are now
+        (appended, removed or replaced since, in blocks and nested nets too):
+        no cycle (``walk``), each composite's own checks, and no layer with
+        parameters at two places. The result is cached until a composite's
+        children change; returns the nested composites with their children
+        as checked (see ``structure_changed``).
+        """
+        checked = self._checked
+        if checked is None or _current(self) != checked[0] or (checked[1] and structure_changed(checked[1])):
+            nested = self._check_tree()
+            checked = self._checked = (_snapshot(self), nested)
+        return checked[1]
+
+    def _check_tree(self) -> tuple:
+        entries = list(self.walk())  # the cycles first, named from here
         seen: dict[int, str] = {}
-        for path, layer in self.walk():
+        for path, layer in entries:  # then the shared layers, named from here too
             if isinstance(layer, Composite) or not getattr(layer, "param_names", ()):
-                continue
+                continue  # (an activation at two places computes the same; workspaces give each use its array)
             first = seen.setdefault(id(layer), path)
             if first != path:
                 raise ValueError(
                     f"{type(self).__name__}: the layer {layer!r} is used twice, at {first} and {path}; a "
                     "layer keeps one gradient per parameter, so the second use's gradients would replace the "
                     "first's. Give each place its own layer (copy.deepcopy(layer) for a copy)")
+        self._check_children()
+        nested = []
+        for path, layer in entries:
+            if isinstance(layer, Composite):
+                try:
+                    layer._check_children()
+                except (ValueError, TypeError) as error:
+                    raise type(error)(f"{type(self).__name__}: layer {path}: {error}") from None
+                nested.append((layer, layer._structure, _snapshot(layer)))
+        return tuple(nested)
 
     def _child(self, path: str) -> tuple[Any, str]:
         """``(child, rest)`` for a dotted ``path`` that starts with a child's name (``rest`` may be "")."""
@@ -140,6 +181,7 @@ class Composite(Layer):
         return self._paths("state_names")
 
     def _paths(self, kind: str) -> tuple[str, ...]:
+        self._check_layers()  # (a cycle would recurse for ever; a shared layer would be listed twice)
         return tuple(f"{name}.{attr}" for name, child in self.children() for attr in getattr(child, kind, ()))
 
     def check_state(self) -> None:
@@ -154,6 +196,7 @@ class Composite(Layer):
 
     def forward(self, x: Any) -> Any:
         """The output of ``forward_pass(x, self.training)`` (a block's; ``Net.forward`` returns its trace too)."""
+        self._check_layers()
         return self.forward_pass(x, self.training)[0]
 
     def backward(self, x: Any, dy: Any) -> Any:
@@ -163,6 +206,7 @@ class Composite(Layer):
         is that of the fresh pass; ``Net`` keeps the pass's own in its trace,
         so go through ``Net.forward``/``Net.backward`` to train.
         """
+        self._check_layers()
         return self.backward_pass(x, self.forward_pass(x, self.training)[1], dy)
 
     def backward_params(self, x: Any, ctx: Any, dy: Any) -> None:
@@ -182,9 +226,13 @@ class Composite(Layer):
 
     @training.setter
     def training(self, mode: bool) -> None:
-        self.__dict__["_training"] = bool(mode)
-        for _, child in self.children():
-            child.training = bool(mode)
+        mode = bool(mode)
+        self.__dict__["_training"] = mode
+        for _, layer in self.walk():  # (not child by child: walk refuses a cycle)
+            if isinstance(layer, Composite):
+                layer.__dict__["_training"] = mode
+            else:
+                layer.training = mode
 
     def reset_parameters(self, rng: Any = None) -> None:
         """Redraw the parameters of every layer inside from its initialiser, in place.
@@ -227,8 +275,57 @@ class Composite(Layer):
         optimizer each inner layer with its path as the key (``"2.f.0"``), so
         nothing calls this method then.
         """
+        self._check_layers()
         if type(update) is float or (isinstance(update, numbers.Real) and not isinstance(update, bool)):
             for _, child in self.children():
                 child.step(float(update))
             return
         super().step(update)
+
+
+def _walk(composite: Composite, ancestors: list, prefix: str) -> Iterator[tuple[str, Any]]:
+    """``Composite.walk`` below ``composite`` (at ``prefix``); ``ancestors``: the ``(composite, path)`` above."""
+    for name, child in composite.children():
+        path = prefix + name
+        yield path, child
+        if not isinstance(child, Composite):
+            continue
+        for index, (ancestor, where) in enumerate(ancestors):
+            if ancestor is child:
+                cycle = " -> ".join([where for _, where in ancestors[index:]] + [path])
+                what = where if index == 0 else f"the layer at {where}"
+                raise ValueError(
+                    f"{type(ancestors[0][0]).__name__}: the layer at {path} is {what}, which contains it "
+                    f"(cycle: {cycle}); a net or block cannot contain itself")
+        ancestors.append((child, path))
+        yield from _walk(child, ancestors, path + ".")
+        ancestors.pop()
+
+
+def check_layers_of(obj: Any) -> None:
+    """``obj._check_layers()`` for a net or block (what a walk without the plan checks first), else nothing."""
+    if isinstance(obj, Composite):
+        obj._check_layers()
+
+
+def _current(composite: Composite) -> Any:
+    """What holds ``composite``'s children now: its list (or one child) in ``_structure``, else ``_child_layers()``."""
+    attr = composite._structure
+    return composite._child_layers() if attr is None else getattr(composite, attr)
+
+
+def _snapshot(composite: Composite) -> Any:
+    """``_current(composite)``, a list copied: what ``structure_changed`` compares with later."""
+    current = _current(composite)
+    return list(current) if isinstance(current, list) else current
+
+
+def structure_changed(nested: tuple) -> bool:
+    """Whether a composite of ``nested`` (``(composite, _structure, snapshot)`` triples) changed since.
+
+    Lists compare their items by identity first (layers define no ``==``), one child by identity.
+    """
+    for composite, attr, children in nested:
+        if (composite._child_layers() if attr is None else getattr(composite, attr)) != children:
+            return True
+    return False

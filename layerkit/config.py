@@ -37,6 +37,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from layerkit import registry
+from layerkit._composite import check_layers_of
 from layerkit.layers.base import Layer
 
 if sys.version_info >= (3, 11):
@@ -167,6 +168,8 @@ def _check_widths(layers: list[Any]) -> None:
                 f"Net.from_config: item {index} ({layer!r}) expects {expected} input features "
                 f"but the layers before it output {width}"
             )
+        if width is None:
+            width = expected  # the first layer that declares its width: the width from there on
         out = getattr(layer, "output_features", None)
         width = out(width) if out is not None else None
 
@@ -279,6 +282,7 @@ def layer_config(layer: Any, index: int = 0) -> str | dict[str, Any]:
 
 def net_config(net: Any) -> list[str | dict[str, Any]]:
     """The spec of a ``Net`` (or a list of layers): ``build_layers(net_config(net))`` rebuilds its architecture."""
+    check_layers_of(net)  # a net changed since construction: the constructor's checks (no cycle, no shared layer)
     return [layer_config(layer, index) for index, layer in enumerate(getattr(net, "layers", net))]
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+import reprlib
 from functools import partial
 from typing import Any, Iterator, Mapping, NamedTuple, Sequence, overload
 
@@ -10,7 +11,7 @@ import numpy as np
 from layerkit import config as _config
 from layerkit import io as _io
 from layerkit._backend import core
-from layerkit._composite import Composite
+from layerkit._composite import Composite, structure_changed
 from layerkit._deferred import DeferredInputGrad, parameters_changed
 from layerkit._plan import Plan, SegmentedPlan, layers_backward, layers_forward
 from layerkit._validation import as_optional_rng
@@ -112,9 +113,14 @@ class Trace(list):
 _make_entry = partial(tuple.__new__, TraceEntry)  # TraceEntry._make, without its Python frame
 
 
-def _check_layer(layer: Any, index: int, rng: Any = None) -> Any:
+def _check_layer(layer: Any, index: Any, rng: Any = None, built: bool = True) -> Any:
+    """``layer`` checked to be a layer (a spec item built, when ``built``), else a ``TypeError``."""
     if isinstance(layer, (str, Mapping)):  # a spec item: {"type": "linear", ...} or "relu"
-        return _config.build_layer(layer, index, rng)
+        if built:
+            return _config.build_layer(layer, index, rng)
+        raise TypeError(
+            f"Net: item {index} must be a layer, got the spec item {_short(layer)}: the constructor builds "
+            "spec items, a net's list of layers takes layers (layerkit.config.build_layer(item) builds one)")
     for method in ("forward", "backward"):
         if not callable(getattr(layer, method, None)):
             raise TypeError(
@@ -151,6 +157,23 @@ class Net(Composite):
         which redraws every parameter. Layers built with their own ``rng``
         keep their draws.
 
+    Attributes
+    ----------
+    layers : list
+        The layers, in order. You may append, remove or replace layers
+        afterwards (here and in the blocks inside): the next pass, ``step``,
+        ``config``, ``save`` or export checks them again as the constructor
+        does, once per change.
+
+    Raises
+    ------
+    ValueError
+        A layer with parameters at two places (a layer keeps one gradient per
+        parameter: layerkit does not tie weights), or a net inside itself
+        (naming the path of the cycle).
+    TypeError
+        An item that is neither a layer nor a spec item.
+
     Examples
     --------
     >>> import numpy as np
@@ -174,7 +197,15 @@ class Net(Composite):
         rng = as_optional_rng(rng, "Net: rng")
         self.layers = [_check_layer(layer, i, rng) for i, layer in enumerate(layers)]
         self._plan: Plan | SegmentedPlan | _NoPlan | None = None
-        self._refuse_shared()
+        self._check_layers()
+
+    _nested: tuple = ()  # the nested composites as checked when the plan was built (see _runner)
+    _structure = "layers"
+
+    def _check_children(self) -> None:
+        """Every item is a layer (checked again when the list changed since construction)."""
+        for index, layer in enumerate(self.layers):
+            _check_layer(layer, index, built=False)
 
     def _parameters_changed(self) -> None:
         self._plan = None  # compiled again at the next pass, from the redrawn arrays
@@ -201,6 +232,7 @@ class Net(Composite):
 
     def output_features(self, n_in: int | None) -> int | None:
         """Width of the output for an input of width ``n_in`` (``None`` when a layer cannot say)."""
+        self._check_layers()
         width = n_in
         for layer in self.layers:
             out = getattr(layer, "output_features", None)
@@ -259,7 +291,11 @@ class Net(Composite):
         runs fused segments with the other layers called in between.
         """
         cached = self._plan
-        if cached is None or cached.layers != self.layers:  # compares each layer by identity
+        # compares each layer by identity, and the lists of the blocks and nets inside (if any)
+        if cached is None or cached.layers != self.layers or (self._nested and structure_changed(self._nested)):
+            # the layers as they are now (appended, removed, replaced since construction, nested ones
+            # included) pass the constructors' checks, once per change: see Composite._check_layers
+            self._nested = self._check_layers()
             cached = self._plan = Plan.compile(self.layers, Trace, TraceEntry) or _NoPlan(self.layers)
         return None if type(cached) is _NoPlan else cached
 
@@ -273,6 +309,8 @@ class Net(Composite):
         # that does not pickle): copies and pickles rebuild it on first use
         state = self.__dict__.copy()
         state["_plan"] = None
+        state.pop("_nested", None)
+        state.pop("_checked", None)
         return state
 
     def workspace(self) -> Workspace:
@@ -429,6 +467,7 @@ class Net(Composite):
                 if rest is not False:
                     indices = rest
         elif not isinstance(update, numbers.Real) and getattr(update, "update_layer", None) is not None:
+            self._check_layers()  # (an optimizer would update a shared layer once per use)
             self._step_optimizer(update)
             return
         layers = self.layers
@@ -524,6 +563,7 @@ class Net(Composite):
     @property
     def n_params(self) -> int:
         """Number of trainable scalars in all layers."""
+        self._check_layers()
         return sum(_n_params(layer) for layer in self.layers)
 
     @property
@@ -540,6 +580,7 @@ class Net(Composite):
 
     def declared_dtype(self) -> np.dtype | None:
         """The dtype of the first layer, nested ones included, that declares one; ``None`` if none does."""
+        self._check_layers()
         return first_declared_dtype(self.layers)
 
     def __len__(self) -> int:
@@ -558,11 +599,13 @@ class Net(Composite):
             return Net(self.layers[index])
         return self.layers[index]
 
+    @reprlib.recursive_repr("Net(<this net>)")  # (a net inside itself: refused everywhere else, shown here)
     def __repr__(self) -> str:
         return "Net([" + ", ".join(repr(layer) for layer in self.layers) + "])"
 
     def _summary_rows(self) -> list[tuple[str, str, str, str]]:
         """``(index, layer, output width or "?", parameters)`` for each layer."""
+        self._check_layers()
         rows = []
         width = None
         for i, layer in enumerate(self.layers):

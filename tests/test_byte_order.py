@@ -189,3 +189,42 @@ def test_a_leading_parameterless_layer_computes_in_the_input_dtype_on_both_paths
     assert np.array_equal(y, layers[2].forward(layers[1].forward(h)))
     assert np.array_equal(dx, by_hand) and np.array_equal(dW, layers[1].dW)
     assert np.array_equal(net.predict(x), y)
+
+
+class _BigEndianScale(lk.Layer):
+    """A custom layer whose parameter is stored big-endian: ``y = x * beta``."""
+
+    param_names = ("beta",)
+
+    def __init__(self):
+        self.beta = np.linspace(.5, 2, 3).astype(">f8")
+
+    def forward(self, x):
+        return x * self.beta
+
+    def backward(self, x, dy):
+        self.dbeta = (x * dy).sum(axis=0).astype(">f8")
+        return dy * self.beta
+
+
+@pytest.mark.parametrize("entry", ["layer.step", "Net.step", "Net.step with a Linear"])
+def test_step_with_a_learning_rate_updates_a_big_endian_parameter_in_place(entry):
+    """``step(lr)`` updates a big-endian parameter in place, as ``step(SGD(lr))`` does."""
+    layers, reference = ([_BigEndianScale()], [_BigEndianScale()])
+    if entry == "Net.step with a Linear":  # the custom layer between fused segments
+        layers.insert(0, lk.Linear(3, 3, rng=0))
+        reference.insert(0, lk.Linear(3, 3, rng=0))
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    for net in (lk.Net(layers), lk.Net(reference)):
+        y, trace = net.forward(x)
+        net.backward(trace, np.ones_like(y))
+    param = layers[-1].beta
+    if entry == "layer.step":
+        layers[-1].step(0.1)
+        reference[-1].step(lk.optim.SGD(0.1))
+    else:
+        lk.Net(layers).step(0.1)
+        lk.Net(reference).step(lk.optim.SGD(0.1))
+    assert layers[-1].beta is param and param.dtype == np.dtype(">f8")  # in place, byte order kept
+    np.testing.assert_array_equal(param, reference[-1].beta)
+    np.testing.assert_array_equal(param, np.linspace(.5, 2, 3) - 0.1 * layers[-1].dbeta)

@@ -201,6 +201,11 @@ def test_get_config_that_does_not_fit_the_constructor_is_caught(scale_registered
                                                                    r"be one of"),
     ([{"type": "linear", "n_in": 4, "n_out": 3}, "relu", {"type": "linear", "n_in": 2, "n_out": 1}],
      r"item 2 \(Linear\(2, 1\)\) expects 2 input features but the layers before it output 3"),
+    # a normalisation first: its own width is the width after it
+    ([{"type": "layer_norm", "n": 1}, {"type": "layer_norm", "n": 2}],
+     r"item 1 \(LayerNorm\(2\)\) expects 2 input features but the layers before it output 1"),
+    ([{"type": "batch_norm", "n": 3}, "relu", {"type": "linear", "n_in": 2, "n_out": 1}],
+     r"item 2 \(Linear\(2, 1\)\) expects 2 input features but the layers before it output 3"),
     ("relu", r"spec must be a list of layer names or dicts, got str"),
     (5, r"spec must be a list of layer names or dicts, got int"),
     ({"layer": ["relu"]}, r"a spec table must have the key 'layers' \(and optionally 'seed'\), got keys \['layer'\]"),

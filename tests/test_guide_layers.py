@@ -75,3 +75,50 @@ def test_the_nan_conventions_of_the_guide_hold_on_every_path(path, dtype, middle
     else:  # ReLU passes dy at a NaN (threshold_backward): the first Linear sees a finite gradient
         assert np.isfinite(dx).all()
         assert np.isnan(first["dW"]).any(axis=1).tolist() == [False, False, True] and np.isfinite(first["db"]).all()
+
+
+def _torch_grad_at_nan(fn, n):
+    torch = pytest.importorskip("torch")
+    t = torch.full((n,), float("nan"), dtype=torch.float64, requires_grad=True)
+    fn(t).backward(torch.full((n,), 2.0, dtype=torch.float64))
+    return t.grad.numpy()
+
+
+@pytest.mark.parametrize("n", [1, 3, 64])
+def test_relu_and_leaky_relu_at_nan_match_torch_as_the_guide_says(n):
+    """ReLU's ``x <= 0`` test (torch.threshold_backward) passes dy at a NaN; LeakyReLU's ``x > 0`` test
+    passes negative_slope * dy; both as torch at every size."""
+    F = pytest.importorskip("torch.nn.functional")
+    x, dy = np.full((1, n), np.nan), np.full((1, n), 2.0)
+    with np.errstate(invalid="ignore"):
+        relu, leaky = lk.ReLU().backward(x, dy), lk.LeakyReLU(0.1).backward(x, dy)
+    np.testing.assert_array_equal(relu[0], _torch_grad_at_nan(F.relu, n))
+    np.testing.assert_array_equal(relu, dy)
+    np.testing.assert_allclose(leaky[0], _torch_grad_at_nan(lambda t: F.leaky_relu(t, 0.1), n), rtol=1e-15)
+    np.testing.assert_allclose(leaky, 0.1 * dy, rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_elu_at_nan_differs_from_torch_where_the_guide_says(dtype):
+    """torch's ELU backward at a NaN gives dy in its scalar loop (a tensor of 3) and NaN in its vectorised
+    loop (a tensor of 64); layerkit gives NaN at every size, layer by layer and fused."""
+    F = pytest.importorskip("torch.nn.functional")
+    np.testing.assert_array_equal(_torch_grad_at_nan(F.elu, 3), [2.0, 2.0, 2.0])
+    assert np.isnan(_torch_grad_at_nan(F.elu, 64)).all()
+    for n in (1, 3, 64):
+        x, dy = np.full((2, n), np.nan, dtype=dtype), np.full((2, n), 2.0, dtype=dtype)
+        with np.errstate(invalid="ignore"):
+            assert np.isnan(lk.ELU().backward(x, dy)).all()
+            net = lk.Net([lk.Linear(n, n, rng=0, dtype=dtype), lk.ELU()])
+            y, trace = net.forward(np.full((2, n), np.nan, dtype=dtype))
+            assert np.isnan(net.backward(trace, dy)).all()
+
+
+def test_the_guide_states_which_test_each_backward_takes_at_nan():
+    """The statements the two tests above check are those of the page (it said ReLU takes the ``x > 0``
+    test, and that every layer's backward matches torch at a NaN)."""
+    text = " ".join(PAGE.read_text().split())
+    assert "`ReLU` zeroes the gradient where `x <= 0`, the test of `torch.threshold_backward`" in text
+    assert "`LeakyReLU` passes `dy` where `x > 0`" in text
+    assert "take the `x > 0` test as PyTorch does" not in text
+    assert "**`ELU` at a NaN: where layerkit differs from PyTorch.**" in text

@@ -44,9 +44,22 @@ class Branches(Composite):
                             f"{type(branches).__name__}")
         rng = as_optional_rng(rng, f"{name}: rng")
         self.branches = [as_net(branch, f"{name}: branch {index}", rng) for index, branch in enumerate(branches)]
+        self._check_layers()
+
+    _structure = "branches"
+
+    def _check_children(self) -> None:
+        """At least one branch, each a non-empty ``Net``, all taking one input width (where declared)."""
+        name = type(self).__name__
+        if not isinstance(self.branches, list):
+            raise TypeError(f"{name}: branches must be a list of Net, got {type(self.branches).__name__}")
         if not self.branches:
             raise ValueError(f"{name}: expected at least one branch, got none")
-        self._refuse_shared()
+        for index, net in enumerate(self.branches):
+            if not isinstance(net, Net):
+                raise TypeError(f"{name}: branch {index} must be a Net, got {type(net).__name__}")
+            if not net.layers:
+                raise ValueError(f"{name}: branch {index}: expected at least one layer, got none")
         widths = {index: net_input_width(net) for index, net in enumerate(self.branches)}
         known = {index: width for index, width in widths.items() if width is not None}
         if len(set(known.values())) > 1:

@@ -40,6 +40,10 @@ class Add(Branches):
 
     def __init__(self, branches: Any, *, rng: Any = None) -> None:
         super().__init__(branches, rng=rng)
+
+    def _check_children(self) -> None:
+        """``Branches``' checks, and one output width for all branches (where declared)."""
+        super()._check_children()
         n_in = self.n_in
         if n_in is not None:
             outs = {index: net.output_features(n_in) for index, net in enumerate(self.branches)}

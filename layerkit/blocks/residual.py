@@ -57,6 +57,17 @@ class Residual(Composite):
 
     def __init__(self, layers: Sequence[Any] | Net, *, rng: Any = None) -> None:
         self.f = as_net(layers, "Residual", as_optional_rng(rng, "Residual: rng"))
+        self._check_layers()
+
+    _structure = "f"
+
+    def _check_children(self) -> None:
+        """``f`` is a non-empty ``Net`` that keeps the width (where its layers declare their widths)."""
+        if not isinstance(self.f, Net):
+            raise TypeError(f"Residual: f must be a Net, got {type(self.f).__name__}")
+        if not self.f.layers:
+            raise ValueError("Residual: f must hold at least one layer, got none (y = x + f(x) with an "
+                             "empty f would be 2 * x)")
         n_in = net_input_width(self.f)
         n_out = self.f.output_features(n_in) if n_in is not None else None
         if n_in is not None and n_out is not None and n_out != n_in:

@@ -236,7 +236,7 @@ class Layer:
                         f"store it as an array (self.{name} = np.array(value, dtype=float), 0-d for a scalar)"
                     )
                 if (isinstance(grad, np.ndarray)
-                        and param.dtype == grad.dtype
+                        and param.dtype == grad.dtype and param.dtype.isnative  # (the kernel: native order)
                         and param.flags.c_contiguous and grad.flags.c_contiguous
                         and param.shape == grad.shape
                         and param.dtype.itemsize in (4, 8)):

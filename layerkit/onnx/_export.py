@@ -9,6 +9,7 @@ import onnx
 from onnx import helper
 
 from layerkit._atomic import atomic_path
+from layerkit._composite import check_layers_of
 from layerkit._validation import input_spec_of
 from layerkit.blocks import Add, Concatenate, Residual
 from layerkit.net import Net
@@ -212,6 +213,7 @@ def to_onnx(net: Any, *, opset: int | None = None, path: str | os.PathLike | Non
         For an opset out of range.
     """
     opset = check_opset(opset)
+    check_layers_of(net)  # a net changed since construction: the constructor's checks (no cycle, no shared layer)
     layers = net_layers(net)
     dtype = net_dtype(net, layers)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):

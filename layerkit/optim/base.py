@@ -21,6 +21,7 @@ import numpy as np
 
 from layerkit._backend import core
 from layerkit._deferred import parameters_changed
+from layerkit._composite import check_layers_of
 from layerkit.warnings import check_trainable
 from layerkit.optim.schedules import Schedule, _check_real, as_schedule, schedule_from_config
 
@@ -369,6 +370,7 @@ def optimizer_from_state_dict(state_dict: dict[str, Any]) -> Optimizer:
 
 def net_parameters(net: Any) -> dict[str, np.ndarray]:
     """The trainable arrays of a net (or a sequence of layers) keyed as ``net.step`` keys them (``"0.W"``)."""
+    check_layers_of(net)  # (a shared layer would be listed, and updated, once per use)
     layers = getattr(net, "layers", net)
     return {f"{index}.{name}": getattr(layer, name)
             for index, layer in enumerate(layers) for name in getattr(layer, "param_names", ())}

@@ -59,10 +59,11 @@ def float32_reason(obj: Any) -> str | None:
         prefix = f"layers[{index}]." if isinstance(obj, Net) else ""
         if _is_float32(getattr(layer, "dtype", None)):
             return f"{prefix}dtype is float32"
-        for attr in getattr(layer, "param_names", ()):
-            value = getattr(layer, attr, None)
-            if isinstance(value, np.ndarray) and value.dtype == np.float32:
-                return f"parameter {prefix}{attr} is float32"
+        for kind in ("parameter", "buffer"):
+            for attr in getattr(layer, "param_names" if kind == "parameter" else "state_names", ()):
+                value = getattr(layer, attr, None)
+                if isinstance(value, np.ndarray) and value.dtype == np.float32:
+                    return f"{kind} {prefix}{attr} is float32"
     return None
 
 
