@@ -35,8 +35,8 @@ from layerkit._fusable import is_dense
 from layerkit.callbacks import Callback
 from layerkit.optim.base import Optimizer, _compiled_fits
 from layerkit.losses import (
-    _BCE_EPS_FLOAT32, _BCE_EPS_FLOAT64, BinaryCrossEntropy, BinaryCrossEntropyWithLogits, L1Loss, MeanSquaredError,
-    SoftmaxCrossEntropy,
+    _BCE_EPS_FLOAT32, _BCE_EPS_FLOAT64, BinaryCrossEntropy, BinaryCrossEntropyWithLogits, HuberLoss, L1Loss,
+    MeanSquaredError, SoftmaxCrossEntropy,
 )
 
 __all__ = ["EpochRunner", "needs_every_batch"]
@@ -48,7 +48,10 @@ def needs_every_batch(callback: Callback) -> bool:
 
 
 def _loss_code(loss_fn: Any, y: Any) -> int | None:
+    """The core's code of ``loss_fn`` (its parameter from ``_loss_param``), or None for the Python loop."""
     kind = type(loss_fn)
+    if kind is HuberLoss:
+        return core.EPOCH_LOSS_HUBER if _loss_param(loss_fn) is not None else None
     if kind is BinaryCrossEntropy:
         return core.EPOCH_LOSS_BCE
     if kind is MeanSquaredError:
@@ -62,6 +65,21 @@ def _loss_code(loss_fn: Any, y: Any) -> int | None:
     return None
 
 
+def _loss_param(loss_fn: Any) -> float | None:
+    """The parameter the core's loss takes: Huber's ``delta`` (0 for the others).
+
+    ``None`` when a ``HuberLoss``'s ``delta`` is no longer the one its kernel
+    was made with (the attribute set after construction): the Python loop
+    then runs, and trains with the kernel's.
+    """
+    if type(loss_fn) is not HuberLoss:
+        return 0.0
+    kernel = loss_fn._kernel
+    if getattr(kernel, "args", None) != (core.ELEMENTWISE_LOSS_HUBER, loss_fn.delta):
+        return None
+    return loss_fn.delta
+
+
 class EpochRunner:
     """The epochs of one ``fit`` run in the core (see the module docstring).
 
@@ -71,12 +89,14 @@ class EpochRunner:
 
     def __init__(self, net: Any, source: BatchSource, y: np.ndarray, loss: int, rate: Any,
                  sample_weight: np.ndarray | None, batch_size: int, workspace: Any, grad_buffers: dict,
-                 batch_buffers: dict) -> None:
-        # rate: a float learning rate, or an optimizer of layerkit.optim with a compiled rule
+                 batch_buffers: dict, loss_param: float = 0.0) -> None:
+        # rate: a float learning rate, or an optimizer of layerkit.optim with a compiled rule;
+        # loss_param: the loss's parameter (Huber's delta)
         self.net, self.source, self.y, self.loss, self.rate = net, source, y, loss, rate
+        self.loss_param = loss_param
         self.sample_weight, self.batch_size = sample_weight, batch_size
         self.workspace, self.grad_buffers, self.batch_buffers = workspace, grad_buffers, batch_buffers
-        self.has_accuracy = loss not in (core.EPOCH_LOSS_MSE, core.EPOCH_LOSS_L1)
+        self.has_accuracy = loss not in (core.EPOCH_LOSS_MSE, core.EPOCH_LOSS_L1, core.EPOCH_LOSS_HUBER)
 
     @classmethod
     def for_fit(cls, net: Any, source: BatchSource, y: Any, loss_fn: Any, update: Any, *, batch_size: int,
@@ -95,7 +115,7 @@ class EpochRunner:
                 or source.data.ndim != 2 or not source.data.flags.c_contiguous):
             return None
         return cls(net, source, y, loss, update, sample_weight, batch_size, workspace, grad_buffers,
-                   batch_buffers)
+                   batch_buffers, _loss_param(loss_fn))
 
     def run(self, order: np.ndarray | None) -> tuple[int, float, float, float, int] | None:
         """One epoch over the rows of ``x[order]`` (``x`` when ``order`` is None).
@@ -129,7 +149,8 @@ class EpochRunner:
         if type(self.rate) is float:
             parameters_changed()
             return core.train_epoch(chain, self.source.data, self.loss, self.y, self.sample_weight, order,
-                                    self.batch_size, self.rate, eps, sets, xbuf, tbuf, wbuf)
+                                    self.batch_size, self.rate, eps, sets, xbuf, tbuf, wbuf,
+                                    loss_param=self.loss_param)
         optimizer = self.rate
         batches = (n + full - 1) // full
         job = _optimizer_job(optimizer, plan, batches)
@@ -139,7 +160,8 @@ class EpochRunner:
         parameters_changed()
         try:
             done = core.train_epoch(chain, self.source.data, self.loss, self.y, self.sample_weight, order,
-                                    self.batch_size, 0.0, eps, sets, xbuf, tbuf, wbuf, spec)
+                                    self.batch_size, 0.0, eps, sets, xbuf, tbuf, wbuf, spec,
+                                    loss_param=self.loss_param)
         except BaseException as error:  # a Ctrl-C between slices: the updates that ran are counted
             _advance(optimizer, keys, created, getattr(error, "batches_done", 0))
             raise

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from layerkit._batches import BatchSource
-from layerkit.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
+from layerkit.losses import BinaryCrossEntropy, BinaryCrossEntropyWithLogits, MeanSquaredError, SoftmaxCrossEntropy
 from layerkit.net import Net
 
 
@@ -50,17 +50,30 @@ def loss_for_width(net: Net, width: int, y: np.ndarray, who: str) -> str:
     )
 
 
-def warn_double_softmax(net: Net, loss_fn: Any) -> None:
+def warn_double_activation(net: Net, loss_fn: Any) -> None:
+    """Warn when the net ends in the activation (``Softmax``, ``Sigmoid``) that ``loss_fn`` applies itself."""
+    from layerkit.layers.sigmoid import Sigmoid
     from layerkit.layers.softmax import Softmax
-    from layerkit.warnings import DoubleSoftmaxWarning, _user_stacklevel
+    from layerkit.warnings import DoubleSigmoidWarning, DoubleSoftmaxWarning, _user_stacklevel
 
-    if isinstance(loss_fn, SoftmaxCrossEntropy) and len(net.layers) and isinstance(net.layers[-1], Softmax):
-        warnings.warn(
-            f"fit: the net ends in {net.layers[-1]!r} and the loss is softmax_cross_entropy, which takes "
-            "logits and applies the softmax itself: the softmax is taken twice and training stalls. "
-            "Remove the final Softmax layer (apply lk.Softmax to predictions when you need "
-            "probabilities), as with Keras' from_logits=True",
-            DoubleSoftmaxWarning, stacklevel=_user_stacklevel())
+    if not len(net.layers):
+        return
+    last = net.layers[-1]
+    if isinstance(loss_fn, SoftmaxCrossEntropy) and isinstance(last, Softmax):
+        activation, category = "softmax", DoubleSoftmaxWarning
+        instead = ("Remove the final Softmax layer (apply lk.Softmax to predictions when you need "
+                   "probabilities), as with Keras' from_logits=True")
+    elif isinstance(loss_fn, BinaryCrossEntropyWithLogits) and isinstance(last, Sigmoid):
+        activation, category = "sigmoid", DoubleSigmoidWarning
+        instead = ("Remove the final Sigmoid layer (apply lk.Sigmoid to predictions when you need "
+                   "probabilities), or keep it and use loss=\"bce\", which takes probabilities")
+    else:
+        return
+    warnings.warn(
+        f"fit: the net ends in {last!r} and the loss is {loss_fn.name}, which takes "
+        f"logits and applies the {activation} itself: the {activation} is taken twice and training stalls. "
+        + instead,
+        category, stacklevel=_user_stacklevel())
 
 
 def check_targets_fit(loss_fn: Any, y: np.ndarray, width: int | None, who: str = "fit") -> None:

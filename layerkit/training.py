@@ -15,7 +15,7 @@ import numpy as np
 from layerkit._batches import BatchSource, is_sparse
 from layerkit._checkpoint import Checkpoint
 from layerkit._interrupt import DeferredInterrupt
-from layerkit._loss_choice import check_targets_fit, loss_for_width, output_width, warn_double_softmax
+from layerkit._loss_choice import check_targets_fit, loss_for_width, output_width, warn_double_activation
 from layerkit._minibatch import train_batch
 from layerkit._modes import restoring_modes
 from layerkit._run import TrainingRun
@@ -101,7 +101,8 @@ def fit(
         targets shaped like the output; other targets (0/1 rows that are not
         one-hot, say) raise ``ValueError`` saying which loss fits what. ``softmax_cross_entropy`` takes logits: ``fit`` warns
         (``layerkit.warnings.DoubleSoftmaxWarning``) when the net ends in
-        ``Softmax``.
+        ``Softmax``; likewise ``bce_with_logits`` with a net ending in
+        ``Sigmoid`` (``layerkit.warnings.DoubleSigmoidWarning``).
     shuffle : bool
         Shuffle the rows at the start of each epoch.
     seed : None, int or numpy.random.Generator
@@ -231,7 +232,7 @@ def _new_run(net: Net, x: Any, y: Any, *, epochs: Any, update: Any, batch_size: 
     width = output_width(net, source, predict=loss is None)
     loss_fn = get_loss(loss_for_width(net, width, y, "fit") if loss is None else loss)
     check_targets_fit(loss_fn, y, width)
-    warn_double_softmax(net, loss_fn)
+    warn_double_activation(net, loss_fn)
     if sample_weight is not None:
         sample_weight = check_sample_weight(sample_weight, len(source), "fit", source.dtype)
     validation = None

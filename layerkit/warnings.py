@@ -13,6 +13,9 @@ them into errors (in a test suite, for instance).
 ``DoubleSoftmaxWarning``
     A net ending in ``Softmax`` trained with ``softmax_cross_entropy``, which
     takes logits: the softmax is taken twice.
+``DoubleSigmoidWarning``
+    A net ending in ``Sigmoid`` trained with ``bce_with_logits``, which takes
+    logits: the sigmoid is taken twice.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LayerkitWarning", "UntrainedParameterWarning", "DoubleSoftmaxWarning",
+__all__ = ["LayerkitWarning", "UntrainedParameterWarning", "DoubleSoftmaxWarning", "DoubleSigmoidWarning",
            "undeclared_gradients", "check_trainable"]
 
 
@@ -37,6 +40,10 @@ class UntrainedParameterWarning(LayerkitWarning):
 
 class DoubleSoftmaxWarning(LayerkitWarning):
     """A net ending in ``Softmax`` is trained with a loss that applies the softmax itself."""
+
+
+class DoubleSigmoidWarning(LayerkitWarning):
+    """A net ending in ``Sigmoid`` is trained with a loss that applies the sigmoid itself."""
 
 
 _warned: set[tuple[type, str]] = set()  # (layer class, kind) already warned about

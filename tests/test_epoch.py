@@ -28,6 +28,9 @@ def _problem(loss, dtype, n, seed):
         layers = [lk.Linear(6, 8, rng=r, dtype=dtype), lk.LeakyReLU(0.1), lk.Linear(8, 8, rng=r, dtype=dtype),
                   lk.Sigmoid(), lk.Linear(8, 4, rng=r, dtype=dtype)]
         y, loss = rng.integers(0, 4, size=n), "softmax_cross_entropy"
+    elif loss == "huber":  # delta 0.3: residuals on both sides of it
+        layers = [lk.Linear(6, 5, rng=r, dtype=dtype), lk.Tanh(), lk.Linear(5, 2, rng=r, dtype=dtype)]
+        y, loss = 2 * rng.normal(size=(n, 2)), lk.losses.HuberLoss(delta=0.3)
     else:  # soft target rows
         layers = [lk.Linear(6, 5, rng=r, dtype=dtype), lk.Softplus(), lk.Linear(5, 3, rng=r, dtype=dtype)]
         y, loss = rng.dirichlet(np.ones(3), size=n), "softmax_cross_entropy"
@@ -62,7 +65,7 @@ def _assert_same(a, b):
         assert history_a[metric] == history_b[metric], metric  # floats compared exactly
 
 
-LOSSES = ["bce", "bce soft, 2 outputs", "mse", "mse, 1-D targets", "labels", "soft rows"]
+LOSSES = ["bce", "bce soft, 2 outputs", "mse", "mse, 1-D targets", "labels", "soft rows", "huber"]
 
 
 @pytest.mark.parametrize("loss", LOSSES)
@@ -282,9 +285,9 @@ def test_a_signal_stops_a_long_epoch_between_slices(monkeypatch):
 
     train_epoch = _epoch.core.train_epoch
 
-    def signalled(*args):
+    def signalled(*args, **kwargs):
         threading.Timer(0.005, lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)).start()
-        return train_epoch(*args)
+        return train_epoch(*args, **kwargs)
 
     previous = signal.signal(signal.SIGUSR1, handler)
     try:
@@ -325,7 +328,7 @@ def _state_bytes(optimizer):
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("loss", ["labels", "bce"])
+@pytest.mark.parametrize("loss", ["labels", "bce", "huber"])
 def test_in_core_epochs_with_an_optimizer_equal_the_python_loop(name, dtype, loss, monkeypatch):
     """Weights, history, the optimizer's state and update counts: bit for bit the Python loop's."""
     results = []
@@ -401,9 +404,9 @@ def test_a_signal_in_an_epoch_with_an_optimizer_counts_the_updates_that_ran(monk
     def handler(signum, frame):
         raise Interrupted
 
-    def signalled(*args):
+    def signalled(*args, **kwargs):
         threading.Timer(0.005, lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)).start()
-        return train_epoch(*args)
+        return train_epoch(*args, **kwargs)
 
     previous = signal.signal(signal.SIGUSR1, handler)
     try:

@@ -198,10 +198,49 @@ def test_fit_in_the_core_equals_the_python_loop(loss, dtype, monkeypatch):
     assert ("train_accuracy" in history_a) == (loss == "bce_with_logits")
 
 
-def test_logits_and_l1_run_in_the_core():
-    for loss in ("bce_with_logits", "l1"):
+def test_logits_l1_and_huber_run_in_the_core():
+    for loss in ("bce_with_logits", "l1", "huber", lk.losses.HuberLoss(delta=0.25)):
         net, x, y = _logistic_problem(np.float64)
         assert lk._epoch._loss_code(lk.losses.get_loss(loss), y) is not None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_huber_epochs_in_the_core_take_its_delta(dtype, monkeypatch):
+    """Whole epochs in the core with delta != 1: bit for bit the Python loop, and not the fit of delta=1."""
+    calls, runs = [], []
+    run = EpochRunner.run
+
+    def counted(self, order):
+        result = run(self, order)
+        calls.append(None if result is None else result[0])
+        return result
+
+    for in_core, delta in ((True, 0.2), (False, 0.2), (True, 1.0)):
+        net, x, y = _logistic_problem(dtype)
+        y = 3 * (y - 0.5)  # residuals beyond 0.2 and within it
+        with monkeypatch.context() as patch:
+            if in_core:
+                patch.setattr(EpochRunner, "run", counted)
+            else:
+                patch.setattr(EpochRunner, "for_fit", classmethod(lambda cls, *a, **k: None))
+            history = lk.fit(net, x, y, loss=lk.losses.HuberLoss(delta=delta), epochs=3, lr=0.1, batch_size=15,
+                             seed=2, verbose=False)
+        runs.append((net, history))
+    assert calls and all(done is not None and done > 0 for done in calls)  # every epoch in the core
+    (net_a, history_a), (net_b, history_b), (net_c, history_c) = runs
+    for layer_a, layer_b in zip(net_a.layers, net_b.layers):
+        for name in getattr(layer_a, "param_names", ()):
+            assert getattr(layer_a, name).tobytes() == getattr(layer_b, name).tobytes()
+    assert history_a.metrics == history_b.metrics and "train_accuracy" not in history_a
+    assert history_a["train_loss"] == history_b["train_loss"]
+    assert history_a["train_loss"] != history_c["train_loss"]  # delta reached the core
+
+
+def test_a_huber_delta_set_after_construction_trains_as_the_python_loop_does():
+    loss = lk.losses.HuberLoss(delta=0.5)
+    loss.delta = 2.0  # the kernel keeps 0.5: the core must not train with 2.0
+    net, x, y = _logistic_problem(np.float64)
+    assert lk._epoch._loss_code(loss, y) is None
 
 
 def test_a_net_ending_in_linear_learns_with_logits_and_no_sigmoid():

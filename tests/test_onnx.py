@@ -373,3 +373,42 @@ def test_a_linear_net_on_sequences_exports_with_the_rank_asked_for():
     assert "Gemm" not in {node.op_type for node in model.graph.node}
     x = rng.normal(size=(4, 6, 5))
     assert_agrees(run(model, x), net.predict(x), np.float64)
+
+
+def _batch_norm1d(n, dtype, rng):
+    layer = BatchNorm1d(n, eps=1e-3, dtype=dtype)
+    for name in ("gamma", "beta", "running_mean"):
+        getattr(layer, name)[...] = rng.normal(size=n)
+    layer.running_var[...] = rng.uniform(0.3, 2.0, size=n)
+    return layer
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm1d_on_sequences_exports_and_equals_predict(dtype):
+    """(n, C, L) input: each channel normalised over its positions, as predict does (float64 too)."""
+    rng = np.random.default_rng(3)
+    net = lk.Net([_batch_norm1d(3, dtype, rng), lk.ReLU(), _batch_norm1d(3, dtype, rng)])
+    model = to_onnx(net, input_rank=3)
+    onnx.checker.check_model(model, full_check=True)
+    assert dims(model.graph.input[0]) == dims(model.graph.output[0]) == ["batch", 3, "length"]
+    ops = {node.op_type for node in model.graph.node}
+    assert ("BatchNormalization" in ops) == (dtype == np.float32)
+    for batch, length in ((1, 6), (5, 3), (4, 1)):  # L == C: a vector broadcast over L instead of C would not fail
+        x = (rng.normal(size=(batch, 3, length)) * 2 + 1).astype(dtype)
+        assert_agrees(run(model, x), net.predict(x), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rank_known", [True, False], ids=["rank inferred", "rank at run time"])
+def test_batch_norm1d_after_conv1d_and_pooling_equals_predict(dtype, rank_known, monkeypatch):
+    """BatchNorm1d on (n, C, L) after a Conv1d and on (n, C) after pooling, in one graph of 3-D input."""
+    if not rank_known:  # the graph then reshapes the per-channel vectors by the input's rank when it runs
+        monkeypatch.setattr(Builder, "rank", lambda self, name: None)
+    rng = np.random.default_rng(4)
+    net = lk.Net([lk.Conv1d(2, 4, 3, padding="same", rng=0, dtype=dtype), _batch_norm1d(4, dtype, rng), lk.Tanh(),
+                  lk.GlobalAvgPool1d(), _batch_norm1d(4, dtype, rng), lk.Linear(4, 2, rng=1, dtype=dtype)])
+    model = to_onnx(net)
+    onnx.checker.check_model(model, full_check=True)
+    for batch, length in ((1, 4), (6, 9)):
+        x = rng.normal(size=(batch, 2, length)).astype(dtype)
+        assert_agrees(run(model, x), net.predict(x), dtype)

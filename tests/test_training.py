@@ -344,6 +344,27 @@ def test_fit_warns_when_the_net_ends_in_softmax_before_softmax_cross_entropy():
         _fit(epochs=1)  # logits: quiet
 
 
+@pytest.mark.parametrize("loss", ["bce_with_logits", lk.losses.BinaryCrossEntropyWithLogits()],
+                         ids=["name", "object"])
+def test_fit_warns_when_the_net_ends_in_sigmoid_before_the_logits_loss(loss):
+    """The logits loss applies the sigmoid itself: a final Sigmoid layer made it twice, silently."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2))
+    y = (x[:, 0] > 0).astype(float)
+    net = lk.Net([lk.Linear(2, 4, rng=0), lk.Tanh(), lk.Linear(4, 1, rng=1), lk.Sigmoid()])
+    with pytest.warns(lk.warnings.DoubleSigmoidWarning,
+                      match=r"ends in Sigmoid\(\) and the loss is bce_with_logits, which takes logits and applies "
+                            r"the sigmoid itself.*Remove the final Sigmoid layer.*use loss=\"bce\"") as caught:
+        lk.fit(net, x, y, epochs=1, loss=loss, verbose=False)
+    assert caught[0].filename == __file__
+    assert issubclass(lk.warnings.DoubleSigmoidWarning, lk.warnings.LayerkitWarning)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lk.warnings.LayerkitWarning)
+        lk.fit(net, x, y, epochs=1, loss="bce", verbose=False)  # probabilities: quiet
+        lk.fit(lk.Net(net.layers[:-1]), x, y, epochs=1, loss="bce_with_logits", verbose=False)  # logits: quiet
+
+
 def test_default_loss_is_chosen_from_the_output_width_and_targets():
     """Issue 15 item 13: a 3-class fit without loss= failed with a shape error about bce."""
     x, y = _blobs()

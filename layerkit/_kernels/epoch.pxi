@@ -15,7 +15,7 @@
 # message (or goes on). A long epoch runs in slices, the GIL taken between
 # them to look for signals, so Ctrl-C stops it as it stops the Python loop.
 
-from libc.math cimport NAN
+from libc.math cimport INFINITY, NAN
 from cpython.exc cimport PyErr_CheckSignals
 
 cdef enum:
@@ -25,6 +25,7 @@ cdef enum:
     EPOCH_MSE = 3
     EPOCH_BCE_LOGITS = 4
     EPOCH_L1 = 5
+    EPOCH_HUBER = 6
     EPOCH_SLICE_ROWS = 16384  # rows between two looks for signals (a Ctrl-C stops a long epoch)
 
 EPOCH_LOSS_BCE = EPOCH_BCE
@@ -33,6 +34,7 @@ EPOCH_LOSS_SOFTMAX_ROWS = EPOCH_SOFTMAX_ROWS
 EPOCH_LOSS_MSE = EPOCH_MSE
 EPOCH_LOSS_BCE_LOGITS = EPOCH_BCE_LOGITS
 EPOCH_LOSS_L1 = EPOCH_L1
+EPOCH_LOSS_HUBER = EPOCH_HUBER
 
 
 cdef struct EpochJob:
@@ -63,6 +65,7 @@ cdef struct EpochJob:
     int typenum
     double rate
     double eps
+    double loss_param        # the loss's parameter (Huber's delta)
     # results
     Py_ssize_t done          # minibatches run to their update
     double total_loss        # sum of loss * rows, as fit sums it
@@ -85,6 +88,9 @@ cdef int _epoch_loss(EpochJob* job, floating* y, char* t, floating* g, char* w, 
     if job.loss == EPOCH_L1:
         return _elementwise[floating](ELEMENTWISE_L1, 0, y, <floating*>t, g, <floating*>w, rows, job.out,
                                       value, correct)
+    if job.loss == EPOCH_HUBER:
+        return _elementwise[floating](ELEMENTWISE_HUBER, job.loss_param, y, <floating*>t, g, <floating*>w, rows,
+                                      job.out, value, correct)
     return _mse[floating](y, <floating*>t, g, <floating*>w, rows, job.out, value)
 
 
@@ -138,7 +144,7 @@ cdef void _epoch_run(EpochJob* job, Py_ssize_t first, Py_ssize_t stop, floating*
         job.total_loss += value * rows
         if job.loss == EPOCH_BCE or job.loss == EPOCH_BCE_LOGITS:
             job.total_correct += (<double>correct / <double>(rows * job.out)) * rows
-        elif job.loss != EPOCH_MSE and job.loss != EPOCH_L1:
+        elif job.loss != EPOCH_MSE and job.loss != EPOCH_L1 and job.loss != EPOCH_HUBER:
             job.total_correct += (<double>correct / <double>rows) * rows
         job.last_loss = value
         job.last_rows = rows
@@ -195,7 +201,7 @@ cdef int _fill_epoch_stages(DenseChain chain, Stage* st, list buffers, cnp.npy_i
 
 
 def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize_t batch_size, double rate,
-                double eps, list sets, xbuf=None, tbuf=None, wbuf=None, optimizer=None):
+                double eps, list sets, xbuf=None, tbuf=None, wbuf=None, optimizer=None, double loss_param=0.0):
     """One epoch of minibatch training on ``chain`` over the rows of ``x[order]``, without the GIL.
 
     Parameters
@@ -205,7 +211,7 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
         C-contiguous, of the chain's dtype.
     loss : int
         ``EPOCH_LOSS_BCE``, ``EPOCH_LOSS_SOFTMAX_LABELS``, ``EPOCH_LOSS_SOFTMAX_ROWS``, ``EPOCH_LOSS_MSE``,
-        ``EPOCH_LOSS_BCE_LOGITS`` or ``EPOCH_LOSS_L1``.
+        ``EPOCH_LOSS_BCE_LOGITS``, ``EPOCH_LOSS_L1`` or ``EPOCH_LOSS_HUBER``.
     targets : ndarray
         C-contiguous: int64 labels (n,) for softmax labels, else (n, out) of
         the chain's dtype ((n,) too for one output).
@@ -231,6 +237,9 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
         the rule's order; ``lrs`` a float64 array of the learning rate of each
         minibatch's update; ``step0`` the parameters' update count before the
         epoch (the same for all).
+    loss_param : float
+        The loss's parameter: Huber's ``delta`` (positive and finite); unused
+        by the other losses.
 
     Returns
     -------
@@ -246,7 +255,9 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
                  else cnp.PyArray_DIM(<cnp.ndarray>x, 0), chain.widths[0], False, False):
         return None
     n = cnp.PyArray_DIM(<cnp.ndarray>x, 0)
-    if n == 0 or batch_size < 1 or n > 2147483647 or loss < EPOCH_BCE or loss > EPOCH_L1:
+    if n == 0 or batch_size < 1 or n > 2147483647 or loss < EPOCH_BCE or loss > EPOCH_HUBER:
+        return None
+    if loss == EPOCH_HUBER and not (loss_param > 0 and loss_param < INFINITY):
         return None
     full_rows = batch_size if batch_size < n else n
     last_rows = n - (n - 1) // full_rows * full_rows
@@ -324,7 +335,7 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     job.x = cnp.PyArray_BYTES(<cnp.ndarray>x)
     job.targets = cnp.PyArray_BYTES(<cnp.ndarray>targets)
     job.weights = NULL if weights is None else cnp.PyArray_BYTES(<cnp.ndarray>weights)
-    job.typenum, job.rate, job.eps = t, rate, eps
+    job.typenum, job.rate, job.eps, job.loss_param = t, rate, eps, loss_param
     job.done, job.total_loss, job.total_correct, job.last_loss, job.last_rows = 0, 0.0, 0.0, NAN, 0
     job.n_updates = n_updates
     job.full = <Stage*>PyMem_Malloc(k * sizeof(Stage))

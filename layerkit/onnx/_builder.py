@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from onnx import NodeProto, TensorProto, helper, numpy_helper
+from onnx import NodeProto, TensorProto, ValueInfoProto, helper, numpy_helper, shape_inference
 
 
 class Builder:
@@ -44,6 +44,8 @@ class Builder:
         Every tensor is a 2-D batch (the graph's input is ``(batch, n_in)``
         floats), so ``Gemm`` applies; ``False`` for inputs of other ranks or
         integer indices, where a dense layer exports as ``MatMul`` + ``Add``.
+    inputs : list of onnx.ValueInfoProto
+        The graph's inputs, when known, for ``rank``.
     """
 
     def __init__(self, dtype: Any, opset: int, *, unique: Callable[[str], str] | None = None,
@@ -60,6 +62,7 @@ class Builder:
         self._counts: dict[str, int] = {}
         self._scalars: dict[tuple[str, float], str] = {}
         self.batches_2d = True
+        self.inputs: list[ValueInfoProto] = []
 
     # ------------------------------------------------------------------ names
     def unique_name(self, hint: str) -> str:
@@ -107,6 +110,22 @@ class Builder:
         if key not in self._scalars:
             self._scalars[key] = self.add_initializer(value, "c")
         return self._scalars[key]
+
+    def rank(self, name: str) -> int | None:
+        """The number of axes of tensor ``name``, by ONNX shape inference of the graph so far from
+        ``inputs``; ``None`` when it cannot tell (unknown inputs, or a rank that depends on the data)."""
+        if not self.inputs:
+            return None
+        graph = helper.make_graph(self.nodes, "partial", self.inputs, [], self.initializers)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
+        try:
+            inferred = shape_inference.infer_shapes(model).graph
+        except Exception:  # noqa: BLE001 - a hook's node inference rejects: the rank is unknown
+            return None
+        for info in list(inferred.input) + list(inferred.value_info):
+            if info.name == name and info.type.tensor_type.HasField("shape"):
+                return len(info.type.tensor_type.shape.dim)
+        return None
 
     # ------------------------------------------------------------------ nodes
     def add_node(self, op_type: str, inputs: Sequence[str], *, hint: str | None = None,

@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from onnx import numpy_helper
+
 from layerkit.onnx import _functions
 from layerkit.onnx._builder import Builder
 
@@ -123,22 +125,44 @@ def layer_norm(layer: Any, b: Builder, x: str) -> str:
     return b.add_node("Add", [b.add_node("Mul", [normed, gamma]), beta], hint="layer_norm")
 
 
-def batch_norm(layer: Any, b: Builder, x: str, positions: int = 0) -> str:
+def _channel_shape(b: Builder, x: str) -> str:
+    """``[-1, 1, ..., 1]`` with ``rank(x) - 2`` ones, computed in the graph: the shape in which a per-channel
+    vector broadcasts over ``x`` of shape ``(n, C, ...)`` whatever its rank (the builder does not track ranks)."""
+    rank = b.add_node("Shape", [b.add_node("Shape", [x])])
+    positions = b.add_node("Sub", [rank, b.add_initializer([2], "two", dtype=np.int64)])
+    ones = b.add_node("ConstantOfShape", [positions],
+                      value=numpy_helper.from_array(np.ones(1, dtype=np.int64), "one"))
+    return b.add_node("Concat", [b.add_initializer([-1], "channels", dtype=np.int64), ones], axis=0)
+
+
+def batch_norm(layer: Any, b: Builder, x: str, positions: int | None = None) -> str:
     """Inference mode, with the running statistics: ``(x - mean) * (1 / sqrt(var + eps)) * gamma + beta``.
 
-    float32: the ``BatchNormalization`` op. float64: composed, because the op's
-    ``epsilon`` attribute is a float32 (1e-5 becomes 1.0000000025e-5), which
-    moves the result by ~1e-10 relative; the per-channel vectors are then
-    stored as ``(C, 1, ..., 1)`` with ``positions`` trailing ones, so that they
-    broadcast over an input ``(n, C, ...)``.
+    float32: the ``BatchNormalization`` op (any input ``(n, C, ...)``). float64:
+    composed, because the op's ``epsilon`` attribute is a float32 (1e-5
+    becomes 1.0000000025e-5), which moves the result by ~1e-10 relative; the
+    per-channel vectors then broadcast over an input ``(n, C, ...)`` as
+    ``(C, 1, ..., 1)`` with ``positions`` trailing ones. ``positions`` None
+    (``BatchNorm1d``, whose input is ``(n, C)`` or ``(n, C, L)``): taken from
+    the input's rank, by shape inference, or when even that cannot tell it,
+    reshaped in the graph by the rank the input has at run time.
     """
     if b.dtype == np.float32:
         gamma, beta, mean, var = (b.add_initializer(getattr(layer, attr), attr)
                                   for attr in ("gamma", "beta", "running_mean", "running_var"))
         return b.add_node("BatchNormalization", [x, gamma, beta, mean, var], hint="batch_norm",
                           epsilon=float(layer.eps))
-    gamma, beta, mean, var = (b.add_initializer(np.reshape(getattr(layer, attr), (-1,) + (1,) * positions), attr)
-                              for attr in ("gamma", "beta", "running_mean", "running_var"))
+    if positions is None:
+        rank = 2 if b.batches_2d else b.rank(x)
+        positions = None if rank is None else rank - 2
+    attrs = ("gamma", "beta", "running_mean", "running_var")
+    if positions is None:
+        shape = _channel_shape(b, x)
+        gamma, beta, mean, var = (b.add_node("Reshape", [b.add_initializer(getattr(layer, attr), attr), shape])
+                                  for attr in attrs)
+    else:
+        gamma, beta, mean, var = (b.add_initializer(np.reshape(getattr(layer, attr), (-1,) + (1,) * positions),
+                                                    attr) for attr in attrs)
     normed = b.add_node("Mul", [b.add_node("Sub", [x, mean]), _rstd(b, var, layer.eps)])
     return b.add_node("Add", [b.add_node("Mul", [normed, gamma]), beta], hint="batch_norm")
 

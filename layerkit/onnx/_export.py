@@ -152,6 +152,8 @@ def _input_dims(layers: Sequence[Any], input_rank: int | None) -> tuple[int, lis
         return elem, ["batch", _width(layers, "n_in") or "n_in"]
     if not spec.integer and rank in (3, 4):  # (batch, channels, *spatial), as a conv or pooling layer takes
         channels = getattr(spec.layer, "in_channels", None)
+        if channels is None and _builtin(spec.layer) in ("BatchNorm1d", "BatchNorm2d"):
+            channels = spec.layer.n
         return elem, ["batch", "channels" if channels is None else int(channels)] + (
             ["length"] if rank == 3 else ["height", "width"])
     return elem, ["batch"] + [f"d{i}" for i in range(1, rank)]
@@ -191,7 +193,8 @@ def to_onnx(net: Any, *, opset: int | None = None, path: str | os.PathLike | Non
         Names of the graph's input and output.
     input_rank : int, optional
         The number of axes of the input, for a net whose first layer takes
-        several (``Embedding``: 1 for ``(batch,)``, 2 for ``(batch, L)``); by
+        several (``Embedding``: 1 for ``(batch,)``, 2 for ``(batch, L)``;
+        ``BatchNorm1d``: 2 for ``(batch, n)``, 3 for ``(batch, n, L)``); by
         default the lowest it takes (2 for ``Linear``).
 
     Returns
@@ -226,6 +229,7 @@ def to_onnx(net: Any, *, opset: int | None = None, path: str | os.PathLike | Non
     builder = Builder(dtype, opset, reserved=(input_name, output_name))
     elem, input_dims = _input_dims(layers, input_rank)
     builder.batches_2d = not elem and len(input_dims) == 2
+    builder.inputs = [helper.make_tensor_value_info(input_name, elem or builder.elem_type, input_dims)]
     last = export_layers(layers, builder, input_name)
     builder.add_node("Identity", [last], outputs=[output_name])
     output_dims = ["batch", _width(layers[::-1], "n_out") or "n_out"]
