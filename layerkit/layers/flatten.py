@@ -39,7 +39,7 @@ class Flatten(Layer):
 
         Parameters
         ----------
-        x : array_like, shape (n_samples, *rest)
+        x : array_like, shape (n_samples, d1, d2, ...)
 
         Returns
         -------
@@ -60,7 +60,7 @@ class Flatten(Layer):
 
         Parameters
         ----------
-        x : array_like, shape (n_samples, *rest)
+        x : array_like, shape (n_samples, d1, d2, ...)
         dy : array_like, shape (n_samples, prod(rest))
 
         Returns
