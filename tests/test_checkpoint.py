@@ -1,9 +1,6 @@
 """fit(checkpoint=, resume=): runs killed at random moments end bit for bit as uninterrupted ones."""
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,6 +9,7 @@ import pytest
 
 import layerkit as lk
 from checkpoint_runs import RUNS, outcome, train
+from kill_and_resume import assert_same_outcome, kill_then_finish, position
 from layerkit.io import ModelFileError
 from layerkit.optim import SGD, Adam
 
@@ -19,44 +17,16 @@ CHILD = Path(__file__).with_name("checkpoint_runs.py")
 KILLS = 3
 
 
-def _position(checkpoint):
-    with np.load(checkpoint) as entries:
-        return json.loads(str(entries["fit_state"][()]))["position"]
-
-
-def _assert_same_outcome(expected, got):
-    assert sorted(expected) == sorted(got)
-    for key in expected:
-        assert expected[key].dtype == got[key].dtype and expected[key].shape == got[key].shape, key
-        assert expected[key].tobytes() == got[key].tobytes(), key  # bit for bit
-
-
 @pytest.mark.parametrize("name", sorted(RUNS))
 def test_a_run_killed_at_random_moments_and_resumed_ends_bit_for_bit(name, tmp_path):
     expected = outcome(*train(name))
     started = time.perf_counter()
-    _assert_same_outcome(expected, outcome(*train(name, str(tmp_path / "uninterrupted.npz"))))
+    assert_same_outcome(expected, outcome(*train(name, str(tmp_path / "uninterrupted.npz"))))
     duration = time.perf_counter() - started  # of a checkpointed run, so the kills land while it trains
     checkpoint, result = tmp_path / "run.npz", tmp_path / "result.npz"
-    # one kill half-way through for sure, the others at any moment
-    delays = [0.5 * duration, *np.random.default_rng().uniform(0.0, duration, size=KILLS - 1)]
-    resumed_from = []
-    for delay in delays:
-        child = subprocess.Popen([sys.executable, str(CHILD), name, str(checkpoint), str(result)],
-                                 stdout=subprocess.PIPE)
-        assert child.stdout.readline() == b"ready\n"
-        time.sleep(delay)
-        child.send_signal(signal.SIGKILL)
-        child.communicate()
-        if result.exists():  # it finished before the kill
-            break
-        if checkpoint.exists():
-            resumed_from.append(_position(checkpoint))
-    if not result.exists():
-        subprocess.run([sys.executable, str(CHILD), name, str(checkpoint), str(result)], check=True,
-                       stdout=subprocess.DEVNULL, timeout=300)
+    delays, resumed_from = kill_then_finish(CHILD, name, checkpoint, result, duration, KILLS)
     with np.load(result) as got:
-        _assert_same_outcome(expected, dict(got))
+        assert_same_outcome(expected, dict(got))
     assert any(0 < position["step"] for position in resumed_from), \
         f"no kill landed after a checkpoint (delays {delays}); the test resumed nothing"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")], "a temporary file was left behind"
@@ -89,13 +59,13 @@ def test_killed_in_the_middle_of_an_epoch_resumes_there(tmp_path):
         if crash_at == 1:  # before the first checkpoint: resume starts afresh
             assert not checkpoint.exists()
         else:
-            assert _position(checkpoint)["step"] == crash_at - 1
+            assert position(checkpoint)["step"] == crash_at - 1
         net, options = RUNS[name]()
         options["callbacks"] = [lk.LambdaCallback(on_batch_end=lambda state: None)]
         options["checkpoint_every_batches"] = 1
         history = lk.fit(net, x, labels, seed=7, verbose=False, checkpoint=checkpoint, resume=True, **options)
         got = outcome(net, options, history)
-        _assert_same_outcome(expected, got)
+        assert_same_outcome(expected, got)
 
 
 def _problem():
@@ -135,12 +105,12 @@ def test_checkpoint_every_k_epochs(tmp_path):
     written = []
 
     def note(state):
-        written.append(_position(checkpoint)["epoch"] if checkpoint.exists() else None)
+        written.append(position(checkpoint)["epoch"] if checkpoint.exists() else None)
     lk.fit(_net(), x, y, epochs=7, lr=0.1, verbose=False, checkpoint=checkpoint, checkpoint_every_epochs=3,
            callbacks=[lk.LambdaCallback(on_epoch_end=note)])
     # what the file held when each epoch ended (before that epoch's checkpoint)
     assert written == [None, None, None, 3, 3, 3, 6]
-    assert _position(checkpoint)["epoch"] == 7  # the last epoch is always saved
+    assert position(checkpoint)["epoch"] == 7  # the last epoch is always saved
 
 
 @pytest.mark.parametrize("change, message", [
@@ -213,7 +183,7 @@ def test_ctrl_c_stops_at_the_end_of_the_minibatch_with_the_history(tmp_path):
                callbacks=[lk.LambdaCallback(on_batch_end=press_ctrl_c)])
     assert seen[-1] == (2, 1)  # the minibatch ran to its end, and no other began
     assert caught.value.history.epochs == 2
-    assert _position(checkpoint)["epoch"] == 2  # the last finished epoch's checkpoint
+    assert position(checkpoint)["epoch"] == 2  # the last finished epoch's checkpoint
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     resumed = lk.fit(_net(), x, y, epochs=5, lr=0.1, batch_size=8, seed=4, verbose=False, checkpoint=checkpoint,
                      resume=True, callbacks=[lk.LambdaCallback(on_batch_end=lambda state: None)])

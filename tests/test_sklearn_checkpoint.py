@@ -1,7 +1,4 @@
 """NetClassifier/NetRegressor(checkpoint=): a fit killed at random moments and fitted again ends bit for bit."""
-import signal
-import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -13,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from layerkit.sklearn import NetClassifier, NetRegressor
 from sklearn_checkpoint_runs import RUNS, outcome, slow_epochs, train
-from test_checkpoint import _assert_same_outcome, _position
+from kill_and_resume import assert_same_outcome, kill_then_finish, position
 
 CHILD = Path(__file__).with_name("sklearn_checkpoint_runs.py")
 KILLS = 2
@@ -26,27 +23,12 @@ def test_an_estimator_fit_killed_at_random_moments_and_fitted_again_ends_bit_for
     monkeypatch.setattr(MLPEpochs, "on_epoch_end", MLPEpochs.on_epoch_end)  # undone after the test
     slow_epochs()
     started = time.perf_counter()
-    _assert_same_outcome(expected, outcome(train(name, str(tmp_path / "uninterrupted.npz"))))
+    assert_same_outcome(expected, outcome(train(name, str(tmp_path / "uninterrupted.npz"))))
     duration = time.perf_counter() - started  # with the child's pauses, so the kills land while it trains
     checkpoint, result = tmp_path / "run.npz", tmp_path / "result.npz"
-    delays = [0.5 * duration, *np.random.default_rng().uniform(0.0, duration, size=KILLS - 1)]
-    resumed_from = []
-    for delay in delays:
-        child = subprocess.Popen([sys.executable, str(CHILD), name, str(checkpoint), str(result)],
-                                 stdout=subprocess.PIPE)
-        assert child.stdout.readline() == b"ready\n"
-        time.sleep(delay)
-        child.send_signal(signal.SIGKILL)
-        child.communicate()
-        if result.exists():  # it finished before the kill
-            break
-        if checkpoint.exists():
-            resumed_from.append(_position(checkpoint))
-    if not result.exists():
-        subprocess.run([sys.executable, str(CHILD), name, str(checkpoint), str(result)], check=True,
-                       stdout=subprocess.DEVNULL, timeout=300)
+    delays, resumed_from = kill_then_finish(CHILD, name, checkpoint, result, duration, KILLS)
     with np.load(result) as got:
-        _assert_same_outcome(expected, dict(got))
+        assert_same_outcome(expected, dict(got))
     assert any(0 < position["epoch"] for position in resumed_from), \
         f"no kill landed after a checkpoint (delays {delays}); the test resumed nothing"
 
@@ -73,11 +55,11 @@ def test_a_fit_that_crashed_after_some_epochs_resumes_to_the_same_end(name, cras
     checkpoint = str(tmp_path / "run.npz")
     with pytest.raises(Crash):
         train(name, checkpoint)
-    assert _position(checkpoint)["epoch"] == crash_after
+    assert position(checkpoint)["epoch"] == crash_after
     monkeypatch.setattr(Checkpoint, "after_epoch", original)
-    _assert_same_outcome(expected, outcome(train(name, checkpoint)))
+    assert_same_outcome(expected, outcome(train(name, checkpoint)))
     # a finished run's checkpoint: fitting again gives the same estimator, without training
-    _assert_same_outcome(expected, outcome(train(name, checkpoint)))
+    assert_same_outcome(expected, outcome(train(name, checkpoint)))
 
 
 def test_checkpoint_is_a_parameter(tmp_path):
