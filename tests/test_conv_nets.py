@@ -87,7 +87,7 @@ def test_the_trace_holds_every_layer_and_its_input():
     assert [entry[0] for entry in trace] == list(net)
     assert trace[0][1] is x or np.array_equal(trace[0][1], x)
     assert trace[3][1].shape == (3, 4, 4, 4) and trace[7][1].shape == (3, 4)
-    dx = net.backward(trace, np.ones_like(y))
+    dx = net.backward(trace, np.ones_like(y), input_grad=True)
     assert dx.shape == x.shape
 
 
@@ -202,7 +202,7 @@ def test_a_residual_conv_block_equals_torch_and_round_trips(tmp_path, use_worksp
     loss_t.backward()
     y, trace = net.forward(x, workspace=net.workspace() if use_workspace else None)
     loss, dy = lk.softmax_cross_entropy(y, t)
-    dx = net.backward(trace, dy)
+    dx = net.backward(trace, dy, input_grad=True)
     assert loss == pytest.approx(loss_t.item(), rel=1e-12)
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-13)
     for layer, module in zip((c0, c1, c2), convs):

@@ -55,7 +55,7 @@ def test_a_layer_appended_twice_is_refused_where_the_constructor_refuses_it(tmp_
     assert not (tmp_path / "net.npz").exists()
     net.layers[2] = copy.deepcopy(lin)  # each place its own layer: accepted again
     y, trace = net.forward(RNG.normal(size=(4, 3)))
-    assert net.backward(trace, np.ones_like(y)).shape == (4, 3)
+    assert net.backward(trace, np.ones_like(y), input_grad=True).shape == (4, 3)
 
 
 def test_a_layer_appended_twice_against_torch():

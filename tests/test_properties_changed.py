@@ -287,7 +287,7 @@ def test_a_net_changed_after_construction_computes_the_reference_or_says_why_not
     dy = rng.normal(size=y.shape)
     grads = {}
     dx_ref = backward(dy, grads)
-    dx = net.backward(trace, dy)
+    dx = net.backward(trace, dy, input_grad=True)
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-10, atol=1e-11)
     names = net.param_names
     assert len(names) == len(grads)  # each parameter once: no layer with parameters at two places
@@ -298,7 +298,7 @@ def test_a_net_changed_after_construction_computes_the_reference_or_says_why_not
     workspace = net.workspace()
     y_ws, trace_ws = net.forward(x, workspace=workspace)
     np.testing.assert_array_equal(y_ws, y)
-    np.testing.assert_array_equal(net.backward(trace_ws, dy), dx)
+    np.testing.assert_array_equal(net.backward(trace_ws, dy, input_grad=True), dx)
     before = {name: getattr(net, name).copy() for name in names}
     net.step(0.5)
     for name in names:
