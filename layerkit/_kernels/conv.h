@@ -95,4 +95,22 @@ static LK_CONV_INLINE_LOOPS void lk_col2im_##SUFFIX(const T* restrict col, Py_ss
 LK_DEFINE_IM2COL(float, f)
 LK_DEFINE_IM2COL(double, d)
 
+/* The sum of a[0:n] in 16 interleaved partial sums (then added pairwise): one running sum is a chain of
+ * dependent adds that the compiler may not reorder, 4 cycles a number; 16 lanes vectorise. For the bias
+ * gradient, which sums every output position of every sample. */
+#define LK_DEFINE_SUM(T, SUFFIX)                                                                         \
+static inline T lk_sum_##SUFFIX(const T* restrict a, Py_ssize_t n) {                                     \
+    T lane[16] = {0};                                                                                    \
+    Py_ssize_t i = 0;                                                                                    \
+    for (; i + 16 <= n; i += 16)                                                                         \
+        for (int k = 0; k < 16; ++k) lane[k] += a[i + k];                                                \
+    for (int k = 0; i < n; ++i, ++k) lane[k] += a[i];                                                    \
+    for (int w = 8; w >= 1; w /= 2)                                                                      \
+        for (int k = 0; k < w; ++k) lane[k] += lane[k + w];                                              \
+    return lane[0];                                                                                      \
+}
+
+LK_DEFINE_SUM(float, f)
+LK_DEFINE_SUM(double, d)
+
 #endif
