@@ -71,6 +71,16 @@ cdef extern from "_kernels/conv.h" nogil:
     void lk_col2im_d(const double* col, Py_ssize_t ld, double* dx, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                      Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t Ho, Py_ssize_t Wo)
+    float lk_sum_f(const float* a, Py_ssize_t n)
+    double lk_sum_d(const double* a, Py_ssize_t n)
+
+
+cdef inline floating _conv_sum(const floating* a, Py_ssize_t n) noexcept nogil:
+    """``a[0] + ... + a[n-1]`` (in 16 interleaved partial sums, ``conv.h``)."""
+    if floating is float:
+        return lk_sum_f(a, n)
+    else:
+        return lk_sum_d(a, n)
 
 
 cdef inline void _im2col(const floating* x, floating* col, Py_ssize_t ld, ConvGeometry* g) noexcept nogil:
@@ -187,17 +197,13 @@ cdef void _conv_backward(const floating* x, const floating* w, const floating* d
     cdef bint transposed = Kg > Og
     cdef floating* acc = dwt if transposed else dw
     cdef const floating* dys
-    cdef floating total
     if db != NULL:
         for o in range(g.O):
             db[o] = 0
         for s in range(g.n):
             dys = dy + s * g.O * P
             for o in range(g.O):
-                total = 0
-                for p in range(P):
-                    total = total + dys[o * P + p]
-                db[o] += total
+                db[o] += _conv_sum[floating](dys + o * P, P)
     for i in range(g.O * Kg):
         acc[i] = 0
     s0 = 0
