@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 __all__ = [
-    "INITIALIZERS", "Initializer", "Normal", "Uniform", "Custom", "normal", "uniform", "resolve", "describe",
+    "INITIALIZERS", "Initializer", "Normal", "Uniform", "Custom", "normal", "uniform", "resolve", "draw", "describe",
     "xavier_uniform", "xavier_normal", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
     "orthogonal", "zeros",
 ]
@@ -282,6 +282,37 @@ def resolve(init: Any, who: str = "init") -> tuple[Any, Callable[..., np.ndarray
         return Custom(init), init
     raise TypeError(f"{who}: init must be a name (str), layerkit.init.normal(std), layerkit.init.uniform(limit) "
                     f"or a callable (n_in, n_out, rng, dtype) -> W; got {type(init).__name__} {init!r}")
+
+
+def draw(function: Callable[..., np.ndarray], fan_in: int, fan_out: int, rng: np.random.Generator, dtype: Any,
+         who: str, axes: str = "(fan_in, fan_out)") -> np.ndarray:
+    """Call an initialiser and check what it returned.
+
+    Parameters
+    ----------
+    function : callable
+        ``function(fan_in, fan_out, rng, dtype)``, as ``resolve`` returns it.
+    fan_in, fan_out : int
+    rng : numpy.random.Generator
+    dtype : numpy dtype
+    who : str
+        The layer and its ``init``, named in messages.
+    axes : str
+        How messages name the two axes (``"(n_in, n_out)"`` for ``Linear``).
+
+    Returns
+    -------
+    ndarray of shape (fan_in, fan_out)
+        As the initialiser returned it: real and finite.
+    """
+    drawn = np.asarray(function(fan_in, fan_out, rng, dtype))
+    if drawn.shape != (fan_in, fan_out):
+        raise ValueError(f"{who} returned shape {drawn.shape}, expected {axes} = {(fan_in, fan_out)}")
+    if drawn.dtype.kind not in "fiu":
+        raise TypeError(f"{who} returned dtype {drawn.dtype}, expected real numbers")
+    if not np.isfinite(drawn).all():
+        raise ValueError(f"{who} returned NaN or infinite weights")
+    return drawn
 
 
 def describe(init: Any) -> Any:

@@ -67,15 +67,8 @@ class _ConvNd(Layer):
         return self.out_channels * int(np.prod(self.kernel_size))
 
     def _initial_weights(self, function: Any, generator: np.random.Generator) -> np.ndarray:
-        who = f"{self!r}: init {self.init!r}"
-        drawn = np.asarray(function(self.fan_in, self.fan_out, generator, self.dtype))
-        if drawn.shape != (self.fan_in, self.fan_out):
-            raise ValueError(f"{who} returned shape {drawn.shape}, expected (fan_in, fan_out) = "
-                             f"{(self.fan_in, self.fan_out)}")
-        if drawn.dtype.kind not in "fiu":
-            raise TypeError(f"{who} returned dtype {drawn.dtype}, expected real numbers")
-        if not np.isfinite(drawn).all():
-            raise ValueError(f"{who} returned NaN or infinite weights")
+        drawn = initializers.draw(function, self.fan_in, self.fan_out, generator, self.dtype,
+                                  f"{self!r}: init {self.init!r}")
         # column o of the (fan_in, fan_out) draw is output channel o's kernel
         weights = drawn[:, :self.out_channels].T.reshape(self.weight_shape)
         return np.array(weights, dtype=self.dtype, order="C", copy=True)

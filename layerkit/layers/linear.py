@@ -110,15 +110,8 @@ class Linear(Layer):
         self.b = np.full(self.n_out, self.bias_init, dtype=self.dtype)
 
     def _initial_weights(self, function: Any, generator: np.random.Generator) -> np.ndarray:
-        who = f"Linear({self.n_in}, {self.n_out}): init {self.init!r}"
-        weights = np.asarray(function(self.n_in, self.n_out, generator, self.dtype))
-        if weights.shape != (self.n_in, self.n_out):
-            raise ValueError(f"{who} returned shape {weights.shape}, expected (n_in, n_out) = "
-                             f"{(self.n_in, self.n_out)}")
-        if weights.dtype.kind not in "fiu":
-            raise TypeError(f"{who} returned dtype {weights.dtype}, expected real numbers")
-        if not np.isfinite(weights).all():
-            raise ValueError(f"{who} returned NaN or infinite weights")
+        weights = initializers.draw(function, self.n_in, self.n_out, generator, self.dtype,
+                                    f"Linear({self.n_in}, {self.n_out}): init {self.init!r}", axes="(n_in, n_out)")
         return np.array(weights, dtype=self.dtype, order="C", copy=True)
 
     def _params_checked(self) -> tuple[np.ndarray, np.ndarray]:
