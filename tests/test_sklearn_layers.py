@@ -67,7 +67,7 @@ def test_an_embedding_first_layer_takes_integer_indices_and_refuses_floats():
     x = rng.integers(0, 12, size=300)
     y = (x % 3 == 0).astype(int)
     clf = NetClassifier(hidden_layers=[{"type": "embedding", "num_embeddings": 12, "embedding_dim": 6}, "tanh"],
-                        epochs=100, learning_rate=0.5, random_state=0, verbose=0)
+                        max_iter=100, learning_rate_init=0.5, random_state=0, verbose=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clf.fit(x.astype(np.int32), y)
@@ -84,7 +84,7 @@ def test_an_embedding_first_layer_takes_integer_indices_and_refuses_floats():
 def test_a_first_layer_of_images_asks_for_4d_x():
     from layerkit.sklearn import NetRegressor
 
-    reg = NetRegressor(hidden_layers=[{"type": "batch_norm2d"}, "relu"], epochs=1, random_state=0, verbose=0)
+    reg = NetRegressor(hidden_layers=[{"type": "batch_norm2d"}, "relu"], max_iter=1, random_state=0, verbose=0)
     with pytest.raises(ValueError, match=r"NetRegressor: X must be 4-D as its first hidden layer BatchNorm2d takes, "
                                          r"got shape \(8, 12\)"):
         reg.fit(np.ones((8, 12)), np.ones(8))
