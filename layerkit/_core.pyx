@@ -31,7 +31,8 @@ files included here, each readable on its own:
 - ``_kernels/losses.pxi``: the losses (checks, value, gradient in one pass).
 - ``_kernels/optim.pxi``: the optimizers' updates (the loops in ``optim.h``).
 - ``_kernels/epoch.pxi``: a whole epoch of minibatch training on a chain (``fit``).
-- ``_kernels/norm2d.pxi``: batch normalisation per channel of ``(n, C, S)`` inputs.
+- ``_kernels/norm2d.pxi``: batch normalisation per channel of ``(n, C, S)`` inputs
+  (the float32 loops in ``norm2d.h``).
 - ``_kernels/embedding.pxi``: the embedding lookup and its scatter-add.
 - ``_kernels/conv.pxi``: convolution by im2col and gemm (``Conv1d``, ``Conv2d``).
 - ``_kernels/pool.pxi``: max and average pooling.

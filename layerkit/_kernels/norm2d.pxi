@@ -10,6 +10,16 @@
 # the layers (``layerkit/layers/batch_norm.py``) check their arguments first.
 
 
+cdef extern from "_kernels/norm2d.h" nogil:
+    double lk_norm_sum_f(const float* p, Py_ssize_t s)
+    double lk_norm_sum_squares_f(const float* p, Py_ssize_t s, double mu)
+    void lk_norm_sums_dy_f(const float* x, const float* dy, Py_ssize_t s, float mu, float r,
+                           double* sum_dy, double* sum_dyx)
+    void lk_norm_affine_f(const float* x, float* y, Py_ssize_t s, float mu, float scale, float shift)
+    void lk_norm_dx_f(const float* x, const float* dy, float* dx, Py_ssize_t s, float mu, float r,
+                      float scale, float a, float b)
+
+
 cdef int _describe_channels(cnp.ndarray x, int typenum, Py_ssize_t* n, Py_ssize_t* c, Py_ssize_t* s) except -1:
     """``x`` must be a 3-D C-contiguous native array of dtype ``typenum``: fill its dimensions."""
     if cnp.PyArray_NDIM(x) != 3 or cnp.PyArray_TYPE(x) != typenum or not cnp.PyArray_ISNOTSWAPPED(x):
@@ -30,6 +40,8 @@ cdef int _check_channels_like(cnp.ndarray a, cnp.ndarray x, bint writeable) exce
 # The sums run in four double accumulators: independent chains the CPU (and
 # GCC's SLP vectoriser) overlap, where one accumulator waits on every add.
 cdef inline double _sum(floating* p, Py_ssize_t s) noexcept nogil:
+    if floating is float:
+        return lk_norm_sum_f(p, s)
     cdef double a0 = 0, a1 = 0, a2 = 0, a3 = 0
     cdef Py_ssize_t j = 0
     while j + 4 <= s:
@@ -45,6 +57,8 @@ cdef inline double _sum(floating* p, Py_ssize_t s) noexcept nogil:
 
 
 cdef inline double _sum_squares(floating* p, Py_ssize_t s, double mu) noexcept nogil:
+    if floating is float:
+        return lk_norm_sum_squares_f(p, s, mu)
     cdef double a0 = 0, a1 = 0, a2 = 0, a3 = 0, d0, d1, d2, d3
     cdef Py_ssize_t j = 0
     while j + 4 <= s:
@@ -67,6 +81,9 @@ cdef inline double _sum_squares(floating* p, Py_ssize_t s, double mu) noexcept n
 cdef inline void _sums_dy(floating* x, floating* dy, Py_ssize_t s, floating mu, floating r,
                           double* sum_dy, double* sum_dyx) noexcept nogil:
     """Add ``sum(dy)`` and ``sum(dy * xhat)`` of ``s`` values to ``sum_dy`` and ``sum_dyx``."""
+    if floating is float:
+        lk_norm_sums_dy_f(x, dy, s, mu, r, sum_dy, sum_dyx)
+        return
     cdef double a0 = 0, a1 = 0, b0 = 0, b1 = 0
     cdef Py_ssize_t j = 0
     while j + 2 <= s:
@@ -109,6 +126,9 @@ cdef void _channel_affine(floating* x, Py_ssize_t n, Py_ssize_t c, Py_ssize_t s,
             scale = rstd[k] * gamma[k]
             shift = beta[k]
             off = (i * c + k) * s
+            if floating is float:
+                lk_norm_affine_f(x + off, y + off, s, mu, scale, shift)
+                continue
             for j in range(s):
                 y[off + j] = (x[off + j] - mu) * scale + shift
 
@@ -142,6 +162,9 @@ cdef void _channel_backward(floating* x, floating* dy, Py_ssize_t n, Py_ssize_t 
             b = 0
         for i in range(n):
             off = (i * c + k) * s
+            if floating is float:
+                lk_norm_dx_f(x + off, dy + off, dx + off, s, mu, r, scale, a, b)
+                continue
             for j in range(s):
                 dx[off + j] = scale * (dy[off + j] - a - ((x[off + j] - mu) * r) * b)
 

@@ -115,6 +115,13 @@ cdef void _avg_pool_forward(const floating* x, floating* y, PoolGeometry* g) noe
     cdef Py_ssize_t p, oh, ow, ih, iw, h0, w0, h1, w1
     cdef const floating* plane
     cdef floating total, scale = <floating>1.0 / <floating>(g.kh * g.kw)
+    if (g.Ho == 1 and g.Wo == 1 and g.kh == g.H and g.kw == g.W and g.ph == 0 and g.pw == 0):
+        # global pooling: each window is its whole (contiguous) plane, summed in 16 interleaved partial
+        # sums (conv.h's lk_sum) rather than one chain that waits on every add (GlobalAvgPool2d of
+        # (64, 16, 28, 28) float32: 0.61 -> 0.05 ms)
+        for p in range(g.planes):
+            y[p] = _conv_sum[floating](x + p * g.H * g.W, g.H * g.W) * scale
+        return
     for p in range(g.planes):
         plane = x + p * g.H * g.W
         for oh in range(g.Ho):
