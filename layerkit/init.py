@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 __all__ = [
-    "INITIALIZERS", "Initializer", "Normal", "Uniform", "Custom", "normal", "uniform", "resolve", "draw", "describe",
+    "INITIALIZERS", "Initializer", "Normal", "Uniform", "Custom", "normal", "uniform", "resolve", "draw", "describe", "config_of",
     "xavier_uniform", "xavier_normal", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
     "orthogonal", "zeros",
 ]
@@ -322,3 +322,14 @@ def describe(init: Any) -> Any:
     if isinstance(init, Initializer):
         return init.get_config()
     return None
+
+
+def config_of(init: Any, layer: Any) -> Any:
+    """``describe(init)`` for ``layer.get_config()``; a ``TypeError`` naming ``layer`` for a plain callable."""
+    described = describe(init)
+    if described is None:
+        raise TypeError(
+            f"{layer!r}: its init {init!r} is a plain callable, which a config or file cannot keep; "
+            "use an initialiser name, layerkit.init.normal(std) or layerkit.init.uniform(limit), or "
+            "save the architecture yourself")
+    return described

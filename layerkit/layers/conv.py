@@ -218,11 +218,7 @@ class _ConvNd(Layer):
             ``init`` is a plain callable: configs keep names and
             ``layerkit.init`` factories only.
         """
-        init = initializers.describe(self.init)
-        if init is None:
-            raise TypeError(
-                f"{self!r}: its init {self.init!r} is a plain callable, which a config or file cannot keep; "
-                "use an initialiser name, layerkit.init.normal(std) or layerkit.init.uniform(limit)")
+        init = initializers.config_of(self.init, self)
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": compact(self.kernel_size), "stride": compact(self.stride),
                 "padding": self.padding, "dilation": compact(self.dilation), "groups": self.groups,

@@ -186,10 +186,7 @@ class Embedding(Layer):
         TypeError
             ``init`` is a plain callable, which configs cannot keep.
         """
-        init = initializers.describe(self.init)
-        if init is None:
-            raise TypeError(f"{self!r}: its init {self.init!r} is a plain callable, which a config or file "
-                            "cannot keep; use an initialiser name or layerkit.init.normal(std)")
+        init = initializers.config_of(self.init, self)
         config = {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim, "init": init,
                   "dtype": self.dtype.name}
         if self.padding_idx is not None:

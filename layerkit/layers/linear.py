@@ -240,12 +240,7 @@ class Linear(Layer):
             ``init`` is a plain callable: configs keep names and
             ``layerkit.init`` factories only.
         """
-        init = initializers.describe(self.init)
-        if init is None:
-            raise TypeError(
-                f"{self!r}: its init {self.init!r} is a plain callable, which a config or file cannot keep; "
-                "use an initialiser name, layerkit.init.normal(std) or layerkit.init.uniform(limit), or "
-                "save the architecture yourself")
+        init = initializers.config_of(self.init, self)
         config = {"n_in": self.n_in, "n_out": self.n_out, "init": init, "dtype": self.dtype.name}
         if self.bias_init != 0.0:
             config["bias_init"] = self.bias_init
