@@ -71,6 +71,16 @@ class OneSignWrong(lk.Linear):
         return f"OneSignWrong({self.n_in}, {self.n_out})"
 
 
+class Square(lk.Layer):
+    """x ** 2, written as a user would: forward and backward only."""
+
+    def forward(self, x):
+        return np.asarray(x, dtype=float) ** 2
+
+    def backward(self, x, dy):
+        return 2 * np.asarray(x, dtype=float) * dy
+
+
 class SigmoidSignSlip(lk.Sigmoid):
     """Wrong sign in one entry of dx of a parameterless layer."""
 
@@ -245,6 +255,23 @@ def test_wrong_entry_outside_the_coordinate_sample_is_caught_by_the_directional_
     assert report["W"].n_failed() == 0
     assert [t.name for t in report.failures()] == ["W"]
     assert "derivative along a random direction" in report["W"].describe_failure()
+
+
+def test_a_directional_derivative_that_cancels_to_near_zero_is_judged_by_the_size_of_its_terms():
+    # 256 input gradients of size ~10 sum along this direction to 0.00135: rounding in the
+    # central difference (~2e-8) is tiny next to the terms, though not next to the result
+    rng = np.random.default_rng(20261128)
+    net = lk.Net([lk.Linear(4, 3, rng=rng), Square(), lk.Linear(3, 3, rng=rng), lk.ReLU(),
+                  lk.Linear(3, 2, rng=rng), Square()])
+    for layer in net:
+        if isinstance(layer, lk.Linear):
+            layer.b = rng.normal(size=layer.b.shape)
+    x, dy = rng.normal(size=(64, 4)), rng.normal(size=(64, 2))
+    report = check_grad(net, x, dy=dy, max_coords=None, seed=332696330911146464)
+    (analytic, numeric), = report["x"].directional
+    assert abs(numeric) < 0.01 and abs(analytic - numeric) > 1e-8 + 1e-6 * abs(numeric)
+    assert report["x"].directional_scale[0] > 10
+    assert report.passed(rtol=1e-6, atol=1e-8)
 
 
 def test_a_wrong_layer_inside_a_net_is_named_by_its_position():

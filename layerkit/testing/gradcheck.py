@@ -13,7 +13,8 @@ Cost: every compared coordinate costs two forward passes, so at most
 tensor is larger). On top of that, ``directions`` random unit directions per
 tensor perturb *every* coordinate at once (Chainer-style directional
 derivatives), which catches an error in coordinates outside the sample for
-two forward passes each. Rows of a batch are never assumed independent, so
+two forward passes each. A direction's tolerance scales with the terms its
+derivative sums (``sum(|grad * v|)``), since that sum may cancel to near zero. Rows of a batch are never assumed independent, so
 layers that mix samples (normalisation over the batch) are checked correctly.
 
 Non-differentiable points: a layer lists the inputs where it has a kink in
@@ -311,6 +312,7 @@ def _compare(name: str, probe: _Probe, grad: Any, what: str, rng: np.random.Gene
         value, kinked = probe.direction(v)
         if not kinked:
             report.directional.append((float(np.sum(grad * v)), value))
+            report.directional_scale.append(float(np.sum(np.abs(grad * v))))
     if not probe.restored():  # pragma: no cover - guards the in-place restore above
         raise RuntimeError(f"check_grad: {name} was not restored exactly after perturbation")
     return report

@@ -45,6 +45,11 @@ class TensorReport:
     directional : list of (float, float)
         ``(analytic, numeric)`` derivatives along random unit directions that
         move every coordinate at once.
+    directional_scale : list of float
+        For each direction ``v``, ``sum(|grad * v|)``: the size of the terms
+        the directional derivative adds up. Its tolerance is
+        ``atol + rtol * max(|numeric|, scale)``, since rounding in the sum
+        scales with its terms, not with a result that cancels to near zero.
     problem : str or None
         Why no comparison was possible (no gradient stored, wrong shape, ...);
         such a tensor always fails.
@@ -57,6 +62,7 @@ class TensorReport:
     numeric: np.ndarray = field(default_factory=lambda: np.zeros(0))
     n_kinks: int = 0
     directional: list[tuple[float, float]] = field(default_factory=list)
+    directional_scale: list[float] = field(default_factory=list)
     problem: str | None = None
 
     @property
@@ -111,8 +117,10 @@ class TensorReport:
         return int(np.count_nonzero(_violation(self.analytic, self.numeric, rtol, atol) > 1))
 
     def failed_directions(self, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> list[tuple[float, float]]:
-        return [(a, n) for a, n in self.directional
-                if _violation(np.array([a]), np.array([n]), rtol, atol)[0] > 1]
+        """The ``(analytic, numeric)`` directional derivatives out of tolerance."""
+        scales = list(self.directional_scale) + [0.0] * (len(self.directional) - len(self.directional_scale))
+        return [(a, n) for (a, n), scale in zip(self.directional, scales)
+                if abs(a - n) > atol + rtol * max(abs(n), scale)]
 
     def passed(self, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> bool:
         """Every comparison within ``atol + rtol * |numeric|``, and something was compared."""
