@@ -266,3 +266,60 @@ def test_every_chunking_of_the_batch_gives_the_same_gradients(chunk_elements):
         np.testing.assert_allclose(layer.db, db_ref, rtol=1e-13, atol=1e-13)
     finally:
         core.conv_chunk_elements(previous)
+
+
+# geometries that reach every direct kernel: output channels a multiple of the float32 (16) or float64 (8)
+# lanes, fewer than the lanes, or more but not a multiple; input channels that fill the lanes (the input
+# gradient as a convolution of dy), padding beyond the kernel (it cannot), even kernels with "same" padding
+DIRECT_CASES_2D = [
+    (1, 6, 5, {"padding": 2}, (12, 11)),
+    (6, 16, 5, {}, (9, 10)),
+    (16, 16, 3, {"padding": 1, "bias": False}, (7, 6)),
+    (16, 32, 3, {"padding": (0, 2)}, (5, 6)),
+    (8, 8, 3, {"padding": 1}, (4, 5)),
+    (3, 20, 3, {"padding": "same"}, (6, 5)),
+    (16, 3, (2, 4), {"padding": "same"}, (5, 7)),
+    (16, 16, 3, {"padding": 3}, (4, 4)),
+    (32, 16, 1, {}, (3, 3)),
+    (2, 16, 3, {"padding": 2}, (1, 1)),
+]
+
+
+@pytest.fixture(params=["im2col", "direct"])
+def conv_algorithm(request):
+    from layerkit._backend import core
+
+    previous = core.conv_algorithm(request.param)
+    yield request.param
+    core.conv_algorithm(previous)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("c_in, c_out, kernel, options, size", DIRECT_CASES_2D + CASES_2D[:4])
+def test_direct_and_im2col_convolutions_both_equal_torch(conv_algorithm, c_in, c_out, kernel, options, size,
+                                                          dtype):
+    layer, ref = _pair(lk.Conv2d, torch.nn.Conv2d, c_in, c_out, kernel, options, dtype)
+    x = np.random.default_rng(3).standard_normal((3, c_in) + size).astype(dtype)
+    _compare(layer, ref, x, dtype)
+
+
+@pytest.mark.parametrize("c_in, c_out, kernel, options, size", [(1, 6, 5, {"padding": 2}, (20,)),
+                                                                (16, 16, 3, {"padding": 1}, (9,))])
+def test_direct_conv1d_equals_torch(conv_algorithm, c_in, c_out, kernel, options, size):
+    layer, ref = _pair(lk.Conv1d, torch.nn.Conv1d, c_in, c_out, kernel, options, np.float64)
+    _compare(layer, ref, np.random.default_rng(3).standard_normal((4, c_in) + size), np.float64)
+
+
+def test_direct_convolution_of_one_sample_equals_torch(conv_algorithm):
+    layer, ref = _pair(lk.Conv2d, torch.nn.Conv2d, 16, 16, 3, {"padding": 1}, np.float32)
+    _compare(layer, ref, np.random.default_rng(3).standard_normal((1, 16, 6, 6)).astype(np.float32), np.float32)
+
+
+def test_conv_algorithm_names_the_choices_and_keeps_the_setting_on_a_bad_one():
+    from layerkit._backend import core
+
+    previous = core.conv_algorithm()
+    assert previous in ("auto", "im2col", "direct")
+    with pytest.raises(ValueError, match=r"conv_algorithm expects one of \('auto', 'im2col', 'direct'\), got 'fast'"):
+        core.conv_algorithm("fast")
+    assert core.conv_algorithm() == previous

@@ -75,6 +75,135 @@ cdef extern from "_kernels/conv.h" nogil:
     double lk_sum_d(const double* a, Py_ssize_t n)
 
 
+cdef extern from "_kernels/conv_direct.h" nogil:
+    ctypedef struct lk_dc_geom:
+        Py_ssize_t C, H, W, O, kh, kw, ph, pw, Hp, Wp, Ho, Wo
+    int lk_direct_conv_fast()
+    Py_ssize_t lk_dc_scratch_forward_spatial_f(const lk_dc_geom* g)
+    Py_ssize_t lk_dc_scratch_forward_spatial_d(const lk_dc_geom* g)
+    Py_ssize_t lk_dc_scratch_forward_channel_f(const lk_dc_geom* g)
+    Py_ssize_t lk_dc_scratch_forward_channel_d(const lk_dc_geom* g)
+    Py_ssize_t lk_dc_scratch_wgrad_spatial_f(const lk_dc_geom* g)
+    Py_ssize_t lk_dc_scratch_wgrad_spatial_d(const lk_dc_geom* g)
+    Py_ssize_t lk_dc_scratch_wgrad_channel_f(const lk_dc_geom* g)
+    Py_ssize_t lk_dc_scratch_wgrad_channel_d(const lk_dc_geom* g)
+    void lk_dc_forward_spatial_f(const float* x, const float* w, const float* b, float* y, float* scratch,
+                                 const lk_dc_geom* g, Py_ssize_t n)
+    void lk_dc_forward_spatial_d(const double* x, const double* w, const double* b, double* y, double* scratch,
+                                 const lk_dc_geom* g, Py_ssize_t n)
+    void lk_dc_forward_channel_f(const float* x, const float* w, const float* b, float* y, float* scratch,
+                                 const lk_dc_geom* g, Py_ssize_t n)
+    void lk_dc_forward_channel_d(const double* x, const double* w, const double* b, double* y, double* scratch,
+                                 const lk_dc_geom* g, Py_ssize_t n)
+    void lk_dc_wgrad_spatial_f(const float* x, const float* dy, float* dw, float* scratch, const lk_dc_geom* g,
+                               Py_ssize_t n)
+    void lk_dc_wgrad_spatial_d(const double* x, const double* dy, double* dw, double* scratch,
+                               const lk_dc_geom* g, Py_ssize_t n)
+    void lk_dc_wgrad_channel_f(const float* x, const float* dy, float* dw, float* scratch, const lk_dc_geom* g,
+                               Py_ssize_t n)
+    void lk_dc_wgrad_channel_d(const double* x, const double* dy, double* dw, double* scratch,
+                               const lk_dc_geom* g, Py_ssize_t n)
+    void lk_dc_xgrad_channel_f(const float* dy, const float* w, float* dx, float* scratch, const lk_dc_geom* g,
+                               Py_ssize_t n)
+    void lk_dc_xgrad_channel_d(const double* dy, const double* w, double* dx, double* scratch,
+                               const lk_dc_geom* g, Py_ssize_t n)
+
+
+# Direct convolution (``conv_direct.h``) or im2col and gemm, per product:
+#   0 "auto": direct where it is faster, as measured on LeNet-5's and a ResNet block's layers
+#     (AVX-512, one thread): stride 1, dilation 1, one group, on a CPU with AVX-512; the forward pass and
+#     the weight gradient when the output channels fill the vector lanes (a multiple of 16 in float32,
+#     8 in float64) or are fewer than the lanes, the input gradient when the input channels fill them;
+#   1 "im2col": always im2col and gemm;
+#   2 "direct": direct wherever the geometry allows (stride 1, dilation 1, one group), on any CPU.
+cdef int _algorithm_setting = 0
+cdef int _direct_fast = -1
+_ALGORITHMS = ("auto", "im2col", "direct")
+
+
+def conv_algorithm(name=None):
+    """Set how convolutions run: ``"auto"``, ``"im2col"`` or ``"direct"``; returns the previous setting.
+
+    ``None`` leaves it unchanged. For the benchmarks and the tests, which run
+    every product both ways.
+    """
+    global _algorithm_setting
+    previous = _ALGORITHMS[_algorithm_setting]
+    if name is not None:
+        if name not in _ALGORITHMS:
+            raise ValueError(f"layerkit._core: conv_algorithm expects one of {_ALGORITHMS}, got {name!r}")
+        _algorithm_setting = _ALGORITHMS.index(name)
+    return previous
+
+
+cdef inline bint _direct_geometry(ConvGeometry* g) noexcept nogil:
+    return g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1 and g.groups == 1
+
+
+cdef inline bint _direct_wanted(ConvGeometry* g) noexcept nogil:
+    global _direct_fast
+    if _algorithm_setting == 1 or not _direct_geometry(g):
+        return False
+    if _algorithm_setting == 2:
+        return True
+    if _direct_fast < 0:
+        _direct_fast = lk_direct_conv_fast()
+    return _direct_fast == 1
+
+
+cdef enum:
+    _DIRECT_NONE = 0
+    _DIRECT_SPATIAL = 1
+    _DIRECT_CHANNEL = 2
+
+
+cdef inline int _direct_kind(ConvGeometry* g, Py_ssize_t channels, Py_ssize_t lanes) noexcept nogil:
+    """How the forward pass or weight gradient with ``channels`` output channels runs."""
+    if not _direct_wanted(g):
+        return _DIRECT_NONE
+    if channels % lanes == 0:
+        return _DIRECT_CHANNEL
+    if channels < lanes or _algorithm_setting == 2:
+        return _DIRECT_SPATIAL
+    return _DIRECT_NONE
+
+
+cdef inline bint _direct_xgrad(ConvGeometry* g, Py_ssize_t lanes) noexcept nogil:
+    """Whether the input gradient runs as a direct convolution of ``dy`` with the flipped kernel."""
+    return (_direct_wanted(g) and g.C % lanes == 0 and g.ph <= g.kh - 1 and g.ph_after <= g.kh - 1
+            and g.pw <= g.kw - 1 and g.pw_after <= g.kw - 1)
+
+
+cdef inline void _dc_geom(ConvGeometry* g, lk_dc_geom* d) noexcept nogil:
+    d.C, d.H, d.W, d.O, d.kh, d.kw = g.C, g.H, g.W, g.O, g.kh, g.kw
+    d.ph, d.pw, d.Hp, d.Wp, d.Ho, d.Wo = g.ph, g.pw, g.H + g.ph + g.ph_after, g.W + g.pw + g.pw_after, g.Ho, g.Wo
+
+
+cdef inline void _dc_xgrad_geom(ConvGeometry* g, lk_dc_geom* d) noexcept nogil:
+    """The geometry of dx as a convolution of dy (O channels, Ho x Wo) giving C channels of H x W."""
+    d.C, d.H, d.W, d.O, d.kh, d.kw = g.O, g.Ho, g.Wo, g.C, g.kh, g.kw
+    d.ph, d.pw = g.kh - 1 - g.ph, g.kw - 1 - g.pw
+    d.Hp, d.Wp = g.Ho + 2 * (g.kh - 1) - g.ph - g.ph_after, g.Wo + 2 * (g.kw - 1) - g.pw - g.pw_after
+    d.Ho, d.Wo = g.H, g.W
+
+
+cdef Py_ssize_t _direct_scratch_size(ConvGeometry* g) noexcept nogil:
+    """The most scratch any direct product of this geometry needs, in either float type."""
+    cdef lk_dc_geom d, dx
+    cdef Py_ssize_t size = 0
+    if not _direct_geometry(g):
+        return 0
+    _dc_geom(g, &d)
+    size = max(size, lk_dc_scratch_forward_spatial_f(&d), lk_dc_scratch_forward_spatial_d(&d))
+    size = max(size, lk_dc_scratch_forward_channel_f(&d), lk_dc_scratch_forward_channel_d(&d))
+    size = max(size, lk_dc_scratch_wgrad_spatial_f(&d), lk_dc_scratch_wgrad_spatial_d(&d))
+    size = max(size, lk_dc_scratch_wgrad_channel_f(&d), lk_dc_scratch_wgrad_channel_d(&d))
+    if g.ph <= g.kh - 1 and g.ph_after <= g.kh - 1 and g.pw <= g.kw - 1 and g.pw_after <= g.kw - 1:
+        _dc_xgrad_geom(g, &dx)
+        size = max(size, lk_dc_scratch_forward_channel_f(&dx), lk_dc_scratch_forward_channel_d(&dx))
+    return size
+
+
 cdef inline floating _conv_sum(const floating* a, Py_ssize_t n) noexcept nogil:
     """``a[0] + ... + a[n-1]`` (in 16 interleaved partial sums, ``conv.h``)."""
     if floating is float:
@@ -137,7 +266,8 @@ cdef inline Py_ssize_t _scratch_size(ConvGeometry* g) noexcept nogil:
     """Numbers of scratch a pass needs: a chunk's patches, its outputs (or output gradients) by channel,
     and the weight gradient's transpose."""
     cdef Py_ssize_t rows = _chunk(g) * g.Ho * g.Wo
-    return (g.C * g.kh * g.kw + g.O) * rows + g.O * (g.C // g.groups) * g.kh * g.kw
+    return max((g.C * g.kh * g.kw + g.O) * rows + g.O * (g.C // g.groups) * g.kh * g.kw,
+               _direct_scratch_size(g))
 
 
 # A sample's products are long and thin (16 output channels, 3x3 taps of 16 channels: 16 x 144 by
@@ -177,6 +307,21 @@ cdef void _conv_forward(const floating* x, const floating* w, const floating* b,
     cdef floating* src
     cdef floating bias
     cdef bint pieces = _conv_in_pieces()
+    cdef lk_dc_geom d
+    cdef int kind = _direct_kind(g, g.O, 16 if floating is float else 8)
+    if kind != _DIRECT_NONE:
+        _dc_geom(g, &d)
+        if floating is float:
+            if kind == _DIRECT_CHANNEL:
+                lk_dc_forward_channel_f(x, w, b, y, scratch, &d, g.n)
+            else:
+                lk_dc_forward_spatial_f(x, w, b, y, scratch, &d, g.n)
+        else:
+            if kind == _DIRECT_CHANNEL:
+                lk_dc_forward_channel_d(x, w, b, y, scratch, &d, g.n)
+            else:
+                lk_dc_forward_spatial_d(x, w, b, y, scratch, &d, g.n)
+        return
     s0 = 0
     while s0 < g.n:
         cc = chunk if g.n - s0 > chunk else g.n - s0
@@ -232,6 +377,34 @@ cdef void _conv_backward(const floating* x, const floating* w, const floating* d
             dys = dy + s * g.O * P
             for o in range(g.O):
                 db[o] += _conv_sum[floating](dys + o * P, P)
+    cdef lk_dc_geom d
+    cdef Py_ssize_t lanes = 16 if floating is float else 8
+    cdef int kind = _direct_kind(g, g.O, lanes)
+    if dx != NULL and _direct_xgrad(g, lanes):
+        _dc_xgrad_geom(g, &d)
+        if floating is float:
+            lk_dc_xgrad_channel_f(dy, w, dx, scratch, &d, g.n)
+        else:
+            lk_dc_xgrad_channel_d(dy, w, dx, scratch, &d, g.n)
+        dx = NULL
+    if kind != _DIRECT_NONE:
+        _dc_geom(g, &d)
+        if floating is float:
+            if kind == _DIRECT_CHANNEL:
+                lk_dc_wgrad_channel_f(x, dy, dw, scratch, &d, g.n)
+            else:
+                lk_dc_wgrad_spatial_f(x, dy, dw, scratch, &d, g.n)
+        else:
+            if kind == _DIRECT_CHANNEL:
+                lk_dc_wgrad_channel_d(x, dy, dw, scratch, &d, g.n)
+            else:
+                lk_dc_wgrad_spatial_d(x, dy, dw, scratch, &d, g.n)
+        if dx != NULL:  # (groups == 1 here) dcol (K x P) = W.T (K x O) @ dy (O x P), then col2im, per sample
+            for s in range(g.n):
+                _rm_gemm_columns[floating](b'T', Kg, <int>P, Og, <floating*>w, Kg, <floating*>dy + s * g.O * P,
+                                           <int>P, 0, col, <int>P, pieces)
+                _col2im[floating](col, P, dx + s * CHW, g)
+        return
     for i in range(g.O * Kg):
         acc[i] = 0
     s0 = 0
