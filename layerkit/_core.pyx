@@ -45,7 +45,7 @@ translation unit, so the chain calls the BLAS and activation code directly.
 cimport numpy as cnp
 from cython cimport floating
 from libc.math cimport exp, log, log1p
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport sgemm, dgemm, saxpy, daxpy
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 

@@ -103,6 +103,12 @@ cdef extern from "_kernels/conv_direct.h" nogil:
                                Py_ssize_t n)
     void lk_dc_wgrad_channel_d(const double* x, const double* dy, double* dw, double* scratch,
                                const lk_dc_geom* g, Py_ssize_t n)
+    Py_ssize_t lk_dc_scratch_xgrad_wide_f(const lk_dc_geom* g)
+    Py_ssize_t lk_dc_scratch_xgrad_wide_d(const lk_dc_geom* g)
+    void lk_dc_spread_f(const float* dy, float* dyq, const lk_dc_geom* g)
+    void lk_dc_spread_d(const double* dy, double* dyq, const lk_dc_geom* g)
+    void lk_dc_col2im_wide_f(const float* dcolq, float* dxp, float* dx, const lk_dc_geom* g)
+    void lk_dc_col2im_wide_d(const double* dcolq, double* dxp, double* dx, const lk_dc_geom* g)
     void lk_dc_xgrad_channel_f(const float* dy, const float* w, float* dx, float* scratch, const lk_dc_geom* g,
                                Py_ssize_t n)
     void lk_dc_xgrad_channel_d(const double* dy, const double* w, double* dx, double* scratch,
@@ -198,6 +204,7 @@ cdef Py_ssize_t _direct_scratch_size(ConvGeometry* g) noexcept nogil:
     size = max(size, lk_dc_scratch_forward_channel_f(&d), lk_dc_scratch_forward_channel_d(&d))
     size = max(size, lk_dc_scratch_wgrad_spatial_f(&d), lk_dc_scratch_wgrad_spatial_d(&d))
     size = max(size, lk_dc_scratch_wgrad_channel_f(&d), lk_dc_scratch_wgrad_channel_d(&d))
+    size = max(size, lk_dc_scratch_xgrad_wide_f(&d), lk_dc_scratch_xgrad_wide_d(&d))
     if g.ph <= g.kh - 1 and g.ph_after <= g.kh - 1 and g.pw <= g.kw - 1 and g.pw_after <= g.kw - 1:
         _dc_xgrad_geom(g, &dx)
         size = max(size, lk_dc_scratch_forward_channel_f(&dx), lk_dc_scratch_forward_channel_d(&dx))
@@ -378,7 +385,9 @@ cdef void _conv_backward(const floating* x, const floating* w, const floating* d
             for o in range(g.O):
                 db[o] += _conv_sum[floating](dys + o * P, P)
     cdef lk_dc_geom d
-    cdef Py_ssize_t lanes = 16 if floating is float else 8
+    cdef Py_ssize_t lanes = 16 if floating is float else 8, lq
+    cdef floating* dyq
+    cdef floating* dcolq
     cdef int kind = _direct_kind(g, g.O, lanes)
     if dx != NULL and _direct_xgrad(g, lanes):
         _dc_xgrad_geom(g, &d)
@@ -399,11 +408,22 @@ cdef void _conv_backward(const floating* x, const floating* w, const floating* d
                 lk_dc_wgrad_channel_d(x, dy, dw, scratch, &d, g.n)
             else:
                 lk_dc_wgrad_spatial_d(x, dy, dw, scratch, &d, g.n)
-        if dx != NULL:  # (groups == 1 here) dcol (K x P) = W.T (K x O) @ dy (O x P), then col2im, per sample
+        if dx != NULL:  # (groups == 1 here) dcolq (K x Ho*Wp) = W.T (K x O) @ dyq (O x Ho*Wp) in the padded width
+            lq = g.Ho * d.Wp
+            dyq = scratch
+            dcolq = scratch + g.O * lq
+            memset(dyq, 0, g.O * lq * sizeof(floating))
             for s in range(g.n):
-                _rm_gemm_columns[floating](b'T', Kg, <int>P, Og, <floating*>w, Kg, <floating*>dy + s * g.O * P,
-                                           <int>P, 0, col, <int>P, pieces)
-                _col2im[floating](col, P, dx + s * CHW, g)
+                if floating is float:
+                    lk_dc_spread_f(dy + s * g.O * P, dyq, &d)
+                else:
+                    lk_dc_spread_d(dy + s * g.O * P, dyq, &d)
+                _rm_gemm_columns[floating](b'T', Kg, <int>lq, Og, <floating*>w, Kg, dyq, <int>lq, 0, dcolq,
+                                           <int>lq, pieces)
+                if floating is float:
+                    lk_dc_col2im_wide_f(dcolq, dcolq + Kg * lq, dx + s * CHW, &d)
+                else:
+                    lk_dc_col2im_wide_d(dcolq, dcolq + Kg * lq, dx + s * CHW, &d)
         return
     for i in range(g.O * Kg):
         acc[i] = 0

@@ -98,6 +98,10 @@ static ptrdiff_t lk_dc_scratch_forward_spatial_##SUF(const lk_dc_geom* g) { retu
 static ptrdiff_t lk_dc_scratch_forward_channel_##SUF(const lk_dc_geom* g) { return lk_dc_scratch_forward_channel_##SUF##_any(g); } \
 static ptrdiff_t lk_dc_scratch_wgrad_spatial_##SUF(const lk_dc_geom* g) { return lk_dc_scratch_wgrad_spatial_##SUF##_any(g); }     \
 static ptrdiff_t lk_dc_scratch_wgrad_channel_##SUF(const lk_dc_geom* g) { return lk_dc_scratch_wgrad_channel_##SUF##_any(g); }     \
+static ptrdiff_t lk_dc_scratch_xgrad_wide_##SUF(const lk_dc_geom* g) { return lk_dc_scratch_xgrad_wide_##SUF##_any(g); }         \
+static void lk_dc_spread_##SUF(const T* dy, T* dyq, const lk_dc_geom* g) { lk_dc_spread_##SUF##_any(dy, dyq, g); }                  \
+static void lk_dc_col2im_wide_##SUF(const T* dcolq, T* dxp, T* dx, const lk_dc_geom* g) {                           \
+    LK_DC_PICK(lk_dc_col2im_wide, SUF, dcolq, dxp, dx, g); }                                                       \
 static void lk_dc_forward_spatial_##SUF(const T* x, const T* w, const T* b, T* y, T* scratch, const lk_dc_geom* g, ptrdiff_t n) { \
     LK_DC_PICK(lk_dc_forward_spatial, SUF, x, w, b, y, scratch, g, n); }                                     \
 static void lk_dc_forward_channel_##SUF(const T* x, const T* w, const T* b, T* y, T* scratch, const lk_dc_geom* g, ptrdiff_t n) { \

@@ -292,6 +292,36 @@ LK_DC_ATTR static void LK_DC_NAME(lk_dc_wgrad_spatial)(const T* restrict x, cons
         }
 }
 
+/* ---------------------------------------------------------------- input gradient through a wide gemm */
+/* The input gradient by gemm and col2im, in the padded width: dy (O, Ho, Wo) of a sample spread into
+ * dyq (O, Ho*Wp) (zero in the extra columns, which are never written), dcolq (K, Ho*Wp) = W.T @ dyq by
+ * the caller's gemm, then each tap's row added at its offset into xp's layout as one long row and the
+ * padding cropped. Rows of Wo numbers (10 in LeNet-5) would not fill the vector lanes. */
+static void LK_DC_NAME(lk_dc_spread)(const T* restrict dy, T* restrict dyq, const lk_dc_geom* g) {
+    const ptrdiff_t Lq = g->Ho * g->Wp;
+    for (ptrdiff_t o = 0; o < g->O; ++o)
+        for (ptrdiff_t oh = 0; oh < g->Ho; ++oh)
+            memcpy(dyq + o * Lq + oh * g->Wp, dy + (o * g->Ho + oh) * g->Wo, (size_t)g->Wo * sizeof(T));
+}
+
+LK_DC_ATTR static void LK_DC_NAME(lk_dc_col2im_wide)(const T* restrict dcolq, T* restrict dxp, T* restrict dx,
+                                                     const lk_dc_geom* g) {
+    const ptrdiff_t K = g->C * g->kh * g->kw, Lq = g->Ho * g->Wp, Sp = g->Hp * g->Wp;
+    memset(dxp, 0, (size_t)(g->C * Sp) * sizeof(T));
+    for (ptrdiff_t k = 0; k < K; ++k) {
+        T* restrict dst = dxp + LK_DC_NAME(lk_dc_tap)(g, k);
+        const T* restrict src = dcolq + k * Lq;
+        for (ptrdiff_t q = 0; q < Lq; ++q) dst[q] += src[q];
+    }
+    for (ptrdiff_t c = 0; c < g->C; ++c)
+        for (ptrdiff_t h = 0; h < g->H; ++h)
+            memcpy(dx + (c * g->H + h) * g->W, dxp + c * Sp + (g->ph + h) * g->Wp + g->pw, (size_t)g->W * sizeof(T));
+}
+
+static inline ptrdiff_t LK_DC_NAME(lk_dc_scratch_xgrad_wide)(const lk_dc_geom* g) {
+    return (g->O + g->C * g->kh * g->kw) * g->Ho * g->Wp + g->C * g->Hp * g->Wp;
+}
+
 #undef BCAST
 #undef LOAD
 #undef STORE
