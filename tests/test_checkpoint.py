@@ -169,7 +169,15 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint(tmp_path, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.npz"]
 
 
-def test_ctrl_c_stops_at_the_end_of_the_minibatch_with_the_history(tmp_path):
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own Ctrl-C handler, whatever the runner was started with (a background job ignores SIGINT)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_at_the_end_of_the_minibatch_with_the_history(tmp_path, ctrl_c_raises):
     x, y = _problem()
     checkpoint = tmp_path / "run.npz"
     seen = []
@@ -191,7 +199,7 @@ def test_ctrl_c_stops_at_the_end_of_the_minibatch_with_the_history(tmp_path):
     assert resumed.metrics == plain.metrics
 
 
-def test_ctrl_c_in_an_epoch_run_by_the_core_stops_after_the_epoch():
+def test_ctrl_c_in_an_epoch_run_by_the_core_stops_after_the_epoch(ctrl_c_raises):
     x, y = _problem()
 
     def press_ctrl_c(state):
