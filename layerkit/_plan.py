@@ -109,7 +109,7 @@ class Plan:
                 widths_chain = all(a.n_out == b.n_in for a, b in zip(linears, linears[1:]))
                 if len(dtypes) == 1 and widths_chain:
                     return Plan(list(layers), trace_type, entry_type)
-        if any(is_dense(layer) for layer in layers):
+        if any(is_dense(layer) for layer in layers) or _has_relu_then_max_pool(layers):
             return SegmentedPlan(list(layers), trace_type, entry_type)
         return None
 
@@ -312,8 +312,11 @@ class SegmentedPlan:
         self._rest = tuple(seg.start for seg in self.segments if seg.chain is None)  # one layer each
         # what the passes loop over: (chain or None, the segment's layers, _Segment)
         self._parts = [(seg.chain, seg.layers, seg) for seg in self.segments]
-        # (start, stop, chain or None, want_dx when the net's input gradient is not asked for)
-        self._reversed = [(seg.start, seg.stop, seg.chain, seg.start > 0) for seg in reversed(self.segments)]
+        # (start, stop, chain or None, want_dx when the net's input gradient is not asked for, whether the
+        # segment is a MaxPool2d right after a stand-alone ReLU: one backward pass for both)
+        after_relu = {b.start for a, b in zip(self.segments, self.segments[1:]) if _relu_then_max_pool(a, b)}
+        self._reversed = [(seg.start, seg.stop, seg.chain, seg.start > 0, seg.start in after_relu)
+                          for seg in reversed(self.segments)]
         self._chains = [(seg.start, seg.stop, seg.chain) for seg in self.segments if seg.chain is not None]
 
     def _sparse_plan(self) -> "SegmentedPlan":
@@ -400,9 +403,17 @@ class SegmentedPlan:
         if self._first_fused and type(first) is not np.ndarray and is_sparse(first):
             return self._sparse_plan().backward(trace, dy, input_grad)
         workspace = workspace_of(trace)
-        for start, stop, chain, inner in self._reversed:
+        skip = -1
+        for start, stop, chain, inner, after_relu in self._reversed:
+            if start == skip:
+                continue
             want_dx = input_grad or inner
             if chain is None:
+                if after_relu:
+                    dx = relu_max_pool_backward(trace[start - 1], trace[start], dy, workspace)
+                    if dx is not None:
+                        dy, skip = dx, start - 1
+                        continue
                 dy = layer_backward(trace[start], dy, want_dx, workspace)
                 continue
             part = saved[start:stop] if saved is not None else [entry[1] for entry in trace[start:stop]]
@@ -429,6 +440,44 @@ class SegmentedPlan:
         if failed is None:
             return self._rest
         return tuple(sorted(set(self._rest).union(failed)))
+
+
+def _relu_then_max_pool(first: _Segment, second: _Segment) -> bool:
+    """Two one-layer segments: a built-in ``ReLU``, then a built-in ``MaxPool2d`` (its geometry checked per pass)."""
+    from layerkit.layers.pooling import MaxPool2d
+    from layerkit.layers.relu import ReLU
+
+    return (first.chain is None and second.chain is None and type(first.layers[0]) is ReLU
+            and type(second.layers[0]) is MaxPool2d)
+
+
+def _has_relu_then_max_pool(layers: Sequence[Any]) -> bool:
+    """A built-in ``ReLU`` right before a built-in ``MaxPool2d`` somewhere in ``layers`` (a conv net's usual pair)."""
+    from layerkit.layers.pooling import MaxPool2d
+    from layerkit.layers.relu import ReLU
+
+    return any(type(a) is ReLU and type(b) is MaxPool2d for a, b in zip(layers, layers[1:]))
+
+
+def relu_max_pool_backward(relu_entry: Any, pool_entry: Any, dy: Any, workspace: Any) -> Any:
+    """The input gradient of a ``ReLU`` followed by a 2x2, stride-2 ``MaxPool2d``, in one pass over the arrays.
+
+    Bit-identical to the pooling's backward followed by the ReLU's (the ReLU's
+    gradient passes where its output, the pooling's input, is not ``<= 0``).
+    ``None`` when the pooling has another geometry or the arrays are not the
+    plain case (then each layer runs its own backward).
+    """
+    pool, x = pool_entry
+    relu, relu_x = relu_entry
+    if not (pool.kernel_size == (2, 2) and pool.stride == (2, 2) and pool.padding == (0, 0)
+            and type(x) is np.ndarray and x.ndim == 4 and x.shape[0] > 0 and x.flags.c_contiguous
+            and (x.dtype == np.float32 or x.dtype == np.float64)
+            and type(relu_x) is np.ndarray and relu_x.shape == x.shape and relu_x.dtype == x.dtype
+            and type(dy) is np.ndarray and dy.dtype == x.dtype and dy.flags.c_contiguous
+            and dy.shape == pool.output_shape(x.shape)):
+        return None
+    dx = np.empty_like(x) if workspace is None else workspace._array(relu, "dx", x.shape, x.dtype)
+    return core.max_pool_relu_backward(pool._geometry(x), x, dy, dx)
 
 
 def layer_forward(layer: Any, x: Any, trace: list, make: Any, training: bool | None,

@@ -146,3 +146,91 @@ def test_configs_rebuild_the_layer_with_torch_defaults():
     pool = lk.AvgPool2d((2, 3), stride=1, padding=(1, 0))
     assert repr(lk.AvgPool2d(**pool.get_config())) == repr(pool) == "AvgPool2d([2, 3], stride=1, padding=[1, 0])"
     assert lk.GlobalAvgPool1d().get_config() == {}
+
+
+def _relu_input(shape, dtype, seed=0):
+    """Random numbers with exact zeros, negative zeros, ties inside windows and a NaN."""
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    flat = x.reshape(-1)
+    flat[::7] = 0.0
+    flat[3::11] = -0.0
+    flat[5::13] = flat[4::13][: flat[5::13].size]
+    flat[min(17, flat.size - 1)] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(3, 2, 8, 6), (2, 3, 7, 5), (1, 1, 2, 2)])
+def test_relu_then_max_pool_backward_in_one_pass_equals_the_two_passes_bit_for_bit(dtype, shape):
+    from layerkit._backend import core
+
+    relu, pool = lk.ReLU(), lk.MaxPool2d(2)
+    x = _relu_input(shape, dtype)
+    h = relu.forward(x)
+    dy = np.random.default_rng(1).standard_normal(pool.output_shape(h.shape)).astype(dtype)
+    expected = relu.backward(x, pool.backward(h, dy))
+    got = core.max_pool_relu_backward(pool._geometry(h), h, dy, np.full_like(h, 7.0))
+    assert got.tobytes() == expected.tobytes()
+
+
+def test_max_pool_relu_backward_refuses_another_window():
+    from layerkit._backend import core
+
+    h = np.ones((1, 1, 6, 6))
+    with pytest.raises(ValueError, match="2x2 pooling with stride 2"):
+        core.max_pool_relu_backward(lk.MaxPool2d(3)._geometry(h), h, np.ones((1, 1, 2, 2)), np.empty_like(h))
+
+
+@pytest.mark.parametrize("pool", [lk.MaxPool2d(2), lk.MaxPool2d(3), lk.MaxPool2d(2, stride=1)])
+@pytest.mark.parametrize("use_workspace", [False, True])
+@pytest.mark.parametrize("with_linear", [False, True])
+def test_a_net_with_relu_then_pooling_trains_as_its_layers_do_bit_for_bit(pool, use_workspace, with_linear,
+                                                                          monkeypatch):
+    import layerkit._plan as plan
+
+    calls = []
+    fused = plan.relu_max_pool_backward
+
+    def counted(*args):
+        calls.append(1)
+        return fused(*args)
+
+    monkeypatch.setattr(plan, "relu_max_pool_backward", counted)
+    layers = [lk.Conv2d(2, 3, 3, padding=1, rng=0), lk.ReLU(), pool, lk.Flatten()]
+    x = _relu_input((4, 2, 7, 7), np.float64)
+    head = [lk.Linear(int(np.prod(pool.output_shape((4, 3, 7, 7))[1:])), 2, rng=0)] if with_linear else []
+    net = lk.Net(layers + head)
+    workspace = net.workspace() if use_workspace else None
+    y, trace = net.forward(x, workspace=workspace)
+    dy = np.random.default_rng(2).standard_normal(y.shape)
+    dx = net.backward(trace, dy, input_grad=True)
+    dW = layers[0].dW.copy()
+    inputs = [x]
+    for layer in layers + head:
+        inputs.append(layer.forward(inputs[-1]))
+    grad = dy
+    for layer, seen in zip(reversed(layers + head), reversed(inputs[:-1])):
+        grad = layer.backward(seen, grad)
+    assert dx.tobytes() == grad.tobytes() and dW.tobytes() == layers[0].dW.tobytes()
+    assert len(calls) == 1  # the net asked for the one-pass gradient (which declines other windows)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 6, 40), (1, 2, 5, 33), (3, 1, 4, 4), (1, 1, 2, 70)])
+def test_float32_max_pooling_selects_exactly_as_float64_does(shape):
+    # the 2x2 windows run in vector lanes in float32 (16 windows at once, masked at a row's end), in plain
+    # loops in float64: selections only, so the two agree exactly, NaN, ties and zeros included
+    from layerkit._backend import core
+
+    relu, pool = lk.ReLU(), lk.MaxPool2d(2)
+    x64 = _relu_input(shape, np.float64, seed=3)
+    x32 = x64.astype(np.float32)
+    x64 = x32.astype(np.float64)
+    dy32 = np.random.default_rng(4).standard_normal(pool.output_shape(shape)).astype(np.float32)
+    dy64 = dy32.astype(np.float64)
+    np.testing.assert_array_equal(pool.forward(x32), pool.forward(x64).astype(np.float32))
+    np.testing.assert_array_equal(pool.backward(x32, dy32), pool.backward(x64, dy64).astype(np.float32))
+    h32, h64 = relu.forward(x32), relu.forward(x64)
+    fused32 = core.max_pool_relu_backward(pool._geometry(h32), h32, dy32, np.empty_like(h32))
+    fused64 = core.max_pool_relu_backward(pool._geometry(h64), h64, dy64, np.empty_like(h64))
+    np.testing.assert_array_equal(fused32, fused64.astype(np.float32))
+    assert np.signbit(fused32).tobytes() == np.signbit(fused64).tobytes()

@@ -67,6 +67,10 @@ cdef extern from "_kernels/pool.h" nogil:
                                         Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo)
     void lk_max_pool_halving_backward_d(const double* x, const double* dy, double* dx, Py_ssize_t planes,
                                         Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo)
+    void lk_max_pool_relu_halving_backward_f(const float* x, const float* dy, float* dx, Py_ssize_t planes,
+                                             Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo)
+    void lk_max_pool_relu_halving_backward_d(const double* x, const double* dy, double* dx, Py_ssize_t planes,
+                                             Py_ssize_t H, Py_ssize_t W, Py_ssize_t Ho, Py_ssize_t Wo)
 
 
 cdef void _max_pool_forward(const floating* x, floating* y, PoolGeometry* g) noexcept nogil:
@@ -218,4 +222,36 @@ def pool_backward(bint is_max, tuple shape, cnp.ndarray x, cnp.ndarray dy, cnp.n
                                           <float*>cnp.PyArray_DATA(dx), &g)
             else:
                 _avg_pool_backward[float](<float*>cnp.PyArray_DATA(dy), <float*>cnp.PyArray_DATA(dx), &g)
+    return dx
+
+
+def max_pool_relu_backward(tuple shape, cnp.ndarray x, cnp.ndarray dy, cnp.ndarray dx):
+    """``dx[...]`` = the gradient through a ReLU and then a 2x2, stride-2 max pooling, in one pass.
+
+    ``x`` is the pooling's input (the ReLU's output), ``dy`` the pooling's
+    output gradient; the result equals the ReLU's backward of the pooling's
+    backward bit for bit. Arrays and ``shape`` as for ``pool_backward``.
+    """
+    cdef PoolGeometry g
+    _pool_geometry(shape, &g)
+    if not _halving(&g):
+        raise ValueError("layerkit._core: max_pool_relu_backward takes the 2x2 pooling with stride 2 and no padding")
+    cdef int t = _float_type(x)
+    _check_block(x, t, g.planes * g.H * g.W, False)
+    _check_block(dy, t, g.planes * g.Ho * g.Wo, False)
+    _check_block(dx, t, g.planes * g.H * g.W, True)
+    cdef Py_ssize_t i
+    with nogil:
+        if t == cnp.NPY_FLOAT64:
+            if g.H % 2 or g.W % 2:
+                for i in range(g.planes * g.H * g.W):
+                    (<double*>cnp.PyArray_DATA(dx))[i] = 0
+            lk_max_pool_relu_halving_backward_d(<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(dy),
+                                                <double*>cnp.PyArray_DATA(dx), g.planes, g.H, g.W, g.Ho, g.Wo)
+        else:
+            if g.H % 2 or g.W % 2:
+                for i in range(g.planes * g.H * g.W):
+                    (<float*>cnp.PyArray_DATA(dx))[i] = 0
+            lk_max_pool_relu_halving_backward_f(<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(dy),
+                                                <float*>cnp.PyArray_DATA(dx), g.planes, g.H, g.W, g.Ho, g.Wo)
     return dx
