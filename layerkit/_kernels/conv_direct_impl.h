@@ -20,7 +20,7 @@ static inline ptrdiff_t LK_DC_NAME(lk_dc_tail)(const lk_dc_geom* g) {
 
 /* sample x (C, H, W) -> xp (C, Hp, Wp) with zero padding (ph, pw before; the rest after), and the tail
  * after it zeroed */
-static void LK_DC_NAME(lk_dc_pad)(const T* restrict x, T* restrict xp, const lk_dc_geom* g) {
+LK_DC_ROWS LK_DC_TARGET static void LK_DC_NAME(lk_dc_pad)(const T* restrict x, T* restrict xp, const lk_dc_geom* g) {
     ptrdiff_t Sp = g->Hp * g->Wp, after_w = g->Wp - g->W - g->pw;
     for (ptrdiff_t c = 0; c < g->C; ++c) {
         T* dst = xp + c * Sp;
@@ -28,7 +28,7 @@ static void LK_DC_NAME(lk_dc_pad)(const T* restrict x, T* restrict xp, const lk_
         for (ptrdiff_t h = 0; h < g->H; ++h) {
             T* row = dst + (g->ph + h) * g->Wp;
             for (ptrdiff_t k = 0; k < g->pw; ++k) row[k] = 0;
-            memcpy(row + g->pw, x + (c * g->H + h) * g->W, (size_t)g->W * sizeof(T));
+            LK_DC_COPY_ROW(row + g->pw, x + (c * g->H + h) * g->W, g->W);
             for (ptrdiff_t k = 0; k < after_w; ++k) row[g->pw + g->W + k] = 0;
         }
         memset(dst + (g->ph + g->H) * g->Wp, 0, (size_t)((g->Hp - g->ph - g->H) * g->Wp) * sizeof(T));
@@ -235,7 +235,7 @@ LK_DC_ATTR static void LK_DC_NAME(lk_dc_wgrad_channel)(const T* restrict x, cons
 }
 
 /* ---------------------------------------------------------------- weight gradient, lanes over positions */
-LK_DC_ATTR static void LK_DC_NAME(lk_dc_wgrad_spatial)(const T* restrict x, const T* restrict dy,
+LK_DC_ATTR LK_DC_ROWS static void LK_DC_NAME(lk_dc_wgrad_spatial)(const T* restrict x, const T* restrict dy,
                                                          T* restrict dw, T* restrict scratch,
                                                          const lk_dc_geom* g, ptrdiff_t n) {
     const ptrdiff_t K = g->C * g->kh * g->kw, KP = lk_dc_round_up(K, LK_DC_SW_KB);
@@ -250,8 +250,7 @@ LK_DC_ATTR static void LK_DC_NAME(lk_dc_wgrad_spatial)(const T* restrict x, cons
         LK_DC_NAME(lk_dc_pad)(x + s * g->C * g->H * g->W, xp, g);
         for (ptrdiff_t o = 0; o < g->O; ++o)
             for (ptrdiff_t oh = 0; oh < g->Ho; ++oh)
-                memcpy(dyq + o * Lqv + oh * g->Wp, dy + (s * g->O + o) * P + oh * g->Wo,
-                       (size_t)g->Wo * sizeof(T));
+                LK_DC_COPY_ROW(dyq + o * Lqv + oh * g->Wp, dy + (s * g->O + o) * P + oh * g->Wo, g->Wo);
         for (ptrdiff_t o0 = 0; o0 < OP; o0 += LK_DC_SW_OB)
             for (ptrdiff_t k0 = 0; k0 < KP; k0 += LK_DC_SW_KB) {
                 ptrdiff_t off[LK_DC_SW_KB];
@@ -297,14 +296,14 @@ LK_DC_ATTR static void LK_DC_NAME(lk_dc_wgrad_spatial)(const T* restrict x, cons
  * dyq (O, Ho*Wp) (zero in the extra columns, which are never written), dcolq (K, Ho*Wp) = W.T @ dyq by
  * the caller's gemm, then each tap's row added at its offset into xp's layout as one long row and the
  * padding cropped. Rows of Wo numbers (10 in LeNet-5) would not fill the vector lanes. */
-static void LK_DC_NAME(lk_dc_spread)(const T* restrict dy, T* restrict dyq, const lk_dc_geom* g) {
+LK_DC_ROWS LK_DC_TARGET static void LK_DC_NAME(lk_dc_spread)(const T* restrict dy, T* restrict dyq, const lk_dc_geom* g) {
     const ptrdiff_t Lq = g->Ho * g->Wp;
     for (ptrdiff_t o = 0; o < g->O; ++o)
         for (ptrdiff_t oh = 0; oh < g->Ho; ++oh)
-            memcpy(dyq + o * Lq + oh * g->Wp, dy + (o * g->Ho + oh) * g->Wo, (size_t)g->Wo * sizeof(T));
+            LK_DC_COPY_ROW(dyq + o * Lq + oh * g->Wp, dy + (o * g->Ho + oh) * g->Wo, g->Wo);
 }
 
-LK_DC_ATTR static void LK_DC_NAME(lk_dc_col2im_wide)(const T* restrict dcolq, T* restrict dxp, T* restrict dx,
+LK_DC_ATTR LK_DC_ROWS static void LK_DC_NAME(lk_dc_col2im_wide)(const T* restrict dcolq, T* restrict dxp, T* restrict dx,
                                                      const lk_dc_geom* g) {
     const ptrdiff_t K = g->C * g->kh * g->kw, Lq = g->Ho * g->Wp, Sp = g->Hp * g->Wp;
     memset(dxp, 0, (size_t)(g->C * Sp) * sizeof(T));
@@ -315,7 +314,7 @@ LK_DC_ATTR static void LK_DC_NAME(lk_dc_col2im_wide)(const T* restrict dcolq, T*
     }
     for (ptrdiff_t c = 0; c < g->C; ++c)
         for (ptrdiff_t h = 0; h < g->H; ++h)
-            memcpy(dx + (c * g->H + h) * g->W, dxp + c * Sp + (g->ph + h) * g->Wp + g->pw, (size_t)g->W * sizeof(T));
+            LK_DC_COPY_ROW(dx + (c * g->H + h) * g->W, dxp + c * Sp + (g->ph + h) * g->Wp + g->pw, g->W);
 }
 
 static inline ptrdiff_t LK_DC_NAME(lk_dc_scratch_xgrad_wide)(const lk_dc_geom* g) {
