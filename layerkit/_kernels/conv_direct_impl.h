@@ -18,22 +18,17 @@ static inline ptrdiff_t LK_DC_NAME(lk_dc_tail)(const lk_dc_geom* g) {
     return nvp * L - lq + g->kw + L;
 }
 
-/* sample x (C, H, W) -> xp (C, Hp, Wp) with zero padding (ph, pw before; the rest after), and the tail
- * after it zeroed */
+/* xp (C, Hp, Wp) and the tail after it all zero: once per call, as only the interior rows are written per
+ * sample (the padding stays zero) */
+static void LK_DC_NAME(lk_dc_pad_zero)(T* restrict xp, const lk_dc_geom* g) {
+    memset(xp, 0, (size_t)(g->C * g->Hp * g->Wp + LK_DC_NAME(lk_dc_tail)(g)) * sizeof(T));
+}
+
+/* sample x (C, H, W) into the interior of xp (C, Hp, Wp) (ph, pw before; the rest after) */
 LK_DC_ROWS LK_DC_TARGET static void LK_DC_NAME(lk_dc_pad)(const T* restrict x, T* restrict xp, const lk_dc_geom* g) {
-    ptrdiff_t Sp = g->Hp * g->Wp, after_w = g->Wp - g->W - g->pw;
-    for (ptrdiff_t c = 0; c < g->C; ++c) {
-        T* dst = xp + c * Sp;
-        memset(dst, 0, (size_t)(g->ph * g->Wp) * sizeof(T));
-        for (ptrdiff_t h = 0; h < g->H; ++h) {
-            T* row = dst + (g->ph + h) * g->Wp;
-            for (ptrdiff_t k = 0; k < g->pw; ++k) row[k] = 0;
-            LK_DC_COPY_ROW(row + g->pw, x + (c * g->H + h) * g->W, g->W);
-            for (ptrdiff_t k = 0; k < after_w; ++k) row[g->pw + g->W + k] = 0;
-        }
-        memset(dst + (g->ph + g->H) * g->Wp, 0, (size_t)((g->Hp - g->ph - g->H) * g->Wp) * sizeof(T));
-    }
-    memset(xp + g->C * Sp, 0, (size_t)LK_DC_NAME(lk_dc_tail)(g) * sizeof(T));
+    for (ptrdiff_t c = 0; c < g->C; ++c)
+        for (ptrdiff_t h = 0; h < g->H; ++h)
+            LK_DC_COPY_ROW(xp + (c * g->Hp + g->ph + h) * g->Wp + g->pw, x + (c * g->H + h) * g->W, g->W);
 }
 
 /* the offset of tap k = (c, i, j) from an output position's base in xp */
@@ -74,6 +69,7 @@ LK_DC_ATTR static void LK_DC_NAME(lk_dc_forward_spatial)(const T* restrict x, co
     T* yq = wp + OP * K;
     memset(wp, 0, (size_t)(OP * K) * sizeof(T));
     memcpy(wp, w, (size_t)(g->O * K) * sizeof(T));
+    LK_DC_NAME(lk_dc_pad_zero)(xp, g);
     for (ptrdiff_t s = 0; s < n; ++s) {
         LK_DC_NAME(lk_dc_pad)(x + s * g->C * g->H * g->W, xp, g);
         for (ptrdiff_t o0 = 0; o0 < OP; o0 += LK_DC_SF_OB) {
@@ -165,6 +161,7 @@ LK_DC_ATTR static void LK_DC_NAME(lk_dc_forward_channel)(const T* restrict x, co
     T* wt = xp + g->C * g->Hp * g->Wp + LK_DC_NAME(lk_dc_tail)(g);
     for (ptrdiff_t o = 0; o < g->O; ++o)
         for (ptrdiff_t k = 0; k < K; ++k) wt[k * g->O + o] = w[o * K + k];
+    LK_DC_NAME(lk_dc_pad_zero)(xp, g);
     for (ptrdiff_t s = 0; s < n; ++s) {
         LK_DC_NAME(lk_dc_pad)(x + s * g->C * g->H * g->W, xp, g);
         LK_DC_NAME(lk_dc_channel_sample)(xp, wt, b, y + s * g->O * g->Ho * g->Wo, g);
@@ -185,6 +182,7 @@ LK_DC_ATTR static void LK_DC_NAME(lk_dc_xgrad_channel)(const T* restrict dy, con
             for (ptrdiff_t i = 0; i < kh; ++i)
                 for (ptrdiff_t j = 0; j < kw; ++j)
                     wt[((o * kh + i) * kw + j) * C + c] = w[((o * C + c) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)];
+    LK_DC_NAME(lk_dc_pad_zero)(dyp, gx);
     for (ptrdiff_t s = 0; s < n; ++s) {
         LK_DC_NAME(lk_dc_pad)(dy + s * O * gx->H * gx->W, dyp, gx);
         LK_DC_NAME(lk_dc_channel_sample)(dyp, wt, NULL, dx + s * C * gx->Ho * gx->Wo, gx);
@@ -202,6 +200,7 @@ LK_DC_ATTR static void LK_DC_NAME(lk_dc_wgrad_channel)(const T* restrict x, cons
     T* dyt = xp + g->C * g->Hp * g->Wp + LK_DC_NAME(lk_dc_tail)(g);
     T* dwt = dyt + P * O;
     memset(dwt, 0, (size_t)(KP * O) * sizeof(T));
+    LK_DC_NAME(lk_dc_pad_zero)(xp, g);
     for (ptrdiff_t s = 0; s < n; ++s) {
         LK_DC_NAME(lk_dc_pad)(x + s * g->C * g->H * g->W, xp, g);
         const T* dys = dy + s * O * P;
@@ -246,6 +245,7 @@ LK_DC_ATTR LK_DC_ROWS static void LK_DC_NAME(lk_dc_wgrad_spatial)(const T* restr
     T* dwv = dyq + OP * Lqv;
     /* dyq: dy in the padded width, zero in the extra columns, past the end and in the padding rows of O */
     memset(dyq, 0, (size_t)(OP * Lqv + OP * KP * L) * sizeof(T));
+    LK_DC_NAME(lk_dc_pad_zero)(xp, g);
     for (ptrdiff_t s = 0; s < n; ++s) {
         LK_DC_NAME(lk_dc_pad)(x + s * g->C * g->H * g->W, xp, g);
         for (ptrdiff_t o = 0; o < g->O; ++o)
