@@ -285,13 +285,17 @@ DIRECT_CASES_2D = [
 ]
 
 
-@pytest.fixture(params=["im2col", "direct"])
+@pytest.fixture(params=["im2col", "direct", "direct-portable"])
 def conv_algorithm(request):
+    """Every product by im2col and gemm, then by the direct kernels (AVX-512 where the CPU has it), then by
+    the direct kernels' portable C."""
     from layerkit._backend import core
 
-    previous = core.conv_algorithm(request.param)
+    algorithm = request.param.split("-")[0]
+    previous, simd = core.conv_algorithm(algorithm), core.simd_kernels(request.param != "direct-portable")
     yield request.param
     core.conv_algorithm(previous)
+    core.simd_kernels(simd)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

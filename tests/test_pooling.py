@@ -215,10 +215,20 @@ def test_a_net_with_relu_then_pooling_trains_as_its_layers_do_bit_for_bit(pool, 
     assert len(calls) == 1  # the net asked for the one-pass gradient (which declines other windows)
 
 
+@pytest.fixture(params=[True, False], ids=["simd", "portable"])
+def simd(request):
+    from layerkit._backend import core
+
+    previous = core.simd_kernels(request.param)
+    yield request.param
+    core.simd_kernels(previous)
+
+
 @pytest.mark.parametrize("shape", [(2, 3, 6, 40), (1, 2, 5, 33), (3, 1, 4, 4), (1, 1, 2, 70)])
-def test_float32_max_pooling_selects_exactly_as_float64_does(shape):
-    # the 2x2 windows run in vector lanes in float32 (16 windows at once, masked at a row's end), in plain
-    # loops in float64: selections only, so the two agree exactly, NaN, ties and zeros included
+def test_float32_max_pooling_selects_exactly_as_float64_does(shape, simd):
+    # the 2x2 windows run in vector lanes in float32 with AVX-512 (16 windows at once, masked at a row's
+    # end), in plain loops otherwise: selections only, so float32 and float64 agree exactly, NaN, ties and
+    # zeros included
     from layerkit._backend import core
 
     relu, pool = lk.ReLU(), lk.MaxPool2d(2)

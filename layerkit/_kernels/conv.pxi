@@ -79,6 +79,7 @@ cdef extern from "_kernels/conv_direct.h" nogil:
     ctypedef struct lk_dc_geom:
         Py_ssize_t C, H, W, O, kh, kw, ph, pw, Hp, Wp, Ho, Wo
     int lk_direct_conv_fast()
+    int lk_simd_kernels
     Py_ssize_t lk_dc_scratch_forward_spatial_f(const lk_dc_geom* g)
     Py_ssize_t lk_dc_scratch_forward_spatial_d(const lk_dc_geom* g)
     Py_ssize_t lk_dc_scratch_forward_channel_f(const lk_dc_geom* g)
@@ -139,6 +140,19 @@ def conv_algorithm(name=None):
         if name not in _ALGORITHMS:
             raise ValueError(f"layerkit._core: conv_algorithm expects one of {_ALGORITHMS}, got {name!r}")
         _algorithm_setting = _ALGORITHMS.index(name)
+    return previous
+
+
+def simd_kernels(enabled=None):
+    """Whether the direct convolution and 2x2 max pooling use their AVX-512 kernels where the CPU has them
+    (``True``, the default) or their portable C everywhere; returns the previous setting.
+
+    ``None`` leaves it unchanged. For the tests, which check both against each other.
+    """
+    global lk_simd_kernels
+    previous = bool(lk_simd_kernels)
+    if enabled is not None:
+        lk_simd_kernels = 1 if enabled else 0
     return previous
 
 

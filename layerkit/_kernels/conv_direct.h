@@ -27,8 +27,10 @@
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define LK_DC_HAVE_V4 1
-/* the direct kernels keep 16 to 24 vectors of 64 bytes in registers: only AVX-512 has the 32 registers */
-static int lk_direct_conv_fast(void) { __builtin_cpu_init(); return __builtin_cpu_supports("avx512f") != 0; }
+/* the direct kernels keep 16 to 24 vectors of 64 bytes in registers: only AVX-512 has the 32 registers; the
+ * kernels are compiled for x86-64-v4, so every extension of that level must be there */
+static int lk_direct_conv_fast(void) { __builtin_cpu_init(); return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")); }
 #else
 #define LK_DC_HAVE_V4 0
 static int lk_direct_conv_fast(void) { return 0; }
@@ -100,8 +102,12 @@ static inline ptrdiff_t lk_dc_round_up(ptrdiff_t a, ptrdiff_t b) { return (a + b
 #undef LK_DC_TARGET
 #undef LK_DC_KEEP
 
+/* 1: the AVX-512 kernels where the CPU has them; 0: the portable ones everywhere (tests run both) */
+static int lk_simd_kernels = 1;
+
 #if LK_DC_HAVE_V4
-#define LK_DC_PICK(name, SUF, ...) (lk_direct_conv_fast() ? name##_##SUF##_v4(__VA_ARGS__) : name##_##SUF##_any(__VA_ARGS__))
+#define LK_DC_PICK(name, SUF, ...) \
+    (lk_simd_kernels && lk_direct_conv_fast() ? name##_##SUF##_v4(__VA_ARGS__) : name##_##SUF##_any(__VA_ARGS__))
 #else
 #define LK_DC_PICK(name, SUF, ...) (name##_##SUF##_any(__VA_ARGS__))
 #endif

@@ -88,7 +88,8 @@ LK_DEFINE_HALVING(double, d)
 
 static int lk_pool_avx512(void) {
     static int known = -1;
-    if (known < 0) { __builtin_cpu_init(); known = __builtin_cpu_supports("avx512f") != 0; }
+    if (known < 0) { __builtin_cpu_init(); known = (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")); }
     return known;
 }
 
@@ -174,7 +175,7 @@ LK_POOL_V4 static void lk_max_pool_halving_backward_f_v4(const float* x, const f
             }
         }
 }
-#define LK_POOL_PICK(v4, scalar) (lk_pool_avx512() ? (v4) : (scalar))
+#define LK_POOL_PICK(v4, scalar) (lk_simd_kernels && lk_pool_avx512() ? (v4) : (scalar))
 #else
 #define LK_POOL_PICK(v4, scalar) (scalar)
 #endif
