@@ -118,7 +118,8 @@ cdef extern from "_kernels/conv_direct.h" nogil:
 
 # Direct convolution (``conv_direct.h``) or im2col and gemm, per product:
 #   0 "auto": direct where it is faster, as measured on LeNet-5's and a ResNet block's layers
-#     (AVX-512, one thread): stride 1, dilation 1, one group, on a CPU with AVX-512; the forward pass and
+#     (AVX-512, one and two threads): stride 1, dilation 1, one group, on a CPU with AVX-512 while the
+#     BLAS runs at most two threads (the direct kernels run one); the forward pass and
 #     the weight gradient when the output channels fill the vector lanes (a multiple of 16 in float32,
 #     8 in float64) or are fewer than the lanes, the input gradient when the input channels fill them;
 #   1 "im2col": always im2col and gemm;
@@ -168,7 +169,9 @@ cdef inline bint _direct_wanted(ConvGeometry* g) noexcept nogil:
         return True
     if _direct_fast < 0:
         _direct_fast = lk_direct_conv_fast()
-    return _direct_fast == 1
+    # one thread each: measured faster than im2col and BLAS on one and on two threads (LeNet-5, the
+    # ResNet-style net); with more BLAS threads the threaded gemms are left to run
+    return _direct_fast == 1 and (_blas_thread_count == NULL or _blas_thread_count() <= 2)
 
 
 cdef enum:
