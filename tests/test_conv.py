@@ -327,3 +327,28 @@ def test_conv_algorithm_names_the_choices_and_keeps_the_setting_on_a_bad_one():
     with pytest.raises(ValueError, match=r"conv_algorithm expects one of \('auto', 'im2col', 'direct'\), got 'fast'"):
         core.conv_algorithm("fast")
     assert core.conv_algorithm() == previous
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_auto_runs_the_direct_kernels_on_avx512_while_the_blas_runs_at_most_two_threads(threads):
+    from threadpoolctl import threadpool_limits
+
+    from layerkit._backend import core
+
+    layer = lk.Conv2d(16, 16, 3, padding=1, rng=0, dtype=np.float32)
+    x = np.random.default_rng(0).standard_normal((4, 16, 9, 9)).astype(np.float32)
+    previous = core.conv_algorithm()
+    try:
+        outputs = {}
+        for algorithm in ("direct", "im2col"):
+            core.conv_algorithm(algorithm)
+            outputs[algorithm] = layer.forward(x).copy()
+        assert not np.array_equal(outputs["direct"], outputs["im2col"])  # (they add in other orders)
+        core.conv_algorithm("auto")
+        with threadpool_limits(threads):
+            running = core.small_batch_blas_threads()
+            auto = layer.forward(x)
+    finally:
+        core.conv_algorithm(previous)
+    direct = core.simd_available() and (running is None or running <= 2)
+    np.testing.assert_array_equal(auto, outputs["direct" if direct else "im2col"])

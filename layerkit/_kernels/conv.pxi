@@ -144,6 +144,11 @@ def conv_algorithm(name=None):
     return previous
 
 
+def simd_available():
+    """Whether this CPU has the AVX-512 extensions the direct convolution and pooling kernels are built for."""
+    return bool(lk_direct_conv_fast())
+
+
 def simd_kernels(enabled=None):
     """Whether the direct convolution and 2x2 max pooling use their AVX-512 kernels where the CPU has them
     (``True``, the default) or their portable C everywhere; returns the previous setting.
