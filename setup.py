@@ -7,7 +7,9 @@ and SciPy's Cython BLAS bindings (``scipy.linalg.cython_blas``) at run time.
 ``layerkit/_core.pyx`` includes the ``.pxi`` files and C headers of
 ``layerkit/_kernels/``. The build targets the baseline of the platform (no
 ``-march=native``): on x86-64 Linux with GCC the element-wise loops carry
-``target_clones`` (AVX-512, AVX2+FMA, baseline), chosen when the module loads.
+``target_clones`` (AVX-512, AVX2+FMA, baseline), chosen when the module loads,
+and the direct convolution and 2x2 max-pooling kernels are compiled twice (for
+x86-64-v4 with AVX-512, and portable C), picked by the CPU at run time.
 ``-fno-trapping-math`` lets GCC turn the kernels' selections into vector
 blends (nothing in layerkit reads floating-point exception flags), and
 ``-fno-math-errno`` lets it vectorise ``sqrt`` (nothing reads ``errno`` after

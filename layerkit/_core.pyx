@@ -34,7 +34,8 @@ files included here, each readable on its own:
 - ``_kernels/norm2d.pxi``: batch normalisation per channel of ``(n, C, S)`` inputs
   (the float32 loops in ``norm2d.h``).
 - ``_kernels/embedding.pxi``: the embedding lookup and its scatter-add.
-- ``_kernels/conv.pxi``: convolution by im2col and gemm (``Conv1d``, ``Conv2d``).
+- ``_kernels/conv.pxi``: convolution by direct kernels (``conv_direct.h``) or
+  by im2col and gemm (``Conv1d``, ``Conv2d``).
 - ``_kernels/pool.pxi``: max and average pooling.
 
 Includes (rather than separate extension modules) keep every kernel in one

@@ -1,5 +1,7 @@
-# Included by layerkit/_core.pyx: 2-D convolution (1-D is the case H = 1) by
-# im2col and BLAS gemm, sample by sample, with the GIL released.
+# Included by layerkit/_core.pyx: 2-D convolution (1-D is the case H = 1),
+# sample by sample, with the GIL released: by the direct kernels of
+# ``conv_direct.h`` where ``conv_algorithm`` picks them (stride 1, dilation 1,
+# one group, AVX-512), else by im2col and BLAS gemm as laid out below.
 #
 # Layouts (row-major, as the arrays are C-contiguous):
 #   x   (n, C, H, W)           the input
