@@ -88,3 +88,53 @@ def test_any_pooling_equals_torch(kind, n_axes, data):
     dy = np.random.default_rng(seed + 1).standard_normal(tuple(yt.shape))
     yt.backward(torch.tensor(dy))
     np.testing.assert_allclose(layer.backward(x, dy), xt.grad.numpy(), **TOL)
+
+
+@st.composite
+def direct_cases(draw):
+    """Stride 1, dilation 1, one group (what the direct kernels take), with channel counts that fill the
+    vector lanes (8 in float64, 16 in float32), fall short of them or overrun them, and any padding."""
+    channels = st.sampled_from([1, 2, 3, 5, 8, 12, 16, 20, 32])
+    c_in, c_out = draw(channels), draw(channels)
+    kernel = tuple(draw(st.integers(1, 5)) for _ in range(2))
+    padding = draw(st.one_of(st.sampled_from(["same", "valid"]),
+                             st.tuples(st.integers(0, 4), st.integers(0, 4))))
+    size = tuple(draw(st.integers(1, 12)) for _ in range(2))
+    assume(padding == "same" or all(s + 2 * p >= k for s, p, k in zip(size, (0, 0) if padding == "valid"
+                                                                          else padding, kernel)))
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    return c_in, c_out, kernel, padding, size, draw(st.integers(1, 3)), dtype, draw(st.booleans()), \
+        draw(st.integers(0, 2**16))
+
+
+@pytest.mark.parametrize("algorithm", ["direct", "direct-portable"])
+@settings(max_examples=examples(40), **SETTINGS)
+@given(direct_cases())
+def test_the_direct_kernels_equal_torch_for_any_channels_and_padding(algorithm, case):
+    from layerkit._backend import core
+
+    c_in, c_out, kernel, padding, size, n, dtype, bias, seed = case
+    layer = lk.Conv2d(c_in, c_out, kernel, padding=padding, bias=bias, rng=seed, dtype=dtype)
+    ref = torch.nn.Conv2d(c_in, c_out, kernel, padding=padding, bias=bias).double()
+    ref.weight.data = torch.tensor(layer.W, dtype=torch.float64)
+    if bias:
+        layer.b[...] = np.random.default_rng(seed).standard_normal(c_out)
+        ref.bias.data = torch.tensor(layer.b, dtype=torch.float64)
+    x = np.random.default_rng(seed + 1).standard_normal((n, c_in) + size).astype(dtype)
+    tol = TOL if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
+    previous, simd = core.conv_algorithm("direct"), core.simd_kernels(algorithm == "direct")
+    try:
+        y = layer.forward(x)
+        dy = np.random.default_rng(seed + 2).standard_normal(y.shape).astype(dtype)
+        dx = layer.backward(x, dy)
+    finally:
+        core.conv_algorithm(previous)
+        core.simd_kernels(simd)
+    xt = torch.tensor(x.astype(np.float64), requires_grad=True)
+    yt = ref(xt)
+    yt.backward(torch.tensor(dy.astype(np.float64)))
+    np.testing.assert_allclose(y, yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **tol)
+    np.testing.assert_allclose(layer.dW, ref.weight.grad.numpy(), **tol)
+    if bias:
+        np.testing.assert_allclose(layer.db, ref.bias.grad.numpy(), **tol)
