@@ -213,10 +213,23 @@ def test_a_residual_conv_block_equals_torch_and_round_trips(tmp_path, use_worksp
     np.testing.assert_array_equal(lk.Net.load(path).predict(x), net.predict(x))
 
 
-def test_a_workspace_step_of_a_conv_net_allocates_no_arrays():
+def resnet_style(dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+
+    def block():
+        return lk.Residual([lk.Conv2d(4, 4, 3, padding=1, bias=False, rng=rng, dtype=dtype),
+                            lk.BatchNorm2d(4, dtype=dtype), lk.ReLU(),
+                            lk.Conv2d(4, 4, 3, padding=1, bias=False, rng=rng, dtype=dtype),
+                            lk.BatchNorm2d(4, dtype=dtype)])
+    return lk.Net([lk.Conv2d(1, 4, 3, padding=1, rng=rng, dtype=dtype), lk.ReLU(), block(), lk.ReLU(),
+                   lk.GlobalAvgPool2d(), lk.Linear(4, 10, rng=rng, dtype=dtype)])
+
+
+@pytest.mark.parametrize("make_net", [lenet, resnet_style], ids=["lenet", "resnet-style"])
+def test_a_workspace_step_of_a_conv_net_allocates_no_arrays(make_net):
     import tracemalloc
 
-    net = lenet(np.float32)
+    net = make_net(np.float32)
     x, t = images(16)
     x = x.astype(np.float32)
     workspace = net.workspace()

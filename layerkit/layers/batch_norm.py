@@ -195,7 +195,7 @@ class BatchNorm1d(AffineNorm):
         return workspace._array(self, role, shape, self.dtype)
 
     def _channel_forward(self, x: np.ndarray, training: bool, gamma: np.ndarray, beta: np.ndarray,
-                         workspace: Any) -> tuple[np.ndarray, ChannelStats]:
+                         workspace: Any, update_running: bool = True) -> tuple[np.ndarray, ChannelStats]:
         view = x.reshape(x.shape[0], self.n, _positions(x))
         mean = self._array(workspace, "mean", (self.n,))
         rstd = self._array(workspace, "rstd", (self.n,))
@@ -207,11 +207,24 @@ class BatchNorm1d(AffineNorm):
                     f"{self!r}: expected more than 1 value per channel in training mode, got input of shape "
                     f"{x.shape}; use a larger batch or net.eval() for inference")
             core.channel_stats(view, mean, rstd)  # rstd holds the biased variance for now
+        if training and update_running:
             m = self.dtype.type(self.momentum)
             running_mean, running_var = self._vector("running_mean"), self._vector("running_var")
-            self.running_mean = (1 - m) * running_mean + m * mean
-            self.running_var = (1 - m) * running_var + m * (rstd * self.dtype.type(values / (values - 1)))
-        else:
+            if not running_mean.flags.writeable:  # (read-only, as loaded from a memory map: a copy then)
+                running_mean = running_mean.copy()
+            if not running_var.flags.writeable or np.shares_memory(running_var, running_mean):
+                running_var = running_var.copy()
+            # (1 - m) * running + m * new, in place (the same roundings, and no arrays per step)
+            new = self._array(workspace, "running_update", (self.n,))
+            np.multiply(mean, m, out=new)
+            np.multiply(running_mean, 1 - m, out=running_mean)
+            np.add(running_mean, new, out=running_mean)
+            np.multiply(rstd, self.dtype.type(values / (values - 1)), out=new)
+            np.multiply(new, m, out=new)
+            np.multiply(running_var, 1 - m, out=running_var)
+            np.add(running_var, new, out=running_var)
+            self.running_mean, self.running_var = running_mean, running_var
+        elif not training:
             mean[...] = self._vector("running_mean")
             rstd[...] = self._vector("running_var")
         np.add(rstd, eps, out=rstd)
@@ -239,12 +252,8 @@ class BatchNorm1d(AffineNorm):
 
     def _channel_forward_stats(self, x: np.ndarray) -> tuple[np.ndarray, ChannelStats]:
         """The statistics a pass over ``x`` in the current mode would use, without updating the running ones."""
-        saved = self.running_mean, self.running_var
-        try:
-            return self._channel_forward(x, bool(self.training), self._vector("gamma"), self._vector("beta"),
-                                         None)
-        finally:
-            self.running_mean, self.running_var = saved
+        return self._channel_forward(x, bool(self.training), self._vector("gamma"), self._vector("beta"), None,
+                                     update_running=False)
 
     def check_state(self) -> None:
         """Raise ``ValueError`` unless the running statistics are finite vectors of shape (n,), the variance >= 0.
