@@ -58,9 +58,10 @@ def test_running_statistics_match_torch_after_several_training_steps(rng):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("held", ["own", "read-only", "one array for both"])
-def test_running_statistics_update_in_place_by_the_formula_whatever_array_holds_them(rng, dtype, held):
+@pytest.mark.parametrize("cls, shape", [(lk.BatchNorm2d, (4, 3, 2, 5)), (lk.BatchNorm1d, (40, 3))])
+def test_running_statistics_update_in_place_by_the_formula_whatever_array_holds_them(rng, dtype, held, cls, shape):
     # (1 - m) * running + m * batch, in place in their own arrays, copied first when read-only or shared
-    layer = lk.BatchNorm2d(3, momentum=0.3, dtype=dtype)
+    layer = cls(3, momentum=0.3, dtype=dtype)
     start = rng.normal(size=3).astype(dtype) ** 2
     if held == "read-only":
         layer.running_mean, layer.running_var = start.copy(), start.copy()
@@ -70,15 +71,18 @@ def test_running_statistics_update_in_place_by_the_formula_whatever_array_holds_
         layer.running_mean = layer.running_var = start.copy()
     else:
         layer.running_mean, layer.running_var = start.copy(), start.copy()
-    x = (rng.normal(size=(4, 3, 2, 5)) * 2 + 1).astype(dtype)
+    x = (rng.normal(size=shape) * 2 + 1).astype(dtype)
+    held_before = layer.running_mean
     layer.forward_pass(x, True)
     m = dtype(0.3)
-    values = x.shape[0] * x.shape[2] * x.shape[3]
-    mean, var = x.mean(axis=(0, 2, 3), dtype=np.float64), x.var(axis=(0, 2, 3), dtype=np.float64)
+    axes = (0,) + tuple(range(2, x.ndim))
+    values = x.size // 3
+    mean, var = x.mean(axis=axes, dtype=np.float64), x.var(axis=axes, dtype=np.float64)
     np.testing.assert_allclose(layer.running_mean, (1 - m) * start + m * mean.astype(dtype), rtol=1e-6)
     unbiased = var.astype(dtype) * dtype(values / (values - 1))
     np.testing.assert_allclose(layer.running_var, (1 - m) * start + m * unbiased, rtol=1e-6)
     assert layer.running_mean is not layer.running_var
+    assert (layer.running_mean is held_before) == (held != "read-only")  # updated in its own array
     if held == "read-only":  # the read-only arrays are left as they were
         assert all(np.array_equal(original, start) for original in originals)
 

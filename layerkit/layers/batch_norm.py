@@ -138,9 +138,11 @@ class BatchNorm1d(AffineNorm):
             rstd = 1.0 / np.sqrt(var + eps)
             xhat = centred * rstd
             m = self.dtype.type(self.momentum)
-            running_mean, running_var = self._vector("running_mean"), self._vector("running_var")
-            self.running_mean = (1 - m) * running_mean + m * mean
-            self.running_var = (1 - m) * running_var + m * (var * (rows / (rows - 1)))
+            running_mean, running_var = self._running_for_update()
+            # (1 - m) * running + m * new, in place (the same roundings)
+            np.add(np.multiply(running_mean, 1 - m, out=running_mean), m * mean, out=running_mean)
+            np.add(np.multiply(running_var, 1 - m, out=running_var), m * (var * (rows / (rows - 1))), out=running_var)
+            self.running_mean, self.running_var = running_mean, running_var
         else:
             running_mean, running_var = self._vector("running_mean"), self._vector("running_var")
             rstd = 1.0 / np.sqrt(running_var + eps)
@@ -183,6 +185,16 @@ class BatchNorm1d(AffineNorm):
         mean_gx = np.einsum("ij,ij->j", g, ctx.xhat) / rows
         return ctx.rstd * (g - mean_g - ctx.xhat * mean_gx)
 
+    def _running_for_update(self) -> tuple[np.ndarray, np.ndarray]:
+        """``running_mean`` and ``running_var`` as arrays a training pass may update in place: copies of
+        read-only ones (a memory map, say) or of one array held as both."""
+        running_mean, running_var = self._vector("running_mean"), self._vector("running_var")
+        if not running_mean.flags.writeable:
+            running_mean = running_mean.copy()
+        if not running_var.flags.writeable or np.shares_memory(running_var, running_mean):
+            running_var = running_var.copy()
+        return running_mean, running_var
+
     # ------------------------------------------------------------ inputs with positions (compiled core)
     def _x(self, x: Any) -> np.ndarray:
         return check_batch(x, repr(self), n_features=self.n, dtype=self.dtype, ndim=self.input_ranks,
@@ -209,11 +221,7 @@ class BatchNorm1d(AffineNorm):
             core.channel_stats(view, mean, rstd)  # rstd holds the biased variance for now
         if training and update_running:
             m = self.dtype.type(self.momentum)
-            running_mean, running_var = self._vector("running_mean"), self._vector("running_var")
-            if not running_mean.flags.writeable:  # (read-only, as loaded from a memory map: a copy then)
-                running_mean = running_mean.copy()
-            if not running_var.flags.writeable or np.shares_memory(running_var, running_mean):
-                running_var = running_var.copy()
+            running_mean, running_var = self._running_for_update()
             # (1 - m) * running + m * new, in place (the same roundings, and no arrays per step)
             new = self._array(workspace, "running_update", (self.n,))
             np.multiply(mean, m, out=new)
