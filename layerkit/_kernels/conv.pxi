@@ -55,7 +55,7 @@ cdef int _geometry(tuple shape, ConvGeometry* g) except -1:
     g.Wo = (g.W + g.pw + g.pw_after - g.dw * (g.kw - 1) - 1) // g.sw + 1
     if g.Ho < 1 or g.Wo < 1:
         raise ValueError("layerkit._core: the kernel is larger than the padded input")
-    if (g.C * g.kh * g.kw > 2147483647 or g.Ho * g.Wo > 2147483647 or g.O > 2147483647):
+    if (g.C * g.kh * g.kw > 2147483647 or g.Ho * (g.W + g.pw + g.pw_after) > 2147483647 or g.O > 2147483647):
         raise ValueError("layerkit._core: dimension too large for BLAS")
     return 0
 
