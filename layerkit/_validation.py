@@ -148,6 +148,17 @@ def check_grad_output(dy: Any, who: str, shape: tuple[int, ...], dtype: np.dtype
     return np.array(array, dtype=dtype, order=order, copy=True)
 
 
+def check_parameter(value: Any, who: str, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A parameter set to something else than the layer's own array (a list, another dtype or shape):
+    a new C-ordered array of ``dtype``, or ``ValueError``/``TypeError`` naming the layer and parameter."""
+    array = np.asarray(value)
+    if array.shape != shape:
+        raise ValueError(f"{who}: parameter {name} must have shape {shape}, got {array.shape}")
+    if array.dtype.kind not in "fiu":
+        raise TypeError(f"{who}: parameter {name} must be real numbers, got dtype {array.dtype}")
+    return np.array(array, dtype=dtype, order="C", copy=True)
+
+
 def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     """Return ``value`` as an int >= ``minimum`` or raise."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):

@@ -7,7 +7,7 @@ import numpy as np
 
 from layerkit import init as initializers
 from layerkit._backend import core
-from layerkit._validation import (as_rng, check_channels_batch, check_grad_output, check_positive_int,
+from layerkit._validation import (as_rng, check_channels_batch, check_grad_output, check_parameter, check_positive_int,
                                   resolve_dtype)
 from layerkit.layers._spatial import compact, describe_padding, padding_before_after, per_axis, scratch
 from layerkit.layers.base import Layer
@@ -77,19 +77,12 @@ class _ConvNd(Layer):
         W, b = self.W, self.b
         if not (type(W) is np.ndarray and W.shape == self.weight_shape and W.dtype == self.dtype
                 and W.flags.c_contiguous):
-            W = self.W = self._fix_param("W", W, self.weight_shape)
+            W = self.W = check_parameter(W, repr(self), "W", self.weight_shape, self.dtype)
         if self.bias and not (type(b) is np.ndarray and b.shape == (self.out_channels,) and b.dtype == self.dtype
                               and b.flags.c_contiguous):
-            b = self.b = self._fix_param("b", b, (self.out_channels,))
+            b = self.b = check_parameter(b, repr(self), "b", (self.out_channels,), self.dtype)
         return W, (b if self.bias else None)
 
-    def _fix_param(self, name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
-        array = np.asarray(value)
-        if array.shape != shape:
-            raise ValueError(f"{self!r}: parameter {name} must have shape {shape}, got {array.shape}")
-        if array.dtype.kind not in "fiu":
-            raise TypeError(f"{self!r}: parameter {name} must be real numbers, got dtype {array.dtype}")
-        return np.array(array, dtype=self.dtype, order="C", copy=True)
 
     # ------------------------------------------------------------- geometry
     def _checked_input(self, x: Any) -> np.ndarray:

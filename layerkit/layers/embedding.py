@@ -7,7 +7,8 @@ import numpy as np
 
 from layerkit import init as initializers
 from layerkit._backend import core
-from layerkit._validation import as_rng, check_grad_output, check_indices, check_positive_int, resolve_dtype
+from layerkit._validation import (as_rng, check_grad_output, check_indices, check_parameter, check_positive_int,
+                                  resolve_dtype)
 from layerkit.layers.base import Layer
 
 
@@ -99,12 +100,7 @@ class Embedding(Layer):
         shape = (self.num_embeddings, self.embedding_dim)
         if type(W) is np.ndarray and W.shape == shape and W.dtype == self.dtype and W.flags.c_contiguous:
             return W
-        array = np.asarray(W)
-        if array.shape != shape:
-            raise ValueError(f"{self!r}: parameter W must have shape {shape}, got {array.shape}")
-        if array.dtype.kind not in "fiu":
-            raise TypeError(f"{self!r}: parameter W must be real numbers, got dtype {array.dtype}")
-        self.W = np.array(array, dtype=self.dtype, order="C", copy=True)
+        self.W = check_parameter(W, repr(self), "W", shape, self.dtype)
         return self.W
 
     def _indices(self, x: Any) -> np.ndarray:

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from layerkit._backend import core
-from layerkit._validation import as_rng, as_rows, check_batch, check_grad_output, check_positive_int, resolve_dtype
+from layerkit._validation import (as_rng, as_rows, check_batch, check_grad_output, check_parameter,
+                                  check_positive_int, resolve_dtype)
 from layerkit import init as initializers
 from layerkit.layers.base import Layer
 
@@ -118,19 +119,12 @@ class Linear(Layer):
         W, b = self.W, self.b
         if not (isinstance(W, np.ndarray) and W.shape == (self.n_in, self.n_out) and W.dtype == self.dtype
                 and (W.flags.c_contiguous or W.flags.f_contiguous)):
-            W = self.W = self._fix_param("W", W, (self.n_in, self.n_out))
+            W = self.W = check_parameter(W, repr(self), "W", (self.n_in, self.n_out), self.dtype)
         if not (isinstance(b, np.ndarray) and b.shape == (self.n_out,) and b.dtype == self.dtype
                 and b.flags.c_contiguous):
-            b = self.b = self._fix_param("b", b, (self.n_out,))
+            b = self.b = check_parameter(b, repr(self), "b", (self.n_out,), self.dtype)
         return W, b
 
-    def _fix_param(self, name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
-        array = np.asarray(value)
-        if array.shape != shape:
-            raise ValueError(f"{self!r}: parameter {name} must have shape {shape}, got {array.shape}")
-        if array.dtype.kind not in "fiu":
-            raise TypeError(f"{self!r}: parameter {name} must be real numbers, got dtype {array.dtype}")
-        return np.array(array, dtype=self.dtype, order="C", copy=True)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Compute ``x @ W + b``.
