@@ -240,16 +240,7 @@ def table_rows(rounds: int, has_jax: bool) -> list[str]:
 
 
 def main() -> None:
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(1)
-    threadpool_limits(1)
-    try:
-        import jax  # noqa: F401
-        has_jax = True
-    except ImportError:
-        has_jax = False
+    has_jax = timing.one_thread_peers()
     print(f"# {timing.affinity()}")
     print("| case | layerkit | JAX jit | PyTorch | NumPy | lk/JAX | lk/PyTorch | lk/NumPy | arrays allocated/step |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -37,11 +37,11 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import timing  # noqa: E402  (first: it sets XLA's one-thread flags before JAX loads)
-from timing import affinity, best_time, best_times  # noqa: E402
+from timing import affinity, best_time, best_times, one_thread_peers  # noqa: E402
 
 import layerkit as lk  # noqa: E402
 from cases import LR, Case, lk_activation  # noqa: E402
@@ -186,13 +186,7 @@ def main(argv=None) -> None:
     parser.add_argument("--no-figure", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
     import torch
-    torch.set_num_threads(1)
-    threadpool_limits(1)
-    try:
-        import jax  # noqa: F401
-        has_jax = True
-    except ImportError:
-        has_jax = False
+    has_jax = one_thread_peers()
     repeats = 3 if args.quick else 7
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, {affinity()}; "
           f"Python {platform.python_version()}, NumPy {np.__version__}, PyTorch {torch.__version__}, "

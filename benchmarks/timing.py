@@ -41,6 +41,21 @@ def best_time(fn: Callable[[], object], repeats: int, target: float = 0.02) -> f
     return best
 
 
+def one_thread_peers() -> bool:
+    """PyTorch and the BLAS libraries on one thread each (JAX is, from this module's import); whether JAX is
+    installed."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def affinity() -> str:
     """Which CPUs the process may run on, as a line for the output."""
     try:
