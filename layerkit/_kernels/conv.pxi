@@ -80,7 +80,7 @@ cdef extern from "_kernels/conv.h" nogil:
 cdef extern from "_kernels/conv_direct.h" nogil:
     ctypedef struct lk_dc_geom:
         Py_ssize_t C, H, W, O, kh, kw, ph, pw, Hp, Wp, Ho, Wo
-    int lk_direct_conv_fast()
+    int lk_cpu_has_v4()
     int lk_simd_kernels
     Py_ssize_t lk_dc_scratch_forward_spatial_f(const lk_dc_geom* g)
     Py_ssize_t lk_dc_scratch_forward_spatial_d(const lk_dc_geom* g)
@@ -127,7 +127,6 @@ cdef extern from "_kernels/conv_direct.h" nogil:
 #   1 "im2col": always im2col and gemm;
 #   2 "direct": direct wherever the geometry allows (stride 1, dilation 1, one group), on any CPU.
 cdef int _algorithm_setting = 0
-cdef int _direct_fast = -1
 _ALGORITHMS = ("auto", "im2col", "direct")
 
 
@@ -148,7 +147,7 @@ def conv_algorithm(name=None):
 
 def simd_available():
     """Whether this CPU has the AVX-512 extensions the direct convolution and pooling kernels are built for."""
-    return bool(lk_direct_conv_fast())
+    return bool(lk_cpu_has_v4())
 
 
 def simd_kernels(enabled=None):
@@ -169,16 +168,13 @@ cdef inline bint _direct_geometry(ConvGeometry* g) noexcept nogil:
 
 
 cdef inline bint _direct_wanted(ConvGeometry* g) noexcept nogil:
-    global _direct_fast
     if _algorithm_setting == 1 or not _direct_geometry(g):
         return False
     if _algorithm_setting == 2:
         return True
-    if _direct_fast < 0:
-        _direct_fast = lk_direct_conv_fast()
     # one thread each: measured faster than im2col and BLAS on one and on two threads (LeNet-5, the
     # ResNet-style net); with more BLAS threads the threaded gemms are left to run
-    return _direct_fast == 1 and (_blas_thread_count == NULL or _blas_thread_count() <= 2)
+    return lk_cpu_has_v4() and (_blas_thread_count == NULL or _blas_thread_count() <= 2)
 
 
 cdef enum:

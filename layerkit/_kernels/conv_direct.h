@@ -25,16 +25,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define LK_DC_HAVE_V4 1
-/* the direct kernels keep 16 to 24 vectors of 64 bytes in registers: only AVX-512 has the 32 registers; the
- * kernels are compiled for x86-64-v4, so every extension of that level must be there */
-static int lk_direct_conv_fast(void) { __builtin_cpu_init(); return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")); }
-#else
-#define LK_DC_HAVE_V4 0
-static int lk_direct_conv_fast(void) { return 0; }
-#endif
+#include "simd.h"
 
 /* block sizes: spatial forward 6 channels x 4 vectors, spatial weight gradient 6 channels x 3 taps,
  * channel forward 12 positions, channel weight gradient 12 taps */
@@ -58,7 +49,7 @@ static inline ptrdiff_t lk_dc_round_up(ptrdiff_t a, ptrdiff_t b) { return (a + b
 /* Each kernel is compiled twice per number type: for AVX-512 (x86-64-v4, with LK_DC_KEEP pinning a vector
  * that GCC would otherwise load again as a memory operand of every multiply-add using it), and for the
  * compiler's default target; the entry points below pick one by the CPU. */
-#if LK_DC_HAVE_V4
+#if LK_HAVE_V4
 #define LK_DC_ATTR __attribute__((noinline, target("arch=x86-64-v4")))
 #define LK_DC_TARGET __attribute__((target("arch=x86-64-v4")))
 #define LK_DC_KEEP(v) __asm__("" : "+v"(v))
@@ -102,12 +93,8 @@ static inline ptrdiff_t lk_dc_round_up(ptrdiff_t a, ptrdiff_t b) { return (a + b
 #undef LK_DC_TARGET
 #undef LK_DC_KEEP
 
-/* 1: the AVX-512 kernels where the CPU has them; 0: the portable ones everywhere (tests run both) */
-static int lk_simd_kernels = 1;
-
-#if LK_DC_HAVE_V4
-#define LK_DC_PICK(name, SUF, ...) \
-    (lk_simd_kernels && lk_direct_conv_fast() ? name##_##SUF##_v4(__VA_ARGS__) : name##_##SUF##_any(__VA_ARGS__))
+#if LK_HAVE_V4
+#define LK_DC_PICK(name, SUF, ...) (lk_use_v4() ? name##_##SUF##_v4(__VA_ARGS__) : name##_##SUF##_any(__VA_ARGS__))
 #else
 #define LK_DC_PICK(name, SUF, ...) (name##_##SUF##_any(__VA_ARGS__))
 #endif
@@ -118,7 +105,7 @@ static ptrdiff_t lk_dc_scratch_forward_channel_##SUF(const lk_dc_geom* g) { retu
 static ptrdiff_t lk_dc_scratch_wgrad_spatial_##SUF(const lk_dc_geom* g) { return lk_dc_scratch_wgrad_spatial_##SUF##_any(g); }     \
 static ptrdiff_t lk_dc_scratch_wgrad_channel_##SUF(const lk_dc_geom* g) { return lk_dc_scratch_wgrad_channel_##SUF##_any(g); }     \
 static ptrdiff_t lk_dc_scratch_xgrad_wide_##SUF(const lk_dc_geom* g) { return lk_dc_scratch_xgrad_wide_##SUF##_any(g); }         \
-static void lk_dc_spread_##SUF(const T* dy, T* dyq, const lk_dc_geom* g) { lk_dc_spread_##SUF##_any(dy, dyq, g); }                  \
+static void lk_dc_spread_##SUF(const T* dy, T* dyq, const lk_dc_geom* g) { LK_DC_PICK(lk_dc_spread, SUF, dy, dyq, g); }                \
 static void lk_dc_col2im_wide_##SUF(const T* dcolq, T* dxp, T* dx, const lk_dc_geom* g) {                           \
     LK_DC_PICK(lk_dc_col2im_wide, SUF, dcolq, dxp, dx, g); }                                                       \
 static void lk_dc_forward_spatial_##SUF(const T* x, const T* w, const T* b, T* y, T* scratch, const lk_dc_geom* g, ptrdiff_t n) { \

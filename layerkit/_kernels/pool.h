@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "simd.h"
+
 #define LK_TAKES(v, m) (((v) > (m)) | ((v) != (v)))
 
 #define LK_DEFINE_HALVING(T, SUFFIX)                                                                     \
@@ -82,16 +84,8 @@ LK_DEFINE_HALVING(double, d)
 /* float32 with AVX-512: 16 windows at once. A row pair's 32 numbers are split into the windows' four corners
  * (even and odd columns of each row), the same selections run as masks, and the gradients are interleaved
  * back; rows of fewer windows take masked loads and stores. The same results, bit for bit. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#include <immintrin.h>
+#if LK_HAVE_V4
 #define LK_POOL_V4 __attribute__((target("arch=x86-64-v4")))
-
-static int lk_pool_avx512(void) {
-    static int known = -1;
-    if (known < 0) { __builtin_cpu_init(); known = (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")); }
-    return known;
-}
 
 typedef struct { __m512 a, b, c, d; __mmask16 lo, hi, out; } lk_pool_window16;
 
@@ -175,7 +169,7 @@ LK_POOL_V4 static void lk_max_pool_halving_backward_f_v4(const float* x, const f
             }
         }
 }
-#define LK_POOL_PICK(v4, scalar) (lk_simd_kernels && lk_pool_avx512() ? (v4) : (scalar))
+#define LK_POOL_PICK(v4, scalar) (lk_use_v4() ? (v4) : (scalar))
 #else
 #define LK_POOL_PICK(v4, scalar) (scalar)
 #endif
