@@ -109,7 +109,7 @@ class Plan:
                 widths_chain = all(a.n_out == b.n_in for a, b in zip(linears, linears[1:]))
                 if len(dtypes) == 1 and widths_chain:
                     return Plan(list(layers), trace_type, entry_type)
-        if any(is_dense(layer) for layer in layers) or _has_relu_then_max_pool(layers):
+        if any(is_dense(layer) for layer in layers) or any(map(_relu_then_max_pool, layers, layers[1:])):
             return SegmentedPlan(list(layers), trace_type, entry_type)
         return None
 
@@ -314,7 +314,8 @@ class SegmentedPlan:
         self._parts = [(seg.chain, seg.layers, seg) for seg in self.segments]
         # (start, stop, chain or None, want_dx when the net's input gradient is not asked for, whether the
         # segment is a MaxPool2d right after a stand-alone ReLU: one backward pass for both)
-        after_relu = {b.start for a, b in zip(self.segments, self.segments[1:]) if _relu_then_max_pool(a, b)}
+        after_relu = {b.start for a, b in zip(self.segments, self.segments[1:])
+                      if a.chain is None and b.chain is None and _relu_then_max_pool(a.layers[0], b.layers[0])}
         self._reversed = [(seg.start, seg.stop, seg.chain, seg.start > 0, seg.start in after_relu)
                           for seg in reversed(self.segments)]
         self._chains = [(seg.start, seg.stop, seg.chain) for seg in self.segments if seg.chain is not None]
@@ -442,21 +443,13 @@ class SegmentedPlan:
         return tuple(sorted(set(self._rest).union(failed)))
 
 
-def _relu_then_max_pool(first: _Segment, second: _Segment) -> bool:
-    """Two one-layer segments: a built-in ``ReLU``, then a built-in ``MaxPool2d`` (its geometry checked per pass)."""
+def _relu_then_max_pool(first: Any, second: Any) -> bool:
+    """A built-in ``ReLU``, then a built-in ``MaxPool2d`` (a conv net's usual pair; its geometry is checked
+    per pass): the pair whose backward passes the plan runs as one."""
     from layerkit.layers.pooling import MaxPool2d
     from layerkit.layers.relu import ReLU
 
-    return (first.chain is None and second.chain is None and type(first.layers[0]) is ReLU
-            and type(second.layers[0]) is MaxPool2d)
-
-
-def _has_relu_then_max_pool(layers: Sequence[Any]) -> bool:
-    """A built-in ``ReLU`` right before a built-in ``MaxPool2d`` somewhere in ``layers`` (a conv net's usual pair)."""
-    from layerkit.layers.pooling import MaxPool2d
-    from layerkit.layers.relu import ReLU
-
-    return any(type(a) is ReLU and type(b) is MaxPool2d for a, b in zip(layers, layers[1:]))
+    return type(first) is ReLU and type(second) is MaxPool2d
 
 
 def relu_max_pool_backward(relu_entry: Any, pool_entry: Any, dy: Any, workspace: Any) -> Any:
