@@ -30,13 +30,16 @@ files included here, each readable on its own:
 - ``_kernels/chain.pxi``: ``DenseChain``, a whole net in one call per pass.
 - ``_kernels/losses.pxi``: the losses (checks, value, gradient in one pass).
 - ``_kernels/optim.pxi``: the optimizers' updates (the loops in ``optim.h``).
-- ``_kernels/epoch.pxi``: a whole epoch of minibatch training on a chain (``fit``).
 - ``_kernels/norm2d.pxi``: batch normalisation per channel of ``(n, C, S)`` inputs
   (the float32 loops in ``norm2d.h``).
 - ``_kernels/embedding.pxi``: the embedding lookup and its scatter-add.
 - ``_kernels/conv.pxi``: convolution by direct kernels (``conv_direct.h``) or
   by im2col and gemm (``Conv1d``, ``Conv2d``).
 - ``_kernels/pool.pxi``: max and average pooling.
+- ``_kernels/front.pxi``: a conv net's layers before its dense chain, as compiled
+  stages (for the in-core epoch).
+- ``_kernels/epoch.pxi``: a whole epoch of minibatch training on a chain, after
+  those stages for a conv net (``fit``).
 
 Includes (rather than separate extension modules) keep every kernel in one
 translation unit, so the chain calls the BLAS and activation code directly.
@@ -58,8 +61,9 @@ include "_kernels/elementwise.pxi"
 include "_kernels/chain.pxi"
 include "_kernels/losses.pxi"
 include "_kernels/optim.pxi"
-include "_kernels/epoch.pxi"
 include "_kernels/norm2d.pxi"
 include "_kernels/embedding.pxi"
 include "_kernels/conv.pxi"
 include "_kernels/pool.pxi"
+include "_kernels/front.pxi"
+include "_kernels/epoch.pxi"

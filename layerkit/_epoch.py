@@ -3,9 +3,11 @@
 When nothing needs Python at the granularity of a minibatch (plain SGD with
 a float learning rate, or one of ``layerkit.optim``'s optimizers; no
 clipping, no diagnostics, no callback with ``on_batch_end``) and the net runs
-as one ``DenseChain``, an epoch of ``fit`` (gather each minibatch, forward
-pass, loss, backward pass, update) is one call of ``_core.train_epoch`` with
-the GIL released: Python runs only at the epoch's boundaries.
+as one ``DenseChain``, or as a conv net's built-in front (convolutions,
+poolings, activations, ``Flatten``: ``layerkit._front``) followed by one
+``DenseChain``, an epoch of ``fit`` (gather each minibatch, forward pass,
+loss, backward pass, update) is one call of ``_core.train_epoch`` with the
+GIL released: Python runs only at the epoch's boundaries.
 
 With an optimizer, the core updates the optimizer's own state arrays in
 place with the rule ``net.step(optimizer)`` runs (the same compiled loops),
@@ -31,7 +33,9 @@ import numpy as np
 from layerkit._backend import core
 from layerkit._batches import BatchSource, gather_buffer, grad_buffer
 from layerkit._deferred import parameters_changed
+from layerkit._front import Front
 from layerkit._fusable import is_dense
+from layerkit._plan import Plan
 from layerkit.callbacks import Callback
 from layerkit.optim.base import Optimizer, _compiled_fits
 from layerkit.losses import (
@@ -109,11 +113,17 @@ class EpochRunner:
             return None
         if any(needs_every_batch(callback) for callback in callbacks):
             return None
-        plan = net._compiled()
         loss = _loss_code(loss_fn, y)
-        if (plan is None or loss is None or source.kind != "dense" or source.data.dtype != plan.dtype
-                or source.data.ndim != 2 or not source.data.flags.c_contiguous):
+        if loss is None or source.kind != "dense" or not source.data.flags.c_contiguous:
             return None
+        plan = net._runner()
+        if type(plan) is Plan:
+            if source.data.dtype != plan.dtype or source.data.ndim != 2:
+                return None
+        else:
+            front = Front.of(plan)
+            if front is None or source.data.dtype != front.dtype or source.data.ndim < 3:
+                return None
         return cls(net, source, y, loss, update, sample_weight, batch_size, workspace, grad_buffers,
                    batch_buffers, _loss_param(loss_fn))
 
@@ -128,32 +138,46 @@ class EpochRunner:
             ``fit`` accumulates, and the last minibatch's loss and rows.
             ``None`` when the epoch must run in Python from its start.
         """
-        plan, n = self.net._compiled(), len(self.source)  # asked each epoch: a callback may change the layers
-        if plan is None or self.source.data.dtype != plan.dtype:
+        plan, n = self.net._runner(), len(self.source)  # asked each epoch: a callback may change the layers
+        front = None
+        if type(plan) is Plan:
+            chain, dtype, width, owner = plan.chain, plan.dtype, plan.linears[-1].n_out, plan
+        else:
+            front = Front.of(plan)
+            if front is None:
+                return None
+            chain, dtype, width, owner = front.chain, front.dtype, front.width, plan.owner
+        if self.source.data.dtype != dtype:
             return None
-        chain = plan.chain
         full = min(self.batch_size, n)
         last = n - (n - 1) // full * full
-        width = plan.linears[-1].n_out  # the chain's output width (activations keep it)
-        sets = []
+        sets, fronts = [], []
         for rows in ((full,) if last == full else (full, last)):
-            grad = grad_buffer(self.grad_buffers, (rows, width), plan.dtype)
-            sets.append((self.workspace._buffers_for(plan, chain, rows), grad))
+            grad = grad_buffer(self.grad_buffers, (rows, width), dtype)
+            sets.append((self.workspace._buffers_for(owner, chain, rows), grad))
+            if front is not None:
+                stages = front.stages(self.source.data.shape[1:], rows, self.workspace)
+                if stages is None:
+                    return None
+                fronts.append(stages)
         xbuf = tbuf = wbuf = None
         if order is not None:  # the buffers the Python loop gathers into
             xbuf = self.source._out(full)
             tbuf = gather_buffer(self.y, full, self.batch_buffers, "y")
             if self.sample_weight is not None:
                 wbuf = gather_buffer(self.sample_weight, full, self.batch_buffers, "w")
-        eps = _BCE_EPS_FLOAT32 if plan.dtype == np.float32 else _BCE_EPS_FLOAT64
+        eps = _BCE_EPS_FLOAT32 if dtype == np.float32 else _BCE_EPS_FLOAT64
         if type(self.rate) is float:
             parameters_changed()
             return core.train_epoch(chain, self.source.data, self.loss, self.y, self.sample_weight, order,
                                     self.batch_size, self.rate, eps, sets, xbuf, tbuf, wbuf,
-                                    loss_param=self.loss_param)
+                                    loss_param=self.loss_param, front=fronts or None)
         optimizer = self.rate
         batches = (n + full - 1) // full
-        job = _optimizer_job(optimizer, plan, batches)
+        if front is None:
+            job = _optimizer_job(optimizer, plan.layers, 0, (), batches)
+        else:
+            job = _optimizer_job(optimizer, front.chain_layers, front.start, front.convolutions(), batches)
         if job is None:
             return None
         spec, keys, created = job
@@ -161,7 +185,7 @@ class EpochRunner:
         try:
             done = core.train_epoch(chain, self.source.data, self.loss, self.y, self.sample_weight, order,
                                     self.batch_size, 0.0, eps, sets, xbuf, tbuf, wbuf, spec,
-                                    loss_param=self.loss_param)
+                                    loss_param=self.loss_param, front=fronts or None)
         except BaseException as error:  # a Ctrl-C between slices: the updates that ran are counted
             _advance(optimizer, keys, created, getattr(error, "batches_done", 0))
             raise
@@ -179,48 +203,72 @@ def _optimizer_rule(update: Any) -> Any:
     return rule()
 
 
-def _optimizer_job(optimizer: Any, plan: Any, batches: int) -> tuple | None:
+def _optimizer_job(optimizer: Any, layers: Sequence[Any], offset: int, convolutions: Sequence[tuple[int, Any]],
+                   batches: int) -> tuple | None:
     """``(spec for train_epoch, state keys, keys created here)``, or None when the Python loop must run.
 
-    The state of every parameter is made as ``update_param`` makes it at its
-    first update; the epoch needs every parameter at the same update count
-    and every state array as the core's loop takes it.
+    ``layers`` are the chain's, the first at index ``offset`` of the net;
+    ``convolutions`` the ``(index, layer)`` of a conv net's front. The state
+    of every parameter is made as ``update_param`` makes it at its first
+    update; the epoch needs every parameter at the same update count and
+    every state array as the core's loop takes it.
     """
     rule = _optimizer_rule(optimizer)
     if rule is None:
         return None
-    stages, keys, created, step0 = [], [], [], None
+    job = _StateJob(optimizer)
+    stages: list = []
     joinable = False  # the last stage is dense without its activation yet (the chain's stages, build_chain)
-    for index, layer in enumerate(plan.layers):
+    for index, layer in enumerate(layers, offset):
         if not is_dense(layer):
             if not joinable:
                 stages.append(None)  # an activation stage of its own
             joinable = False
             continue
         joinable = True
-        pair = []
-        for name in layer.param_names:  # W, b
-            key, param = f"{index}.{name}", getattr(layer, name)
-            if type(param) is not np.ndarray or not _compiled_fits(param) or not param.flags.writeable:
-                return _forget(optimizer, created)  # (a list, a view: the Python loop converts or refuses it)
-            state = optimizer.state.get(key)
-            if state is None:
-                state = optimizer.state[key] = {"step": 0, **optimizer._initial_state(param)}
-                created.append(key)
-            slots = optimizer._kernel_slots(state)
-            if any(slot is not None and not (type(slot) is np.ndarray and slot.dtype == param.dtype
-                                             and slot.shape == param.shape and slot.flags.c_contiguous
-                                             and slot.flags.writeable) for slot in slots):
-                return _forget(optimizer, created)  # the Python loop says what is wrong with it
-            if step0 is None:
-                step0 = state["step"]
-            elif state["step"] != step0:
-                return _forget(optimizer, created)
-            keys.append(key)
-            pair.append((slots, float(optimizer.decay_for(param))))
-        stages.append(tuple(pair))
+        pair = tuple(job.item(index, layer, name) for name in layer.param_names)  # W, b
+        if None in pair:
+            return _forget(optimizer, job.created)
+        stages.append(pair)
+    front = []
+    for index, layer in convolutions:
+        items = [job.item(index, layer, name) for name in layer.param_names]  # W (and b)
+        if None in items:
+            return _forget(optimizer, job.created)
+        front.append((items[0], items[1] if len(items) > 1 else None))
+    step0 = job.step0
     lrs = np.array([optimizer.lr(step0 + b) for b in range(batches)], dtype=np.float64)
-    return (rule[0], rule[1], stages, lrs, step0), keys, created
+    spec = (rule[0], rule[1], stages, lrs, step0) + ((front,) if convolutions else ())
+    return spec, job.keys, job.created
+
+
+class _StateJob:
+    """The optimizer states of the parameters one in-core epoch updates (made where missing)."""
+
+    def __init__(self, optimizer: Any) -> None:
+        self.optimizer, self.keys, self.created, self.step0 = optimizer, [], [], None
+
+    def item(self, index: int, layer: Any, name: str) -> tuple | None:
+        """``(state arrays, decay)`` of parameter ``name`` of the net's layer ``index``; ``None``: Python runs."""
+        optimizer = self.optimizer
+        key, param = f"{index}.{name}", getattr(layer, name)
+        if type(param) is not np.ndarray or not _compiled_fits(param) or not param.flags.writeable:
+            return None  # (a list, a view: the Python loop converts or refuses it)
+        state = optimizer.state.get(key)
+        if state is None:
+            state = optimizer.state[key] = {"step": 0, **optimizer._initial_state(param)}
+            self.created.append(key)
+        slots = optimizer._kernel_slots(state)
+        if any(slot is not None and not (type(slot) is np.ndarray and slot.dtype == param.dtype
+                                         and slot.shape == param.shape and slot.flags.c_contiguous
+                                         and slot.flags.writeable) for slot in slots):
+            return None  # the Python loop says what is wrong with it
+        if self.step0 is None:
+            self.step0 = state["step"]
+        elif state["step"] != self.step0:
+            return None
+        self.keys.append(key)
+        return slots, float(optimizer.decay_for(param))
 
 
 def _forget(optimizer: Any, created: list) -> None:

@@ -88,7 +88,7 @@ class TrainingRun:
         self._first_param = next((f"{i}.{layer.param_names[0]}" for i, layer in enumerate(net.layers)
                                   if getattr(layer, "param_names", ())), "")
         self.workspace, self.grad_buffers, self.batch_buffers = net.workspace(), {}, {}
-        # a fused net trained by plain SGD: whole epochs in the core (None when Python is needed per minibatch)
+        # a fused net (a conv net's front and chain too): whole epochs in the core (None: Python per minibatch)
         self.in_core = None if batch_hooks else EpochRunner.for_fit(
             net, source, y, loss_fn, update, batch_size=batch_size, clip_norm=clip_norm,
             diagnostics=self.history.diagnostics, callbacks=self.callbacks, sample_weight=sample_weight,

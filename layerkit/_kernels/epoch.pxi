@@ -53,6 +53,9 @@ cdef struct EpochJob:
     char* wbuf
     Stage* full              # the stages of a full minibatch and of the last, smaller one
     Stage* last
+    FrontStage* front_full   # a conv net's stages before the chain (front.pxi), likewise; n_front of them
+    FrontStage* front_last
+    int n_front
     char* grad_full
     char* grad_last
     Update* updates
@@ -100,6 +103,8 @@ cdef void _epoch_run(EpochJob* job, Py_ssize_t first, Py_ssize_t stop, floating*
     cdef Py_ssize_t row_bytes = job.m * job.item
     cdef Stage* st
     cdef Stage* top
+    cdef FrontStage* fs
+    cdef char* rows_in
     cdef char* grad
     cdef char* t
     cdef char* w
@@ -109,9 +114,9 @@ cdef void _epoch_run(EpochJob* job, Py_ssize_t first, Py_ssize_t stop, floating*
         start = b * job.batch_size
         rows = job.n - start if job.n - start < job.batch_size else job.batch_size
         if b == job.batches - 1:
-            st, grad = job.last, job.grad_last
+            st, grad, fs = job.last, job.grad_last, job.front_last
         else:
-            st, grad = job.full, job.grad_full
+            st, grad, fs = job.full, job.grad_full, job.front_full
         if job.order != NULL:  # np.take of the rows into the reused buffers
             for i in range(rows):
                 source = job.order[start + i]
@@ -119,13 +124,14 @@ cdef void _epoch_run(EpochJob* job, Py_ssize_t first, Py_ssize_t stop, floating*
                 memcpy(job.tbuf + i * job.target_row, job.targets + source * job.target_row, job.target_row)
                 if job.weights != NULL:
                     memcpy(job.wbuf + i * job.item, job.weights + source * job.item, job.item)
-            st[0].x.data = job.xbuf
+            rows_in = job.xbuf
             t = job.tbuf
             w = job.wbuf if job.weights != NULL else NULL
         else:  # views of the rows
-            st[0].x.data = job.x + start * row_bytes
+            rows_in = job.x + start * row_bytes
             t = job.targets + start * job.target_row
             w = job.weights + start * job.item if job.weights != NULL else NULL
+        st[0].x.data = _front_forward[floating](fs, job.n_front, rows_in, dtype_tag) if job.n_front else rows_in
         _chain_forward(st, job.k, dtype_tag)
         top = &st[job.k - 1]
         correct = 0
@@ -134,6 +140,8 @@ cdef void _epoch_run(EpochJob* job, Py_ssize_t first, Py_ssize_t stop, floating*
             job.done = b
             return
         _chain_backward(st, job.k, dtype_tag)
+        if job.n_front:
+            _front_backward[floating](fs, job.n_front, dtype_tag)
         if job.n_opt:
             for i in range(job.n_opt):
                 job.opt_items[i].lr = job.lrs[b]
@@ -159,11 +167,12 @@ cdef bint _contiguous(object a, int typenum, cnp.npy_intp rows, cnp.npy_intp col
 
 
 cdef int _fill_epoch_stages(DenseChain chain, Stage* st, list buffers, cnp.npy_intp rows, list params,
-                            object grad) except -1:
+                            object grad, bint first_dx) except -1:
     """The stages of a minibatch of ``rows`` rows: forward and backward operands from one set of buffers.
 
     As ``DenseChain.forward`` and ``backward`` fill them for a workspace's
-    buffers; the first stage's input is set per minibatch.
+    buffers; the first stage's input is set per minibatch. ``first_dx``: the
+    first stage computes its input's gradient too (a conv net's front needs it).
     """
     cdef int s, k = chain.n_stages
     cdef list row
@@ -174,7 +183,7 @@ cdef int _fill_epoch_stages(DenseChain chain, Stage* st, list buffers, cnp.npy_i
         st[s].p0 = chain.act_params[2 * s]
         st[s].p1 = chain.act_params[2 * s + 1]
         st[s].dense = chain.holders[s] is not None
-        st[s].want_dx = s > 0  # fit never needs the input's gradient
+        st[s].want_dx = s > 0 or first_dx  # fit never needs the net input's gradient
         if s == 0:
             _fill_scratch(&st[s].x, NULL, rows, chain.widths[0])  # its data: each minibatch's rows
         else:
@@ -201,13 +210,14 @@ cdef int _fill_epoch_stages(DenseChain chain, Stage* st, list buffers, cnp.npy_i
 
 
 def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize_t batch_size, double rate,
-                double eps, list sets, xbuf=None, tbuf=None, wbuf=None, optimizer=None, double loss_param=0.0):
+                double eps, list sets, xbuf=None, tbuf=None, wbuf=None, optimizer=None, double loss_param=0.0,
+                front=None):
     """One epoch of minibatch training on ``chain`` over the rows of ``x[order]``, without the GIL.
 
     Parameters
     ----------
     chain : DenseChain
-    x : ndarray, shape (n, widths[0])
+    x : ndarray, shape (n, widths[0]), or (n, ...) with ``front``
         C-contiguous, of the chain's dtype.
     loss : int
         ``EPOCH_LOSS_BCE``, ``EPOCH_LOSS_SOFTMAX_LABELS``, ``EPOCH_LOSS_SOFTMAX_ROWS``, ``EPOCH_LOSS_MSE``,
@@ -236,10 +246,16 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
         ``((W_slots, W_decay), (b_slots, b_decay))`` with the state arrays in
         the rule's order; ``lrs`` a float64 array of the learning rate of each
         minibatch's update; ``step0`` the parameters' update count before the
-        epoch (the same for all).
+        epoch (the same for all). With ``front``, a sixth entry has one
+        ``((W_slots, W_decay), (b_slots, b_decay) or None)`` per convolution
+        stage, in order.
     loss_param : float
         The loss's parameter: Huber's ``delta`` (positive and finite); unused
         by the other losses.
+    front : list, optional
+        A conv net's stages before the chain, one list per entry of ``sets``
+        (the stages of ``front.pxi``'s ``_fill_front`` for that many rows); the
+        convolutions' parameters are updated with the chain's.
 
     Returns
     -------
@@ -251,9 +267,15 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     cdef int t = chain.typenum, k = chain.n_stages, s, i
     cdef EpochJob job
     cdef cnp.npy_intp n, out = chain.widths[k], full_rows, last_rows, tcols
-    if not _fits(x, t, -1 if type(x) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2
-                 else cnp.PyArray_DIM(<cnp.ndarray>x, 0), chain.widths[0], False, False):
-        return None
+    cdef Py_ssize_t m = chain.widths[0]  # elements of a row of x
+    if front is None:
+        if not _fits(x, t, -1 if type(x) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2
+                     else cnp.PyArray_DIM(<cnp.ndarray>x, 0), chain.widths[0], False, False):
+            return None
+    else:
+        m = _row_elements(x, t, False)
+        if m < 1 or type(front) is not list or len(front) != len(sets):
+            return None
     n = cnp.PyArray_DIM(<cnp.ndarray>x, 0)
     if n == 0 or batch_size < 1 or n > 2147483647 or loss < EPOCH_BCE or loss > EPOCH_HUBER:
         return None
@@ -284,7 +306,8 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
         for i in range(n):
             if job.order[i] < 0 or job.order[i] >= n:
                 return None
-        if not (_buffer_rows(xbuf, t, full_rows, chain.widths[0])
+        if not ((_buffer_rows(xbuf, t, full_rows, chain.widths[0]) if front is None
+                 else _row_elements(xbuf, t, True) == m and cnp.PyArray_DIM(<cnp.ndarray>xbuf, 0) >= full_rows)
                 and (_buffer_rows(tbuf, cnp.NPY_INT64, full_rows, -1) if tcols < 0 and loss == EPOCH_SOFTMAX_LABELS
                      else _buffer_rows(tbuf, t, full_rows, tcols))
                 and (weights is None or _buffer_rows(wbuf, t, full_rows, -1))):
@@ -311,10 +334,22 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     for s in range(k):
         if params[s] is not None:
             n_updates += 2
+    cdef list front_params = []  # (W, b, dW, db) of each convolution stage (b, db None without bias)
+    job.n_front = 0
+    job.front_full = job.front_last = NULL
+    if front is not None:
+        for stages_of_set in front:
+            if type(stages_of_set) is not list or len(stages_of_set) != len(front[0]) or not stages_of_set:
+                return None
+        for stage in front[0]:
+            if stage[0] == FRONT_CONV:
+                front_params.append(tuple(stage[1][1:]))
+                n_updates += 1 if stage[1][2] is None else 2
+        job.n_front = len(front[0])
     job.n_opt = 0
     job.opt_items = NULL
     if optimizer is not None:
-        kind, hyper, stages, lrs, step0 = optimizer
+        kind, hyper, stages, lrs, step0 = optimizer[:5]
         _opt_rule(&job.rule, kind, hyper)
         if (len(stages) != k or not _contiguous(lrs, cnp.NPY_FLOAT64, cnp.PyArray_DIM(<cnp.ndarray>lrs, 0)
                                                  if type(lrs) is cnp.ndarray else -1, -1, False)
@@ -328,9 +363,20 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
                 (w_slots, w_decay), (b_slots, b_decay) = stages[s]
                 opt_items.append((W, dW, w_slots, 0.0, 0, w_decay))
                 opt_items.append((b, db, b_slots, 0.0, 0, b_decay))
+        front_specs = optimizer[5] if len(optimizer) > 5 else []
+        if len(front_specs) != len(front_params):
+            return None
+        for (W, b, dW, db), spec in zip(front_params, front_specs):
+            (w_slots, w_decay), bias_spec = spec
+            if (b is None) != (bias_spec is None):
+                return None
+            opt_items.append((W, dW, w_slots, 0.0, 0, w_decay))
+            if b is not None:
+                b_slots, b_decay = bias_spec
+                opt_items.append((b, db, b_slots, 0.0, 0, b_decay))
         job.lrs = <double*>cnp.PyArray_DATA(<cnp.ndarray>lrs)
         job.step0 = step0
-    job.loss, job.k, job.n, job.m, job.out = loss, k, n, chain.widths[0], out
+    job.loss, job.k, job.n, job.m, job.out = loss, k, n, m, out
     job.batch_size, job.item = full_rows, (8 if t == cnp.NPY_FLOAT64 else 4)
     job.x = cnp.PyArray_BYTES(<cnp.ndarray>x)
     job.targets = cnp.PyArray_BYTES(<cnp.ndarray>targets)
@@ -345,6 +391,11 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     try:
         if job.full == NULL or job.last == NULL or job.updates == NULL:
             raise MemoryError()
+        if job.n_front:
+            job.front_full = <FrontStage*>PyMem_Malloc(job.n_front * sizeof(FrontStage))
+            job.front_last = <FrontStage*>PyMem_Malloc(job.n_front * sizeof(FrontStage))
+            if job.front_full == NULL or job.front_last == NULL:
+                raise MemoryError()
         if opt_items:
             job.opt_items = <OptItem*>PyMem_Malloc(len(opt_items) * sizeof(OptItem))
             if job.opt_items == NULL:
@@ -352,16 +403,23 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
             _fill_opt_items(opt_items, job.opt_items, t, keep_opt)  # (checks every array)
             job.n_opt = len(opt_items)
         buffers, grad = sets[0]
-        _fill_epoch_stages(chain, job.full, buffers, full_rows, params, grad)
+        _fill_epoch_stages(chain, job.full, buffers, full_rows, params, grad, job.n_front > 0)
         job.grad_full = cnp.PyArray_BYTES(<cnp.ndarray>grad)
         buffers, grad = sets[len(sets) - 1]
-        _fill_epoch_stages(chain, job.last, buffers, last_rows, params, grad)
+        _fill_epoch_stages(chain, job.last, buffers, last_rows, params, grad, job.n_front > 0)
         job.grad_last = cnp.PyArray_BYTES(<cnp.ndarray>grad)
+        if job.n_front:  # (checks every array against its stage's geometry)
+            _fill_front(front[0], job.front_full, t, full_rows, full_rows * m, full_rows * chain.widths[0],
+                        job.full[0].dx.data)
+            _fill_front(front[len(front) - 1], job.front_last, t, last_rows, last_rows * m,
+                        last_rows * chain.widths[0], job.last[0].dx.data)
         pairs = []  # in the order of DenseChain.sgd: W then b, stage by stage (params keeps them alive)
         for stage in params:
             if stage is not None:
                 W, b, dW, db = stage
                 pairs.extend((W, dW, b, db))
+        for W, b, dW, db in front_params:  # (checked by _fill_front)
+            pairs.extend((W, dW) if b is None else (W, dW, b, db))
         _fill_updates(pairs, job.updates)
         _prepare_small(full_rows)
         # in slices of about EPOCH_SLICE_ROWS rows, with a look for signals between them (Ctrl-C)
@@ -387,6 +445,8 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     finally:
         PyMem_Free(job.full)
         PyMem_Free(job.last)
+        PyMem_Free(job.front_full)
+        PyMem_Free(job.front_last)
         PyMem_Free(job.updates)
         PyMem_Free(job.opt_items)
     return job.done, job.total_loss, job.total_correct, job.last_loss, job.last_rows
@@ -402,3 +462,15 @@ cdef bint _buffer_rows(object a, int typenum, cnp.npy_intp rows, cnp.npy_intp co
             or cnp.PyArray_DIM(arr, 0) < rows):
         return False
     return cols < 0 or cnp.PyArray_DIM(arr, 1) == cols
+
+
+cdef Py_ssize_t _row_elements(object a, int typenum, bint writeable):
+    """Elements per row (first axis) of a C-contiguous native array of ``typenum`` with 2 axes or more; -1 else."""
+    if type(a) is not cnp.ndarray:
+        return -1
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if (cnp.PyArray_TYPE(arr) != typenum or not cnp.PyArray_ISNOTSWAPPED(arr) or not cnp.PyArray_IS_C_CONTIGUOUS(arr)
+            or (writeable and not cnp.PyArray_ISWRITEABLE(arr)) or cnp.PyArray_NDIM(arr) < 2
+            or cnp.PyArray_DIM(arr, 0) < 1):
+        return -1
+    return cnp.PyArray_SIZE(arr) // cnp.PyArray_DIM(arr, 0)

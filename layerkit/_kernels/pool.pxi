@@ -115,6 +115,23 @@ cdef void _max_pool_backward(const floating* x, const floating* dy, floating* dx
                 dx[p * g.H * g.W + at] += dy[(p * g.Ho + oh) * g.Wo + ow]
 
 
+cdef void _max_pool_relu_backward(const floating* x, const floating* dy, floating* dx,
+                                  PoolGeometry* g) noexcept nogil:
+    """The gradient through a ReLU and then a 2x2, stride-2 max pooling (``_halving``), in one pass.
+
+    ``x`` is the pooling's input (the ReLU's output); bit for bit the ReLU's
+    backward of ``_max_pool_backward``.
+    """
+    cdef Py_ssize_t i
+    if g.H % 2 or g.W % 2:  # (the last row or column is in no window)
+        for i in range(g.planes * g.H * g.W):
+            dx[i] = 0
+    if floating is float:
+        lk_max_pool_relu_halving_backward_f(x, dy, dx, g.planes, g.H, g.W, g.Ho, g.Wo)
+    else:
+        lk_max_pool_relu_halving_backward_d(x, dy, dx, g.planes, g.H, g.W, g.Ho, g.Wo)
+
+
 cdef void _avg_pool_forward(const floating* x, floating* y, PoolGeometry* g) noexcept nogil:
     cdef Py_ssize_t p, oh, ow, ih, iw, h0, w0, h1, w1
     cdef const floating* plane
@@ -240,18 +257,11 @@ def max_pool_relu_backward(tuple shape, cnp.ndarray x, cnp.ndarray dy, cnp.ndarr
     _check_block(x, t, g.planes * g.H * g.W, False)
     _check_block(dy, t, g.planes * g.Ho * g.Wo, False)
     _check_block(dx, t, g.planes * g.H * g.W, True)
-    cdef Py_ssize_t i
     with nogil:
         if t == cnp.NPY_FLOAT64:
-            if g.H % 2 or g.W % 2:
-                for i in range(g.planes * g.H * g.W):
-                    (<double*>cnp.PyArray_DATA(dx))[i] = 0
-            lk_max_pool_relu_halving_backward_d(<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(dy),
-                                                <double*>cnp.PyArray_DATA(dx), g.planes, g.H, g.W, g.Ho, g.Wo)
+            _max_pool_relu_backward[double](<double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(dy),
+                                            <double*>cnp.PyArray_DATA(dx), &g)
         else:
-            if g.H % 2 or g.W % 2:
-                for i in range(g.planes * g.H * g.W):
-                    (<float*>cnp.PyArray_DATA(dx))[i] = 0
-            lk_max_pool_relu_halving_backward_f(<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(dy),
-                                                <float*>cnp.PyArray_DATA(dx), g.planes, g.H, g.W, g.Ho, g.Wo)
+            _max_pool_relu_backward[float](<float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(dy),
+                                           <float*>cnp.PyArray_DATA(dx), &g)
     return dx

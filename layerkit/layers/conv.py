@@ -99,18 +99,22 @@ class _ConvNd(Layer):
 
     def _geometry(self, x: np.ndarray) -> tuple[int, ...]:
         """The core's 16 integers for input ``x``; raises when the kernel does not fit the padded input."""
-        spatial = x.shape[2:]
+        return self._geometry_for(x.shape)
+
+    def _geometry_for(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``_geometry`` for an input of ``shape``."""
+        spatial = shape[2:]
         before, after = self._pad_before, self._pad_after
         kernel, stride, dilation = self.kernel_size, self.stride, self.dilation
         for size, b, a, k, d in zip(spatial, before, after, kernel, dilation):
             if size + b + a < d * (k - 1) + 1:
                 raise ValueError(
                     f"{self!r}: the kernel (size {k}, dilation {d}, spanning {d * (k - 1) + 1}) is larger than "
-                    f"the padded input ({size} + padding {b + a} = {size + b + a}) of x with shape {x.shape}")
+                    f"the padded input ({size} + padding {b + a} = {size + b + a}) of x with shape {shape}")
         if self._n_axes == 1:
             spatial, before, after = (1,) + spatial, (0,) + before, (0,) + after
             kernel, stride, dilation = (1,) + kernel, (1,) + stride, (1,) + dilation
-        return (x.shape[0], self.in_channels, spatial[0], spatial[1], self.out_channels, kernel[0], kernel[1],
+        return (shape[0], self.in_channels, spatial[0], spatial[1], self.out_channels, kernel[0], kernel[1],
                 stride[0], stride[1], before[0], before[1], after[0], after[1], dilation[0], dilation[1],
                 self.groups)
 

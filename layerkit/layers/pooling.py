@@ -33,15 +33,19 @@ class _PoolNd(Layer):
                                  f"padding {compact(self.padding)} for kernel_size {compact(self.kernel_size)}")
 
     def _geometry(self, x: np.ndarray) -> tuple[int, ...]:
-        spatial = x.shape[2:]
+        return self._geometry_for(x.shape)
+
+    def _geometry_for(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The core's 9 integers for an input of ``shape``; raises when the window does not fit."""
+        spatial = shape[2:]
         for size, pad, k in zip(spatial, self.padding, self.kernel_size):
             if size + 2 * pad < k:
                 raise ValueError(f"{self!r}: the window (size {k}) is larger than the padded input "
-                                 f"({size} + padding {2 * pad} = {size + 2 * pad}) of x with shape {x.shape}")
+                                 f"({size} + padding {2 * pad} = {size + 2 * pad}) of x with shape {shape}")
         kernel, stride, padding = self.kernel_size, self.stride, self.padding
         if self._n_axes == 1:
             spatial, kernel, stride, padding = (1,) + spatial, (1,) + kernel, (1,) + stride, (0,) + padding
-        return (x.shape[0] * x.shape[1], spatial[0], spatial[1], kernel[0], kernel[1], stride[0], stride[1],
+        return (shape[0] * shape[1], spatial[0], spatial[1], kernel[0], kernel[1], stride[0], stride[1],
                 padding[0], padding[1])
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -196,8 +200,12 @@ class _GlobalAvgPool(Layer):
 
     def _plan(self, x: Any) -> tuple[np.ndarray, tuple[int, ...]]:
         x = check_channels_batch(x, repr(self), rank=2 + self._n_axes)
-        spatial = x.shape[2:] if self._n_axes == 2 else (1,) + x.shape[2:]
-        return x, (x.shape[0] * x.shape[1], spatial[0], spatial[1], spatial[0], spatial[1], 1, 1, 0, 0)
+        return x, self._geometry_for(x.shape)
+
+    def _geometry_for(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The core's 9 integers (one window over each whole plane) for an input of ``shape``."""
+        spatial = shape[2:] if self._n_axes == 2 else (1,) + tuple(shape[2:])
+        return (shape[0] * shape[1], spatial[0], spatial[1], spatial[0], spatial[1], 1, 1, 0, 0)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Average every channel.
