@@ -285,10 +285,10 @@ DIRECT_CASES_2D = [
 ]
 
 
-@pytest.fixture(params=["im2col", "direct", "direct-portable"])
+@pytest.fixture(params=["im2col", "direct", "direct-portable", "winograd"])
 def conv_algorithm(request):
     """Every product by im2col and gemm, then by the direct kernels (AVX-512 where the CPU has it), then by
-    the direct kernels' portable C."""
+    the direct kernels' portable C, then with Winograd's kernels wherever they run (3x3, float32, AVX-512)."""
     from layerkit._backend import core
 
     algorithm = request.param.split("-")[0]
@@ -323,8 +323,9 @@ def test_conv_algorithm_names_the_choices_and_keeps_the_setting_on_a_bad_one():
     from layerkit._backend import core
 
     previous = core.conv_algorithm()
-    assert previous in ("auto", "im2col", "direct")
-    with pytest.raises(ValueError, match=r"conv_algorithm expects one of \('auto', 'im2col', 'direct'\), got 'fast'"):
+    assert previous in ("auto", "im2col", "direct", "winograd")
+    with pytest.raises(ValueError, match=r"conv_algorithm expects one of \('auto', 'im2col', 'direct', 'winograd'\), "
+                                         r"got 'fast'"):
         core.conv_algorithm("fast")
     assert core.conv_algorithm() == previous
 

@@ -95,9 +95,10 @@ def test_conv_nets_train_in_the_core_bit_for_bit_as_in_the_python_loop(name, dty
     _assert_same(*results)
 
 
-@pytest.mark.parametrize("algorithm", ["im2col", "direct"])
-def test_both_convolution_algorithms_train_in_the_core_as_in_the_python_loop(algorithm, monkeypatch):
-    """The core's choice of kernel is the same on both paths (LeNet-5's first layers, 16 lanes of positions)."""
+@pytest.mark.parametrize("algorithm", ["im2col", "direct", "winograd"])
+def test_every_convolution_algorithm_trains_in_the_core_as_in_the_python_loop(algorithm, monkeypatch):
+    """The core's choice of kernel is the same on both paths (LeNet-5's first layers, 16 lanes of positions;
+    a 3x3 layer of 16 channels, which Winograd's kernels take on AVX-512)."""
     previous = lk._core.conv_algorithm()
     lk._core.conv_algorithm(algorithm)
     try:
@@ -105,7 +106,8 @@ def test_both_convolution_algorithms_train_in_the_core_as_in_the_python_loop(alg
         for in_core in (True, False):
             rng = np.random.default_rng(5)
             net = lk.Net([lk.Conv2d(1, 6, 5, padding=2, rng=rng, dtype=np.float32), lk.ReLU(), lk.MaxPool2d(2),
-                          lk.Conv2d(6, 16, 3, rng=rng, dtype=np.float32), lk.ReLU(), lk.MaxPool2d(2), lk.Flatten(),
+                          lk.Conv2d(6, 16, 3, rng=rng, dtype=np.float32), lk.ReLU(), lk.MaxPool2d(2),
+                          lk.Conv2d(16, 16, 3, padding=1, rng=rng, dtype=np.float32), lk.Tanh(), lk.Flatten(),
                           lk.Linear(16 * 3 * 3, 10, rng=rng, dtype=np.float32)])
             x = np.random.default_rng(6).normal(size=(40, 1, 16, 16)).astype(np.float32)
             y = np.random.default_rng(7).integers(0, 10, size=40)

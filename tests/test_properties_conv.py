@@ -138,3 +138,45 @@ def test_the_direct_kernels_equal_torch_for_any_channels_and_padding(algorithm, 
     np.testing.assert_allclose(layer.dW, ref.weight.grad.numpy(), **tol)
     if bias:
         np.testing.assert_allclose(layer.db, ref.bias.grad.numpy(), **tol)
+
+
+@st.composite
+def winograd_cases(draw):
+    """3x3 float32 layers with 16k output channels (what Winograd's kernels take), any input channels,
+    widths across one to three blocks of 16 tiles, any padding (beyond 2 the input gradient is direct)."""
+    c_in = draw(st.sampled_from([1, 3, 8, 16, 20, 32]))
+    c_out = draw(st.sampled_from([16, 32]))
+    padding = draw(st.one_of(st.sampled_from(["same", "valid"]), st.tuples(st.integers(0, 3), st.integers(0, 3))))
+    size = (draw(st.integers(1, 9)), draw(st.integers(1, 70)))
+    assume(padding == "same" or all(s + 2 * p >= 3 for s, p in zip(size, (0, 0) if padding == "valid" else padding)))
+    return c_in, c_out, padding, size, draw(st.integers(1, 3)), draw(st.booleans()), draw(st.integers(0, 2**16))
+
+
+@pytest.mark.skipif(not lk._core.simd_available(), reason="the Winograd kernels run on AVX-512 only")
+@settings(max_examples=examples(40), **SETTINGS)
+@given(winograd_cases())
+def test_winograd_equals_torch_for_any_size_and_padding(case):
+    from layerkit._backend import core
+
+    c_in, c_out, padding, size, n, bias, seed = case
+    layer = lk.Conv2d(c_in, c_out, 3, padding=padding, bias=bias, rng=seed, dtype=np.float32)
+    ref = torch.nn.Conv2d(c_in, c_out, 3, padding=padding, bias=bias).double()
+    ref.weight.data = torch.tensor(layer.W, dtype=torch.float64)
+    if bias:
+        layer.b[...] = np.random.default_rng(seed).standard_normal(c_out)
+        ref.bias.data = torch.tensor(layer.b, dtype=torch.float64)
+    x = np.random.default_rng(seed + 1).standard_normal((n, c_in) + size).astype(np.float32)
+    previous = core.conv_algorithm("winograd")
+    try:
+        y = layer.forward(x)
+        dy = np.random.default_rng(seed + 2).standard_normal(y.shape).astype(np.float32)
+        dx = layer.backward(x, dy)
+    finally:
+        core.conv_algorithm(previous)
+    xt = torch.tensor(x.astype(np.float64), requires_grad=True)
+    yt = ref(xt)
+    yt.backward(torch.tensor(dy.astype(np.float64)))
+    tol = dict(rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(y, yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **tol)
+    np.testing.assert_allclose(layer.dW, ref.weight.grad.numpy(), **tol)
