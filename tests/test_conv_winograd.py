@@ -1,4 +1,5 @@
-"""Winograd's F(2x2, 3x3) for 3x3 float32 convolutions (layerkit/_kernels/conv_winograd.h): equal to torch."""
+"""Winograd's F(2x2, 3x3) and F(3x3, 2x2) for 3x3 float32 convolutions (layerkit/_kernels/conv_winograd.h):
+equal to torch to float32 rounding."""
 import numpy as np
 import pytest
 
@@ -49,6 +50,7 @@ CASES = [
     (48, 16, 1, True, (6, 65)),
     (16, 48, (1, 2), False, (9, 33)),
     (8, 16, 1, True, (11, 31)),
+    (12, 16, 1, True, (4, 4)),
 ]
 
 
@@ -65,12 +67,18 @@ def test_winograd_passes_equal_torch_to_float32_rounding(c_in, c_out, padding, b
     algorithm("direct")
     y_direct, dx_direct, dW_direct = _passes(layer, x, dy)
     y_ref, dx_ref, dW_ref = _torch_passes(layer, x, dy)
-    for name, got, direct, ref in (("y", y, y_direct, y_ref), ("dx", dx, dx_direct, dx_ref)):
+    terms = {"y": c_in * 9, "dx": c_out * 9, "dW": x.shape[0] * y.shape[2] * y.shape[3]}
+    ran = {"y": True, "dx": c_in % 16 == 0, "dW": c_in % 4 == 0}  # (padding at most 2 here)
+    for name, got, direct, ref in (("y", y, y_direct, y_ref), ("dx", dx, dx_direct, dx_ref),
+                                   ("dW", dW, dW_direct, dW_ref)):
         scale = np.abs(ref).max()
-        # Winograd's error is of the direct kernel's order (a float32 rounding of sums of c_in * 9 terms)
-        assert np.abs(got - ref).max() <= 4e-7 * scale * np.sqrt(c_in * 9), name
+        # Winograd's error is of the direct kernel's order (a float32 rounding of sums of that many terms)
+        assert np.abs(got - ref).max() <= 4e-7 * scale * np.sqrt(terms[name]), name
         assert np.abs(got - ref).max() <= 4 * np.abs(direct - ref).max() + 1e-30, name
-    np.testing.assert_array_equal(dW, dW_direct)  # the weight gradient keeps the direct kernel
+        if ran[name]:  # (the Winograd kernels ran: other sums, other roundings)
+            assert not np.array_equal(got, direct), name
+        else:
+            np.testing.assert_array_equal(got, direct)
 
 
 def test_winograd_runs_where_asked_and_differs_from_the_direct_kernels(algorithm):
@@ -84,6 +92,19 @@ def test_winograd_runs_where_asked_and_differs_from_the_direct_kernels(algorithm
     y_direct, dx_direct, _ = _passes(layer, x, dy)
     assert not np.array_equal(y, y_direct) and not np.array_equal(dx, dx_direct)
     np.testing.assert_allclose(y, y_direct, rtol=1e-5, atol=1e-5)
+
+
+def test_the_weight_gradient_needs_input_channels_in_fours(algorithm):
+    """6 input channels: the forward pass by Winograd, the weight gradient by the direct kernel."""
+    layer = lk.Conv2d(6, 16, 3, padding=1, rng=0, dtype=np.float32)
+    x = np.random.default_rng(0).standard_normal((2, 6, 5, 7)).astype(np.float32)
+    dy = np.random.default_rng(1).standard_normal((2, 16, 5, 7)).astype(np.float32)
+    algorithm("winograd")
+    y, _, dW = _passes(layer, x, dy)
+    algorithm("direct")
+    y_direct, _, dW_direct = _passes(layer, x, dy)
+    assert not np.array_equal(y, y_direct)
+    np.testing.assert_array_equal(dW, dW_direct)
 
 
 @pytest.mark.parametrize("c_in, c_out, dtype, padding, kernel", [

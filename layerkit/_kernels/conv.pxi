@@ -119,6 +119,9 @@ cdef extern from "_kernels/conv_direct.h" nogil:
 
 cdef extern from "_kernels/conv_winograd.h" nogil:
     Py_ssize_t lk_wg_scratch_f(const lk_dc_geom* g)
+    Py_ssize_t lk_wg_wgrad_scratch_f(const lk_dc_geom* g)
+    void lk_wg_wgrad_f(const float* x, const float* dy, float* dw, float* scratch, const lk_dc_geom* g,
+                       Py_ssize_t n)
     void lk_wg_forward_f(const float* x, const float* w, const float* b, float* y, float* scratch,
                          const lk_dc_geom* g, Py_ssize_t n, int flip)
     int lk_use_v4()
@@ -201,6 +204,12 @@ cdef inline bint _winograd_wanted(ConvGeometry* g, Py_ssize_t channels_in, Py_ss
     return _algorithm_setting == 3 or (channels_in >= 8 and 10 * tiles >= 7 * lanes)
 
 
+cdef inline bint _winograd_wgrad(ConvGeometry* g) noexcept nogil:
+    """Whether the float32 weight gradient runs by Winograd (F(3x3, 2x2); the forward pass's conditions and
+    input channels a multiple of 4, so the direct kernels would take it otherwise)."""
+    return _winograd_wanted(g, g.C, g.O, g.Wo) and g.C % 4 == 0
+
+
 cdef inline bint _winograd_xgrad(ConvGeometry* g) noexcept nogil:
     """Whether the float32 input gradient runs by Winograd (a convolution of ``dy`` padded by at most 2)."""
     return (_winograd_wanted(g, g.O, g.C, g.W) and g.ph <= 2 and g.ph_after <= 2 and g.pw <= 2 and g.pw_after <= 2)
@@ -255,7 +264,7 @@ cdef Py_ssize_t _direct_scratch_size(ConvGeometry* g) noexcept nogil:
     size = max(size, lk_dc_scratch_wgrad_channel_f(&d), lk_dc_scratch_wgrad_channel_d(&d))
     size = max(size, lk_dc_scratch_xgrad_wide_f(&d), lk_dc_scratch_xgrad_wide_d(&d))
     if g.kh == 3 and g.kw == 3:
-        size = max(size, lk_wg_scratch_f(&d))
+        size = max(size, lk_wg_scratch_f(&d), lk_wg_wgrad_scratch_f(&d))
     if g.ph <= g.kh - 1 and g.ph_after <= g.kh - 1 and g.pw <= g.kw - 1 and g.pw_after <= g.kw - 1:
         _dc_xgrad_geom(g, &dx)
         size = max(size, lk_dc_scratch_forward_channel_f(&dx), lk_dc_scratch_forward_channel_d(&dx))
@@ -462,7 +471,9 @@ cdef void _conv_backward(const floating* x, const floating* w, const floating* d
     if kind != _DIRECT_NONE:
         _dc_geom(g, &d)
         if floating is float:
-            if kind == _DIRECT_CHANNEL:
+            if _winograd_wgrad(g):  # (only where the direct kernels run otherwise: O % 16 == 0)
+                lk_wg_wgrad_f(x, dy, dw, scratch, &d, g.n)
+            elif kind == _DIRECT_CHANNEL:
                 lk_dc_wgrad_channel_f(x, dy, dw, scratch, &d, g.n)
             else:
                 lk_dc_wgrad_spatial_f(x, dy, dw, scratch, &d, g.n)

@@ -77,10 +77,10 @@ static void lk_wg_weights(const float* restrict w, float* restrict U, ptrdiff_t 
         }
 }
 
-/* V (C, 16 positions, 16 tiles) of the 16 tiles whose windows start at column 32 * block of the padded rows
- * from ``rows`` (the window's first row of channel 0) */
+/* V = B^T d B of the 16 tiles whose windows start at ``rows`` (the window's first row of channel 0; the
+ * next tiles 2 columns on each): the vector of channel c and position pos at V + c * c_step + pos * pos_step */
 LK_WG_ATTR static void lk_wg_input_block(const float* restrict rows, float* restrict V, ptrdiff_t C,
-                                         ptrdiff_t plane, ptrdiff_t Wq) {
+                                         ptrdiff_t plane, ptrdiff_t Wq, ptrdiff_t c_step, ptrdiff_t pos_step) {
     const lk_wg_idx even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
     const lk_wg_idx odd = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
     for (ptrdiff_t c = 0; c < C; ++c) {
@@ -95,12 +95,12 @@ LK_WG_ATTR static void lk_wg_input_block(const float* restrict rows, float* rest
             t[i][2] = d2 - d1;
             t[i][3] = d1 - d3;
         }
-        float* v = V + c * 256;
+        float* v = V + c * c_step;
         for (int j = 0; j < 4; ++j) {  /* B^T (d B) */
-            LK_WG_STORE(v + (0 * 4 + j) * 16, t[0][j] - t[2][j]);
-            LK_WG_STORE(v + (1 * 4 + j) * 16, t[1][j] + t[2][j]);
-            LK_WG_STORE(v + (2 * 4 + j) * 16, t[2][j] - t[1][j]);
-            LK_WG_STORE(v + (3 * 4 + j) * 16, t[1][j] - t[3][j]);
+            LK_WG_STORE(v + (0 * 4 + j) * pos_step, t[0][j] - t[2][j]);
+            LK_WG_STORE(v + (1 * 4 + j) * pos_step, t[1][j] + t[2][j]);
+            LK_WG_STORE(v + (2 * 4 + j) * pos_step, t[2][j] - t[1][j]);
+            LK_WG_STORE(v + (3 * 4 + j) * pos_step, t[1][j] - t[3][j]);
         }
     }
 }
@@ -180,7 +180,7 @@ LK_WG_ATTR static void lk_wg_forward_f(const float* restrict x, const float* res
         float* ys = y + s * O * P;
         for (ptrdiff_t ty = 0; ty < tiles_h; ++ty)
             for (ptrdiff_t block = 0; block < blocks; ++block) {
-                lk_wg_input_block(xp + 2 * ty * Wq + 32 * block, V, C, plane, Wq);
+                lk_wg_input_block(xp + 2 * ty * Wq + 32 * block, V, C, plane, Wq, 256, 16);
                 for (ptrdiff_t o0 = 0; o0 < O; o0 += 16) {
                     lk_wg_products(U, V, M, C, O, o0);
                     lk_wg_output_block(M, b ? b + o0 : NULL, ys + o0 * P + 2 * ty * g->Wo + 32 * block,
@@ -189,7 +189,143 @@ LK_WG_ATTR static void lk_wg_forward_f(const float* restrict x, const float* res
             }
     }
 }
+
+/* ---------------------------------------------------------------- weight gradient, F(3x3, 2x2)
+ * The weight gradient of a tile is the correlation of its 4x4 window with its 2x2 output gradient, the
+ * transpose of the forward's bilinear map in the kernel: dW_tile = G^T [ (A dy A^T) * (B^T x B) ] G, with the
+ * same matrices. The sum over tiles is taken before the last transform: S[pos][o][c] accumulates
+ * (A dy A^T)[pos] * (B^T x B)[pos] over every tile of every sample (16 tiles per vector, the lanes added
+ * at the end), so only 16 multiplications per tile and channel pair remain. */
+
+/* D = A g A^T of the 16 tiles' 2x2 output gradients g at ``rows`` (row 2 ty, column 32 * block of the padded
+ * gradient; Wd numbers a row): the vector of channel o and position pos at D + o * o_step + pos * pos_step */
+LK_WG_ATTR static void lk_wg_grad_block(const float* restrict rows, float* restrict D, ptrdiff_t O,
+                                        ptrdiff_t plane, ptrdiff_t Wd, ptrdiff_t o_step, ptrdiff_t pos_step) {
+    const lk_wg_idx even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    const lk_wg_idx odd = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+    for (ptrdiff_t o = 0; o < O; ++o) {
+        lk_wg_vec u[2][4];
+        for (int a = 0; a < 2; ++a) {
+            const float* r = rows + o * plane + a * Wd;
+            lk_wg_vec lo = LK_WG_LOAD(r), hi = LK_WG_LOAD(r + 16);
+            lk_wg_vec g0 = __builtin_shuffle(lo, hi, even), g1 = __builtin_shuffle(lo, hi, odd);
+            u[a][0] = g0;  /* g A^T */
+            u[a][1] = g0 + g1;
+            u[a][2] = g0 - g1;
+            u[a][3] = -g1;
+        }
+        float* d = D + o * o_step;
+        for (int j = 0; j < 4; ++j) {  /* A (g A^T) */
+            LK_WG_STORE(d + (0 * 4 + j) * pos_step, u[0][j]);
+            LK_WG_STORE(d + (1 * 4 + j) * pos_step, u[0][j] + u[1][j]);
+            LK_WG_STORE(d + (2 * 4 + j) * pos_step, u[0][j] - u[1][j]);
+            LK_WG_STORE(d + (3 * 4 + j) * pos_step, -u[1][j]);
+        }
+    }
+}
+
+/* S[pos][o][c] += sum over the sample's tb blocks of D[pos][o][tb] * V[pos][c][tb], 4 x 4 channel pairs at a
+ * time in registers; O % 4 == 0, C % 4 == 0 */
+LK_WG_ATTR static void lk_wg_accumulate(const float* restrict V, const float* restrict D, float* restrict S,
+                                        ptrdiff_t C, ptrdiff_t O, ptrdiff_t TB) {
+    for (int pos = 0; pos < 16; ++pos)
+        for (ptrdiff_t o0 = 0; o0 < O; o0 += 4)
+            for (ptrdiff_t c0 = 0; c0 < C; c0 += 4) {
+                lk_wg_vec acc[4][4];
+                float* s = S + ((pos * O + o0) * C + c0) * 16;
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 4
+                    for (int j = 0; j < 4; ++j) acc[i][j] = LK_WG_LOAD(s + (i * C + j) * 16);
+                const float* d = D + (pos * O + o0) * TB * 16;
+                const float* v = V + (pos * C + c0) * TB * 16;
+                for (ptrdiff_t tb = 0; tb < TB; ++tb) {
+                    lk_wg_vec dv[4], vv[4];
+#pragma GCC unroll 4
+                    for (int i = 0; i < 4; ++i) {
+                        dv[i] = LK_WG_LOAD(d + (i * TB + tb) * 16);
+                        vv[i] = LK_WG_LOAD(v + (i * TB + tb) * 16);
+                    }
+#pragma GCC unroll 4
+                    for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 4
+                        for (int j = 0; j < 4; ++j) acc[i][j] += dv[i] * vv[j];
+                }
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 4
+                    for (int j = 0; j < 4; ++j) LK_WG_STORE(s + (i * C + j) * 16, acc[i][j]);
+            }
+}
+
+/* dw (O, C, 3, 3) = the weight gradient for x (n, C, H, W) and dy (n, O, Ho, Wo) of the 3x3 geometry g
+ * (stride 1); O % 4 == 0 and C % 4 == 0 */
+LK_WG_ATTR static void lk_wg_wgrad_f(const float* restrict x, const float* restrict dy, float* restrict dw,
+                                     float* restrict scratch, const lk_dc_geom* g, ptrdiff_t n) {
+    const ptrdiff_t C = g->C, O = g->O, Hq = lk_wg_rows(g), Wq = lk_wg_cols(g), plane = Hq * Wq;
+    const ptrdiff_t tiles_h = (g->Ho + 1) / 2, blocks = ((g->Wo + 1) / 2 + 15) / 16, TB = tiles_h * blocks;
+    const ptrdiff_t Hd = 2 * tiles_h, Wd = 32 * blocks, plane_d = Hd * Wd, P = g->Ho * g->Wo;
+    float* xp = scratch;
+    float* dyq = xp + C * plane;
+    float* V = dyq + O * plane_d;
+    float* D = V + C * TB * 256;
+    float* S = D + O * TB * 256;
+    memset(xp, 0, (size_t)(C * plane) * sizeof(float));
+    memset(dyq, 0, (size_t)(O * plane_d) * sizeof(float));  /* outside the output: no gradient */
+    memset(S, 0, (size_t)(256 * O * C) * sizeof(float));
+    for (ptrdiff_t s = 0; s < n; ++s) {
+        const float* xs = x + s * C * g->H * g->W;
+        const float* ds = dy + s * O * P;
+        for (ptrdiff_t c = 0; c < C; ++c)
+            for (ptrdiff_t h = 0; h < g->H; ++h)
+                memcpy(xp + c * plane + (g->ph + h) * Wq + g->pw, xs + (c * g->H + h) * g->W,
+                       (size_t)g->W * sizeof(float));
+        for (ptrdiff_t o = 0; o < O; ++o)
+            for (ptrdiff_t h = 0; h < g->Ho; ++h)
+                memcpy(dyq + o * plane_d + h * Wd, ds + (o * g->Ho + h) * g->Wo, (size_t)g->Wo * sizeof(float));
+        for (ptrdiff_t ty = 0; ty < tiles_h; ++ty)
+            for (ptrdiff_t block = 0; block < blocks; ++block) {
+                ptrdiff_t tb = ty * blocks + block;
+                lk_wg_input_block(xp + 2 * ty * Wq + 32 * block, V + tb * 16, C, plane, Wq, TB * 16, C * TB * 16);
+                lk_wg_grad_block(dyq + 2 * ty * Wd + 32 * block, D + tb * 16, O, plane_d, Wd, TB * 16,
+                                 O * TB * 16);
+            }
+        lk_wg_accumulate(V, D, S, C, O, TB);
+    }
+    for (ptrdiff_t o = 0; o < O; ++o)  /* the lanes added, then dW = G^T S G */
+        for (ptrdiff_t c = 0; c < C; ++c) {
+            double m[4][4], t[3][4];
+            for (int pos = 0; pos < 16; ++pos) {
+                const float* lanes = S + ((pos * O + o) * C + c) * 16;
+                double total = 0;
+                for (int l = 0; l < 16; ++l) total += lanes[l];
+                m[pos / 4][pos % 4] = total;
+            }
+            for (int q = 0; q < 4; ++q) {  /* t = G^T m */
+                t[0][q] = m[0][q] + 0.5 * (m[1][q] + m[2][q]);
+                t[1][q] = 0.5 * (m[1][q] - m[2][q]);
+                t[2][q] = 0.5 * (m[1][q] + m[2][q]) + m[3][q];
+            }
+            float* out = dw + (o * C + c) * 9;
+            for (int i = 0; i < 3; ++i) {  /* (G^T m) G */
+                out[i * 3 + 0] = (float)(t[i][0] + 0.5 * (t[i][1] + t[i][2]));
+                out[i * 3 + 1] = (float)(0.5 * (t[i][1] - t[i][2]));
+                out[i * 3 + 2] = (float)(0.5 * (t[i][1] + t[i][2]) + t[i][3]);
+            }
+        }
+}
+
+static inline ptrdiff_t lk_wg_wgrad_scratch_f(const lk_dc_geom* g) {
+    ptrdiff_t tiles_h = (g->Ho + 1) / 2, blocks = ((g->Wo + 1) / 2 + 15) / 16, TB = tiles_h * blocks;
+    return g->C * lk_wg_rows(g) * lk_wg_cols(g) + g->O * 2 * tiles_h * 32 * blocks + (g->C + g->O) * TB * 256
+           + 256 * g->O * g->C;
+}
 #else
+static inline ptrdiff_t lk_wg_wgrad_scratch_f(const lk_dc_geom* g) { (void)g; return 0; }
+static void lk_wg_wgrad_f(const float* x, const float* dy, float* dw, float* scratch, const lk_dc_geom* g,
+                          ptrdiff_t n) {
+    (void)x; (void)dy; (void)dw; (void)scratch; (void)g; (void)n;  /* never called */
+}
 static void lk_wg_forward_f(const float* x, const float* w, const float* b, float* y, float* scratch,
                             const lk_dc_geom* g, ptrdiff_t n, int flip) {
     (void)x; (void)w; (void)b; (void)y; (void)scratch; (void)g; (void)n; (void)flip;  /* never called */
