@@ -51,6 +51,9 @@ CASES = [
     (16, 48, (1, 2), False, (9, 33)),
     (8, 16, 1, True, (11, 31)),
     (12, 16, 1, True, (4, 4)),
+    (16, 16, 1, True, (14, 14)),  # two rows of 7 tiles per block
+    (16, 32, 1, False, (7, 16)),  # two rows of 8 tiles, an odd number of tile rows
+    (32, 16, 0, True, (9, 11)),
 ]
 
 
@@ -136,9 +139,11 @@ def test_the_input_gradient_with_more_padding_than_the_kernel_keeps_the_direct_p
     np.testing.assert_allclose(y, y_ref, rtol=2e-5, atol=2e-5)
 
 
-@pytest.mark.parametrize("width, winograd", [(28, True), (32, True), (24, True), (14, False), (9, False)])
+@pytest.mark.parametrize("width, winograd", [(28, True), (32, True), (24, True), (14, True), (16, True),
+                                             (20, False), (9, False), (7, False)])
 def test_auto_takes_winograd_where_the_tiles_fill_the_lanes(width, winograd, algorithm):
-    """Rows of at least 70% of a block's 16 tiles (measured faster than the direct kernels), 8+ channels in."""
+    """Rows of tiles filling at least 70% of a block's lanes (16 tiles of a row, or 8 tiles of two rows for
+    narrow outputs): measured faster than the direct kernels; 8+ channels in."""
     from threadpoolctl import threadpool_limits
 
     layer = lk.Conv2d(16, 16, 3, padding=1, rng=0, dtype=np.float32)

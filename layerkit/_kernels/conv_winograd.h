@@ -14,7 +14,9 @@
  *
  *   - the input transform V = B^T d B of the 16 tiles, for every input channel: each vector holds one of
  *     the 16 transformed values of 16 neighbouring tiles (lanes over tiles; the window's columns of the 16
- *     tiles are the even and odd numbers of two pairs of loads);
+ *     tiles are the even and odd numbers of two pairs of loads). When a row has at most 8 tiles (outputs
+ *     of at most 16 columns), a block holds the tiles of two rows, 8 lanes each: the second load of each
+ *     pair is then the next row of tiles instead of the next 16 columns;
  *   - for each block of 16 output channels and each of the 16 transformed positions, the sum over input
  *     channels of U times V, in 16 vector accumulators (one per output channel): the multiply-adds take
  *     their U as a broadcast operand, as the direct kernels do;
@@ -34,15 +36,35 @@
 
 #include "conv_direct.h"
 
-/* the padded input's rows and columns: whole tiles, and whole blocks of 16 tiles plus the two columns the
- * last window reads past them */
-static inline ptrdiff_t lk_wg_rows(const lk_dc_geom* g) { return 2 * ((g->Ho + 1) / 2) + 2; }
-static inline ptrdiff_t lk_wg_cols(const lk_dc_geom* g) { return 32 * (((g->Wo + 1) / 2 + 15) / 16) + 2; }
+/* How the tiles of a sample fill blocks of 16 lanes, and the padded arrays they are read from. */
+typedef struct {
+    ptrdiff_t tile_rows;   /* tile rows per block: 1, or 2 when a row has at most 8 tiles */
+    ptrdiff_t block_rows;  /* rows of blocks */
+    ptrdiff_t blocks;      /* blocks per row of blocks */
+    ptrdiff_t half;        /* from the first half of a block's lanes to the second: columns (16), or rows
+                            * of tiles (2 rows of the padded array, given as rows' worth of numbers below) */
+    ptrdiff_t Hq, Wq;      /* the padded input: the windows of every block, and the columns they read past */
+    ptrdiff_t Hd, Wd;      /* the padded output gradient (the weight gradient) */
+} lk_wg_layout;
+
+static inline lk_wg_layout lk_wg_layout_of(const lk_dc_geom* g) {
+    lk_wg_layout t;
+    ptrdiff_t tiles_h = (g->Ho + 1) / 2, tiles_w = (g->Wo + 1) / 2;
+    t.tile_rows = tiles_w <= 8 ? 2 : 1;
+    t.block_rows = (tiles_h + t.tile_rows - 1) / t.tile_rows;
+    t.blocks = t.tile_rows == 2 ? 1 : (tiles_w + 15) / 16;
+    t.Hq = 2 * t.tile_rows * t.block_rows + 2;
+    t.Wq = t.tile_rows == 2 ? 18 : 32 * t.blocks + 2;
+    t.Hd = 2 * t.tile_rows * t.block_rows;
+    t.Wd = t.tile_rows == 2 ? 16 : 32 * t.blocks;
+    return t;
+}
 
 /* scratch (numbers of float): the padded sample, U (16, C, O), V of one block (C, 16, 16), M of one block
  * of output channels (16, 16, 16) */
 static inline ptrdiff_t lk_wg_scratch_f(const lk_dc_geom* g) {
-    return g->C * lk_wg_rows(g) * lk_wg_cols(g) + 16 * g->C * g->O + g->C * 256 + 16 * 256 + 16;
+    lk_wg_layout t = lk_wg_layout_of(g);
+    return g->C * t.Hq * t.Wq + 16 * g->C * g->O + g->C * 256 + 16 * 256 + 16;
 }
 
 #if LK_HAVE_V4
@@ -78,16 +100,19 @@ static void lk_wg_weights(const float* restrict w, float* restrict U, ptrdiff_t 
 }
 
 /* V = B^T d B of the 16 tiles whose windows start at ``rows`` (the window's first row of channel 0; the
- * next tiles 2 columns on each): the vector of channel c and position pos at V + c * c_step + pos * pos_step */
+ * next tiles 2 columns on each, lanes 8 to 15 ``half`` numbers on from lanes 0 to 7): the vector of channel
+ * c and position pos at V + c * c_step + pos * pos_step */
 LK_WG_ATTR static void lk_wg_input_block(const float* restrict rows, float* restrict V, ptrdiff_t C,
-                                         ptrdiff_t plane, ptrdiff_t Wq, ptrdiff_t c_step, ptrdiff_t pos_step) {
+                                         ptrdiff_t plane, ptrdiff_t Wq, ptrdiff_t half, ptrdiff_t c_step,
+                                         ptrdiff_t pos_step) {
     const lk_wg_idx even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
     const lk_wg_idx odd = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
     for (ptrdiff_t c = 0; c < C; ++c) {
         lk_wg_vec t[4][4];
         for (int i = 0; i < 4; ++i) {
             const float* r = rows + c * plane + i * Wq;
-            lk_wg_vec a = LK_WG_LOAD(r), b = LK_WG_LOAD(r + 16), a2 = LK_WG_LOAD(r + 2), b2 = LK_WG_LOAD(r + 18);
+            lk_wg_vec a = LK_WG_LOAD(r), b = LK_WG_LOAD(r + half), a2 = LK_WG_LOAD(r + 2);
+            lk_wg_vec b2 = LK_WG_LOAD(r + half + 2);
             lk_wg_vec d0 = __builtin_shuffle(a, b, even), d1 = __builtin_shuffle(a, b, odd);
             lk_wg_vec d2 = __builtin_shuffle(a2, b2, even), d3 = __builtin_shuffle(a2, b2, odd);
             t[i][0] = d0 - d2;  /* d B */
@@ -124,10 +149,13 @@ LK_WG_ATTR static void lk_wg_products(const float* restrict U, const float* rest
     }
 }
 
-/* the outputs of the block's tiles for 16 output channels: y + o0 * plane is channel o0's output row 2 ty,
- * ``count`` of the 16 tiles are inside the output (columns 32 * block to 32 * block + 2 * count - 1) */
+/* the outputs of the block's tiles for 16 output channels: y + o0 * plane is channel o0's output at the
+ * block's first tile; the outputs of lanes 8 to 15 start ``half`` numbers on (16 columns, or 2 rows); the
+ * first and second halves have rows0 and rows1 output rows (at most 2) of cols0 and cols1 columns inside the
+ * output (at most 16) */
 LK_WG_ATTR static void lk_wg_output_block(const float* restrict M, const float* restrict b, float* restrict y,
-                                          ptrdiff_t Ho_left, ptrdiff_t Wo_left, ptrdiff_t plane, ptrdiff_t Wo) {
+                                          ptrdiff_t plane, ptrdiff_t Wo, ptrdiff_t half, ptrdiff_t rows0,
+                                          ptrdiff_t rows1, ptrdiff_t cols0, ptrdiff_t cols1) {
     const lk_wg_idx low = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
     const lk_wg_idx high = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
     for (int k = 0; k < 16; ++k) {
@@ -140,18 +168,23 @@ LK_WG_ATTR static void lk_wg_output_block(const float* restrict M, const float* 
             s[1][j] = m1 - m2 - m3;
         }
         lk_wg_vec bias = LK_WG_BCAST(b ? b[k] : 0.0f);
-        for (int r = 0; r < 2 && r < Ho_left; ++r) {  /* (A^T M) A, plus the bias */
+        for (int r = 0; r < 2 && r < rows0; ++r) {  /* (A^T M) A, plus the bias */
             lk_wg_vec y0 = s[r][0] + s[r][1] + s[r][2] + bias, y1 = s[r][1] - s[r][2] - s[r][3] + bias;
             lk_wg_vec lo = __builtin_shuffle(y0, y1, low), hi = __builtin_shuffle(y0, y1, high);
             float* out = y + k * plane + r * Wo;
-            if (Wo_left >= 32) {
+            float lanes[32];
+            if (cols0 == 16) {
                 LK_WG_STORE(out, lo);
-                LK_WG_STORE(out + 16, hi);
             } else {
-                float lanes[32];
                 LK_WG_STORE(lanes, lo);
+                for (ptrdiff_t q = 0; q < cols0; ++q) out[q] = lanes[q];
+            }
+            if (r >= rows1) continue;
+            if (cols1 == 16) {
+                LK_WG_STORE(out + half, hi);
+            } else {
                 LK_WG_STORE(lanes + 16, hi);
-                for (ptrdiff_t q = 0; q < Wo_left; ++q) out[q] = lanes[q];
+                for (ptrdiff_t q = 0; q < cols1; ++q) out[half + q] = lanes[16 + q];
             }
         }
     }
@@ -163,8 +196,9 @@ LK_WG_ATTR static void lk_wg_output_block(const float* restrict M, const float* 
 LK_WG_ATTR static void lk_wg_forward_f(const float* restrict x, const float* restrict w, const float* restrict b,
                                        float* restrict y, float* restrict scratch, const lk_dc_geom* g,
                                        ptrdiff_t n, int flip) {
-    const ptrdiff_t C = g->C, O = g->O, Hq = lk_wg_rows(g), Wq = lk_wg_cols(g), plane = Hq * Wq;
-    const ptrdiff_t tiles_h = (g->Ho + 1) / 2, blocks = ((g->Wo + 1) / 2 + 15) / 16, P = g->Ho * g->Wo;
+    const lk_wg_layout t = lk_wg_layout_of(g);
+    const ptrdiff_t C = g->C, O = g->O, Wq = t.Wq, plane = t.Hq * Wq, P = g->Ho * g->Wo, Wo = g->Wo;
+    const ptrdiff_t in_half = t.tile_rows == 2 ? 2 * Wq : 16, out_half = t.tile_rows == 2 ? 2 * Wo : 16;
     float* xp = scratch;
     float* U = xp + C * plane;
     float* V = U + 16 * C * O;
@@ -178,13 +212,23 @@ LK_WG_ATTR static void lk_wg_forward_f(const float* restrict x, const float* res
                 memcpy(xp + c * plane + (g->ph + h) * Wq + g->pw, xs + (c * g->H + h) * g->W,
                        (size_t)g->W * sizeof(float));
         float* ys = y + s * O * P;
-        for (ptrdiff_t ty = 0; ty < tiles_h; ++ty)
-            for (ptrdiff_t block = 0; block < blocks; ++block) {
-                lk_wg_input_block(xp + 2 * ty * Wq + 32 * block, V, C, plane, Wq, 256, 16);
+        for (ptrdiff_t br = 0; br < t.block_rows; ++br)
+            for (ptrdiff_t block = 0; block < t.blocks; ++block) {
+                ptrdiff_t h0 = 2 * t.tile_rows * br, w0 = 32 * block, rows0, rows1, cols0, cols1;
+                rows0 = g->Ho - h0 < 2 ? g->Ho - h0 : 2;
+                if (t.tile_rows == 2) {  /* lanes 8 to 15: the next row of tiles */
+                    rows1 = g->Ho - h0 - 2 < 0 ? 0 : g->Ho - h0 - 2 < 2 ? g->Ho - h0 - 2 : 2;
+                    cols0 = cols1 = Wo;
+                } else {  /* lanes 8 to 15: the next 16 columns */
+                    rows1 = rows0;
+                    cols0 = Wo - w0 < 16 ? Wo - w0 : 16;
+                    cols1 = Wo - w0 - 16 < 0 ? 0 : Wo - w0 - 16 < 16 ? Wo - w0 - 16 : 16;
+                }
+                lk_wg_input_block(xp + h0 * Wq + w0, V, C, plane, Wq, in_half, 256, 16);
                 for (ptrdiff_t o0 = 0; o0 < O; o0 += 16) {
                     lk_wg_products(U, V, M, C, O, o0);
-                    lk_wg_output_block(M, b ? b + o0 : NULL, ys + o0 * P + 2 * ty * g->Wo + 32 * block,
-                                       g->Ho - 2 * ty, g->Wo - 32 * block, P, g->Wo);
+                    lk_wg_output_block(M, b ? b + o0 : NULL, ys + o0 * P + h0 * Wo + w0, P, Wo, out_half,
+                                       rows0, rows1, cols0, cols1);
                 }
             }
     }
@@ -197,17 +241,19 @@ LK_WG_ATTR static void lk_wg_forward_f(const float* restrict x, const float* res
  * (A dy A^T)[pos] * (B^T x B)[pos] over every tile of every sample (16 tiles per vector, the lanes added
  * at the end), so only 16 multiplications per tile and channel pair remain. */
 
-/* D = A g A^T of the 16 tiles' 2x2 output gradients g at ``rows`` (row 2 ty, column 32 * block of the padded
- * gradient; Wd numbers a row): the vector of channel o and position pos at D + o * o_step + pos * pos_step */
+/* D = A g A^T of the 16 tiles' 2x2 output gradients g at ``rows`` (the block's first tile in the padded
+ * gradient, Wd numbers a row; lanes 8 to 15 ``half`` numbers on): the vector of channel o and position pos
+ * at D + o * o_step + pos * pos_step */
 LK_WG_ATTR static void lk_wg_grad_block(const float* restrict rows, float* restrict D, ptrdiff_t O,
-                                        ptrdiff_t plane, ptrdiff_t Wd, ptrdiff_t o_step, ptrdiff_t pos_step) {
+                                        ptrdiff_t plane, ptrdiff_t Wd, ptrdiff_t half, ptrdiff_t o_step,
+                                        ptrdiff_t pos_step) {
     const lk_wg_idx even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
     const lk_wg_idx odd = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
     for (ptrdiff_t o = 0; o < O; ++o) {
         lk_wg_vec u[2][4];
         for (int a = 0; a < 2; ++a) {
             const float* r = rows + o * plane + a * Wd;
-            lk_wg_vec lo = LK_WG_LOAD(r), hi = LK_WG_LOAD(r + 16);
+            lk_wg_vec lo = LK_WG_LOAD(r), hi = LK_WG_LOAD(r + half);
             lk_wg_vec g0 = __builtin_shuffle(lo, hi, even), g1 = __builtin_shuffle(lo, hi, odd);
             u[a][0] = g0;  /* g A^T */
             u[a][1] = g0 + g1;
@@ -258,22 +304,33 @@ LK_WG_ATTR static void lk_wg_accumulate(const float* restrict V, const float* re
             }
 }
 
+/* samples whose tiles one accumulation takes: at least 16 blocks, so that the sums' loads and stores are
+ * few beside the multiply-adds */
+static inline ptrdiff_t lk_wg_wgrad_chunk(const lk_wg_layout* t) {
+    ptrdiff_t TB = t->block_rows * t->blocks;
+    return TB >= 16 ? 1 : (16 + TB - 1) / TB;
+}
+
 /* dw (O, C, 3, 3) = the weight gradient for x (n, C, H, W) and dy (n, O, Ho, Wo) of the 3x3 geometry g
  * (stride 1); O % 4 == 0 and C % 4 == 0 */
 LK_WG_ATTR static void lk_wg_wgrad_f(const float* restrict x, const float* restrict dy, float* restrict dw,
                                      float* restrict scratch, const lk_dc_geom* g, ptrdiff_t n) {
-    const ptrdiff_t C = g->C, O = g->O, Hq = lk_wg_rows(g), Wq = lk_wg_cols(g), plane = Hq * Wq;
-    const ptrdiff_t tiles_h = (g->Ho + 1) / 2, blocks = ((g->Wo + 1) / 2 + 15) / 16, TB = tiles_h * blocks;
-    const ptrdiff_t Hd = 2 * tiles_h, Wd = 32 * blocks, plane_d = Hd * Wd, P = g->Ho * g->Wo;
+    const lk_wg_layout t = lk_wg_layout_of(g);
+    const ptrdiff_t C = g->C, O = g->O, Wq = t.Wq, plane = t.Hq * Wq, TB = t.block_rows * t.blocks;
+    const ptrdiff_t Wd = t.Wd, plane_d = t.Hd * Wd, P = g->Ho * g->Wo;
+    const ptrdiff_t in_half = t.tile_rows == 2 ? 2 * Wq : 16, grad_half = t.tile_rows == 2 ? 2 * Wd : 16;
     float* xp = scratch;
     float* dyq = xp + C * plane;
+    const ptrdiff_t chunk = lk_wg_wgrad_chunk(&t);
     float* V = dyq + O * plane_d;
-    float* D = V + C * TB * 256;
-    float* S = D + O * TB * 256;
+    float* D = V + C * chunk * TB * 256;
+    float* S = D + O * chunk * TB * 256;
     memset(xp, 0, (size_t)(C * plane) * sizeof(float));
     memset(dyq, 0, (size_t)(O * plane_d) * sizeof(float));  /* outside the output: no gradient */
     memset(S, 0, (size_t)(256 * O * C) * sizeof(float));
-    for (ptrdiff_t s = 0; s < n; ++s) {
+    for (ptrdiff_t s0 = 0; s0 < n; s0 += chunk) {
+      const ptrdiff_t count = n - s0 < chunk ? n - s0 : chunk, TBc = count * TB;
+      for (ptrdiff_t s = s0; s < s0 + count; ++s) {
         const float* xs = x + s * C * g->H * g->W;
         const float* ds = dy + s * O * P;
         for (ptrdiff_t c = 0; c < C; ++c)
@@ -283,14 +340,15 @@ LK_WG_ATTR static void lk_wg_wgrad_f(const float* restrict x, const float* restr
         for (ptrdiff_t o = 0; o < O; ++o)
             for (ptrdiff_t h = 0; h < g->Ho; ++h)
                 memcpy(dyq + o * plane_d + h * Wd, ds + (o * g->Ho + h) * g->Wo, (size_t)g->Wo * sizeof(float));
-        for (ptrdiff_t ty = 0; ty < tiles_h; ++ty)
-            for (ptrdiff_t block = 0; block < blocks; ++block) {
-                ptrdiff_t tb = ty * blocks + block;
-                lk_wg_input_block(xp + 2 * ty * Wq + 32 * block, V + tb * 16, C, plane, Wq, TB * 16, C * TB * 16);
-                lk_wg_grad_block(dyq + 2 * ty * Wd + 32 * block, D + tb * 16, O, plane_d, Wd, TB * 16,
-                                 O * TB * 16);
+        for (ptrdiff_t br = 0; br < t.block_rows; ++br)
+            for (ptrdiff_t block = 0; block < t.blocks; ++block) {
+                ptrdiff_t tb = (s - s0) * TB + br * t.blocks + block, h0 = 2 * t.tile_rows * br, w0 = 32 * block;
+                lk_wg_input_block(xp + h0 * Wq + w0, V + tb * 16, C, plane, Wq, in_half, TBc * 16, C * TBc * 16);
+                lk_wg_grad_block(dyq + h0 * Wd + w0, D + tb * 16, O, plane_d, Wd, grad_half, TBc * 16,
+                                 O * TBc * 16);
             }
-        lk_wg_accumulate(V, D, S, C, O, TB);
+      }
+      lk_wg_accumulate(V, D, S, C, O, TBc);
     }
     for (ptrdiff_t o = 0; o < O; ++o)  /* the lanes added, then dW = G^T S G */
         for (ptrdiff_t c = 0; c < C; ++c) {
@@ -316,9 +374,9 @@ LK_WG_ATTR static void lk_wg_wgrad_f(const float* restrict x, const float* restr
 }
 
 static inline ptrdiff_t lk_wg_wgrad_scratch_f(const lk_dc_geom* g) {
-    ptrdiff_t tiles_h = (g->Ho + 1) / 2, blocks = ((g->Wo + 1) / 2 + 15) / 16, TB = tiles_h * blocks;
-    return g->C * lk_wg_rows(g) * lk_wg_cols(g) + g->O * 2 * tiles_h * 32 * blocks + (g->C + g->O) * TB * 256
-           + 256 * g->O * g->C;
+    lk_wg_layout t = lk_wg_layout_of(g);
+    return g->C * t.Hq * t.Wq + g->O * t.Hd * t.Wd
+           + (g->C + g->O) * lk_wg_wgrad_chunk(&t) * t.block_rows * t.blocks * 256 + 256 * g->O * g->C;
 }
 #else
 static inline ptrdiff_t lk_wg_wgrad_scratch_f(const lk_dc_geom* g) { (void)g; return 0; }
