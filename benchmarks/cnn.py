@@ -14,6 +14,9 @@ Rows for ``run.py``'s table, and a stand-alone run::
   the parameters, update), synchronised after every step.
 - A small ResNet-style net (two basic blocks of 16 channels with
   ``BatchNorm2d`` on 1x28x28, batch 64) against PyTorch.
+- ``lk.fit`` on LeNet-5 at batch 64, per minibatch: its whole epochs in the
+  compiled core, against the same ``fit`` run minibatch by minibatch in Python
+  (a callback with ``on_batch_end`` asks for that) and against the step above.
 
 Each step is also stated as a multiple of its gemm limit: the step's
 multiply-adds (forward, weight gradients, input gradients but the first
@@ -211,6 +214,30 @@ def resnet_torch_and_layerkit(n: int = 64):
     return lk_step, pt_step, step_flops(list(net), x.shape)
 
 
+def fit_row(rounds: int, n: int = 64, batches: int = 20) -> str:
+    """``lk.fit`` per minibatch on LeNet-5: in the core, minibatch by minibatch in Python, and the bare step."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n * batches, 1, SPATIAL, SPATIAL)).astype(np.float32)
+    y = rng.integers(0, 10, n * batches)
+    in_core, python, case = lk.Net(lenet_layers()), lk.Net(lenet_layers()), LeNet(n)
+    every_minibatch = lk.LambdaCallback(on_batch_end=lambda state: None)
+
+    def fit(net: lk.Net, callbacks: list) -> None:
+        lk.fit(net, x, y, epochs=1, batch_size=n, lr=LR, loss="softmax_cross_entropy", verbose=False,
+               callbacks=callbacks)
+
+    def steps() -> None:
+        for _ in range(batches):
+            case.layerkit_step()
+    times = timing.best_times({"core": lambda: fit(in_core, []), "python": lambda: fit(python, [every_minibatch]),
+                               "step": steps}, rounds)
+    per = {key: value / batches for key, value in times.items()}
+    return (f"| lk.fit per minibatch, LeNet-5 n={n} float32 (whole epochs in the core) | {timing.us(per['core'])} | "
+            f"| | | {per['core'] / per['python']:.2f} x fit minibatch by minibatch in Python "
+            f"({timing.us(per['python'])}); {per['core'] / per['step']:.2f} x the step above "
+            f"({timing.us(per['step'])}) | | | |")
+
+
 def table_rows(rounds: int, has_jax: bool) -> list[str]:
     """``run.py``'s rows, all libraries measured in the same interleaved rounds."""
     rate = sgemm_flops_per_second()
@@ -229,6 +256,7 @@ def table_rows(rounds: int, has_jax: bool) -> list[str]:
             f"({times['lk'] / limit:.1f} x limit) | {timing.us(t_jax)} ({t_jax / limit:.1f} x) | "
             f"{timing.us(times['pt'])} ({times['pt'] / limit:.1f} x) | | {timing.ratio(times['lk'], t_jax)} "
             f"(target <= 0.50) | {timing.ratio(times['lk'], times['pt'])} (target <= 0.50) | | |")
+    rows.append(fit_row(rounds))
     lk_step, pt_step, flops = resnet_torch_and_layerkit()
     times = timing.best_times({"lk": lk_step, "pt": pt_step}, rounds)
     limit = flops / rate
