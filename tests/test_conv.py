@@ -353,3 +353,25 @@ def test_auto_runs_the_direct_kernels_on_avx512_while_the_blas_runs_at_most_two_
         core.conv_algorithm(previous)
     direct = core.simd_available() and (running is None or running <= 2)
     np.testing.assert_array_equal(auto, outputs["direct" if direct else "im2col"])
+
+
+@pytest.mark.parametrize("algorithm", ["auto", "im2col", "direct", "winograd"])
+@pytest.mark.parametrize("channels, size", [(512, 14), (256, 28), (128, 56)])
+def test_scratch_counts_only_the_kernels_a_layer_can_run(algorithm, channels, size):
+    """Wide layers take the channel kernels: the spatial kernels' sums (a vector per output channel and tap,
+    150 MB at 512 channels) and Winograd's sums over channel pairs past their bound are not allocated."""
+    from layerkit._backend import core
+
+    previous = core.conv_algorithm(algorithm)
+    try:
+        geometry = (1, channels, size, size, channels, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+        elements = core.conv_col_size(geometry)
+        weights = channels * channels * 9
+        assert elements <= 2 * weights + 16 * channels * channels + 4 * channels * size * size * 9, elements
+        layer = lk.Conv2d(channels, channels, 3, padding=1, rng=0, dtype=np.float32)
+        x = np.random.default_rng(0).standard_normal((1, channels, size, size)).astype(np.float32)
+        y = layer.forward(x)
+        dx = layer.backward(x, np.ones_like(y))
+        assert np.isfinite(dx).all() and np.isfinite(layer.dW).all()
+    finally:
+        core.conv_algorithm(previous)

@@ -205,10 +205,22 @@ cdef inline bint _winograd_wanted(ConvGeometry* g, Py_ssize_t channels_in, Py_ss
     return _algorithm_setting == 3 or (channels_in >= 8 and 10 * tiles >= 7 * lanes)
 
 
+# the most scratch (floats) the Winograd weight gradient may take: its sums over channel pairs and one
+# sample's transformed tiles grow with channels x channels and with the map; past this (128 x 128
+# channels, or large maps of many channels) the direct kernel, whose scratch is about one sample, runs
+cdef Py_ssize_t _WINOGRAD_WGRAD_SCRATCH = 1 << 22
+
+
+cdef inline bint _winograd_wgrad_fits(ConvGeometry* g) noexcept nogil:
+    cdef lk_dc_geom d
+    _dc_geom(g, &d)
+    return g.kh == 3 and g.kw == 3 and g.C % 4 == 0 and lk_wg_wgrad_scratch_f(&d) <= _WINOGRAD_WGRAD_SCRATCH
+
+
 cdef inline bint _winograd_wgrad(ConvGeometry* g) noexcept nogil:
-    """Whether the float32 weight gradient runs by Winograd (F(3x3, 2x2); the forward pass's conditions and
-    input channels a multiple of 4, so the direct kernels would take it otherwise)."""
-    return _winograd_wanted(g, g.C, g.O, g.Wo) and g.C % 4 == 0
+    """Whether the float32 weight gradient runs by Winograd (F(3x3, 2x2); the forward pass's conditions,
+    input channels a multiple of 4, and its scratch within bounds: else the direct kernel takes it)."""
+    return _winograd_wanted(g, g.C, g.O, g.Wo) and _winograd_wgrad_fits(g)
 
 
 cdef inline bint _winograd_xgrad(ConvGeometry* g) noexcept nogil:
@@ -253,19 +265,28 @@ cdef inline void _dc_xgrad_geom(ConvGeometry* g, lk_dc_geom* d) noexcept nogil:
 
 
 cdef Py_ssize_t _direct_scratch_size(ConvGeometry* g) noexcept nogil:
-    """The most scratch any direct product of this geometry needs, in either float type."""
+    """The most scratch any direct or Winograd product of this geometry needs now (under the current
+    ``conv_algorithm`` and BLAS threads), in either float type; 0 when every product runs by im2col.
+
+    The kernels the products cannot take are not counted: the spatial kernels' sums (a vector per output
+    channel and tap) would be 150 MB for a 3x3 layer of 512 channels, which takes the channel kernels.
+    """
     cdef lk_dc_geom d, dx
     cdef Py_ssize_t size = 0
-    if not _direct_geometry(g):
+    if not _direct_wanted(g):
         return 0
     _dc_geom(g, &d)
-    size = max(size, lk_dc_scratch_forward_spatial_f(&d), lk_dc_scratch_forward_spatial_d(&d))
+    if g.O % 16 and (g.O < 16 or _algorithm_setting == 2):  # (float32; float64's 8 lanes divide the rest)
+        size = max(size, lk_dc_scratch_forward_spatial_f(&d), lk_dc_scratch_wgrad_spatial_f(&d))
+    if g.O % 8 and (g.O < 8 or _algorithm_setting == 2):
+        size = max(size, lk_dc_scratch_forward_spatial_d(&d), lk_dc_scratch_wgrad_spatial_d(&d))
     size = max(size, lk_dc_scratch_forward_channel_f(&d), lk_dc_scratch_forward_channel_d(&d))
-    size = max(size, lk_dc_scratch_wgrad_spatial_f(&d), lk_dc_scratch_wgrad_spatial_d(&d))
     size = max(size, lk_dc_scratch_wgrad_channel_f(&d), lk_dc_scratch_wgrad_channel_d(&d))
     size = max(size, lk_dc_scratch_xgrad_wide_f(&d), lk_dc_scratch_xgrad_wide_d(&d))
     if g.kh == 3 and g.kw == 3:
-        size = max(size, lk_wg_scratch_f(&d), lk_wg_wgrad_scratch_f(&d))
+        size = max(size, lk_wg_scratch_f(&d))
+        if _winograd_wgrad_fits(g):
+            size = max(size, lk_wg_wgrad_scratch_f(&d))
     if g.ph <= g.kh - 1 and g.ph_after <= g.kh - 1 and g.pw <= g.kw - 1 and g.pw_after <= g.kw - 1:
         _dc_xgrad_geom(g, &dx)
         size = max(size, lk_dc_scratch_forward_channel_f(&dx), lk_dc_scratch_forward_channel_d(&dx))
