@@ -178,3 +178,21 @@ def test_a_resnet_block_trains_alike_with_winograd(algorithm):
         return [p.copy() for layer in net.walk() for p in getattr(layer[1], "params", lambda: {})().values()]
     for a, b in zip(run("winograd"), run("direct")):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("c_in, winograd", [(16, True), (32, True), (8, False), (12, False)])
+def test_auto_takes_winograd_for_the_weight_gradient_from_16_input_channels(c_in, winograd, algorithm):
+    from threadpoolctl import threadpool_limits
+
+    layer = lk.Conv2d(c_in, 16, 3, padding=1, rng=0, dtype=np.float32)
+    x = np.random.default_rng(0).standard_normal((2, c_in, 6, 28)).astype(np.float32)
+    dy = np.random.default_rng(1).standard_normal((2, 16, 6, 28)).astype(np.float32)
+    grads = {}
+    for name in ("winograd", "direct"):
+        algorithm(name)
+        grads[name] = _passes(layer, x, dy)[2]
+    assert not np.array_equal(grads["winograd"], grads["direct"])
+    algorithm("auto")
+    with threadpool_limits(1):
+        auto = _passes(layer, x, dy)[2]
+    np.testing.assert_array_equal(auto, grads["winograd" if winograd else "direct"])
