@@ -158,6 +158,7 @@ LK_WG_ATTR static void lk_wg_output_block(const float* restrict M, const float* 
                                           ptrdiff_t rows1, ptrdiff_t cols0, ptrdiff_t cols1) {
     const lk_wg_idx low = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
     const lk_wg_idx high = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    const __mmask16 mask0 = (__mmask16)((1u << cols0) - 1), mask1 = (__mmask16)((1u << cols1) - 1);
     for (int k = 0; k < 16; ++k) {
         const float* m = M + k * 256;
         lk_wg_vec s[2][4];
@@ -172,20 +173,9 @@ LK_WG_ATTR static void lk_wg_output_block(const float* restrict M, const float* 
             lk_wg_vec y0 = s[r][0] + s[r][1] + s[r][2] + bias, y1 = s[r][1] - s[r][2] - s[r][3] + bias;
             lk_wg_vec lo = __builtin_shuffle(y0, y1, low), hi = __builtin_shuffle(y0, y1, high);
             float* out = y + k * plane + r * Wo;
-            float lanes[32];
-            if (cols0 == 16) {
-                LK_WG_STORE(out, lo);
-            } else {
-                LK_WG_STORE(lanes, lo);
-                for (ptrdiff_t q = 0; q < cols0; ++q) out[q] = lanes[q];
-            }
-            if (r >= rows1) continue;
-            if (cols1 == 16) {
-                LK_WG_STORE(out + half, hi);
-            } else {
-                LK_WG_STORE(lanes + 16, hi);
-                for (ptrdiff_t q = 0; q < cols1; ++q) out[half + q] = lanes[16 + q];
-            }
+            _mm512_mask_storeu_ps(out, mask0, (__m512)lo);  /* (the columns inside the output) */
+            if (r < rows1)
+                _mm512_mask_storeu_ps(out + half, mask1, (__m512)hi);
         }
     }
 }
