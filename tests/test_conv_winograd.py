@@ -25,6 +25,14 @@ def _passes(layer, x, dy):
     return y, dx.copy(), layer.dW.copy()
 
 
+def _both(layer, x, dy, algorithm):
+    """``_passes`` by Winograd's kernels, then by the direct ones."""
+    algorithm("winograd")
+    winograd = _passes(layer, x, dy)
+    algorithm("direct")
+    return winograd, _passes(layer, x, dy)
+
+
 def _torch_passes(layer, x, dy):
     """torch in float64 on the same float32 numbers: the exact result to compare float32 kernels with."""
     conv = torch.nn.Conv2d(layer.in_channels, layer.out_channels, 3, padding=layer.padding, bias=layer.bias,
@@ -65,10 +73,7 @@ def test_winograd_passes_equal_torch_to_float32_rounding(c_in, c_out, padding, b
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, c_in) + size).astype(np.float32)
     dy = rng.standard_normal(layer.output_shape(x.shape)).astype(np.float32)
-    algorithm("winograd")
-    y, dx, dW = _passes(layer, x, dy)
-    algorithm("direct")
-    y_direct, dx_direct, dW_direct = _passes(layer, x, dy)
+    (y, dx, dW), (y_direct, dx_direct, dW_direct) = _both(layer, x, dy, algorithm)
     y_ref, dx_ref, dW_ref = _torch_passes(layer, x, dy)
     terms = {"y": c_in * 9, "dx": c_out * 9, "dW": x.shape[0] * y.shape[2] * y.shape[3]}
     ran = {"y": True, "dx": c_in % 16 == 0, "dW": c_in % 4 == 0}  # (padding at most 2 here)
@@ -89,10 +94,7 @@ def test_winograd_runs_where_asked_and_differs_from_the_direct_kernels(algorithm
     layer = lk.Conv2d(16, 16, 3, padding=1, rng=0, dtype=np.float32)
     x = np.random.default_rng(0).standard_normal((2, 16, 6, 10)).astype(np.float32)
     dy = np.random.default_rng(1).standard_normal((2, 16, 6, 10)).astype(np.float32)
-    algorithm("winograd")
-    y, dx, _ = _passes(layer, x, dy)
-    algorithm("direct")
-    y_direct, dx_direct, _ = _passes(layer, x, dy)
+    (y, dx, _), (y_direct, dx_direct, _) = _both(layer, x, dy, algorithm)
     assert not np.array_equal(y, y_direct) and not np.array_equal(dx, dx_direct)
     np.testing.assert_allclose(y, y_direct, rtol=1e-5, atol=1e-5)
 
@@ -102,10 +104,7 @@ def test_the_weight_gradient_needs_input_channels_in_fours(algorithm):
     layer = lk.Conv2d(6, 16, 3, padding=1, rng=0, dtype=np.float32)
     x = np.random.default_rng(0).standard_normal((2, 6, 5, 7)).astype(np.float32)
     dy = np.random.default_rng(1).standard_normal((2, 16, 5, 7)).astype(np.float32)
-    algorithm("winograd")
-    y, _, dW = _passes(layer, x, dy)
-    algorithm("direct")
-    y_direct, _, dW_direct = _passes(layer, x, dy)
+    (y, _, dW), (y_direct, _, dW_direct) = _both(layer, x, dy, algorithm)
     assert not np.array_equal(y, y_direct)
     np.testing.assert_array_equal(dW, dW_direct)
 
@@ -129,10 +128,7 @@ def test_the_input_gradient_with_more_padding_than_the_kernel_keeps_the_direct_p
     layer = lk.Conv2d(16, 16, 3, padding=3, rng=0, dtype=np.float32)
     x = np.random.default_rng(0).standard_normal((2, 16, 5, 5)).astype(np.float32)
     dy = np.random.default_rng(1).standard_normal(layer.output_shape(x.shape)).astype(np.float32)
-    algorithm("winograd")
-    y, dx, _ = _passes(layer, x, dy)
-    algorithm("direct")
-    y_direct, dx_direct, _ = _passes(layer, x, dy)
+    (y, dx, _), (y_direct, dx_direct, _) = _both(layer, x, dy, algorithm)
     assert not np.array_equal(y, y_direct)
     np.testing.assert_array_equal(dx, dx_direct)
     y_ref, dx_ref, _ = _torch_passes(layer, x, dy)
@@ -187,10 +183,8 @@ def test_auto_takes_winograd_for_the_weight_gradient_from_16_input_channels(c_in
     layer = lk.Conv2d(c_in, 16, 3, padding=1, rng=0, dtype=np.float32)
     x = np.random.default_rng(0).standard_normal((2, c_in, 6, 28)).astype(np.float32)
     dy = np.random.default_rng(1).standard_normal((2, 16, 6, 28)).astype(np.float32)
-    grads = {}
-    for name in ("winograd", "direct"):
-        algorithm(name)
-        grads[name] = _passes(layer, x, dy)[2]
+    by_winograd, by_direct = _both(layer, x, dy, algorithm)
+    grads = {"winograd": by_winograd[2], "direct": by_direct[2]}
     assert not np.array_equal(grads["winograd"], grads["direct"])
     algorithm("auto")
     with threadpool_limits(1):

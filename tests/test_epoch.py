@@ -4,7 +4,9 @@ import pytest
 
 import layerkit as lk
 from layerkit import _epoch
-from layerkit._epoch import EpochRunner, needs_every_batch
+from layerkit._epoch import needs_every_batch
+
+from epoch_runs import epochs_in
 
 
 def _problem(loss, dtype, n, seed):
@@ -39,17 +41,7 @@ def _problem(loss, dtype, n, seed):
 
 def _train(problem, in_core, monkeypatch, calls=None, **options):
     net, x, y, loss = problem
-    with monkeypatch.context() as patch:
-        if not in_core:
-            patch.setattr(EpochRunner, "for_fit", classmethod(lambda cls, *a, **k: None))
-        elif calls is not None:
-            run = EpochRunner.run
-
-            def counted(self, order):
-                result = run(self, order)
-                calls.append(result)
-                return result
-            patch.setattr(EpochRunner, "run", counted)
+    with epochs_in(monkeypatch, in_core, calls):
         history = lk.fit(net, x, y, loss=loss, verbose=False, **options)
     return net, history
 

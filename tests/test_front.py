@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 import layerkit as lk
-from layerkit._epoch import EpochRunner
 from layerkit._front import Front
+
+from epoch_runs import epochs_in
 
 
 def _lenet_like(rng, dtype):
@@ -54,18 +55,8 @@ def _problem(name, dtype, n=45, seed=0):
 
 
 def _train(net, x, y, in_core, monkeypatch, calls, **options):
-    with monkeypatch.context() as patch:
-        if not in_core:
-            patch.setattr(EpochRunner, "for_fit", classmethod(lambda cls, *a, **k: None))
-        else:
-            run = EpochRunner.run
-
-            def counted(self, order):
-                result = run(self, order)
-                calls.append(result)
-                return result
-            patch.setattr(EpochRunner, "run", counted)
-        options.setdefault("loss", "softmax_cross_entropy")
+    options.setdefault("loss", "softmax_cross_entropy")
+    with epochs_in(monkeypatch, in_core, calls):
         return lk.fit(net, x, y, verbose=False, **options)
 
 

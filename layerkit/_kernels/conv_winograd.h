@@ -75,6 +75,11 @@ typedef int lk_wg_idx __attribute__((vector_size(64)));
 #define LK_WG_LOAD(p) ({ lk_wg_vec lk_v_; memcpy(&lk_v_, (p), sizeof lk_v_); lk_v_; })
 #define LK_WG_STORE(p, v) do { lk_wg_vec lk_v_ = (v); memcpy((p), &lk_v_, sizeof lk_v_); } while (0)
 #define LK_WG_BCAST(s) ((float)(s) - (lk_wg_vec){0})
+/* the even- and the odd-numbered of the 32 numbers in lo, hi (columns 0 and 1 of the windows of 16 tiles) */
+#define LK_WG_EVEN(lo, hi) \
+    __builtin_shuffle((lo), (hi), (lk_wg_idx){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
+#define LK_WG_ODD(lo, hi) \
+    __builtin_shuffle((lo), (hi), (lk_wg_idx){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31})
 
 /* U[pos][c][o] = (G g G^T)[pos] for the kernel g of output channel o and input channel c; ``flip``: g is
  * w[c][o] turned by 180 degrees (the input gradient's kernel), w being (C_out, C_in, 3, 3) of the layer */
@@ -105,16 +110,13 @@ static void lk_wg_weights(const float* restrict w, float* restrict U, ptrdiff_t 
 LK_WG_ATTR static void lk_wg_input_block(const float* restrict rows, float* restrict V, ptrdiff_t C,
                                          ptrdiff_t plane, ptrdiff_t Wq, ptrdiff_t half, ptrdiff_t c_step,
                                          ptrdiff_t pos_step) {
-    const lk_wg_idx even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-    const lk_wg_idx odd = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
     for (ptrdiff_t c = 0; c < C; ++c) {
         lk_wg_vec t[4][4];
         for (int i = 0; i < 4; ++i) {
             const float* r = rows + c * plane + i * Wq;
             lk_wg_vec a = LK_WG_LOAD(r), b = LK_WG_LOAD(r + half), a2 = LK_WG_LOAD(r + 2);
             lk_wg_vec b2 = LK_WG_LOAD(r + half + 2);
-            lk_wg_vec d0 = __builtin_shuffle(a, b, even), d1 = __builtin_shuffle(a, b, odd);
-            lk_wg_vec d2 = __builtin_shuffle(a2, b2, even), d3 = __builtin_shuffle(a2, b2, odd);
+            lk_wg_vec d0 = LK_WG_EVEN(a, b), d1 = LK_WG_ODD(a, b), d2 = LK_WG_EVEN(a2, b2), d3 = LK_WG_ODD(a2, b2);
             t[i][0] = d0 - d2;  /* d B */
             t[i][1] = d1 + d2;
             t[i][2] = d2 - d1;
@@ -237,14 +239,12 @@ LK_WG_ATTR static void lk_wg_forward_f(const float* restrict x, const float* res
 LK_WG_ATTR static void lk_wg_grad_block(const float* restrict rows, float* restrict D, ptrdiff_t O,
                                         ptrdiff_t plane, ptrdiff_t Wd, ptrdiff_t half, ptrdiff_t o_step,
                                         ptrdiff_t pos_step) {
-    const lk_wg_idx even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-    const lk_wg_idx odd = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
     for (ptrdiff_t o = 0; o < O; ++o) {
         lk_wg_vec u[2][4];
         for (int a = 0; a < 2; ++a) {
             const float* r = rows + o * plane + a * Wd;
             lk_wg_vec lo = LK_WG_LOAD(r), hi = LK_WG_LOAD(r + half);
-            lk_wg_vec g0 = __builtin_shuffle(lo, hi, even), g1 = __builtin_shuffle(lo, hi, odd);
+            lk_wg_vec g0 = LK_WG_EVEN(lo, hi), g1 = LK_WG_ODD(lo, hi);
             u[a][0] = g0;  /* g A^T */
             u[a][1] = g0 + g1;
             u[a][2] = g0 - g1;
