@@ -249,3 +249,21 @@ def test_lenet_on_digits_learns_in_the_core(monkeypatch):
     assert len(calls) == 10 and all(c is not None and c[0] == 47 for c in calls)
     accuracy = np.mean(net.predict(x[1500:]).argmax(axis=1) == y[1500:])
     assert accuracy > 0.9, accuracy
+
+
+@pytest.mark.parametrize("update", [lambda: 0.05, lambda: lk.optim.Adam(0.01)], ids=["sgd", "adam"])
+def test_an_activation_used_at_several_places_trains_as_in_the_python_loop(update, monkeypatch):
+    """One ReLU object at three places (each with its own buffers, as in the Python loop), one of them
+    before a 2x2 max pooling: bit for bit."""
+    results, calls = [], []
+    for in_core in (True, False):
+        rng = np.random.default_rng(0)
+        relu = lk.ReLU()
+        net = lk.Net([lk.Conv2d(2, 4, 3, padding=1, rng=rng), relu, lk.Conv2d(4, 4, 3, padding=1, rng=rng), relu,
+                      lk.MaxPool2d(2), relu, lk.Flatten(), lk.Linear(4 * 3 * 3, 3, rng=rng)])
+        x = np.random.default_rng(1).normal(size=(30, 2, 6, 6))
+        y = np.random.default_rng(2).integers(0, 3, size=30)
+        results += [net, _train(net, x, y, in_core, monkeypatch, calls, epochs=2, lr=update(), batch_size=8,
+                                seed=0)]
+    assert [c and c[0] for c in calls] == [4, 4]
+    _assert_same(*results)
