@@ -18,10 +18,13 @@ as the Python loop leaves it, so its ``state_dict()`` and a checkpoint resume
 bit for bit. The call uses the kernels, the order and the buffers of
 ``fit``'s Python loop (the workspace's, the loss gradient's and the
 minibatches' gather buffers), so the weights and the history are those of
-that loop, bit for bit. Whatever the call does not take (a streamed,
-sparse or converted ``x``, targets of another form, a loss of another type, a
-parameter that cannot be updated in place) leaves the epoch to the Python
-loop; so does a minibatch with a bad value or a non-finite loss, from that
+that loop, bit for bit. An ``x`` of the other float type (float64 data for
+a float32 net, say) is cast row by row as the minibatches are gathered, to
+the numbers the first layer's conversion gives in the Python loop; the data
+are never converted as a whole. Whatever the call does not take (a streamed
+or sparse ``x``, one of integers or in Fortran order, targets of another
+form, a loss of another type, a parameter that cannot be updated in place)
+leaves the epoch to the Python loop; so does a minibatch with a bad value or a non-finite loss, from that
 minibatch on, so that the loop raises its message.
 """
 from __future__ import annotations
@@ -44,6 +47,8 @@ from layerkit.losses import (
 )
 
 __all__ = ["EpochRunner", "needs_every_batch"]
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def needs_every_batch(callback: Callback) -> bool:
@@ -101,6 +106,7 @@ class EpochRunner:
         self.sample_weight, self.batch_size = sample_weight, batch_size
         self.workspace, self.grad_buffers, self.batch_buffers = workspace, grad_buffers, batch_buffers
         self.has_accuracy = loss not in (core.EPOCH_LOSS_MSE, core.EPOCH_LOSS_L1, core.EPOCH_LOSS_HUBER)
+        self._cast_buffer: np.ndarray | None = None  # the rows of an x of the other float type, cast
 
     @classmethod
     def for_fit(cls, net: Any, source: BatchSource, y: Any, loss_fn: Any, update: Any, *, batch_size: int,
@@ -117,12 +123,14 @@ class EpochRunner:
         if loss is None or source.kind != "dense" or not source.data.flags.c_contiguous:
             return None
         plan = net._runner()
+        if source.data.dtype not in _FLOATS:  # (float32 rows for a float64 net, or the reverse, are cast)
+            return None
         if type(plan) is Plan:
-            if source.data.dtype != plan.dtype or source.data.ndim != 2:
+            if source.data.ndim != 2:
                 return None
         else:
             front = Front.of(plan)
-            if front is None or source.data.dtype != front.dtype or source.data.ndim < 3:
+            if front is None or source.data.ndim < 3:
                 return None
         return cls(net, source, y, loss, update, sample_weight, batch_size, workspace, grad_buffers,
                    batch_buffers, _loss_param(loss_fn))
@@ -147,7 +155,8 @@ class EpochRunner:
             if front is None:
                 return None
             chain, dtype, width, owner = front.chain, front.dtype, front.width, plan.owner
-        if self.source.data.dtype != dtype:
+        data = self.source.data
+        if data.dtype not in _FLOATS:
             return None
         full = min(self.batch_size, n)
         last = n - (n - 1) // full * full
@@ -166,6 +175,10 @@ class EpochRunner:
             tbuf = gather_buffer(self.y, full, self.batch_buffers, "y")
             if self.sample_weight is not None:
                 wbuf = gather_buffer(self.sample_weight, full, self.batch_buffers, "w")
+        if data.dtype != dtype:  # x of the other float type: its rows are cast into a buffer of the net's
+            xbuf = self._cast_buffer
+            if xbuf is None or xbuf.shape[0] < full or xbuf.shape[1:] != data.shape[1:] or xbuf.dtype != dtype:
+                xbuf = self._cast_buffer = np.empty((full,) + data.shape[1:], dtype)
         eps = _BCE_EPS_FLOAT32 if dtype == np.float32 else _BCE_EPS_FLOAT64
         if type(self.rate) is float:
             parameters_changed()

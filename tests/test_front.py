@@ -267,3 +267,15 @@ def test_an_activation_used_at_several_places_trains_as_in_the_python_loop(updat
                                 seed=0)]
     assert [c and c[0] for c in calls] == [4, 4]
     _assert_same(*results)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_float64_images_for_a_float32_net_train_in_the_core(shuffle, monkeypatch):
+    """Images scaled to [0, 1] in float64 (the usual way), a float32 net: cast row by row as gathered."""
+    results, calls = [], []
+    for in_core in (True, False):
+        net, x, y = _problem("lenet-like", np.float32)
+        results += [net, _train(net, x.astype(np.float64) / 3, y, in_core, monkeypatch, calls, epochs=2, lr=0.05,
+                                batch_size=10, shuffle=shuffle, seed=4)]
+    assert [c and c[0] for c in calls] == [5, 5]
+    _assert_same(*results)

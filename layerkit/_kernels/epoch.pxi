@@ -43,6 +43,7 @@ cdef struct EpochJob:
     Py_ssize_t n, m, out     # rows of x, its columns, the chain's output width
     Py_ssize_t batch_size, batches
     Py_ssize_t item          # bytes of one float of the dtype
+    int x_type               # the dtype of x: the chain's, or the other float type (its rows cast as gathered)
     Py_ssize_t target_row    # bytes of one row of targets
     char* x
     char* targets
@@ -97,10 +98,23 @@ cdef int _epoch_loss(EpochJob* job, floating* y, char* t, floating* g, char* w, 
     return _mse[floating](y, <floating*>t, g, <floating*>w, rows, job.out, value)
 
 
+cdef inline void _cast_row(char* src, char* dst, Py_ssize_t m, floating* dtype_tag) noexcept nogil:
+    """``m`` numbers of the other float type at ``src`` as ``floating`` at ``dst`` (NumPy's cast: to the nearest)."""
+    cdef Py_ssize_t j
+    if floating is float:
+        for j in range(m):
+            (<float*>dst)[j] = <float>(<double*>src)[j]
+    else:
+        for j in range(m):
+            (<double*>dst)[j] = <double>(<float*>src)[j]
+
+
 cdef void _epoch_run(EpochJob* job, Py_ssize_t first, Py_ssize_t stop, floating* dtype_tag) noexcept nogil:
     """Minibatches ``first`` to ``stop`` (excluded); ``job.done`` is where it stopped."""
     cdef Py_ssize_t b, i, start, rows, source
     cdef Py_ssize_t row_bytes = job.m * job.item
+    cdef Py_ssize_t x_row_bytes = job.m * (8 if job.x_type == cnp.NPY_FLOAT64 else 4)
+    cdef bint cast = job.x_type != job.typenum
     cdef Stage* st
     cdef Stage* top
     cdef FrontStage* fs
@@ -120,15 +134,23 @@ cdef void _epoch_run(EpochJob* job, Py_ssize_t first, Py_ssize_t stop, floating*
         if job.order != NULL:  # np.take of the rows into the reused buffers
             for i in range(rows):
                 source = job.order[start + i]
-                memcpy(job.xbuf + i * row_bytes, job.x + source * row_bytes, row_bytes)
+                if cast:
+                    _cast_row(job.x + source * x_row_bytes, job.xbuf + i * row_bytes, job.m, dtype_tag)
+                else:
+                    memcpy(job.xbuf + i * row_bytes, job.x + source * row_bytes, row_bytes)
                 memcpy(job.tbuf + i * job.target_row, job.targets + source * job.target_row, job.target_row)
                 if job.weights != NULL:
                     memcpy(job.wbuf + i * job.item, job.weights + source * job.item, job.item)
             rows_in = job.xbuf
             t = job.tbuf
             w = job.wbuf if job.weights != NULL else NULL
-        else:  # views of the rows
-            rows_in = job.x + start * row_bytes
+        else:  # views of the rows (x's rows cast into the buffer when x is of the other float type)
+            if cast:
+                for i in range(rows):
+                    _cast_row(job.x + (start + i) * x_row_bytes, job.xbuf + i * row_bytes, job.m, dtype_tag)
+                rows_in = job.xbuf
+            else:
+                rows_in = job.x + start * row_bytes
             t = job.targets + start * job.target_row
             w = job.weights + start * job.item if job.weights != NULL else NULL
         st[0].x.data = _front_forward[floating](fs, job.n_front, rows_in, dtype_tag) if job.n_front else rows_in
@@ -218,7 +240,9 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     ----------
     chain : DenseChain
     x : ndarray, shape (n, widths[0]), or (n, ...) with ``front``
-        C-contiguous, of the chain's dtype.
+        C-contiguous, float32 or float64: of the chain's dtype, or of the other
+        one, whose rows are then cast into ``xbuf`` as they are gathered (the
+        values the first layer's conversion gives in the Python loop).
     loss : int
         ``EPOCH_LOSS_BCE``, ``EPOCH_LOSS_SOFTMAX_LABELS``, ``EPOCH_LOSS_SOFTMAX_ROWS``, ``EPOCH_LOSS_MSE``,
         ``EPOCH_LOSS_BCE_LOGITS``, ``EPOCH_LOSS_L1`` or ``EPOCH_LOSS_HUBER``.
@@ -238,7 +262,8 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
         workspace's), ``grad`` a (rows, out) array for the loss's gradient.
     xbuf, tbuf, wbuf : ndarray, optional
         With ``order``: buffers of at least ``min(batch_size, n)`` rows that
-        the minibatches are gathered into (``wbuf`` with weights).
+        the minibatches are gathered into (``wbuf`` with weights); ``xbuf`` of
+        the chain's dtype, and needed without ``order`` too when ``x`` is cast.
     optimizer : tuple, optional
         ``(kind, hyper, stages, lrs, step0)``: update by an optimizer's rule
         (as ``optim_update``) instead of SGD by ``rate``. ``stages`` has one
@@ -268,12 +293,15 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     cdef EpochJob job
     cdef cnp.npy_intp n, out = chain.widths[k], full_rows, last_rows, tcols
     cdef Py_ssize_t m = chain.widths[0]  # elements of a row of x
+    cdef int x_type = t  # x of the other float type: its rows are cast into xbuf as they are gathered
+    if type(x) is cnp.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>x) in (cnp.NPY_FLOAT32, cnp.NPY_FLOAT64):
+        x_type = cnp.PyArray_TYPE(<cnp.ndarray>x)
     if front is None:
-        if not _fits(x, t, -1 if type(x) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2
+        if not _fits(x, x_type, -1 if type(x) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2
                      else cnp.PyArray_DIM(<cnp.ndarray>x, 0), chain.widths[0], False, False):
             return None
     else:
-        m = _row_elements(x, t, False)
+        m = _row_elements(x, x_type, False)
         if m < 1 or type(front) is not list or len(front) != len(sets):
             return None
     n = cnp.PyArray_DIM(<cnp.ndarray>x, 0)
@@ -299,6 +327,10 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
         job.target_row = out * (8 if t == cnp.NPY_FLOAT64 else 4)
     if weights is not None and not _contiguous(weights, t, n, -1, False):
         return None
+    if x_type != t and not (type(xbuf) is cnp.ndarray and (_buffer_rows(xbuf, t, full_rows, m) if front is None
+                                                           else _row_elements(xbuf, t, True) == m
+                                                           and cnp.PyArray_DIM(<cnp.ndarray>xbuf, 0) >= full_rows)):
+        return None  # (the rows are cast into xbuf, with an order or without)
     if order is not None:
         if not _contiguous(order, cnp.NPY_INT64, n, -1, False):
             return None
@@ -379,6 +411,9 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     job.loss, job.k, job.n, job.m, job.out = loss, k, n, m, out
     job.batch_size, job.item = full_rows, (8 if t == cnp.NPY_FLOAT64 else 4)
     job.x = cnp.PyArray_BYTES(<cnp.ndarray>x)
+    job.x_type = x_type
+    if x_type != t:
+        job.xbuf = cnp.PyArray_BYTES(<cnp.ndarray>xbuf)
     job.targets = cnp.PyArray_BYTES(<cnp.ndarray>targets)
     job.weights = NULL if weights is None else cnp.PyArray_BYTES(<cnp.ndarray>weights)
     job.typenum, job.rate, job.eps, job.loss_param = t, rate, eps, loss_param
