@@ -279,3 +279,19 @@ def test_float64_images_for_a_float32_net_train_in_the_core(shuffle, monkeypatch
                                 batch_size=10, shuffle=shuffle, seed=4)]
     assert [c and c[0] for c in calls] == [5, 5]
     _assert_same(*results)
+
+
+def test_a_bad_label_hands_the_epoch_back_with_the_loss_message_and_the_same_weights(monkeypatch):
+    """Minibatch 3 holds a label past the outputs: the core stops before it, the Python loop raises the loss's
+    message, and the weights are those the Python loop reaches (its first two updates)."""
+    weights, calls = [], []
+    for in_core in (True, False):
+        net, x, y = _problem("lenet-like", np.float64)
+        y = y.copy()
+        y[25] = 7  # 3 outputs
+        with pytest.raises(ValueError, match="softmax_cross_entropy"):
+            _train(net, x, y, in_core, monkeypatch, calls, epochs=2, lr=0.1, batch_size=10, shuffle=False)
+        weights.append([layer.W.copy() for layer in net.layers if getattr(layer, "param_names", ())])
+    assert calls[0][0] == 2  # two minibatches ran in the core before it
+    for a, b in zip(*weights):
+        assert a.tobytes() == b.tobytes()
