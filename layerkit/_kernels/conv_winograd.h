@@ -21,12 +21,12 @@
  *     channels of U times V, in 16 vector accumulators (one per output channel): the multiply-adds take
  *     their U as a broadcast operand, as the direct kernels do;
  *   - the output transform A^T M A, the bias, and the 2x2 outputs of the 16 tiles interleaved back into
- *     two output rows.
+ *     their output rows (masked stores keep to the columns inside the output).
  *
  * The input gradient of such a layer (with at most 2 zeros of padding on each side) is the same
  * computation on dy, with the kernel flipped and its channels swapped. The sums run in another order and
  * through the transforms, so the result agrees with the direct and im2col kernels to float32 rounding, not
- * bit for bit (torch's oneDNN backend computes such layers by Winograd too).
+ * bit for bit. The weight gradient, by the transposed algorithm F(3x3, 2x2), is described further down.
  */
 #ifndef LAYERKIT_CONV_WINOGRAD_H
 #define LAYERKIT_CONV_WINOGRAD_H
