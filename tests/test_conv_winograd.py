@@ -62,6 +62,10 @@ CASES = [
     (16, 16, 1, True, (14, 14)),  # two rows of 7 tiles per block
     (16, 32, 1, False, (7, 16)),  # two rows of 8 tiles, an odd number of tile rows
     (32, 16, 0, True, (9, 11)),
+    (16, 16, 1, True, (7, 7)),  # four rows of 4 tiles per block
+    (16, 32, 1, False, (8, 8)),
+    (32, 16, 1, True, (11, 5)),  # four rows of 3 tiles, the last block with three rows of tiles
+    (16, 16, 0, True, (4, 4)),  # one tile row of one tile
 ]
 
 
@@ -135,11 +139,11 @@ def test_the_input_gradient_with_more_padding_than_the_kernel_keeps_the_direct_p
     np.testing.assert_allclose(y, y_ref, rtol=2e-5, atol=2e-5)
 
 
-@pytest.mark.parametrize("width, winograd", [(28, True), (32, True), (24, True), (14, True), (16, True),
-                                             (20, False), (9, False), (7, False)])
+@pytest.mark.parametrize("width, winograd", [(28, True), (32, True), (24, True), (14, True), (16, True), (7, True),
+                                             (8, True), (5, True), (20, False), (9, False), (3, False)])
 def test_auto_takes_winograd_where_the_tiles_fill_the_lanes(width, winograd, algorithm):
-    """Rows of tiles filling at least 70% of a block's lanes (16 tiles of a row, or 8 tiles of two rows for
-    narrow outputs): measured faster than the direct kernels; 8+ channels in."""
+    """Rows of tiles filling at least 70% of a block's lanes (16 tiles of a row, or 8 tiles of two rows, or 4
+    of four, for narrow outputs): measured faster than the direct kernels; 8+ channels in."""
     from threadpoolctl import threadpool_limits
 
     layer = lk.Conv2d(16, 16, 3, padding=1, rng=0, dtype=np.float32)

@@ -139,7 +139,8 @@ cdef extern from "_kernels/conv_winograd.h" nogil:
 #     pass and input gradient it can take: a 3x3 kernel, stride 1, dilation 1, one group, 16k output
 #     channels (input channels for the input gradient), AVX-512. "auto" takes it where measured faster
 #     than the direct kernels: at least 8 channels in, and the rows of 2x2 tiles filling at least 70% of
-#     the lanes of their blocks (16 tiles of a row, or 8 of each of two rows when a row has at most 8:
+#     the lanes of their blocks (16 tiles of a row, or 8 of each of two rows when a row has at most 8, or
+#     4 of each of four when it has at most 4:
 #     28 or 32 columns, 88 and 100%, ran 1.5 and 2.3x faster than direct on 16 to 64 channels; one row of
 #     7 tiles alone in 16 lanes, 44%, ran 7% slower).
 cdef int _algorithm_setting = 0
@@ -201,7 +202,8 @@ cdef inline bint _winograd_wanted(ConvGeometry* g, Py_ssize_t channels_in, Py_ss
         return False
     if not (g.kh == 3 and g.kw == 3 and channels_out % 16 == 0 and lk_use_v4()):
         return False
-    cdef Py_ssize_t tiles = (width_out + 1) // 2, lanes = 8 if tiles <= 8 else (tiles + 15) // 16 * 16
+    cdef Py_ssize_t tiles = (width_out + 1) // 2
+    cdef Py_ssize_t lanes = 4 if tiles <= 4 else 8 if tiles <= 8 else (tiles + 15) // 16 * 16
     return _algorithm_setting == 3 or (channels_in >= 8 and 10 * tiles >= 7 * lanes)
 
 

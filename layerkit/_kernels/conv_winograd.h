@@ -15,8 +15,9 @@
  *   - the input transform V = B^T d B of the 16 tiles, for every input channel: each vector holds one of
  *     the 16 transformed values of 16 neighbouring tiles (lanes over tiles; the window's columns of the 16
  *     tiles are the even and odd numbers of two pairs of loads). When a row has at most 8 tiles (outputs
- *     of at most 16 columns), a block holds the tiles of two rows, 8 lanes each: the second load of each
- *     pair is then the next row of tiles instead of the next 16 columns;
+ *     of at most 16 columns), a block holds the tiles of two rows, 8 lanes each, and when it has at most
+ *     4 (8 columns), the tiles of four rows, 4 lanes each: the 32 numbers are then 16 columns of two rows
+ *     of tiles, or 8 columns of four;
  *   - for each block of 16 output channels and each of the 16 transformed positions, the sum over input
  *     channels of U times V, in 16 vector accumulators (one per output channel): the multiply-adds take
  *     their U as a broadcast operand, as the direct kernels do;
@@ -38,11 +39,10 @@
 
 /* How the tiles of a sample fill blocks of 16 lanes, and the padded arrays they are read from. */
 typedef struct {
-    ptrdiff_t tile_rows;   /* tile rows per block: 1, or 2 when a row has at most 8 tiles */
+    ptrdiff_t groups;      /* rows of tiles per block: 1 (16 tiles of one row), 2 (8 of each of two rows, when
+                            * a row has at most 8 tiles) or 4 (4 of each of four, when it has at most 4) */
     ptrdiff_t block_rows;  /* rows of blocks */
     ptrdiff_t blocks;      /* blocks per row of blocks */
-    ptrdiff_t half;        /* from the first half of a block's lanes to the second: columns (16), or rows
-                            * of tiles (2 rows of the padded array, given as rows' worth of numbers below) */
     ptrdiff_t Hq, Wq;      /* the padded input: the windows of every block, and the columns they read past */
     ptrdiff_t Hd, Wd;      /* the padded output gradient (the weight gradient) */
 } lk_wg_layout;
@@ -50,13 +50,13 @@ typedef struct {
 static inline lk_wg_layout lk_wg_layout_of(const lk_dc_geom* g) {
     lk_wg_layout t;
     ptrdiff_t tiles_h = (g->Ho + 1) / 2, tiles_w = (g->Wo + 1) / 2;
-    t.tile_rows = tiles_w <= 8 ? 2 : 1;
-    t.block_rows = (tiles_h + t.tile_rows - 1) / t.tile_rows;
-    t.blocks = t.tile_rows == 2 ? 1 : (tiles_w + 15) / 16;
-    t.Hq = 2 * t.tile_rows * t.block_rows + 2;
-    t.Wq = t.tile_rows == 2 ? 18 : 32 * t.blocks + 2;
-    t.Hd = 2 * t.tile_rows * t.block_rows;
-    t.Wd = t.tile_rows == 2 ? 16 : 32 * t.blocks;
+    t.groups = tiles_w <= 4 ? 4 : tiles_w <= 8 ? 2 : 1;
+    t.block_rows = (tiles_h + t.groups - 1) / t.groups;
+    t.blocks = t.groups > 1 ? 1 : (tiles_w + 15) / 16;
+    t.Hq = 2 * t.groups * t.block_rows + 2;
+    t.Wq = t.groups == 4 ? 10 : t.groups == 2 ? 18 : 32 * t.blocks + 2;
+    t.Hd = 2 * t.groups * t.block_rows;
+    t.Wd = t.groups == 4 ? 8 : t.groups == 2 ? 16 : 32 * t.blocks;
     return t;
 }
 
@@ -75,6 +75,26 @@ typedef int lk_wg_idx __attribute__((vector_size(64)));
 #define LK_WG_LOAD(p) ({ lk_wg_vec lk_v_; memcpy(&lk_v_, (p), sizeof lk_v_); lk_v_; })
 #define LK_WG_STORE(p, v) do { lk_wg_vec lk_v_ = (v); memcpy((p), &lk_v_, sizeof lk_v_); } while (0)
 #define LK_WG_BCAST(s) ((float)(s) - (lk_wg_vec){0})
+/* the 8 numbers at p0, then the 8 at p1 */
+#define LK_WG_PAIR8(p0, p1) \
+    ((lk_wg_vec)_mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p0)), _mm256_loadu_ps(p1), 1))
+
+/* *a, *b: the 32 numbers of one row of the windows of a block's 16 tiles from r: 32 columns (groups 1), or
+ * 16 columns of two rows of tiles (2), or 8 of four (4), the rows ``step`` numbers apart */
+static inline __attribute__((always_inline, target("arch=x86-64-v4"))) void lk_wg_load32(const float* r, ptrdiff_t groups, ptrdiff_t step,
+                                                             lk_wg_vec* a, lk_wg_vec* b) {
+    if (groups == 1) {
+        *a = LK_WG_LOAD(r);
+        *b = LK_WG_LOAD(r + 16);
+    } else if (groups == 2) {
+        *a = LK_WG_LOAD(r);
+        *b = LK_WG_LOAD(r + step);
+    } else {
+        *a = LK_WG_PAIR8(r, r + step);
+        *b = LK_WG_PAIR8(r + 2 * step, r + 3 * step);
+    }
+}
+
 /* the even- and the odd-numbered of the 32 numbers in lo, hi (columns 0 and 1 of the windows of 16 tiles) */
 #define LK_WG_EVEN(lo, hi) \
     __builtin_shuffle((lo), (hi), (lk_wg_idx){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
@@ -105,17 +125,18 @@ static void lk_wg_weights(const float* restrict w, float* restrict U, ptrdiff_t 
 }
 
 /* V = B^T d B of the 16 tiles whose windows start at ``rows`` (the window's first row of channel 0; the
- * next tiles 2 columns on each, lanes 8 to 15 ``half`` numbers on from lanes 0 to 7): the vector of channel
- * c and position pos at V + c * c_step + pos * pos_step */
+ * next tiles 2 columns on each, in ``groups`` rows of tiles 2 rows apart): the vector of channel c and
+ * position pos at V + c * c_step + pos * pos_step */
 LK_WG_ATTR static void lk_wg_input_block(const float* restrict rows, float* restrict V, ptrdiff_t C,
-                                         ptrdiff_t plane, ptrdiff_t Wq, ptrdiff_t half, ptrdiff_t c_step,
+                                         ptrdiff_t plane, ptrdiff_t Wq, ptrdiff_t groups, ptrdiff_t c_step,
                                          ptrdiff_t pos_step) {
     for (ptrdiff_t c = 0; c < C; ++c) {
         lk_wg_vec t[4][4];
         for (int i = 0; i < 4; ++i) {
             const float* r = rows + c * plane + i * Wq;
-            lk_wg_vec a = LK_WG_LOAD(r), b = LK_WG_LOAD(r + half), a2 = LK_WG_LOAD(r + 2);
-            lk_wg_vec b2 = LK_WG_LOAD(r + half + 2);
+            lk_wg_vec a, b, a2, b2;
+            lk_wg_load32(r, groups, 2 * Wq, &a, &b);
+            lk_wg_load32(r + 2, groups, 2 * Wq, &a2, &b2);
             lk_wg_vec d0 = LK_WG_EVEN(a, b), d1 = LK_WG_ODD(a, b), d2 = LK_WG_EVEN(a2, b2), d3 = LK_WG_ODD(a2, b2);
             t[i][0] = d0 - d2;  /* d B */
             t[i][1] = d1 + d2;
@@ -152,15 +173,15 @@ LK_WG_ATTR static void lk_wg_products(const float* restrict U, const float* rest
 }
 
 /* the outputs of the block's tiles for 16 output channels: y + o0 * plane is channel o0's output at the
- * block's first tile; the outputs of lanes 8 to 15 start ``half`` numbers on (16 columns, or 2 rows); the
- * first and second halves have rows0 and rows1 output rows (at most 2) of cols0 and cols1 columns inside the
- * output (at most 16) */
+ * block's first tile. groups 1: 32 columns of 2 rows, of which rows[0] rows and cols[0] + cols[1] columns are
+ * inside the output; groups 2 or 4: 16 or 8 columns of the 2 rows of each of that many rows of tiles (2
+ * output rows apart), rows[g] rows of group g and cols[0] columns inside the output */
 LK_WG_ATTR static void lk_wg_output_block(const float* restrict M, const float* restrict b, float* restrict y,
-                                          ptrdiff_t plane, ptrdiff_t Wo, ptrdiff_t half, ptrdiff_t rows0,
-                                          ptrdiff_t rows1, ptrdiff_t cols0, ptrdiff_t cols1) {
+                                          ptrdiff_t plane, ptrdiff_t Wo, ptrdiff_t groups, const ptrdiff_t* rows,
+                                          const ptrdiff_t* cols) {
     const lk_wg_idx low = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
     const lk_wg_idx high = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-    const __mmask16 mask0 = (__mmask16)((1u << cols0) - 1), mask1 = (__mmask16)((1u << cols1) - 1);
+    const __mmask16 mask0 = (__mmask16)((1u << cols[0]) - 1), mask1 = (__mmask16)((1u << cols[1]) - 1);
     for (int k = 0; k < 16; ++k) {
         const float* m = M + k * 256;
         lk_wg_vec s[2][4];
@@ -171,13 +192,24 @@ LK_WG_ATTR static void lk_wg_output_block(const float* restrict M, const float* 
             s[1][j] = m1 - m2 - m3;
         }
         lk_wg_vec bias = LK_WG_BCAST(b ? b[k] : 0.0f);
-        for (int r = 0; r < 2 && r < rows0; ++r) {  /* (A^T M) A, plus the bias */
+        for (int r = 0; r < 2; ++r) {  /* (A^T M) A, plus the bias */
             lk_wg_vec y0 = s[r][0] + s[r][1] + s[r][2] + bias, y1 = s[r][1] - s[r][2] - s[r][3] + bias;
-            lk_wg_vec lo = __builtin_shuffle(y0, y1, low), hi = __builtin_shuffle(y0, y1, high);
+            __m512 lo = (__m512)__builtin_shuffle(y0, y1, low), hi = (__m512)__builtin_shuffle(y0, y1, high);
             float* out = y + k * plane + r * Wo;
-            _mm512_mask_storeu_ps(out, mask0, (__m512)lo);  /* (the columns inside the output) */
-            if (r < rows1)
-                _mm512_mask_storeu_ps(out + half, mask1, (__m512)hi);
+            if (groups == 1) {  /* (masked: the columns inside the output) */
+                if (r < rows[0]) {
+                    _mm512_mask_storeu_ps(out, mask0, lo);
+                    _mm512_mask_storeu_ps(out + 16, mask1, hi);
+                }
+            } else if (groups == 2) {
+                if (r < rows[0]) _mm512_mask_storeu_ps(out, mask0, lo);
+                if (r < rows[1]) _mm512_mask_storeu_ps(out + 2 * Wo, mask0, hi);
+            } else {  /* the upper 8 lanes of each moved down to be stored as the next group's row */
+                if (r < rows[0]) _mm512_mask_storeu_ps(out, mask0, lo);
+                if (r < rows[1]) _mm512_mask_storeu_ps(out + 2 * Wo, mask0, _mm512_shuffle_f32x4(lo, lo, 0xEE));
+                if (r < rows[2]) _mm512_mask_storeu_ps(out + 4 * Wo, mask0, hi);
+                if (r < rows[3]) _mm512_mask_storeu_ps(out + 6 * Wo, mask0, _mm512_shuffle_f32x4(hi, hi, 0xEE));
+            }
         }
     }
 }
@@ -190,7 +222,6 @@ LK_WG_ATTR static void lk_wg_forward_f(const float* restrict x, const float* res
                                        ptrdiff_t n, int flip) {
     const lk_wg_layout t = lk_wg_layout_of(g);
     const ptrdiff_t C = g->C, O = g->O, Wq = t.Wq, plane = t.Hq * Wq, P = g->Ho * g->Wo, Wo = g->Wo;
-    const ptrdiff_t in_half = t.tile_rows == 2 ? 2 * Wq : 16, out_half = t.tile_rows == 2 ? 2 * Wo : 16;
     float* xp = scratch;
     float* U = xp + C * plane;
     float* V = U + 16 * C * O;
@@ -206,21 +237,18 @@ LK_WG_ATTR static void lk_wg_forward_f(const float* restrict x, const float* res
         float* ys = y + s * O * P;
         for (ptrdiff_t br = 0; br < t.block_rows; ++br)
             for (ptrdiff_t block = 0; block < t.blocks; ++block) {
-                ptrdiff_t h0 = 2 * t.tile_rows * br, w0 = 32 * block, rows0, rows1, cols0, cols1;
-                rows0 = g->Ho - h0 < 2 ? g->Ho - h0 : 2;
-                if (t.tile_rows == 2) {  /* lanes 8 to 15: the next row of tiles */
-                    rows1 = g->Ho - h0 - 2 < 0 ? 0 : g->Ho - h0 - 2 < 2 ? g->Ho - h0 - 2 : 2;
-                    cols0 = cols1 = Wo;
-                } else {  /* lanes 8 to 15: the next 16 columns */
-                    rows1 = rows0;
-                    cols0 = Wo - w0 < 16 ? Wo - w0 : 16;
-                    cols1 = Wo - w0 - 16 < 0 ? 0 : Wo - w0 - 16 < 16 ? Wo - w0 - 16 : 16;
+                ptrdiff_t h0 = 2 * t.groups * br, w0 = 32 * block, rows[4], cols[2];
+                for (int group = 0; group < 4; ++group) {  /* the output rows of each row of tiles */
+                    ptrdiff_t left = g->Ho - h0 - 2 * group;
+                    rows[group] = left < 0 ? 0 : left < 2 ? left : 2;
                 }
-                lk_wg_input_block(xp + h0 * Wq + w0, V, C, plane, Wq, in_half, 256, 16);
+                cols[0] = Wo - w0 < 16 ? Wo - w0 : 16;  /* (groups 2 and 4: Wo, at most 16 or 8) */
+                cols[1] = Wo - w0 - 16 < 0 ? 0 : Wo - w0 - 16 < 16 ? Wo - w0 - 16 : 16;
+                lk_wg_input_block(xp + h0 * Wq + w0, V, C, plane, Wq, t.groups, 256, 16);
                 for (ptrdiff_t o0 = 0; o0 < O; o0 += 16) {
                     lk_wg_products(U, V, M, C, O, o0);
-                    lk_wg_output_block(M, b ? b + o0 : NULL, ys + o0 * P + h0 * Wo + w0, P, Wo, out_half,
-                                       rows0, rows1, cols0, cols1);
+                    lk_wg_output_block(M, b ? b + o0 : NULL, ys + o0 * P + h0 * Wo + w0, P, Wo, t.groups, rows,
+                                       cols);
                 }
             }
     }
@@ -234,16 +262,17 @@ LK_WG_ATTR static void lk_wg_forward_f(const float* restrict x, const float* res
  * at the end), so only 16 multiplications per tile and channel pair remain. */
 
 /* D = A g A^T of the 16 tiles' 2x2 output gradients g at ``rows`` (the block's first tile in the padded
- * gradient, Wd numbers a row; lanes 8 to 15 ``half`` numbers on): the vector of channel o and position pos
- * at D + o * o_step + pos * pos_step */
+ * gradient, Wd numbers a row; ``groups`` rows of tiles as for lk_wg_input_block): the vector of channel o
+ * and position pos at D + o * o_step + pos * pos_step */
 LK_WG_ATTR static void lk_wg_grad_block(const float* restrict rows, float* restrict D, ptrdiff_t O,
-                                        ptrdiff_t plane, ptrdiff_t Wd, ptrdiff_t half, ptrdiff_t o_step,
+                                        ptrdiff_t plane, ptrdiff_t Wd, ptrdiff_t groups, ptrdiff_t o_step,
                                         ptrdiff_t pos_step) {
     for (ptrdiff_t o = 0; o < O; ++o) {
         lk_wg_vec u[2][4];
         for (int a = 0; a < 2; ++a) {
             const float* r = rows + o * plane + a * Wd;
-            lk_wg_vec lo = LK_WG_LOAD(r), hi = LK_WG_LOAD(r + half);
+            lk_wg_vec lo, hi;
+            lk_wg_load32(r, groups, 2 * Wd, &lo, &hi);
             lk_wg_vec g0 = LK_WG_EVEN(lo, hi), g1 = LK_WG_ODD(lo, hi);
             u[a][0] = g0;  /* g A^T */
             u[a][1] = g0 + g1;
@@ -309,7 +338,6 @@ LK_WG_ATTR static void lk_wg_wgrad_f(const float* restrict x, const float* restr
     const lk_wg_layout t = lk_wg_layout_of(g);
     const ptrdiff_t C = g->C, O = g->O, Wq = t.Wq, plane = t.Hq * Wq, TB = t.block_rows * t.blocks;
     const ptrdiff_t Wd = t.Wd, plane_d = t.Hd * Wd, P = g->Ho * g->Wo;
-    const ptrdiff_t in_half = t.tile_rows == 2 ? 2 * Wq : 16, grad_half = t.tile_rows == 2 ? 2 * Wd : 16;
     float* xp = scratch;
     float* dyq = xp + C * plane;
     const ptrdiff_t chunk = lk_wg_wgrad_chunk(&t, C + O);
@@ -333,10 +361,9 @@ LK_WG_ATTR static void lk_wg_wgrad_f(const float* restrict x, const float* restr
                 memcpy(dyq + o * plane_d + h * Wd, ds + (o * g->Ho + h) * g->Wo, (size_t)g->Wo * sizeof(float));
         for (ptrdiff_t br = 0; br < t.block_rows; ++br)
             for (ptrdiff_t block = 0; block < t.blocks; ++block) {
-                ptrdiff_t tb = (s - s0) * TB + br * t.blocks + block, h0 = 2 * t.tile_rows * br, w0 = 32 * block;
-                lk_wg_input_block(xp + h0 * Wq + w0, V + tb * 16, C, plane, Wq, in_half, TBc * 16, C * TBc * 16);
-                lk_wg_grad_block(dyq + h0 * Wd + w0, D + tb * 16, O, plane_d, Wd, grad_half, TBc * 16,
-                                 O * TBc * 16);
+                ptrdiff_t tb = (s - s0) * TB + br * t.blocks + block, h0 = 2 * t.groups * br, w0 = 32 * block;
+                lk_wg_input_block(xp + h0 * Wq + w0, V + tb * 16, C, plane, Wq, t.groups, TBc * 16, C * TBc * 16);
+                lk_wg_grad_block(dyq + h0 * Wd + w0, D + tb * 16, O, plane_d, Wd, t.groups, TBc * 16, O * TBc * 16);
             }
       }
       lk_wg_accumulate(V, D, S, C, O, TBc);
