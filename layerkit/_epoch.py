@@ -19,10 +19,10 @@ bit for bit. The call uses the kernels, the order and the buffers of
 ``fit``'s Python loop (the workspace's, the loss gradient's and the
 minibatches' gather buffers), so the weights and the history are those of
 that loop, bit for bit. An ``x`` of the other float type (float64 data for
-a float32 net, say) is cast row by row as the minibatches are gathered, to
-the numbers the first layer's conversion gives in the Python loop; the data
-are never converted as a whole. Whatever the call does not take (a streamed
-or sparse ``x``, one of integers or in Fortran order, targets of another
+a float32 net, say) or in Fortran order (a DataFrame's values) is gathered
+row by row into a buffer of the net's dtype, as the Python loop gathers it;
+the data are never converted as a whole. Whatever the call does not take (a streamed
+or sparse ``x``, one of integers or of more than 2 axes in Fortran order, targets of another
 form, a loss of another type, a parameter that cannot be updated in place)
 leaves the epoch to the Python loop; so does a minibatch with a bad value or a non-finite loss, from that
 minibatch on, so that the loop raises its message.
@@ -120,7 +120,9 @@ class EpochRunner:
         if any(needs_every_batch(callback) for callback in callbacks):
             return None
         loss = _loss_code(loss_fn, y)
-        if loss is None or source.kind != "dense" or not source.data.flags.c_contiguous:
+        if loss is None or source.kind != "dense":
+            return None
+        if not source.data.flags.c_contiguous and not (source.data.ndim == 2 and source.data.flags.f_contiguous):
             return None
         plan = net._runner()
         if source.data.dtype not in _FLOATS:  # (float32 rows for a float64 net, or the reverse, are cast)
@@ -175,7 +177,7 @@ class EpochRunner:
             tbuf = gather_buffer(self.y, full, self.batch_buffers, "y")
             if self.sample_weight is not None:
                 wbuf = gather_buffer(self.sample_weight, full, self.batch_buffers, "w")
-        if data.dtype != dtype:  # x of the other float type: its rows are cast into a buffer of the net's
+        if data.dtype != dtype or not data.flags.c_contiguous:  # rows gathered number by number, cast
             xbuf = self._cast_buffer
             if xbuf is None or xbuf.shape[0] < full or xbuf.shape[1:] != data.shape[1:] or xbuf.dtype != dtype:
                 xbuf = self._cast_buffer = np.empty((full,) + data.shape[1:], dtype)

@@ -144,13 +144,13 @@ def test_per_minibatch_features_keep_the_python_loop(options, monkeypatch):
     assert calls == []
 
 
-def test_streamed_fortran_and_integer_inputs_train_through_the_python_loop_alike(monkeypatch, tmp_path):
+def test_streamed_and_integer_inputs_train_through_the_python_loop_alike(monkeypatch, tmp_path):
     net, x, y, loss = _problem("bce", np.float64, 53, 9)
     on_disk = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=x.dtype, shape=x.shape)
     on_disk[:] = x
     options = dict(epochs=2, lr=0.1, batch_size=15, seed=9)
     reference = _train(_problem("bce", np.float64, 53, 9), True, monkeypatch, **options)
-    for data in (np.load(tmp_path / "x.npy", mmap_mode="r"), np.asfortranarray(x), (4 * x).astype(np.int64)):
+    for data in (np.load(tmp_path / "x.npy", mmap_mode="r"), (4 * x).astype(np.int64)):
         calls = []
         other = _train((_problem("bce", np.float64, 53, 9)[0], data, y, loss), True, monkeypatch, calls, **options)
         assert calls == []  # no runner: x is no in-memory C-contiguous array of floats
@@ -411,16 +411,21 @@ def test_a_signal_in_an_epoch_with_an_optimizer_counts_the_updates_that_ran(monk
     assert steps == {caught.value.batches_done} and 0 < caught.value.batches_done < 500_000 // 32
 
 
-@pytest.mark.parametrize("net_dtype, x_dtype", [(np.float32, np.float64), (np.float64, np.float32)])
+@pytest.mark.parametrize("net_dtype, x_dtype", [(np.float32, np.float64), (np.float64, np.float32),
+                                                (np.float64, np.float64)])
+@pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("shuffle", [True, False])
-def test_an_x_of_the_other_float_type_is_cast_as_gathered_bit_for_bit(net_dtype, x_dtype, shuffle, monkeypatch):
-    """float64 data for a float32 net (or the reverse): the epochs still run in the core, each minibatch's rows
-    cast as the first layer converts them in the Python loop; the data are not converted as a whole."""
+def test_an_x_of_the_other_float_type_or_in_fortran_order_is_gathered_bit_for_bit(net_dtype, x_dtype, order,
+                                                                                   shuffle, monkeypatch):
+    """float64 data for a float32 net (or the reverse), a DataFrame's Fortran-ordered values: the epochs still
+    run in the core, each minibatch's rows gathered and cast as the Python loop gathers them; the data are not
+    converted as a whole."""
     results = []
     for in_core in (True, False):
         net, x, y, loss = _problem("labels", net_dtype, 53, 5)
         calls = []
-        results.append(_train((net, x.astype(x_dtype), y, loss), in_core, monkeypatch, calls, epochs=3, lr=0.1,
+        data = np.asarray(x.astype(x_dtype), order=order)
+        results.append(_train((net, data, y, loss), in_core, monkeypatch, calls, epochs=3, lr=0.1,
                               batch_size=15, shuffle=shuffle, seed=2))
         if in_core:
             assert [c and c[0] for c in calls] == [4] * 3

@@ -44,6 +44,7 @@ cdef struct EpochJob:
     Py_ssize_t batch_size, batches
     Py_ssize_t item          # bytes of one float of the dtype
     int x_type               # the dtype of x: the chain's, or the other float type (its rows cast as gathered)
+    bint x_fortran           # x (2-D) in Fortran order: each row gathered across the columns
     Py_ssize_t target_row    # bytes of one row of targets
     char* x
     char* targets
@@ -98,23 +99,24 @@ cdef int _epoch_loss(EpochJob* job, floating* y, char* t, floating* g, char* w, 
     return _mse[floating](y, <floating*>t, g, <floating*>w, rows, job.out, value)
 
 
-cdef inline void _cast_row(char* src, char* dst, Py_ssize_t m, floating* dtype_tag) noexcept nogil:
-    """``m`` numbers of the other float type at ``src`` as ``floating`` at ``dst`` (NumPy's cast: to the nearest)."""
-    cdef Py_ssize_t j
-    if floating is float:
+cdef inline void _gather_row(EpochJob* job, Py_ssize_t row, char* dst, floating* dtype_tag) noexcept nogil:
+    """Row ``row`` of x as ``floating`` at ``dst``, when x is of the other float type (NumPy's cast: to the
+    nearest) or in Fortran order (its numbers ``n`` apart): what the Python loop's gather buffer holds."""
+    cdef Py_ssize_t j, m = job.m, step = job.n if job.x_fortran else 1
+    cdef Py_ssize_t at = row if job.x_fortran else row * m
+    if job.x_type == cnp.NPY_FLOAT64:
         for j in range(m):
-            (<float*>dst)[j] = <float>(<double*>src)[j]
+            (<floating*>dst)[j] = <floating>(<double*>job.x)[at + j * step]
     else:
         for j in range(m):
-            (<double*>dst)[j] = <double>(<float*>src)[j]
+            (<floating*>dst)[j] = <floating>(<float*>job.x)[at + j * step]
 
 
 cdef void _epoch_run(EpochJob* job, Py_ssize_t first, Py_ssize_t stop, floating* dtype_tag) noexcept nogil:
     """Minibatches ``first`` to ``stop`` (excluded); ``job.done`` is where it stopped."""
     cdef Py_ssize_t b, i, start, rows, source
     cdef Py_ssize_t row_bytes = job.m * job.item
-    cdef Py_ssize_t x_row_bytes = job.m * (8 if job.x_type == cnp.NPY_FLOAT64 else 4)
-    cdef bint cast = job.x_type != job.typenum
+    cdef bint cast = job.x_type != job.typenum or job.x_fortran  # rows gathered one number at a time
     cdef Stage* st
     cdef Stage* top
     cdef FrontStage* fs
@@ -135,7 +137,7 @@ cdef void _epoch_run(EpochJob* job, Py_ssize_t first, Py_ssize_t stop, floating*
             for i in range(rows):
                 source = job.order[start + i]
                 if cast:
-                    _cast_row(job.x + source * x_row_bytes, job.xbuf + i * row_bytes, job.m, dtype_tag)
+                    _gather_row[floating](job, source, job.xbuf + i * row_bytes, dtype_tag)
                 else:
                     memcpy(job.xbuf + i * row_bytes, job.x + source * row_bytes, row_bytes)
                 memcpy(job.tbuf + i * job.target_row, job.targets + source * job.target_row, job.target_row)
@@ -144,10 +146,10 @@ cdef void _epoch_run(EpochJob* job, Py_ssize_t first, Py_ssize_t stop, floating*
             rows_in = job.xbuf
             t = job.tbuf
             w = job.wbuf if job.weights != NULL else NULL
-        else:  # views of the rows (x's rows cast into the buffer when x is of the other float type)
+        else:  # views of the rows (gathered into the buffer when x is of the other float type or in F order)
             if cast:
                 for i in range(rows):
-                    _cast_row(job.x + (start + i) * x_row_bytes, job.xbuf + i * row_bytes, job.m, dtype_tag)
+                    _gather_row[floating](job, start + i, job.xbuf + i * row_bytes, dtype_tag)
                 rows_in = job.xbuf
             else:
                 rows_in = job.x + start * row_bytes
@@ -240,9 +242,10 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     ----------
     chain : DenseChain
     x : ndarray, shape (n, widths[0]), or (n, ...) with ``front``
-        C-contiguous, float32 or float64: of the chain's dtype, or of the other
-        one, whose rows are then cast into ``xbuf`` as they are gathered (the
-        values the first layer's conversion gives in the Python loop).
+        C-contiguous (or, 2-D, Fortran-contiguous), float32 or float64: of the
+        chain's dtype, or of the other one. Rows of the other type or of a
+        Fortran-ordered x are gathered into ``xbuf`` number by number, cast to
+        the chain's dtype (what the Python loop's gather buffer holds).
     loss : int
         ``EPOCH_LOSS_BCE``, ``EPOCH_LOSS_SOFTMAX_LABELS``, ``EPOCH_LOSS_SOFTMAX_ROWS``, ``EPOCH_LOSS_MSE``,
         ``EPOCH_LOSS_BCE_LOGITS``, ``EPOCH_LOSS_L1`` or ``EPOCH_LOSS_HUBER``.
@@ -263,7 +266,8 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     xbuf, tbuf, wbuf : ndarray, optional
         With ``order``: buffers of at least ``min(batch_size, n)`` rows that
         the minibatches are gathered into (``wbuf`` with weights); ``xbuf`` of
-        the chain's dtype, and needed without ``order`` too when ``x`` is cast.
+        the chain's dtype, and needed without ``order`` too when ``x``'s rows are
+        gathered (another dtype, Fortran order).
     optimizer : tuple, optional
         ``(kind, hyper, stages, lrs, step0)``: update by an optimizer's rule
         (as ``optim_update``) instead of SGD by ``rate``. ``stages`` has one
@@ -294,12 +298,14 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     cdef cnp.npy_intp n, out = chain.widths[k], full_rows, last_rows, tcols
     cdef Py_ssize_t m = chain.widths[0]  # elements of a row of x
     cdef int x_type = t  # x of the other float type: its rows are cast into xbuf as they are gathered
+    cdef bint x_fortran = False  # x in Fortran order (2-D): its rows are gathered into xbuf across the columns
     if type(x) is cnp.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>x) in (cnp.NPY_FLOAT32, cnp.NPY_FLOAT64):
         x_type = cnp.PyArray_TYPE(<cnp.ndarray>x)
     if front is None:
         if not _fits(x, x_type, -1 if type(x) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2
-                     else cnp.PyArray_DIM(<cnp.ndarray>x, 0), chain.widths[0], False, False):
+                     else cnp.PyArray_DIM(<cnp.ndarray>x, 0), chain.widths[0], True, False):
             return None
+        x_fortran = not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)
     else:
         m = _row_elements(x, x_type, False)
         if m < 1 or type(front) is not list or len(front) != len(sets):
@@ -327,10 +333,11 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
         job.target_row = out * (8 if t == cnp.NPY_FLOAT64 else 4)
     if weights is not None and not _contiguous(weights, t, n, -1, False):
         return None
-    if x_type != t and not (type(xbuf) is cnp.ndarray and (_buffer_rows(xbuf, t, full_rows, m) if front is None
-                                                           else _row_elements(xbuf, t, True) == m
-                                                           and cnp.PyArray_DIM(<cnp.ndarray>xbuf, 0) >= full_rows)):
-        return None  # (the rows are cast into xbuf, with an order or without)
+    cdef bint gathered = x_type != t or x_fortran  # x's rows gathered into xbuf, with an order or without
+    if gathered and not (type(xbuf) is cnp.ndarray and (_buffer_rows(xbuf, t, full_rows, m) if front is None
+                                                        else _row_elements(xbuf, t, True) == m
+                                                        and cnp.PyArray_DIM(<cnp.ndarray>xbuf, 0) >= full_rows)):
+        return None
     if order is not None:
         if not _contiguous(order, cnp.NPY_INT64, n, -1, False):
             return None
@@ -411,8 +418,8 @@ def train_epoch(DenseChain chain, x, int loss, targets, weights, order, Py_ssize
     job.loss, job.k, job.n, job.m, job.out = loss, k, n, m, out
     job.batch_size, job.item = full_rows, (8 if t == cnp.NPY_FLOAT64 else 4)
     job.x = cnp.PyArray_BYTES(<cnp.ndarray>x)
-    job.x_type = x_type
-    if x_type != t:
+    job.x_type, job.x_fortran = x_type, x_fortran
+    if x_type != t or x_fortran:
         job.xbuf = cnp.PyArray_BYTES(<cnp.ndarray>xbuf)
     job.targets = cnp.PyArray_BYTES(<cnp.ndarray>targets)
     job.weights = NULL if weights is None else cnp.PyArray_BYTES(<cnp.ndarray>weights)
