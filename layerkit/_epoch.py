@@ -106,7 +106,6 @@ class EpochRunner:
         self.sample_weight, self.batch_size = sample_weight, batch_size
         self.workspace, self.grad_buffers, self.batch_buffers = workspace, grad_buffers, batch_buffers
         self.has_accuracy = loss not in (core.EPOCH_LOSS_MSE, core.EPOCH_LOSS_L1, core.EPOCH_LOSS_HUBER)
-        self._cast_buffer: np.ndarray | None = None  # the rows of an x of the other float type, cast
 
     @classmethod
     def for_fit(cls, net: Any, source: BatchSource, y: Any, loss_fn: Any, update: Any, *, batch_size: int,
@@ -172,15 +171,12 @@ class EpochRunner:
                     return None
                 fronts.append(stages)
         xbuf = tbuf = wbuf = None
-        if order is not None:  # the buffers the Python loop gathers into
-            xbuf = self.source._out(full)
+        if order is not None or data.dtype != dtype or not data.flags.c_contiguous:
+            xbuf = self.source._out(full)  # the Python loop's gather buffer: C order, the net's dtype
+        if order is not None:
             tbuf = gather_buffer(self.y, full, self.batch_buffers, "y")
             if self.sample_weight is not None:
                 wbuf = gather_buffer(self.sample_weight, full, self.batch_buffers, "w")
-        if data.dtype != dtype or not data.flags.c_contiguous:  # rows gathered number by number, cast
-            xbuf = self._cast_buffer
-            if xbuf is None or xbuf.shape[0] < full or xbuf.shape[1:] != data.shape[1:] or xbuf.dtype != dtype:
-                xbuf = self._cast_buffer = np.empty((full,) + data.shape[1:], dtype)
         eps = _BCE_EPS_FLOAT32 if dtype == np.float32 else _BCE_EPS_FLOAT64
         if type(self.rate) is float:
             parameters_changed()

@@ -19,7 +19,7 @@ import numpy as np
 
 from layerkit._backend import core
 from layerkit._fusable import chain_activation
-from layerkit._plan import SegmentedPlan, _relu_then_max_pool
+from layerkit._plan import SegmentedPlan, _relu_then_max_pool, halving
 from layerkit.layers.conv import Conv1d, Conv2d
 from layerkit.layers.flatten import Flatten
 from layerkit.layers.pooling import AvgPool1d, AvgPool2d, GlobalAvgPool1d, GlobalAvgPool2d, MaxPool1d, MaxPool2d
@@ -121,8 +121,9 @@ class Front:
                         stage, out = _POOLINGS[kind], layer.output_shape(shape)
                     else:
                         stage, out = core.FRONT_STAGE_AVG_POOL, shape[:2]
-                    info = (layer._geometry_for(shape), index > 0 and _one_pass_after_relu(self.layers[index - 1],
-                                                                                           layer))
+                    # one backward pass with the ReLU before it, as the plan runs that pair
+                    after_relu = index > 0 and _relu_then_max_pool(self.layers[index - 1], layer) and halving(layer)
+                    info = (layer._geometry_for(shape), after_relu)
                 else:
                     code, (p0, p1) = chain_activation(layer)
                     stage, info, out = core.FRONT_STAGE_ACT, (code, p0, p1), shape
@@ -153,9 +154,3 @@ class Front:
     def convolutions(self) -> list[tuple[int, Any]]:
         """``(index in the net, layer)`` of every convolution of the front, in order."""
         return [(index, layer) for index, layer in enumerate(self.layers) if type(layer) in _CONVOLUTIONS]
-
-
-def _one_pass_after_relu(previous: Any, pooling: Any) -> bool:
-    """The plan runs the backward passes of ``previous`` and ``pooling`` as one (``relu_max_pool_backward``)."""
-    return (_relu_then_max_pool(previous, pooling) and pooling.kernel_size == (2, 2) and pooling.stride == (2, 2)
-            and pooling.padding == (0, 0))

@@ -452,6 +452,11 @@ def _relu_then_max_pool(first: Any, second: Any) -> bool:
     return type(first) is ReLU and type(second) is MaxPool2d
 
 
+def halving(pool: Any) -> bool:
+    """``pool`` (a ``MaxPool2d``) has the 2x2 window, stride 2 and no padding that the one-pass backward takes."""
+    return pool.kernel_size == (2, 2) and pool.stride == (2, 2) and pool.padding == (0, 0)
+
+
 def relu_max_pool_backward(relu_entry: Any, pool_entry: Any, dy: Any, workspace: Any) -> Any:
     """The input gradient of a ``ReLU`` followed by a 2x2, stride-2 ``MaxPool2d``, in one pass over the arrays.
 
@@ -462,8 +467,7 @@ def relu_max_pool_backward(relu_entry: Any, pool_entry: Any, dy: Any, workspace:
     """
     pool, x = pool_entry
     relu, relu_x = relu_entry
-    if not (pool.kernel_size == (2, 2) and pool.stride == (2, 2) and pool.padding == (0, 0)
-            and type(x) is np.ndarray and x.ndim == 4 and x.shape[0] > 0 and x.flags.c_contiguous
+    if not (halving(pool) and type(x) is np.ndarray and x.ndim == 4 and x.shape[0] > 0 and x.flags.c_contiguous
             and (x.dtype == np.float32 or x.dtype == np.float64)
             and type(relu_x) is np.ndarray and relu_x.shape == x.shape and relu_x.dtype == x.dtype
             and type(dy) is np.ndarray and dy.dtype == x.dtype and dy.flags.c_contiguous

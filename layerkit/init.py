@@ -34,7 +34,8 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 __all__ = [
-    "INITIALIZERS", "Initializer", "Normal", "Uniform", "Custom", "normal", "uniform", "resolve", "draw", "describe", "config_of",
+    "INITIALIZERS", "Initializer", "Normal", "Uniform", "Custom", "normal", "uniform", "resolve", "draw", "describe",
+    "config_of",
     "xavier_uniform", "xavier_normal", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
     "orthogonal", "zeros",
 ]

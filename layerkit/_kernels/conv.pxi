@@ -370,7 +370,8 @@ cdef inline Py_ssize_t _scratch_size(ConvGeometry* g) noexcept nogil:
 # 144 x 784): as one call OpenBLAS packs the 144 x 784 patches before multiplying, which costs as much as
 # the product. Cut into pieces of at most PANEL_MULADDS multiply-adds (``blas.pxi``), each piece runs in
 # its small-matrix kernels, which read the operands in place: that layer's forward pass 5.5 -> 3.6 ms and
-# its backward pass (the input gradient's product) 8.5 -> 8.0 ms at batch 64 (one thread, AVX-512). As for small batches, only while the BLAS runs one thread.
+# its backward pass (the input gradient's product) 8.5 -> 8.0 ms at batch 64 (one thread, AVX-512). As
+# for small batches, only while the BLAS runs one thread.
 cdef inline bint _conv_in_pieces() noexcept nogil:
     if _pieces_setting == 0:
         return False

@@ -7,8 +7,8 @@ import numpy as np
 
 from layerkit import init as initializers
 from layerkit._backend import core
-from layerkit._validation import (as_rng, check_channels_batch, check_grad_output, check_parameter, check_positive_int,
-                                  resolve_dtype)
+from layerkit._validation import (as_rng, check_channels_batch, check_grad_output, check_parameter,
+                                  check_positive_int, resolve_dtype)
 from layerkit.layers._spatial import compact, describe_padding, padding_before_after, per_axis, scratch
 from layerkit.layers.base import Layer
 
@@ -82,7 +82,6 @@ class _ConvNd(Layer):
                               and b.flags.c_contiguous):
             b = self.b = check_parameter(b, repr(self), "b", (self.out_channels,), self.dtype)
         return W, (b if self.bias else None)
-
 
     # ------------------------------------------------------------- geometry
     def _checked_input(self, x: Any) -> np.ndarray:
