@@ -59,11 +59,22 @@ def _rmsprop_plateau_every_batch():
                      checkpoint_every_batches=3, callbacks=[_slow_epochs()])
 
 
+def _conv_net_in_core_float64_images():
+    """A float32 conv net on float64 images: whole epochs in the core, each minibatch cast as gathered."""
+    _, labels = _data()
+    images = np.random.default_rng(5).normal(size=(len(labels), 1, 6, 6)) + labels[:, None, None, None]
+    f32 = np.float32
+    net = lk.Net([lk.Conv2d(1, 4, 3, padding=1, rng=1, dtype=f32), lk.ReLU(), lk.MaxPool2d(2), lk.Flatten(),
+                  lk.Linear(36, 3, rng=2, dtype=f32)])
+    return net, dict(optimizer=Adam(0.01), batch_size=8, epochs=30, callbacks=[_slow_epochs()], data=images)
+
+
 RUNS = {
     "sgd in core": _sgd_in_core,
     "momentum, schedule, dropout, batch norm": _momentum_dropout_batch_norm,
     "adam, early stopping": _adam_early_stopping,
     "rmsprop, plateau, every 3 minibatches": _rmsprop_plateau_every_batch,
+    "conv net in core, float64 images": _conv_net_in_core_float64_images,
 }
 
 
@@ -71,6 +82,7 @@ def train(name: str, checkpoint: str | None = None) -> tuple[lk.Net, dict, lk.Hi
     """The run ``name``, checkpointed and resumed from ``checkpoint`` when given."""
     net, options = RUNS[name]()
     x, labels = _data()
+    x = options.pop("data", x)
     if checkpoint is None:
         options.pop("checkpoint_every_batches", None)
     else:
